@@ -1,0 +1,226 @@
+// See CRegTokenFastPath.h for why this file exists.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include "CRegTokenFastPath.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+typedef struct {
+    SHA256_CTX inner;
+    SHA256_CTX outer;
+} pads_t;
+
+_Static_assert(sizeof(pads_t) <= sizeof(CRegTokenFastPath_HMACSHA256Pads), "pad states do not fit");
+
+int CRegTokenFastPath_hmac_sha256_init(CRegTokenFastPath_HMACSHA256Pads *blob, const void *key, size_t key_len) {
+    pads_t *pads = (pads_t *)blob->bytes;
+    unsigned char block[SHA256_CBLOCK];
+    unsigned char pad[SHA256_CBLOCK];
+    memset(block, 0, sizeof(block));
+    if (key_len > SHA256_CBLOCK) {
+        SHA256_CTX c;
+        if (!SHA256_Init(&c) || !SHA256_Update(&c, key, key_len) || !SHA256_Final(block, &c)) return 0;
+        OPENSSL_cleanse(&c, sizeof(c));
+    } else if (key_len > 0) {
+        memcpy(block, key, key_len);
+    }
+    for (size_t i = 0; i < SHA256_CBLOCK; i++) pad[i] = block[i] ^ 0x36;
+    int ok = SHA256_Init(&pads->inner) && SHA256_Update(&pads->inner, pad, SHA256_CBLOCK);
+    for (size_t i = 0; i < SHA256_CBLOCK; i++) pad[i] = block[i] ^ 0x5c;
+    ok = ok && SHA256_Init(&pads->outer) && SHA256_Update(&pads->outer, pad, SHA256_CBLOCK);
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return ok ? 1 : 0;
+}
+
+void CRegTokenFastPath_hmac_sha256(const CRegTokenFastPath_HMACSHA256Pads *blob,
+                                   const void *msg, size_t msg_len, uint8_t *out) {
+    const pads_t *pads = (const pads_t *)blob->bytes;
+    SHA256_CTX c = pads->inner;
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    SHA256_Update(&c, msg, msg_len);
+    SHA256_Final(inner, &c);
+    c = pads->outer;
+    SHA256_Update(&c, inner, sizeof(inner));
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(&c, sizeof(c));
+}
+
+int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads *pads,
+                                         const void *msg, size_t msg_len,
+                                         const void *tag, size_t tag_len) {
+    unsigned char mac[SHA256_DIGEST_LENGTH];
+    if (tag_len == 0 || tag_len > SHA256_DIGEST_LENGTH) return 0;
+    CRegTokenFastPath_hmac_sha256(pads, msg, msg_len, mac);
+    return CRYPTO_memcmp(mac, tag, tag_len) == 0 ? 1 : 0;
+}
+
+void CRegTokenFastPath_hmac_sha256_clear(CRegTokenFastPath_HMACSHA256Pads *pads) {
+    OPENSSL_cleanse(pads->bytes, sizeof(pads->bytes));
+}
+
+void CRegTokenFastPath_sha256(const void *msg, size_t msg_len, uint8_t *out) {
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, msg, msg_len);
+    SHA256_Final(out, &c);
+}
+
+static _Atomic uint64_t next_uid = 1;
+
+uint64_t CRegTokenFastPath_next_key_uid(void) {
+    return atomic_fetch_add(&next_uid, 1);
+}
+
+// Appends one DER INTEGER holding the 32-byte big-endian unsigned value `v`.
+static size_t der_integer(const uint8_t *v, uint8_t *out) {
+    size_t i = 0;
+    while (i < 31 && v[i] == 0) i++;
+    size_t len = 32 - i;
+    int pad = (v[i] & 0x80) != 0;
+    out[0] = 0x02;
+    out[1] = (uint8_t)(len + pad);
+    size_t o = 2;
+    if (pad) out[o++] = 0;
+    memcpy(out + o, v + i, len);
+    return o + len;
+}
+
+size_t CRegTokenFastPath_ecdsa_raw_to_der(const uint8_t *sig64, uint8_t *der) {
+    uint8_t body[70];
+    size_t n = der_integer(sig64, body);
+    n += der_integer(sig64 + 32, body + n);
+    der[0] = 0x30;
+    der[1] = (uint8_t)n;   // at most 2 * 35 = 70 < 128: short form
+    memcpy(der + 2, body, n);
+    return n + 2;
+}
+
+// Per-thread cache of verification contexts, keyed by the key's process-unique id. A context holds
+// a reference to its key, so a key freed by its owner stays valid until its context is evicted.
+#define CACHE_SLOTS 8
+typedef struct {
+    uint64_t uid;
+    EVP_PKEY_CTX *ctx;
+} slot_t;
+
+typedef struct {
+    slot_t slots[CACHE_SLOTS];
+    unsigned next;
+} thread_cache_t;
+
+static __thread thread_cache_t tls_cache;
+static __thread int tls_registered;
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void cache_destroy(void *p) {
+    thread_cache_t *cache = (thread_cache_t *)p;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        EVP_PKEY_CTX_free(cache->slots[i].ctx);
+        cache->slots[i].ctx = NULL;
+        cache->slots[i].uid = 0;
+    }
+}
+
+static void cache_key_make(void) {
+    (void)pthread_key_create(&cache_key, cache_destroy);
+}
+
+static EVP_PKEY_CTX *context_for(EVP_PKEY *pkey, uint64_t uid) {
+    thread_cache_t *cache = &tls_cache;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (cache->slots[i].uid == uid && cache->slots[i].ctx != NULL) return cache->slots[i].ctx;
+    }
+    if (!tls_registered) {
+        pthread_once(&cache_key_once, cache_key_make);
+        if (pthread_setspecific(cache_key, cache) == 0) tls_registered = 1;
+    }
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL) return NULL;
+    if (EVP_PKEY_verify_init(ctx) <= 0) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    slot_t *slot = &cache->slots[cache->next % CACHE_SLOTS];
+    cache->next++;
+    EVP_PKEY_CTX_free(slot->ctx);
+    slot->ctx = ctx;
+    slot->uid = uid;
+    return ctx;
+}
+
+int CRegTokenFastPath_es256_verify(void *key, uint64_t key_uid,
+                                   const void *msg, size_t msg_len, const uint8_t *sig64) {
+    EVP_PKEY *pkey = (EVP_PKEY *)key;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    uint8_t der[72];
+    CRegTokenFastPath_sha256(msg, msg_len, digest);
+    size_t der_len = CRegTokenFastPath_ecdsa_raw_to_der(sig64, der);
+    EVP_PKEY_CTX *ctx = context_for(pkey, key_uid);
+    if (ctx == NULL) {
+        ERR_clear_error();
+        return -1;
+    }
+    int rc = EVP_PKEY_verify(ctx, der, der_len, digest, sizeof(digest));
+    if (rc != 1) {
+        // 0 is "does not verify"; a negative value is a malformed signature (r or s out of range),
+        // which is also "does not verify". Either way the per-thread error queue is left empty.
+        ERR_clear_error();
+        return 0;
+    }
+    return 1;
+}
+
+// 0x40 marks a byte outside the base64url alphabet.
+static const uint8_t b64url_table[256] = {
+#define X 0x40
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,62,X,X, 52,53,54,55,56,57,58,59,60,61,X,X,X,X,X,X,
+    X,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14, 15,16,17,18,19,20,21,22,23,24,25,X,X,X,X,63,
+    X,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40, 41,42,43,44,45,46,47,48,49,50,51,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+#undef X
+};
+
+long CRegTokenFastPath_base64url_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap) {
+    size_t rem = len % 4;
+    if (rem == 1) return -1;
+    size_t need = (len / 4) * 3 + (rem == 0 ? 0 : rem - 1);
+    if (need > out_cap) return -1;
+    size_t full = len - rem;
+    size_t o = 0;
+    uint8_t bad = 0;
+    for (size_t i = 0; i < full; i += 4) {
+        uint8_t a = b64url_table[in[i]], b = b64url_table[in[i + 1]];
+        uint8_t c = b64url_table[in[i + 2]], d = b64url_table[in[i + 3]];
+        bad |= (uint8_t)(a | b | c | d);
+        uint32_t v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) | (uint32_t)d;
+        out[o] = (uint8_t)(v >> 16);
+        out[o + 1] = (uint8_t)(v >> 8);
+        out[o + 2] = (uint8_t)v;
+        o += 3;
+    }
+    if (rem == 2) {
+        uint8_t a = b64url_table[in[full]], b = b64url_table[in[full + 1]];
+        bad |= (uint8_t)(a | b);
+        if (b & 0x0f) return -1;                 // unused low 4 bits must be zero
+        out[o++] = (uint8_t)((a << 2) | (b >> 4));
+    } else if (rem == 3) {
+        uint8_t a = b64url_table[in[full]], b = b64url_table[in[full + 1]], c = b64url_table[in[full + 2]];
+        bad |= (uint8_t)(a | b | c);
+        if (c & 0x03) return -1;                 // unused low 2 bits must be zero
+        out[o++] = (uint8_t)((a << 2) | (b >> 4));
+        out[o++] = (uint8_t)((b << 4) | (c >> 2));
+    }
+    if (bad & 0x40) return -1;
+    return (long)o;
+}

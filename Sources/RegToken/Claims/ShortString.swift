@@ -1,0 +1,86 @@
+/// A UTF-8 string of at most 64 bytes stored inline, with no heap allocation.
+///
+/// The verifier returns claims (account, region, key id) as short strings so that verifying a
+/// token allocates nothing. Use ``string`` for a `String`.
+public struct ShortString: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral {
+    /// The most UTF-8 bytes a short string holds.
+    public static let capacity = 64
+
+    var storage: InlineArray<64, UInt8>
+    var length: UInt8
+
+    /// An empty string.
+    public init() {
+        storage = InlineArray(repeating: 0)
+        length = 0
+    }
+
+    /// The string, or `nil` when it is longer than ``capacity`` bytes.
+    public init?(_ string: String) {
+        self.init()
+        for byte in string.utf8 {
+            guard append(byte) else { return nil }
+        }
+    }
+
+    public init(stringLiteral value: String) {
+        // A literal longer than the capacity is a programming error, caught in tests.
+        self.init()
+        for byte in value.utf8 where !append(byte) { break }
+    }
+
+    /// The number of UTF-8 bytes.
+    public var count: Int { Int(length) }
+
+    public var isEmpty: Bool { length == 0 }
+
+    /// Appends a byte; `false` when full.
+    @discardableResult
+    mutating func append(_ byte: UInt8) -> Bool {
+        guard length < 64 else { return false }
+        storage[Int(length)] = byte
+        length &+= 1
+        return true
+    }
+
+    subscript(_ index: Int) -> UInt8 { storage[index] }
+
+    /// The string as a Swift `String` (allocates for more than 15 bytes).
+    public var string: String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count)
+        for i in 0..<count { bytes.append(storage[i]) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public var description: String { string }
+
+    /// True when the bytes equal the UTF-8 of `other`, without allocating.
+    public func equals(_ other: String) -> Bool {
+        var other = other
+        return other.withUTF8 { equals(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// True when the bytes equal `bytes`.
+    public func equals(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == count else { return false }
+        for i in 0..<count where storage[i] != bytes[i] { return false }
+        return true
+    }
+
+    /// True when the bytes equal the ASCII `literal`.
+    func equals(_ literal: StaticString) -> Bool {
+        literal.withUTF8Buffer { equals(UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func == (lhs: ShortString, rhs: ShortString) -> Bool {
+        guard lhs.length == rhs.length else { return false }
+        for i in 0..<lhs.count where lhs.storage[i] != rhs.storage[i] { return false }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(length)
+        for i in 0..<count { hasher.combine(storage[i]) }
+    }
+}

@@ -1,0 +1,169 @@
+/// The claims of a regtoken token (RFC 7519), as the issuer writes them and `token-get`/`verify`
+/// show them.
+///
+/// On the wire they are one JSON object in this fixed order, without whitespace:
+/// `{"jti":"<uuid>","sub":"<account>","region":"<region>","scope":"pull"|"pull,push","iat":<s>,"exp":<s>,"namespaces":["ns",...]}`
+/// with `exp` absent for a non-expiring token and `namespaces` absent for a token valid on all
+/// of the account's namespaces. The verifier accepts these members in any order (plus `nbf`),
+/// and nothing else.
+public struct TokenClaims: Sendable, Hashable {
+    /// The token identifier (`jti`), a random UUID: the "Token identifier" users see.
+    public var id: UUIDBytes
+    /// The account (`sub`).
+    public var account: String
+    /// The region.
+    public var region: String
+    /// Pull, or push and pull.
+    public var scope: Scope
+    /// Issued-at (`iat`), seconds since 1970.
+    public var issuedAt: Int64
+    /// Expiry (`exp`), seconds since 1970; `nil` for a non-expiring token.
+    public var expiresAt: Int64?
+    /// Not-before (`nbf`), accepted when verifying tokens from elsewhere; regtoken does not write it.
+    public var notBefore: Int64?
+    /// The namespaces the token is limited to, or `nil` for all of the account's namespaces.
+    public var namespaces: [String]?
+
+    public init(id: UUIDBytes = .random(), account: String, region: String, scope: Scope, issuedAt: Int64,
+                expiresAt: Int64?, notBefore: Int64? = nil, namespaces: [String]? = nil) {
+        self.id = id
+        self.account = account
+        self.region = region
+        self.scope = scope
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.notBefore = notBefore
+        self.namespaces = namespaces
+    }
+
+    /// The default lifetime of a token: 24 hours.
+    public static let defaultLifetime: Int64 = 86_400
+
+    /// True when the token has expired at `now` (no leeway).
+    public func isExpired(at now: Int64) -> Bool {
+        guard let expiresAt else { return false }
+        return now >= expiresAt
+    }
+
+    /// The claims JSON, in the fixed order above.
+    public var json: String {
+        var w = JSONWriter()
+        w.raw("{\"jti\":")
+        w.string(id.description)
+        w.raw(",\"sub\":")
+        w.string(account)
+        w.raw(",\"region\":")
+        w.string(region)
+        w.raw(",\"scope\":")
+        w.string(scope.rawValue)
+        w.raw(",\"iat\":")
+        w.raw(String(issuedAt))
+        if let expiresAt {
+            w.raw(",\"exp\":")
+            w.raw(String(expiresAt))
+        }
+        if let notBefore {
+            w.raw(",\"nbf\":")
+            w.raw(String(notBefore))
+        }
+        if let namespaces {
+            w.raw(",\"namespaces\":[")
+            for (i, ns) in namespaces.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(ns)
+            }
+            w.raw("]")
+        }
+        w.raw("}")
+        return w.output
+    }
+
+    /// Checks what the issuer writes: account and region of 1 to 64 characters of
+    /// `[A-Za-z0-9._@-]`, namespaces as Docker repository name components (lowercase letters and
+    /// digits, separated by `.`, `_`, `__` or `-`), 1 to 64 of them, no duplicates.
+    public func validate() throws(IssueError) {
+        try Self.check(account, what: "account", allowed: Self.isAccountCharacter)
+        try Self.check(region, what: "region", allowed: Self.isAccountCharacter)
+        if let expiresAt, expiresAt <= issuedAt {
+            throw IssueError(.invalidClaims, "expiry must be after issued-at")
+        }
+        guard issuedAt >= 0, issuedAt <= 9_007_199_254_740_991, (expiresAt ?? 0) <= 9_007_199_254_740_991 else {
+            throw IssueError(.invalidClaims, "times must be between 1970 and 2^53 - 1 seconds")
+        }
+        if let namespaces {
+            guard !namespaces.isEmpty, namespaces.count <= 64 else {
+                throw IssueError(.invalidClaims, "a token is limited to 1 to 64 namespaces")
+            }
+            guard Set(namespaces).count == namespaces.count else {
+                throw IssueError(.invalidClaims, "a namespace is listed twice")
+            }
+            for ns in namespaces where !Self.isNamespace(ns) {
+                throw IssueError(.invalidClaims, "invalid namespace '\(ns.prefix(80))': use lowercase letters and digits separated by '.', '_' or '-' (at most 64 characters)")
+            }
+        }
+    }
+
+    static func isAccountCharacter(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".") || b == UInt8(ascii: "@")
+    }
+
+    static func check(_ value: String, what: String, allowed: (UInt8) -> Bool) throws(IssueError) {
+        let bytes = Array(value.utf8)
+        guard !bytes.isEmpty, bytes.count <= ShortString.capacity, bytes.allSatisfy(allowed) else {
+            throw IssueError(.invalidClaims, "invalid \(what) '\(value.prefix(80))': use 1 to 64 characters of A-Z a-z 0-9 . _ @ -")
+        }
+    }
+
+    /// A Docker repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`, at most 64 bytes.
+    public static func isNamespace(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard !b.isEmpty, b.count <= ShortString.capacity else { return false }
+        func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
+        var i = 0
+        while i < b.count {
+            guard alnum(b[i]) else { return false }
+            while i < b.count, alnum(b[i]) { i += 1 }
+            if i == b.count { return true }
+            // a separator: '.', '_', '__' or one or more '-'
+            if b[i] == UInt8(ascii: ".") {
+                i += 1
+            } else if b[i] == UInt8(ascii: "_") {
+                i += 1
+                if i < b.count, b[i] == UInt8(ascii: "_") { i += 1 }
+            } else if b[i] == UInt8(ascii: "-") {
+                while i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+            } else {
+                return false
+            }
+            guard i < b.count else { return false }
+        }
+        return true
+    }
+}
+
+/// Why a token could not be issued.
+public struct IssueError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        /// The claims are not what regtoken issues (see ``TokenClaims/validate()``).
+        public static let invalidClaims = Code(name: "invalid_claims")
+        /// The key ring has no active key that can sign.
+        public static let noSigningKey = Code(name: "no_signing_key")
+        /// Signing failed inside OpenSSL.
+        public static let crypto = Code(name: "crypto")
+        public var description: String { name }
+    }
+
+    public let code: Code
+    public let reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+    public static func == (lhs: IssueError, rhs: IssueError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}

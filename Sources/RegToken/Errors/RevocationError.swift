@@ -1,0 +1,29 @@
+/// Why a revocation list was refused. The list in force stays unchanged whenever this is thrown.
+///
+/// Equality is on ``code`` only.
+public struct RevocationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        /// Not a signed revocation list: bad JWS, bad JSON, a bad entry.
+        public static let malformed = Code(name: "malformed")
+        /// The signature does not verify with any key in the ring, or names an unknown key.
+        public static let badSignature = Code(name: "bad_signature")
+        /// The list is older than the one in force (or the same version with other content).
+        public static let staleVersion = Code(name: "stale_version")
+        /// The file could not be read or written.
+        public static let io = Code(name: "io")
+        public var description: String { name }
+    }
+
+    public let code: Code
+    public let reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+    public static func == (lhs: RevocationError, rhs: RevocationError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}

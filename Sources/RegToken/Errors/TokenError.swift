@@ -1,0 +1,90 @@
+/// Why a token did not verify.
+///
+/// Equality is on ``code`` only, so tests and callers match the kind of failure while the
+/// human ``reason`` can say more. A reason never contains token or key bytes.
+///
+/// The verifier throws this error with typed throws, so rejecting a token allocates nothing:
+/// the detail is a `StaticString`.
+public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        enum Raw: UInt8, Sendable, CaseIterable {
+            case malformed = 1
+            case unsupportedAlgorithm
+            case unknownKey
+            case algorithmMismatch
+            case badSignature
+            case expired
+            case notYetValid
+            case wrongRegion
+            case insufficientScope
+            case namespaceNotAllowed
+            case revoked
+        }
+
+        let raw: Raw
+
+        /// Not a well-formed token: size, segments, base64url, JSON, claim types, or a refused header member.
+        public static let malformed = Code(raw: .malformed)
+        /// The header names an algorithm regtoken does not accept (`none`, `HS384`, `RS256`, ...).
+        public static let unsupportedAlgorithm = Code(raw: .unsupportedAlgorithm)
+        /// No key with the token's `kid` is in the key ring (it may have been retired).
+        public static let unknownKey = Code(raw: .unknownKey)
+        /// The header's `alg` is not the algorithm of the key its `kid` names.
+        public static let algorithmMismatch = Code(raw: .algorithmMismatch)
+        /// The signature does not verify.
+        public static let badSignature = Code(raw: .badSignature)
+        /// The token expired (past `exp` plus the clock leeway).
+        public static let expired = Code(raw: .expired)
+        /// The token was issued in the future (past the clock leeway), or `nbf` is not reached yet.
+        public static let notYetValid = Code(raw: .notYetValid)
+        /// The token is for another region.
+        public static let wrongRegion = Code(raw: .wrongRegion)
+        /// A pull-only token was asked to push.
+        public static let insufficientScope = Code(raw: .insufficientScope)
+        /// The token is limited to other namespaces, or the namespace belongs to another account.
+        public static let namespaceNotAllowed = Code(raw: .namespaceNotAllowed)
+        /// The token's id is on the revocation list.
+        public static let revoked = Code(raw: .revoked)
+
+        /// Every code, for tables and exhaustive tests.
+        public static var allCodes: [Code] { Raw.allCases.map { Code(raw: $0) } }
+
+        /// A stable snake_case name, for logs, metrics and `--output json`.
+        public var description: String {
+            switch raw {
+            case .malformed: return "malformed"
+            case .unsupportedAlgorithm: return "unsupported_algorithm"
+            case .unknownKey: return "unknown_key"
+            case .algorithmMismatch: return "algorithm_mismatch"
+            case .badSignature: return "bad_signature"
+            case .expired: return "expired"
+            case .notYetValid: return "not_yet_valid"
+            case .wrongRegion: return "wrong_region"
+            case .insufficientScope: return "insufficient_scope"
+            case .namespaceNotAllowed: return "namespace_not_allowed"
+            case .revoked: return "revoked"
+            }
+        }
+    }
+
+    /// The class of failure.
+    public let code: Code
+    /// A fixed, token-free description of exactly what was wrong.
+    public let detail: StaticString
+
+    init(_ code: Code, _ detail: StaticString) {
+        self.code = code
+        self.detail = detail
+    }
+
+    /// A one-line human reason, such as `expired: token expired`.
+    public var reason: String { detail.description }
+
+    public var description: String { "\(code): \(detail)" }
+
+    public static func == (lhs: TokenError, rhs: TokenError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    static func malformed(_ detail: StaticString) -> TokenError { TokenError(.malformed, detail) }
+}

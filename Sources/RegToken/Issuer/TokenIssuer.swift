@@ -1,0 +1,29 @@
+/// Issues tokens: the claims as fixed-order JSON, signed with the key ring's active key.
+public struct TokenIssuer: Sendable {
+    /// The signing key (the ring's active key).
+    public let key: SigningKey
+
+    /// - Throws: ``IssueError`` when the ring has no active key that can sign.
+    public init(keyRing: KeyRing) throws(IssueError) {
+        guard let key = keyRing.activeKey else {
+            throw IssueError(.noSigningKey, "the key ring has no active signing key; generate one with `regtoken keys generate --activate`")
+        }
+        try self.init(key: key)
+    }
+
+    /// An issuer that signs with `key`.
+    public init(key: SigningKey) throws(IssueError) {
+        guard key.canSign else { throw IssueError(.noSigningKey, "key '\(key.id)' is a public key: it cannot sign") }
+        self.key = key
+    }
+
+    /// The token for `claims`, as a JWS compact serialization.
+    public func issue(_ claims: TokenClaims) throws(IssueError) -> String {
+        try claims.validate()
+        do {
+            return try JWS.sign(payload: Array(claims.json.utf8), key: key, type: "JWT")
+        } catch {
+            throw IssueError(.crypto, "could not sign the token: \(error.reason)")
+        }
+    }
+}

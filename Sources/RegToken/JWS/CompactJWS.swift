@@ -1,0 +1,92 @@
+internal import CRegTokenFastPath
+
+/// The three segments of a JWS compact serialization, as byte offsets into the token.
+struct CompactSegments {
+    /// End of the header segment (the first '.').
+    let firstDot: Int
+    /// End of the payload segment (the second '.'); the signing input is `0..<secondDot`.
+    let secondDot: Int
+
+    /// Splits `token` on exactly two '.'; anything else is malformed. Only base64url characters
+    /// and the two dots are allowed anywhere (checked during decoding).
+    init(_ token: UnsafeRawBufferPointer) throws(TokenError) {
+        var first = -1
+        var second = -1
+        var i = 0
+        let n = token.count
+        while i < n {
+            if token[i] == UInt8(ascii: ".") {
+                if first < 0 {
+                    first = i
+                } else if second < 0 {
+                    second = i
+                } else {
+                    throw .malformed("token has more than three segments")
+                }
+            }
+            i += 1
+        }
+        guard first > 0, second > first + 1 else {
+            throw .malformed("token is not three non-empty base64url segments")
+        }
+        firstDot = first
+        secondDot = second
+    }
+}
+
+enum Base64URL {
+    /// Strict base64url decode of `input` into `out`; returns the decoded length.
+    static func decode(_ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, _ detail: StaticString) throws(TokenError) -> Int {
+        guard input.count > 0, let inBase = input.baseAddress, let outBase = out.baseAddress else {
+            if input.count == 0 { return 0 }
+            throw .malformed(detail)
+        }
+        let n = CRegTokenFastPath_base64url_decode(
+            inBase.assumingMemoryBound(to: UInt8.self), input.count,
+            outBase.assumingMemoryBound(to: UInt8.self), out.count)
+        guard n >= 0 else { throw .malformed(detail) }
+        return n
+    }
+
+    /// The decoded length of `n` base64url characters, or nil if `n` is impossible.
+    static func decodedLength(_ n: Int) -> Int? {
+        switch n % 4 {
+        case 0: return n / 4 * 3
+        case 2: return n / 4 * 3 + 1
+        case 3: return n / 4 * 3 + 2
+        default: return nil
+        }
+    }
+
+    /// Strict decode of a whole string, allocating (not for the fast path).
+    static func decode(_ string: String) -> [UInt8]? {
+        var s = string
+        return s.withUTF8 { utf8 -> [UInt8]? in
+            guard let length = decodedLength(utf8.count) else { return nil }
+            if length == 0 { return [] }
+            var out = [UInt8](repeating: 0, count: length)
+            let n = out.withUnsafeMutableBytes { o in
+                CRegTokenFastPath_base64url_decode(utf8.baseAddress!, utf8.count, o.baseAddress!.assumingMemoryBound(to: UInt8.self), o.count)
+            }
+            return n == length ? out : nil
+        }
+    }
+
+    /// base64url without padding.
+    static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var it = bytes.makeIterator()
+        while let a = it.next() {
+            let b = it.next()
+            let c = it.next()
+            let v = UInt32(a) << 16 | UInt32(b ?? 0) << 8 | UInt32(c ?? 0)
+            out.append(alphabet[Int(v >> 18 & 63)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+            if b != nil { out.append(alphabet[Int(v >> 6 & 63)]) }
+            if c != nil { out.append(alphabet[Int(v & 63)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

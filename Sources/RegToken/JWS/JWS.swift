@@ -1,0 +1,79 @@
+/// JWS compact serialization (RFC 7515) with one given key, for documents other than tokens
+/// (the revocation list) and for checking published examples. Tokens go through
+/// ``TokenIssuer`` and ``TokenVerifier``.
+public enum JWS {
+    /// A JWS that verified.
+    public struct Verified: Sendable {
+        public let algorithm: Algorithm
+        public let keyID: String?
+        public let type: String?
+        public let payload: [UInt8]
+    }
+
+    /// Signs `payload` with `key`: protected header `{"alg":…,"kid":…,"typ":…}`.
+    public static func sign(payload: [UInt8], key: SigningKey, type: String) throws(KeyError) -> String {
+        var w = JSONWriter()
+        w.raw("{\"alg\":")
+        w.string(key.algorithm.rawValue)
+        w.raw(",\"kid\":")
+        w.string(key.id)
+        w.raw(",\"typ\":")
+        w.string(type)
+        w.raw("}")
+        let signingInput = Base64URL.encode(w.bytes) + "." + Base64URL.encode(payload)
+        let signature = try key.signature(for: Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+
+    /// Verifies a compact JWS with exactly `key`. The header may carry only `alg`, `kid` and
+    /// `typ`; its `alg` must be the key's algorithm; a `kid`, when present, must be the key's id.
+    public static func verify(_ compact: [UInt8], key: SigningKey) throws(TokenError) -> Verified {
+        let result: Result<Verified, TokenError> = compact.withUnsafeBytes { token in
+            Result { () throws(TokenError) -> Verified in
+                let (header, payload, signature, signingInput) = try split(token)
+                guard case .supported(let alg) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
+                guard alg == key.algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
+                if header.hasKeyID && !header.keyID.equals(key.id) { throw TokenError(.unknownKey, "header kid is not the key's id") }
+                let ok = signature.withUnsafeBytes { s in key.isValidSignature(s, for: signingInput) }
+                guard ok else { throw TokenError(.badSignature, "signature does not verify") }
+                return Verified(algorithm: alg, keyID: header.hasKeyID ? header.keyID.string : nil,
+                                type: header.hasType ? header.type.string : nil, payload: payload)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Verifies a compact JWS whose `kid` names a key of `keys`.
+    public static func verify(_ compact: [UInt8], keys: KeyRing) throws(TokenError) -> Verified {
+        let kid: String? = compact.withUnsafeBytes { token in
+            guard let (header, _, _, _) = try? split(token), header.hasKeyID else { return nil }
+            return header.keyID.string
+        }
+        guard let kid else {
+            // Let the one-key path report the exact problem with the structure.
+            _ = try compact.withUnsafeBytes { token in Result { () throws(TokenError) in try split(token) } }.get()
+            throw TokenError(.unknownKey, "header has no kid")
+        }
+        guard let key = keys.key(id: kid) else { throw TokenError(.unknownKey, "no key with this kid") }
+        return try verify(compact, key: key)
+    }
+
+    /// Header, decoded payload, decoded signature, and the signing input.
+    static func split(_ token: UnsafeRawBufferPointer) throws(TokenError) -> (JWSHeader, [UInt8], [UInt8], UnsafeRawBufferPointer) {
+        let segments = try CompactSegments(token)
+        func decode(_ range: Range<Int>, _ what: StaticString) throws(TokenError) -> [UInt8] {
+            let text = UnsafeRawBufferPointer(rebasing: token[range])
+            guard let n = Base64URL.decodedLength(text.count) else { throw .malformed(what) }
+            var out = [UInt8](repeating: 0, count: max(n, 1))
+            let got: Result<Int, TokenError> = out.withUnsafeMutableBytes { buffer in
+                Result { () throws(TokenError) -> Int in try Base64URL.decode(text, into: buffer, what) }
+            }
+            return Array(out.prefix(try got.get()))
+        }
+        let headerJSON = try decode(0..<segments.firstDot, "header is not canonical base64url")
+        let header = try headerJSON.withUnsafeBufferPointer { (b) throws(TokenError) -> JWSHeader in try JWSHeader.parse(b) }
+        let payload = try decode((segments.firstDot + 1)..<segments.secondDot, "payload is not canonical base64url")
+        let signature = try decode((segments.secondDot + 1)..<token.count, "signature is not canonical base64url")
+        return (header, payload, signature, UnsafeRawBufferPointer(rebasing: token[0..<segments.secondDot]))
+    }
+}

@@ -1,0 +1,208 @@
+internal import CRegTokenFastPath
+
+/// Verifies regtoken tokens: one call with the token bytes, the time, and what is asked, and
+/// either the verified claims or a ``TokenError`` whose code says exactly why not.
+///
+/// Checks run cheapest first, so a flood of junk stays cheap: size limit → three segments and
+/// strict base64url → header (`alg`, `kid`, `typ` only) → key by `kid` → the key's algorithm must
+/// be the header's → strict claims → time (`exp`, `iat`, `nbf`, with leeway) → region, scope,
+/// namespace → revocation → signature (HMAC compared in constant time; ECDSA P-256 over raw
+/// `r || s`).
+///
+/// Verification does no I/O, takes no lock and, for tokens whose claims decode to at most
+/// 1 KiB (every token regtoken issues with up to a dozen namespaces), allocates nothing: the
+/// keys and the revocation set are an immutable snapshot that ``replaceKeys(_:)`` and
+/// ``install(_:)`` swap atomically while other threads verify.
+public final class TokenVerifier: Sendable {
+    /// The time and size rules.
+    public let configuration: VerifierConfiguration
+    let cell: SnapshotCell<VerifierState>
+
+    /// Claims up to this size decode into a stack buffer; larger ones (up to the token size limit)
+    /// take one heap allocation.
+    static let stackClaimsBytes = 1024
+
+    public init(keys: KeyRing, configuration: VerifierConfiguration = .init()) {
+        self.configuration = configuration
+        cell = SnapshotCell(VerifierState(keyRing: keys, revoked: RevocationTable([]), revocationVersion: 0, revocationIssuedAt: nil))
+    }
+
+    // MARK: - Snapshots
+
+    /// The key ring in force.
+    public var keyRing: KeyRing { cell.load().keyRing }
+
+    /// The version of the revocation list in force (0 before any).
+    public var revocationVersion: UInt64 { cell.load().revocationVersion }
+
+    /// When the revocation list in force was made (seconds since 1970), or `nil` before any.
+    public var revocationIssuedAt: Int64? { cell.load().revocationIssuedAt }
+
+    /// The number of revoked ids in force.
+    public var revokedCount: Int { cell.load().revoked.count }
+
+    /// Swaps in a new key ring; verifications in flight finish with the old one.
+    public func replaceKeys(_ keys: KeyRing) {
+        cell.update { old in (old.replacingKeys(keys), ()) }
+    }
+
+    /// Swaps in a revocation list that is newer than the one in force. The same version with the
+    /// same ids is accepted as a no-op (returns false).
+    /// - Returns: true when the list in force changed.
+    /// - Throws: ``RevocationError/Code/staleVersion`` for an older version, or the same version
+    ///   with other content; the list in force stays.
+    @discardableResult
+    public func install(_ list: RevocationList) throws(RevocationError) -> Bool {
+        try cell.update { (old) throws(RevocationError) -> (VerifierState, Bool) in
+            if list.version < old.revocationVersion {
+                throw RevocationError(.staleVersion, "revocation list version \(list.version) is older than version \(old.revocationVersion) in force")
+            }
+            if list.version == old.revocationVersion && old.revocationIssuedAt != nil {
+                let same = list.entries.count == old.revoked.count && list.entries.allSatisfy { old.revoked.contains($0.id) }
+                guard same else {
+                    throw RevocationError(.staleVersion, "revocation list version \(list.version) is already in force with other content")
+                }
+                return (old, false)
+            }
+            return (old.replacingRevocations(list), true)
+        }
+    }
+
+    /// Verifies a signed revocation list with the keys in force and installs it.
+    /// - Returns: the list, and whether it changed what is in force.
+    @discardableResult
+    public func loadRevocations(signed bytes: [UInt8]) throws(RevocationError) -> (list: RevocationList, changed: Bool) {
+        let list = try RevocationList(signed: bytes, keys: keyRing)
+        return (list, try install(list))
+    }
+
+    // MARK: - Verification
+
+    /// Verifies `token` at `now` (seconds since 1970) for `request`.
+    public func verify(_ token: String, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
+        var token = token
+        let result: Result<VerifiedToken, TokenError> = token.withUTF8 { utf8 in
+            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request) }
+        }
+        return try result.get()
+    }
+
+    /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`.
+    public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
+        guard token.count <= configuration.maximumTokenBytes else { throw .malformed("token is larger than the size limit") }
+        return try cell.read { (state) throws(TokenError) -> VerifiedToken in
+            try verify(token, now: now, request: request, state: state)
+        }
+    }
+
+    private func verify(_ token: UnsafeRawBufferPointer, now: Int64, request: AccessRequest, state: VerifierState) throws(TokenError) -> VerifiedToken {
+        let segments = try CompactSegments(token)
+        let headerText = UnsafeRawBufferPointer(rebasing: token[0..<segments.firstDot])
+        let claimsText = UnsafeRawBufferPointer(rebasing: token[(segments.firstDot + 1)..<segments.secondDot])
+        let signatureText = UnsafeRawBufferPointer(rebasing: token[(segments.secondDot + 1)...])
+
+        // Header.
+        guard headerText.count <= 340 else { throw .malformed("header is too long") }
+        let header: JWSHeader = try withStackBuffer(256) { (buffer) throws(TokenError) -> JWSHeader in
+            let n = try Base64URL.decode(headerText, into: buffer, "header is not canonical base64url")
+            return try JWSHeader.parse(UnsafeBufferPointer(rebasing: UnsafeRawBufferPointer(buffer).bindMemory(to: UInt8.self)[0..<n]))
+        }
+        guard case .supported(let algorithm) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
+        if header.hasType && !header.type.equals("JWT") { throw .malformed("header typ is not JWT") }
+        guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
+
+        // Key: the key fixes the algorithm.
+        var keyIndex = -1
+        for i in 0..<state.keyCount where state.keys[i].keyID == header.keyID {
+            keyIndex = i
+            break
+        }
+        guard keyIndex >= 0 else { throw TokenError(.unknownKey, "no key with this kid") }
+        let key = state.keys[keyIndex]
+        guard key.algorithm == algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
+        let signatureLength = algorithm == .hs256 ? 32 : 64
+        guard Base64URL.decodedLength(signatureText.count) == signatureLength else {
+            throw TokenError(.badSignature, "signature has the wrong length")
+        }
+
+        // Claims, checked strictly; the requested namespace is matched while parsing.
+        var namespaceMatched = false
+        let claims = try withDecoded(claimsText) { (json) throws(TokenError) -> ParsedClaims in
+            try ClaimsParser.parse(json) { ns in
+                if !namespaceMatched, let wanted = request.namespace, ns.equals(wanted) { namespaceMatched = true }
+            }
+        }
+
+        // Time.
+        let leeway = configuration.leeway
+        if let exp = claims.expiresAt, now >= exp &+ leeway { throw TokenError(.expired, "token expired") }
+        if let nbf = claims.notBefore, nbf &- leeway > now { throw TokenError(.notYetValid, "token is not valid yet (nbf)") }
+        if claims.issuedAt &- leeway > now { throw TokenError(.notYetValid, "token was issued in the future (iat)") }
+
+        // What is asked.
+        guard claims.region.equals(request.region) else { throw TokenError(.wrongRegion, "token is for another region") }
+        guard claims.scope.allows(request.access) else { throw TokenError(.insufficientScope, "token is pull-only") }
+        if request.namespace != nil && claims.namespaceRestricted && !namespaceMatched {
+            throw TokenError(.namespaceNotAllowed, "token is not valid for this namespace")
+        }
+        if let owner = request.namespaceOwner, !claims.account.equals(owner) {
+            throw TokenError(.namespaceNotAllowed, "namespace belongs to another account")
+        }
+
+        // Revocation.
+        if state.revoked.contains(claims.id) { throw TokenError(.revoked, "token was revoked") }
+
+        // Signature, over the signing input exactly as it stands in the token.
+        let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<segments.secondDot])
+        let valid: Bool = try withStackBuffer(64) { (buffer) throws(TokenError) -> Bool in
+            guard try Base64URL.decode(signatureText, into: buffer, "signature is not canonical base64url") == signatureLength else {
+                throw TokenError(.badSignature, "signature has the wrong length")
+            }
+            let sig = UnsafeRawPointer(buffer.baseAddress.unsafelyUnwrapped)
+            switch algorithm {
+            case .hs256:
+                guard let pads = key.hmacPads else { return false }
+                return CRegTokenFastPath_hmac_sha256_verify(pads, signingInput.baseAddress, signingInput.count, sig, 32) == 1
+            case .es256:
+                guard let pkey = key.p256 else { return false }
+                return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.p256UID, signingInput.baseAddress,
+                                                      signingInput.count, sig.assumingMemoryBound(to: UInt8.self)) == 1
+            }
+        }
+        guard valid else { throw TokenError(.badSignature, "signature does not verify") }
+
+        return VerifiedToken(id: claims.id, account: claims.account, region: claims.region, scope: claims.scope,
+                             issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: header.keyID,
+                             algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
+    }
+
+    /// Decodes base64url `text` into a stack buffer when small, else a heap buffer, for `body`.
+    @inline(__always)
+    private func withDecoded<R>(_ text: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UInt8>) throws(TokenError) -> R) throws(TokenError) -> R {
+        guard let length = Base64URL.decodedLength(text.count) else { throw .malformed("claims are not canonical base64url") }
+        if length <= Self.stackClaimsBytes {
+            return try withStackBuffer(1024) { (buffer) throws(TokenError) -> R in
+                let n = try Base64URL.decode(text, into: buffer, "claims are not canonical base64url")
+                return try body(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+            }
+        }
+        var heap = [UInt8](repeating: 0, count: length)
+        let result: Result<R, TokenError> = heap.withUnsafeMutableBytes { buffer in
+            Result { () throws(TokenError) -> R in
+                let n = try Base64URL.decode(text, into: buffer, "claims are not canonical base64url")
+                return try body(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// A stack buffer of `capacity` bytes (at most 1 KiB, which the standard library always places
+/// on the stack) for the duration of `body`.
+@inline(__always)
+func withStackBuffer<R, E: Error>(_ capacity: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    let result: Result<R, E> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 16) { buffer in
+        Result { () throws(E) -> R in try body(buffer) }
+    }
+    return try result.get()
+}
