@@ -48,6 +48,14 @@ enum Base64URL {
         return n
     }
 
+    /// True when every byte is in the base64url alphabet (used only to classify a failure).
+    static func isAlphabet(_ text: UnsafeRawBufferPointer) -> Bool {
+        text.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
+        }
+    }
+
     /// The decoded length of `n` base64url characters, or nil if `n` is impossible.
     static func decodedLength(_ n: Int) -> Int? {
         switch n % 4 {

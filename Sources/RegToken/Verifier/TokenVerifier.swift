@@ -122,6 +122,7 @@ public final class TokenVerifier: Sendable {
         guard key.algorithm == algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
         let signatureLength = algorithm == .hs256 ? 32 : 64
         guard Base64URL.decodedLength(signatureText.count) == signatureLength else {
+            guard Base64URL.isAlphabet(signatureText) else { throw .malformed("signature is not canonical base64url") }
             throw TokenError(.badSignature, "signature has the wrong length")
         }
 
