@@ -32,9 +32,12 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
+        // Test support: counts the calling thread's heap allocations (interposes malloc in the
+        // test executable only).
+        .target(name: "CRegTokenMallocCounter", path: "Tests/CRegTokenMallocCounter"),
         .testTarget(
             name: "RegTokenTests",
-            dependencies: ["RegToken"],
+            dependencies: ["RegToken", "CRegTokenMallocCounter"],
             resources: [.copy("Vectors"), .copy("Interop")]
         ),
     ]
