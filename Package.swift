@@ -9,9 +9,13 @@ let package = Package(
     name: "regtoken",
     products: [
         .library(name: "RegToken", targets: ["RegToken"]),
+        .library(name: "RegTokenLedger", targets: ["RegTokenLedger"]),
+        .executable(name: "regtoken", targets: ["regtoken"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -21,8 +25,7 @@ let package = Package(
         ),
         .target(
             name: "CRegTokenFastPath",
-            dependencies: ["CRegTokenOpenSSL"],
-            cSettings: [.unsafeFlags(["-O2"])]
+            dependencies: ["CRegTokenOpenSSL"]
         ),
         .target(
             name: "RegToken",
@@ -32,12 +35,29 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
+        // The state directory of the command line: config, key ring, ledger (SQLite), revocation list.
+        .target(
+            name: "RegTokenLedger",
+            dependencies: [
+                "RegToken",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The command line: thin, one file per subcommand, logic in the libraries.
+        .executableTarget(
+            name: "regtoken",
+            dependencies: [
+                "RegToken",
+                "RegTokenLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the
         // test executable only).
         .target(name: "CRegTokenMallocCounter", path: "Tests/CRegTokenMallocCounter"),
         .testTarget(
             name: "RegTokenTests",
-            dependencies: ["RegToken", "CRegTokenMallocCounter"],
+            dependencies: ["RegToken", "RegTokenLedger", "CRegTokenMallocCounter"],
             resources: [.copy("Vectors"), .copy("Interop")]
         ),
     ]

@@ -1,0 +1,237 @@
+import FoundationEssentials
+import RegToken
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The state directory of the command line (`--home`, `REGTOKEN_HOME`, or `~/.regtoken`):
+///
+/// ```
+/// <home>/               0700
+///   config.json         account, region, registry host per region      0600
+///   keys/               the key ring (see Keys/README.md)               0700
+///   ledger.sqlite       issued tokens and revocations (SQLite, WAL)     0600
+///   revocations.jws     the signed revocation list, for verifiers       0644
+///   lock                held (flock) by the regtoken process working here
+/// ```
+///
+/// Opening a home takes its lock for the life of the object, so regtoken processes on one home
+/// run one at a time (SQLite transactions would keep the ledger whole anyway; the lock also keeps
+/// the ledger, the keys and the revocation file in step). Every open also deletes expired tokens
+/// and brings the revocation file in line with the ledger: expired tokens disappear by themselves,
+/// and a command killed between its ledger commit and its file write is completed by the next run.
+public final class Home {
+    public let path: String
+    public private(set) var config: HomeConfig
+    public let ledger: Ledger
+    private let lock: FileLock
+
+    public var keysDirectory: String { "\(path)/keys" }
+    public var revocationsPath: String { "\(path)/revocations.jws" }
+    var configPath: String { "\(path)/config.json" }
+
+    /// `explicit`, else `$REGTOKEN_HOME`, else `~/.regtoken`.
+    public static func resolvePath(explicit: String?, environment: [String: String]) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let env = environment["REGTOKEN_HOME"], !env.isEmpty { return env }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/root"
+        return "\(home)/.regtoken"
+    }
+
+    /// Opens the state directory at `path`, creating it (0700, with a fresh `initialAlgorithm`
+    /// signing key) on first use.
+    public init(path: String, initialAlgorithm: Algorithm = .es256, now: Int64) throws(LedgerError) {
+        self.path = path
+        do {
+            try AtomicFile.makeDirectory(path, mode: 0o700)
+        } catch {
+            throw LedgerError(.storage, "cannot create state directory: \(error)")
+        }
+        let mode: mode_t
+        do { mode = try AtomicFile.permissions(of: path) } catch {
+            throw LedgerError(.storage, "cannot read state directory: \(error)")
+        }
+        if mode & 0o077 != 0 {
+            throw LedgerError(.storage, "state directory \(path) is accessible by group or others (mode \(String(mode, radix: 8))); run: chmod 700 \(path)")
+        }
+        lock = try FileLock(path: "\(path)/lock")
+        config = try HomeConfig.load("\(path)/config.json")
+        let hasKeys = ((try? AtomicFile.list("\(path)/keys")) ?? []).contains { $0.hasSuffix(".pem") || $0.hasSuffix(".hs256") }
+        if !hasKeys {
+            do {
+                let key = try SigningKey.generate(initialAlgorithm)
+                try KeyRing.save(key, directory: "\(path)/keys")
+                try KeyRing.activate(keyID: key.id, directory: "\(path)/keys")
+            } catch {
+                throw LedgerError(.storage, "cannot create the first signing key: \(error.reason)")
+            }
+        }
+        ledger = try Ledger(path: "\(path)/ledger.sqlite")
+        for suffix in ["", "-wal", "-shm"] { _ = chmod("\(path)/ledger.sqlite\(suffix)", 0o600) }
+        try ledger.purgeExpired(now: now)
+        try syncRevocations(now: now)
+    }
+
+    /// Releases the lock (also released when the object goes away or the process dies).
+    public func close() { lock.unlock() }
+
+    // MARK: Config
+
+    public func updateConfig(_ change: (inout HomeConfig) -> Void) throws(LedgerError) {
+        var c = config
+        change(&c)
+        try c.save(configPath)
+        config = c
+    }
+
+    // MARK: Keys
+
+    private var cachedRing: KeyRing?
+
+    /// The key ring in `keys/`.
+    public func keyRing() throws(LedgerError) -> KeyRing {
+        if let cachedRing { return cachedRing }
+        do {
+            let ring = try KeyRing.load(directory: keysDirectory)
+            cachedRing = ring
+            return ring
+        } catch {
+            throw LedgerError(.storage, "cannot load keys: \(error.reason)")
+        }
+    }
+
+    /// Generates a key; activates it when asked (or when no key is active).
+    public func generateKey(_ algorithm: Algorithm, activate: Bool) throws(LedgerError) -> SigningKey {
+        let ring = try keyRing()
+        do {
+            let key = try SigningKey.generate(algorithm)
+            try KeyRing.save(key, directory: keysDirectory)
+            if activate || ring.activeKeyID == nil { try KeyRing.activate(keyID: key.id, directory: keysDirectory) }
+            cachedRing = nil
+            return key
+        } catch {
+            throw LedgerError(.storage, "cannot create the key: \(error.reason)")
+        }
+    }
+
+    public func activateKey(_ id: String) throws(LedgerError) {
+        let ring = try keyRing()
+        guard let key = ring.key(id: id) else {
+            throw LedgerError(.notFound, "no key '\(id)' (see regtoken keys list)")
+        }
+        guard key.canSign else { throw LedgerError(.invalidInput, "key '\(id)' is a public key: it cannot sign") }
+        do { try KeyRing.activate(keyID: id, directory: keysDirectory) } catch {
+            throw LedgerError(.storage, "cannot activate the key: \(error.reason)")
+        }
+        cachedRing = nil
+    }
+
+    /// Retires a key: moves its file to `keys/retired/`, so every token it signed stops verifying,
+    /// and forgets those tokens. The active key cannot be retired.
+    /// - Returns: the number of tokens forgotten.
+    public func retireKey(_ id: String, now: Int64) throws(LedgerError) -> Int {
+        let ring = try keyRing()
+        guard let key = ring.key(id: id) else { throw LedgerError(.notFound, "no key '\(id)' (see regtoken keys list)") }
+        guard ring.activeKeyID != id else {
+            throw LedgerError(.invalidInput, "key '\(id)' is the active signing key; activate another first (regtoken keys generate --activate)")
+        }
+        let name: String
+        switch key.algorithm {
+        case .hs256: name = "\(id).hs256"
+        case .es256: name = key.canSign ? "\(id).pem" : "\(id).pub.pem"
+        }
+        do {
+            try AtomicFile.makeDirectory("\(keysDirectory)/retired", mode: 0o700)
+        } catch {
+            throw LedgerError(.storage, "cannot create \(keysDirectory)/retired: \(error)")
+        }
+        guard rename("\(keysDirectory)/\(name)", "\(keysDirectory)/retired/\(name)") == 0 else {
+            throw LedgerError(.storage, "cannot move \(keysDirectory)/\(name) to retired/: \(String(cString: strerror(errno)))")
+        }
+        cachedRing = nil
+        let forgotten = try ledger.forgetKey(id, now: now)
+        try syncRevocations(now: now)
+        return forgotten
+    }
+
+    // MARK: Tokens
+
+    /// Issues a token and records it.
+    /// - Parameter lifetime: seconds until expiry, or `nil` for a non-expiring token.
+    public func issueToken(account: String, region: String, scope: Scope, description: String,
+                           lifetime: Int64?, namespaces: [String]?, now: Int64) throws(LedgerError) -> TokenRecord {
+        let ring = try keyRing()
+        let claims = TokenClaims(account: account, region: region, scope: scope, issuedAt: now,
+                                 expiresAt: lifetime.map { now + $0 }, namespaces: namespaces)
+        let token: String
+        let issuer: TokenIssuer
+        do {
+            issuer = try TokenIssuer(keyRing: ring)
+            token = try issuer.issue(claims)
+        } catch {
+            throw LedgerError(error.code == .invalidClaims ? .invalidInput : .storage, error.reason)
+        }
+        let record = TokenRecord(id: claims.id, account: account, region: region, scope: scope, description: description,
+                                 createdAt: now, expiresAt: claims.expiresAt, keyID: issuer.key.id, token: token, namespaces: namespaces)
+        try ledger.add(record)
+        return record
+    }
+
+    /// Removes tokens (all or none), revoking those not yet expired, and rewrites the revocation
+    /// list before returning.
+    public func removeTokens(_ ids: [UUIDBytes], account: String, region: String, now: Int64) throws(LedgerError) -> [TokenRecord] {
+        let removed = try ledger.remove(ids: ids, account: account, region: region, now: now)
+        try syncRevocations(now: now)
+        return removed
+    }
+
+    // MARK: Revocations
+
+    /// The signed revocation list on disk, verified with the key ring.
+    public func revocationFile() throws(LedgerError) -> RevocationList {
+        let ring = try keyRing()
+        do {
+            return try RevocationList.load(path: revocationsPath, keys: ring)
+        } catch {
+            throw LedgerError(.storage, error.reason)
+        }
+    }
+
+    /// Makes the signed file say what the ledger says, signed by the active key. Versions only
+    /// go up: a file newer than the ledger (a ledger restored from a backup) is overtaken.
+    public func syncRevocations(now: Int64) throws(LedgerError) {
+        let ring = try keyRing()
+        let wanted = try ledger.revocationList()
+        let onDisk = try? RevocationList.load(path: revocationsPath, keys: ring)
+        if let onDisk, onDisk.version == wanted.version, onDisk.entries == wanted.entries { return }
+        var version = wanted.version
+        let diskVersion = onDisk?.version ?? Self.unverifiedVersion(revocationsPath)
+        if let diskVersion, diskVersion >= version {
+            version = diskVersion + 1
+            try ledger.raiseRevocationVersion(to: version, now: now)
+        }
+        guard let key = ring.activeKey else {
+            throw LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys generate --activate")
+        }
+        let list = RevocationList(version: version, issuedAt: wanted.version == version ? wanted.issuedAt : now, entries: wanted.entries)
+        do { try list.write(to: revocationsPath, signedWith: key) } catch {
+            throw LedgerError(.storage, error.reason)
+        }
+    }
+
+    /// The version a list file claims, read without checking its signature: only ever used to
+    /// pick a higher version for the next list.
+    static func unverifiedVersion(_ path: String) -> UInt64? {
+        guard let bytes = try? AtomicFile.read(path, limit: RevocationList.maximumBytes) else { return nil }
+        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var text = String(decoding: parts[1], as: UTF8.self).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let payload = Data(base64Encoded: text) else { return nil }
+        struct Versioned: Decodable { var version: UInt64 }
+        return try? JSONDecoder().decode(Versioned.self, from: payload).version
+    }
+}

@@ -1,0 +1,217 @@
+import GRDB
+import RegToken
+
+/// The record of issued tokens and of revocations, in SQLite (through GRDB) in the state
+/// directory. Every change is one `BEGIN IMMEDIATE` transaction, and SQLite's locking (WAL mode,
+/// busy timeout) lets several regtoken processes use it at once without losing a change.
+///
+/// The `revocation` table is the source of truth for the revocation list; the signed file is
+/// derived from it (see ``Home``), with the list version kept in `meta`.
+public final class Ledger: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the ledger at `path`.
+    public init(path: String) throws(LedgerError) {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        // GRDB opens write transactions of a DatabasePool with BEGIN IMMEDIATE.
+        config.label = "regtoken-ledger"
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw LedgerError(.storage, "cannot open the ledger \(path): \(Self.describe(error)); if it is damaged, move it aside (tokens it lists will no longer show in token-list)")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
+        return "\(error)"
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE token (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    account TEXT NOT NULL,
+                    region TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    key_id TEXT NOT NULL,
+                    token TEXT NOT NULL,
+                    namespaces TEXT
+                );
+                CREATE INDEX token_by_owner ON token(account, region, created_at);
+                CREATE INDEX token_by_expiry ON token(expires_at);
+                CREATE TABLE revocation (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    expires_at INTEGER,
+                    key_id TEXT NOT NULL,
+                    revoked_at INTEGER NOT NULL
+                );
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL
+                );
+                INSERT INTO meta(key, value) VALUES ('revocation_version', 0), ('revocation_issued_at', 0);
+                """)
+        }
+        return m
+    }
+
+    private func write<T>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+        do {
+            return try pool.write(body)
+        } catch let e as LedgerError {
+            throw e
+        } catch {
+            throw LedgerError(.storage, "cannot \(what) in the ledger \(path): \(Self.describe(error))")
+        }
+    }
+
+    private func read<T>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw LedgerError(.storage, "cannot \(what) from the ledger \(path): \(Self.describe(error))")
+        }
+    }
+
+    // MARK: Tokens
+
+    public func add(_ record: TokenRecord) throws(LedgerError) {
+        try write("record the token") { db in
+            try db.execute(sql: """
+                INSERT INTO token(id, account, region, scope, description, created_at, expires_at, key_id, token, namespaces)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.id.description, record.account, record.region, record.scope.rawValue, record.description,
+                                 record.createdAt, record.expiresAt, record.keyID, record.token,
+                                 record.namespaces.map { $0.joined(separator: ",") }])
+        }
+    }
+
+    /// The tokens of `account` in `region`, oldest first.
+    public func tokens(account: String, region: String) throws(LedgerError) -> [TokenRecord] {
+        try read("list tokens") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM token WHERE account = ? AND region = ? ORDER BY created_at, id",
+                             arguments: [account, region]).compactMap(Self.record)
+        }
+    }
+
+    /// Every token, any account or region (for tests and administration).
+    public func allTokens() throws(LedgerError) -> [TokenRecord] {
+        try read("list tokens") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at, id").compactMap(Self.record)
+        }
+    }
+
+    public func token(id: UUIDBytes, account: String, region: String) throws(LedgerError) -> TokenRecord? {
+        try read("read the token") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM token WHERE id = ? AND account = ? AND region = ?",
+                             arguments: [id.description, account, region]).flatMap(Self.record)
+        }
+    }
+
+    static func record(_ row: Row) -> TokenRecord? {
+        guard let id = UUIDBytes(row["id"] as String), let scope = Scope(rawValue: row["scope"]) else { return nil }
+        let ns: String? = row["namespaces"]
+        return TokenRecord(id: id, account: row["account"], region: row["region"], scope: scope, description: row["description"],
+                           createdAt: row["created_at"], expiresAt: row["expires_at"], keyID: row["key_id"], token: row["token"],
+                           namespaces: ns.map { $0.split(separator: ",").map(String.init) })
+    }
+
+    /// Removes tokens of `account` in `region` in one transaction: all of them, or (when one id is
+    /// unknown) none. Those not yet expired at `now` go onto the revocation table and the list
+    /// version is bumped. Returns the removed records.
+    public func remove(ids: [UUIDBytes], account: String, region: String, now: Int64) throws(LedgerError) -> [TokenRecord] {
+        try write("remove tokens") { db in
+            var removed: [TokenRecord] = []
+            for id in ids {
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM token WHERE id = ? AND account = ? AND region = ?",
+                                                 arguments: [id.description, account, region]),
+                      let record = Self.record(row) else {
+                    throw LedgerError(.notFound, "no token \(id) for account \(account) in region \(region); nothing was removed (see regtoken token-list)")
+                }
+                removed.append(record)
+            }
+            var revoked = 0
+            for record in removed {
+                try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [record.id.description])
+                if !record.isExpired(at: now) {
+                    try db.execute(sql: "INSERT OR REPLACE INTO revocation(id, expires_at, key_id, revoked_at) VALUES (?, ?, ?, ?)",
+                                   arguments: [record.id.description, record.expiresAt, record.keyID, now])
+                    revoked += 1
+                }
+            }
+            if revoked > 0 { try Self.bumpVersion(db, now: now) }
+            return removed
+        }
+    }
+
+    /// Deletes expired tokens, and revocation entries past retention. Returns the number of
+    /// tokens deleted and whether the revocation table changed (its version is then bumped).
+    @discardableResult
+    public func purgeExpired(now: Int64) throws(LedgerError) -> (tokens: Int, revocationsChanged: Bool) {
+        try write("delete expired tokens") { db in
+            try db.execute(sql: "DELETE FROM token WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+            let tokens = db.changesCount
+            try db.execute(sql: "DELETE FROM revocation WHERE expires_at IS NOT NULL AND expires_at + ? <= ?",
+                           arguments: [RevocationList.retentionAfterExpiry, now])
+            let changed = db.changesCount > 0
+            if changed { try Self.bumpVersion(db, now: now) }
+            return (tokens, changed)
+        }
+    }
+
+    /// Deletes every token and revocation of a retired key (its tokens can no longer verify).
+    public func forgetKey(_ keyID: String, now: Int64) throws(LedgerError) -> Int {
+        try write("forget a retired key's tokens") { db in
+            try db.execute(sql: "DELETE FROM token WHERE key_id = ?", arguments: [keyID])
+            let tokens = db.changesCount
+            try db.execute(sql: "DELETE FROM revocation WHERE key_id = ?", arguments: [keyID])
+            if db.changesCount > 0 { try Self.bumpVersion(db, now: now) }
+            return tokens
+        }
+    }
+
+    static func bumpVersion(_ db: Database, now: Int64) throws {
+        try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revocation_version'")
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revocation_issued_at'", arguments: [now])
+    }
+
+    // MARK: Revocations
+
+    /// The revocation list as the ledger holds it (the signed file is made from this).
+    public func revocationList() throws(LedgerError) -> RevocationList {
+        try read("read revocations") { db in
+            let version = try UInt64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revocation_version'") ?? 0
+            let issued = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revocation_issued_at'") ?? 0
+            let entries = try Row.fetchAll(db, sql: "SELECT id, expires_at FROM revocation").compactMap { row -> RevocationList.Entry? in
+                guard let id = UUIDBytes(row["id"] as String) else { return nil }
+                return RevocationList.Entry(id: id, expiresAt: row["expires_at"])
+            }
+            return RevocationList(version: version, issuedAt: issued, entries: entries)
+        }
+    }
+
+    /// Raises the stored list version to at least `version` (after finding a newer file on disk).
+    public func raiseRevocationVersion(to version: UInt64, now: Int64) throws(LedgerError) {
+        try write("update the revocation version") { db in
+            try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'revocation_version'", arguments: [version])
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revocation_issued_at'", arguments: [now])
+        }
+    }
+}
+
+extension TokenRecord {
+    func isExpired(at now: Int64) -> Bool {
+        guard let expiresAt else { return false }
+        return now >= expiresAt
+    }
+}

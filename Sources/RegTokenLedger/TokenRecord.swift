@@ -1,0 +1,57 @@
+import RegToken
+
+/// One issued token as the ledger keeps it: what `token-list`, `token-get` and `token-rm` need.
+public struct TokenRecord: Sendable, Hashable {
+    public var id: UUIDBytes
+    public var account: String
+    public var region: String
+    public var scope: Scope
+    public var description: String
+    /// Seconds since 1970.
+    public var createdAt: Int64
+    /// Seconds since 1970, or `nil` for a non-expiring token.
+    public var expiresAt: Int64?
+    public var keyID: String
+    /// The token value. Printed only by `token-add` and `token-get`; never logged.
+    public var token: String
+    public var namespaces: [String]?
+
+    public init(id: UUIDBytes, account: String, region: String, scope: Scope, description: String, createdAt: Int64,
+                expiresAt: Int64?, keyID: String, token: String, namespaces: [String]?) {
+        self.id = id
+        self.account = account
+        self.region = region
+        self.scope = scope
+        self.description = description
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.keyID = keyID
+        self.token = token
+        self.namespaces = namespaces
+    }
+
+    public var isReadOnly: Bool { scope.isReadOnly }
+}
+
+/// Why the state directory, its ledger or its files could not be used. `message` is one line
+/// that says what is wrong and what to do.
+public struct LedgerError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        /// A token id that is not in the ledger (for this account and region).
+        case notFound
+        /// Input that is not acceptable (bad duration, bad name, missing account...).
+        case invalidInput
+        /// The ledger, a key or the revocation list could not be read or written.
+        case storage
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

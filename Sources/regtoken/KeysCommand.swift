@@ -1,0 +1,93 @@
+import ArgumentParser
+import RegToken
+import RegTokenLedger
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Manage signing keys.",
+        subcommands: [Generate.self, List.self, Activate.self, Retire.self, ExportPublic.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a new key (HS256: 32 random bytes; ES256: a P-256 pair).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "HS256 or ES256.") var alg: Algorithm
+        @Flag(help: "Make it the key that signs new tokens.") var activate = false
+
+        func run() async throws {
+            let home = try global.openHome()
+            let key = try cli { try home.generateKey(alg, activate: activate) }
+            let active = try cli { try home.keyRing().activeKeyID == key.id }
+            if global.json {
+                struct Made: Encodable { var keyId: String; var algorithm: String; var active: Bool }
+                return try Output.json(Made(keyId: key.id, algorithm: key.algorithm.rawValue, active: active))
+            }
+            Output.line("Created key \(key.id) (\(key.algorithm.rawValue))\(active ? ", active" : "")")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let home = try global.openHome()
+            let ring = try cli { try home.keyRing() }
+            let keys = ring.keys.sorted { $0.id < $1.id }
+            if global.json {
+                struct Key: Encodable { var keyId: String; var algorithm: String; var active: Bool; var canSign: Bool }
+                return try Output.json(keys.map { Key(keyId: $0.id, algorithm: $0.algorithm.rawValue, active: $0.id == ring.activeKeyID, canSign: $0.canSign) })
+            }
+            Output.table(["KEY ID", "ALGORITHM", "ACTIVE", "CAN SIGN"],
+                         keys.map { [$0.id, $0.algorithm.rawValue, $0.id == ring.activeKeyID ? "yes" : "no", $0.canSign ? "yes" : "no"] })
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a key the one that signs new tokens and the revocation list.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The key id.") var keyID: String
+
+        func run() async throws {
+            let home = try global.openHome()
+            try cli {
+                try home.activateKey(keyID.trimmingCharacters)
+                try home.syncRevocations(now: Durations.now())
+            }
+            if !global.json { Output.line("Activated key \(keyID.trimmingCharacters)") } else {
+                struct Done: Encodable { var activated: String }
+                try Output.json(Done(activated: keyID.trimmingCharacters))
+            }
+        }
+    }
+
+    struct Retire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Retire a key: every token it signed stops verifying at once (a mass revocation).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The key id.") var keyID: String
+
+        func run() async throws {
+            let home = try global.openHome()
+            let forgotten = try cli { try home.retireKey(keyID.trimmingCharacters, now: Durations.now()) }
+            if global.json {
+                struct Done: Encodable { var retired: String; var tokensRemoved: Int }
+                return try Output.json(Done(retired: keyID.trimmingCharacters, tokensRemoved: forgotten))
+            }
+            Output.line("Retired key \(keyID.trimmingCharacters); \(forgotten) token(s) it signed were removed from the ledger")
+        }
+    }
+
+    struct ExportPublic: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-public",
+            abstract: "Print the public keys as a JWKS (ES256 keys only; HS256 secrets are never exported).")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let home = try global.openHome()
+            let jwks = try cli { try home.keyRing().jwksJSON() }
+            print(jwks, terminator: "")
+        }
+    }
+}

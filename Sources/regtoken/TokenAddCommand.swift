@@ -1,0 +1,50 @@
+import ArgumentParser
+import RegToken
+import RegTokenLedger
+
+struct TokenAddCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token-add",
+        abstract: "Create a token for the account in the region (read-only unless --readwrite; 24 hours unless told).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "A note shown by token-list.")
+    var description: String = ""
+
+    @Flag(help: "The token never expires (until removed, or its key retired).")
+    var nonExpiring = false
+
+    @Flag(help: "Push and pull (default: pull only).")
+    var readwrite = false
+
+    @Option(help: "Lifetime such as 90s, 15m, 1h, 7d (default 24h).")
+    var expiresIn: String?
+
+    @Option(name: .customLong("namespace"), help: "Limit the token to this namespace (repeatable; default: all of the account's).")
+    var namespaces: [String] = []
+
+    @Flag(name: .short, help: "Print the token value alone.")
+    var quiet = false
+
+    func run() async throws {
+        if nonExpiring && expiresIn != nil {
+            throw CLIError("--non-expiring and --expires-in contradict each other: give one", exit: .invalidInput)
+        }
+        if description.utf8.count > 1024 || description.contains(where: { $0.isNewline }) {
+            throw CLIError("--description must be one line of at most 1024 bytes", exit: .invalidInput)
+        }
+        let lifetime: Int64? = try cli {
+            if nonExpiring { return nil }
+            return try expiresIn.map(Durations.parse) ?? TokenClaims.defaultLifetime
+        }
+        let home = try global.openHome()
+        let account = try global.resolvedAccount(home)
+        let region = try global.resolvedRegion(home)
+        let record = try cli {
+            try home.issueToken(account: account, region: region, scope: readwrite ? .pushPull : .pull, description: description,
+                                lifetime: lifetime, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now())
+        }
+        try record.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)
+    }
+}

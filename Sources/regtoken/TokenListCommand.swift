@@ -1,0 +1,23 @@
+import ArgumentParser
+import RegToken
+import RegTokenLedger
+
+struct TokenListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token-list",
+        abstract: "List the account's tokens in the region (never their values).")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let home = try global.openHome()
+        let account = try global.resolvedAccount(home)
+        let region = try global.resolvedRegion(home)
+        let tokens = try cli { try home.ledger.tokens(account: account, region: region) }
+        if global.json {
+            return try Output.json(tokens.map { TokenJSON($0, includeToken: false, registry: nil) })
+        }
+        Output.table(["TOKEN ID", "READONLY", "EXPIRY", "DESCRIPTION"],
+                     tokens.map { [$0.id.description, String($0.isReadOnly), Output.time($0.expiresAt), $0.description] })
+    }
+}

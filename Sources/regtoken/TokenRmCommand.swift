@@ -1,0 +1,38 @@
+import ArgumentParser
+import RegToken
+import RegTokenLedger
+
+struct TokenRmCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token-rm",
+        abstract: "Remove tokens; those not yet expired are revoked (the signed list is rewritten before this returns).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Token identifiers. All are removed, or (if one is unknown) none.")
+    var ids: [String]
+
+    func validate() throws {
+        guard !ids.isEmpty else { throw ValidationError("give at least one token identifier") }
+    }
+
+    func run() async throws {
+        let tokenIDs = try ids.map(parseTokenID)
+        let home = try global.openHome()
+        let account = try global.resolvedAccount(home)
+        let region = try global.resolvedRegion(home)
+        let now = Durations.now()
+        let removed = try cli { try home.removeTokens(tokenIDs, account: account, region: region, now: now) }
+        let version = try cli { try home.ledger.revocationList().version }
+        if global.json {
+            struct Removed: Encodable { var removed: [String]; var revoked: [String]; var revocationListVersion: UInt64 }
+            return try Output.json(Removed(removed: removed.map(\.id.description),
+                                           revoked: removed.filter { $0.expiresAt.map { $0 > now } ?? true }.map(\.id.description),
+                                           revocationListVersion: version))
+        }
+        for r in removed {
+            let revoked = r.expiresAt.map { $0 > now } ?? true
+            Output.line("Removed \(r.id)\(revoked ? " (revoked)" : "")")
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import RegToken
+import RegTokenLedger
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a token with the keys and revocation list of the state directory.",
+        discussion: "Exit codes: 0 valid; 10 malformed; 11 bad signature or unknown key; 12 expired or not yet valid; 13 revoked; 14 not allowed (wrong region, pull-only token, namespace).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The token, or - to read it from standard input. Surrounding whitespace is ignored.")
+    var token: String
+
+    @Option(help: "What to check the token for: pull or push.")
+    var access: Access = .pull
+
+    @Option(help: "A namespace the token must be valid for.")
+    var namespace: String?
+
+    func run() async throws {
+        var text = token
+        if token == "-" {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            guard data.count <= 1 << 20 else { throw CLIError("the token on standard input is larger than 1 MiB", exit: .malformed) }
+            text = String(decoding: data, as: UTF8.self)
+        }
+        text = text.trimmingCharacters
+        let home = try global.openHome()
+        let region = try global.resolvedRegion(home)
+        let verifier = TokenVerifier(keys: try cli { try home.keyRing() })
+        try cli { try verifier.install(home.revocationFile()) }
+        let now = Durations.now()
+        do {
+            let v = try verifier.verify(text, at: now, for: AccessRequest(region: region, access: access, namespace: namespace))
+            let claims = try TokenClaims(json: Self.claimsJSON(text))
+            if global.json {
+                struct Valid: Encodable {
+                    var valid = true
+                    var id: String, account: String, region: String, scope: String, readonly: Bool
+                    var issued: String, expires: String?, keyId: String, algorithm: String, namespaces: [String]?
+                }
+                return try Output.json(Valid(id: v.id.description, account: v.account.string, region: v.region.string,
+                                             scope: v.scope.rawValue, readonly: v.scope.isReadOnly, issued: Durations.utc(v.issuedAt),
+                                             expires: v.expiresAt.map(Durations.utc), keyId: v.keyID.string,
+                                             algorithm: v.algorithm.rawValue, namespaces: claims.namespaces))
+            }
+            Output.pairs([
+                ("Token identifier", v.id.description), ("Account", v.account.string), ("Region", v.region.string),
+                ("Scope", v.scope.isReadOnly ? "pull (read-only)" : "push, pull (read-write)"),
+                ("Issued", Durations.utc(v.issuedAt)), ("Expires", Output.time(v.expiresAt)),
+                ("Key", "\(v.keyID) (\(v.algorithm.rawValue))"),
+                ("Namespaces", claims.namespaces?.joined(separator: ", ") ?? "all of the account's"),
+            ])
+        } catch let error as TokenError {
+            if global.json {
+                struct Invalid: Encodable { var valid = false; var code: String; var reason: String }
+                try Output.json(Invalid(code: error.code.description, reason: error.reason))
+            }
+            throw CLIError("token refused: \(error.code): \(error.reason)", exit: CLIError.exit(for: error.code))
+        }
+    }
+
+    /// The decoded claims segment of a token that has already verified.
+    static func claimsJSON(_ token: String) -> [UInt8] {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return [] }
+        var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b64.count % 4 != 0 { b64 += "=" }
+        return Data(base64Encoded: b64).map(Array.init) ?? []
+    }
+}
+
+extension Access: ExpressibleByArgument {}
+extension Algorithm: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
+}
