@@ -60,5 +60,7 @@ let package = Package(
             dependencies: ["RegToken", "RegTokenLedger", "CRegTokenMallocCounter"],
             resources: [.copy("Vectors"), .copy("Interop")]
         ),
+        // Tests that run the built `regtoken` binary as a user would.
+        .testTarget(name: "RegTokenCLITests"),
     ]
 )

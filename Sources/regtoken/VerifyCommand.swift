@@ -20,6 +20,15 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "A namespace the token must be valid for.")
     var namespace: String?
 
+    @Option(help: "Clock leeway in seconds for expiry and issue time (0 to 600).")
+    var leeway: Int64 = 60
+
+    func validate() throws {
+        guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else {
+            throw ValidationError("--leeway must be between 0 and \(VerifierConfiguration.maximumLeeway) seconds")
+        }
+    }
+
     func run() async throws {
         var text = token
         if token == "-" {
@@ -30,7 +39,7 @@ struct VerifyCommand: AsyncParsableCommand {
         text = text.trimmingCharacters
         let home = try global.openHome()
         let region = try global.resolvedRegion(home)
-        let verifier = TokenVerifier(keys: try cli { try home.keyRing() })
+        let verifier = TokenVerifier(keys: try cli { try home.keyRing() }, configuration: VerifierConfiguration(leeway: leeway))
         try cli { try verifier.install(home.revocationFile()) }
         let now = Durations.now()
         do {

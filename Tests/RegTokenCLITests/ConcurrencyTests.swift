@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+@Suite("regtoken command line: concurrent processes and crashes")
+struct ProcessConcurrencyTests {
+    @Test("two processes each adding 100 tokens at once end with 200 distinct tokens listed")
+    func twoWriters() throws {
+        let cli = try CLI()
+        _ = try cli("init")
+        let script = "for i in $(seq 1 100); do \"$0\" token-add -q --description \"$1-$i\" || exit 1; done"
+        var procs: [Process] = []
+        for name in ["a", "b"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["-c", script, CLI.binary, name]
+            p.environment = cli.environment
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            procs.append(p)
+        }
+        for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        let rows = try cli("token-list", "--output", "json").array()
+        #expect(rows.count == 200)
+        #expect(Set(rows.compactMap { $0["id"] as? String }).count == 200)
+        let descriptions = Set(rows.compactMap { $0["description"] as? String })
+        #expect(descriptions.count == 200 && descriptions.contains("a-100") && descriptions.contains("b-1"))
+    }
+
+    @Test("adders and removers at once: every removal is revoked, nothing is lost")
+    func addersAndRemovers() throws {
+        let cli = try CLI()
+        let seeded = try (0..<20).map { _ in try cli.add("--readwrite") }
+        let adder = Process()
+        adder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        adder.arguments = ["-c", "for i in $(seq 1 30); do \"$0\" token-add -q >/dev/null || exit 1; done", CLI.binary]
+        adder.environment = cli.environment
+        try adder.run()
+        for t in seeded { #expect(try cli("token-rm", t.id).status == 0) }
+        adder.waitUntilExit()
+        #expect(adder.terminationStatus == 0)
+        let ids = try cli.listIDs()
+        #expect(ids.count == 30)
+        for t in seeded {
+            #expect(!ids.contains(t.id))
+            #expect(try cli("verify", t.token).status == 13)
+        }
+        let list = try cli("revocations", "show", "--output", "json").object()
+        #expect((list["entries"] as? [Any])?.count == 20)
+    }
+
+    @Test("kill -9 in the middle of commands leaves ledger, keys and revocation list readable and consistent")
+    func killed() throws {
+        let cli = try CLI()
+        var created: [String: String] = [:]  // id -> token, reported as created
+        for round in 0..<12 {
+            // A background loop of adds and removes; kill its current regtoken at a random moment.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = round % 2 == 0 ? ["token-add", "--output", "json"] : (created.keys.first.map { ["token-rm", $0] } ?? ["token-add"])
+            p.environment = cli.environment
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 1_000...60_000))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            if p.terminationReason == .exit, p.terminationStatus == 0,
+               let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let id = o["id"] as? String, let token = o["token"] as? String {
+                created[id] = token
+            }
+            if round % 2 == 1, p.terminationReason == .exit, p.terminationStatus == 0, let id = p.arguments?.last {
+                created.removeValue(forKey: id)
+            }
+        }
+        // Everything opens and agrees.
+        let list = try cli("token-list", "--output", "json")
+        #expect(list.status == 0, "\(list.stderr)")
+        let listed = Set(try list.array().compactMap { $0["id"] as? String })
+        let revoked = try cli("revocations", "show", "--output", "json")
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        let revokedIDs = Set(try #require(try revoked.object()["entries"] as? [[String: Any]]).compactMap { $0["id"] as? String })
+        // Every token reported as created is listed, or was removed (and then revoked).
+        for (id, token) in created {
+            #expect(listed.contains(id) || revokedIDs.contains(id))
+            let v = try cli("verify", token)
+            #expect(v.status == (listed.contains(id) ? 0 : 13), "\(id): \(v.stderr)")
+        }
+        // Nothing listed is revoked.
+        #expect(listed.isDisjoint(with: revokedIDs))
+        #expect(try cli("keys", "list").status == 0)
+        #expect(try cli("token-add", "-q").status == 0)
+    }
+}
