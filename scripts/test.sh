@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of regtoken, first installing what the tests need when it is missing:
-# OpenSSL's libcrypto headers (libssl-dev) and the openssl tool, and PyJWT (the third-party JWT
+# OpenSSL's libcrypto headers (libssl-dev) and the openssl tool, SQLite's (libsqlite3-dev), and PyJWT (the third-party JWT
 # library the interoperability tests check against). Safe to run again: installs only what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ apt_install() {
 
 missing=()
 pkg-config --exists libcrypto 2>/dev/null || missing+=(libssl-dev pkg-config)
+pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
