@@ -18,6 +18,9 @@ struct TokenAddCommand: AsyncParsableCommand {
     @Flag(help: "Push and pull (default: pull only).")
     var readwrite = false
 
+    @Flag(help: "Also allow deleting manifests and blobs (a right of its own; needs --readwrite).")
+    var delete = false
+
     @Option(help: "Lifetime such as 90s, 15m, 1h, 7d (default 24h).")
     var expiresIn: String?
 
@@ -28,6 +31,9 @@ struct TokenAddCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
+        if delete && !readwrite {
+            throw CLIError("--delete needs --readwrite: a token that deletes can also push", exit: .invalidInput)
+        }
         if nonExpiring && expiresIn != nil {
             throw CLIError("--non-expiring and --expires-in contradict each other: give one", exit: .invalidInput)
         }
@@ -42,7 +48,7 @@ struct TokenAddCommand: AsyncParsableCommand {
         let account = try global.resolvedAccount(home)
         let region = try global.resolvedRegion(home)
         let record = try cli {
-            try home.issueToken(account: account, region: region, scope: readwrite ? .pushPull : .pull, description: description,
+            try home.issueToken(account: account, region: region, scope: delete ? .pushPullDelete : (readwrite ? .pushPull : .pull), description: description,
                                 lifetime: lifetime, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now())
         }
         try record.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)

@@ -122,9 +122,23 @@ struct StrictnessTests {
         #expect(code(try forged(claims: base.replacingOccurrences(of: "\"sub\":\"acme\"", with: "\"sub\":\"\(String(repeating: "a", count: 65))\""))) == .malformed)
     }
 
-    @Test("unknown scope values are refused", arguments: ["\"admin\"", "\"push\"", "\"pull,push,delete\"", "\"PULL\"", "\"pull \"", "[\"pull\"]", "null", "\"\""])
+    @Test("unknown scope values are refused", arguments: ["\"admin\"", "\"push\"", "\"pull,delete\"", "\"pull,pull\"", "\"pull,push,push\"", "\"pull,,push\"", "\"pull,push,\"", "\"PULL\"", "\"pull \"", "[\"pull\"]", "null", "\"\""])
     func unknownScope(_ scope: String) throws {
         #expect(code(try forged(claims: Fixture.claimsJSON(scope: scope))) == .malformed)
+    }
+
+    @Test("scope sets in any order are accepted; delete is a right of its own")
+    func scopes() throws {
+        let cases: [(String, Scope)] = [("pull", .pull), ("push,pull", .pushPull), ("pull,push", .pushPull),
+                                        ("delete,pull,push", .pushPullDelete), ("pull,push,delete", .pushPullDelete)]
+        for (text, scope) in cases {
+            let v = try verifier.verify(try forged(claims: Fixture.claimsJSON(scope: "\"\(text)\"")), at: Fixture.now, for: Fixture.pull)
+            #expect(v.scope == scope, "\(text)")
+        }
+        let del = AccessRequest(region: Fixture.region, access: .delete)
+        #expect(code(try forged(claims: Fixture.claimsJSON(scope: "\"pull,push\"")), del) == .insufficientScope)
+        #expect(code(try forged(claims: Fixture.claimsJSON(scope: "\"pull,push,delete\"")), del) == nil)
+        #expect(code(try forged(claims: Fixture.claimsJSON(scope: "\"pull,push,delete\"")), Fixture.push) == nil)
     }
 
     @Test("JSON text must be valid UTF-8", arguments: [

@@ -25,6 +25,42 @@ enum ClaimsParser {
     /// The most namespaces a token may list.
     static let maximumNamespaces = 64
 
+    /// A scope is a comma-separated set of actions, each at most once, in any order: `pull`,
+    /// `pull,push` or `pull,push,delete`. Anything else (an unknown action, `push` without `pull`,
+    /// `delete` without `push`, spaces, repeats) is refused.
+    static func parseScope(_ value: ShortString) throws(TokenError) -> Scope {
+        var pull = false, push = false, delete = false
+        var start = 0
+        var i = 0
+        while i <= value.count {
+            if i == value.count || value[i] == UInt8(ascii: ",") {
+                let n = i - start
+                func word(_ w: StaticString) -> Bool {
+                    guard n == w.utf8CodeUnitCount else { return false }
+                    for k in 0..<n where value[start + k] != w.utf8Start[k] { return false }
+                    return true
+                }
+                if word("pull") && !pull {
+                    pull = true
+                } else if word("push") && !push {
+                    push = true
+                } else if word("delete") && !delete {
+                    delete = true
+                } else {
+                    throw .malformed("claim scope has an unknown value")
+                }
+                start = i + 1
+            }
+            i += 1
+        }
+        switch (pull, push, delete) {
+        case (true, false, false): return .pull
+        case (true, true, false): return .pushPull
+        case (true, true, true): return .pushPullDelete
+        default: throw .malformed("claim scope has an unknown value")
+        }
+    }
+
     /// Parses `json`, calling `namespace` for each listed namespace.
     static func parse(_ json: UnsafeBufferPointer<UInt8>, namespace: (borrowing ShortString) -> Void) throws(TokenError) -> ParsedClaims {
         var claims = ParsedClaims()
@@ -57,13 +93,7 @@ enum ClaimsParser {
             } else if name.equals("scope") {
                 bit = scope
                 guard try reader.string(into: &value, allowControl: false) else { throw .malformed("claim scope has an unknown value") }
-                if value.equals("pull") {
-                    claims.scope = .pull
-                } else if value.equals("pull,push") || value.equals("push,pull") {
-                    claims.scope = .pushPull
-                } else {
-                    throw .malformed("claim scope has an unknown value")
-                }
+                claims.scope = try parseScope(value)
             } else if name.equals("iat") {
                 bit = iat
                 claims.issuedAt = try reader.numericDate()

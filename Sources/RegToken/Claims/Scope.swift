@@ -4,6 +4,9 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Codable {
     case pull = "pull"
     /// Read-write: push and pull. Written `pull,push` in the token (Docker's action list syntax).
     case pushPull = "pull,push"
+    /// Read-write, and deleting manifests and blobs: a right of its own, granted only on request
+    /// (`token-add --readwrite --delete`). Written `pull,push,delete`.
+    case pushPullDelete = "pull,push,delete"
 
     /// True for a read-only token.
     public var isReadOnly: Bool { self == .pull }
@@ -12,7 +15,8 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Codable {
     public func allows(_ access: Access) -> Bool {
         switch access {
         case .pull: return true
-        case .push: return self == .pushPull
+        case .push: return self != .pull
+        case .delete: return self == .pushPullDelete
         }
     }
 }
@@ -21,6 +25,8 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Codable {
 public enum Access: String, Sendable, Hashable, CaseIterable, Codable {
     case pull
     case push
+    /// Deleting manifests or blobs.
+    case delete
 }
 
 /// The token signature algorithms regtoken issues and verifies.
