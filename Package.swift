@@ -10,12 +10,18 @@ let package = Package(
     products: [
         .library(name: "RegToken", targets: ["RegToken"]),
         .library(name: "RegTokenLedger", targets: ["RegTokenLedger"]),
+        .library(name: "RegTokenProxy", targets: ["RegTokenProxy"]),
         .executable(name: "regtoken", targets: ["regtoken"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -43,13 +49,32 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // The registry front proxy (SwiftNIO); the access decision is a pure function in it.
+        .target(
+            name: "RegTokenProxy",
+            dependencies: [
+                "RegToken",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         // The command line: thin, one file per subcommand, logic in the libraries.
         .executableTarget(
             name: "regtoken",
             dependencies: [
                 "RegToken",
                 "RegTokenLedger",
+                "RegTokenProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the
@@ -57,7 +82,7 @@ let package = Package(
         .target(name: "CRegTokenMallocCounter", path: "Tests/CRegTokenMallocCounter"),
         .testTarget(
             name: "RegTokenTests",
-            dependencies: ["RegToken", "RegTokenLedger", "CRegTokenMallocCounter"],
+            dependencies: ["RegToken", "RegTokenLedger", "RegTokenProxy", "CRegTokenMallocCounter"],
             resources: [.copy("Vectors"), .copy("Interop")]
         ),
         // Tests that run the built `regtoken` binary as a user would.

@@ -6,7 +6,8 @@ import Glibc
 import Musl
 #endif
 
-/// One immutable object, read by many threads without locks and replaced by a writer.
+/// One immutable object, read by many threads without locks and replaced by a writer. The
+/// verifier keeps its keys and revocation set in one; a server can keep its own snapshots too.
 ///
 /// Readers neither lock, allocate, nor touch the object's reference count (which would make every
 /// reader on every core fight over one cache line). Instead each reader bumps a counter in its
@@ -16,7 +17,7 @@ import Musl
 /// only then releases the old object. This is the two-phase scheme of user-space RCU; all operations on
 /// the pointer, the epoch and the counters are sequentially consistent, which is what makes
 /// "either the writer sees my counter, or I see the new pointer" hold.
-final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
+public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
     private static var slotCount: Int { 64 }
     /// 16 Ints = 128 bytes between slots: no two slots share a cache line (or an adjacent-line prefetch pair).
     private static var slotStride: Int { 16 }
@@ -26,7 +27,7 @@ final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
     private let counters: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
     private let writer = WriterLock()
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         pointer = .create(UInt(bitPattern: Unmanaged.passRetained(value).toOpaque()))
         epoch = .create(0)
         let n = Self.slotCount * Self.slotStride
@@ -56,7 +57,7 @@ final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
     /// Runs `body` with the current value. The value stays alive until `body` returns.
     /// - Warning: do not let the reference escape `body`.
     @inline(__always)
-    func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
+    public func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
         let slot = Self.currentSlot()
         let parity = epoch.load(ordering: .sequentiallyConsistent) & 1
         let c = counter(slot: slot, parity: parity)
@@ -71,9 +72,14 @@ final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Replaces the value.
+    public func replace(_ value: Value) {
+        update { _ in (value, ()) }
+    }
+
     /// Replaces the value with `transform(current)`, atomically with respect to other writers.
     /// Returns what `transform` returned beside the new value. Waits for readers of the old value.
-    func update<R, E: Error>(_ transform: (Value) throws(E) -> (Value, R)) throws(E) -> R {
+    public func update<R, E: Error>(_ transform: (Value) throws(E) -> (Value, R)) throws(E) -> R {
         let outcome: Result<R, E> = writer.withLock {
             let oldBits = pointer.load(ordering: .sequentiallyConsistent)
             let old = Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: oldBits).unsafelyUnwrapped)
@@ -110,7 +116,7 @@ final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
     }
 
     /// A strong reference to the current value (for reading outside the hot path).
-    func load() -> Value {
+    public func load() -> Value {
         writer.withLock {
             let bits = pointer.load(ordering: .sequentiallyConsistent)
             return Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped).takeUnretainedValue()

@@ -1,0 +1,196 @@
+import RegToken
+
+/// What the proxy does with a request: forward it, or answer it with a Docker error.
+public enum AccessDecision: Sendable, Equatable {
+    case allow(Allowed)
+    case deny(Denied)
+
+    public struct Allowed: Sendable, Equatable {
+        public var tokenID: UUIDBytes
+        public var account: String
+        /// The right the request used.
+        public var access: Access
+        public var request: RegistryRequest
+    }
+
+    public struct Denied: Sendable, Equatable {
+        /// 400, 401, 403, 404 or 405.
+        public var status: Int
+        /// The Docker error code: `UNAUTHORIZED`, `DENIED`, `NAME_INVALID`, `UNSUPPORTED`.
+        public var code: String
+        /// What was wrong, for the client (skopeo prints it) and the access log. Never a token.
+        public var message: String
+        /// A stable reason for logs and metrics.
+        public var reason: DenyReason
+        /// The token's id when a valid token was refused.
+        public var tokenID: UUIDBytes?
+    }
+
+    public var isAllowed: Bool {
+        if case .allow = self { return true }
+        return false
+    }
+}
+
+/// Why a request was refused, as a metric label.
+public enum DenyReason: String, Sendable, CaseIterable {
+    case ambiguousPath = "ambiguous_path"
+    case invalidName = "invalid_name"
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case missingCredentials = "missing_credentials"
+    case badCredentials = "bad_credentials"
+    case malformed
+    case unsupportedAlgorithm = "unsupported_algorithm"
+    case unknownKey = "unknown_key"
+    case algorithmMismatch = "algorithm_mismatch"
+    case badSignature = "bad_signature"
+    case expired
+    case notYetValid = "not_yet_valid"
+    case revoked
+    case staleRevocations = "stale_revocations"
+    case wrongRegion = "wrong_region"
+    case pullOnly = "pull_only"
+    case deleteNotAllowed = "delete_not_allowed"
+    case namespaceUnknown = "namespace_unknown"
+    case namespaceNotOwned = "namespace_not_owned"
+    case namespaceNotAllowed = "namespace_not_allowed"
+    case catalog
+}
+
+/// The access decision, as a pure function of the request and the snapshots in force: no I/O,
+/// no clock of its own, no state. The proxy calls it once per request; tests call it with tables.
+public struct AccessPolicy: Sendable {
+    /// The region this proxy serves.
+    public var region: String
+    /// Who owns each namespace.
+    public var namespaces: NamespaceMap
+    /// True when the revocation list in force is older than the configured limit: non-expiring
+    /// tokens are then refused (fail closed), since a revocation may be missing.
+    public var revocationsStale: Bool
+
+    public init(region: String, namespaces: NamespaceMap = .accountNamed, revocationsStale: Bool = false) {
+        self.region = region
+        self.namespaces = namespaces
+        self.revocationsStale = revocationsStale
+    }
+
+    /// The rights a request needs: the access on its namespace, plus pull on a mount's source.
+    static func requiredAccess(method: String, endpoint: RegistryRequest.Endpoint) -> Access? {
+        switch (endpoint, method) {
+        case (.base, "GET"), (.base, "HEAD"): return .pull
+        case (.tags, "GET"), (.tags, "HEAD"): return .pull
+        case (.referrers, "GET"), (.referrers, "HEAD"): return .pull
+        case (.manifest, "GET"), (.manifest, "HEAD"): return .pull
+        case (.manifest, "PUT"): return .push
+        case (.manifest, "DELETE"): return .delete
+        case (.blob, "GET"), (.blob, "HEAD"): return .pull
+        case (.blob, "DELETE"): return .delete
+        case (.uploadStart, "POST"): return .push
+        case (.upload, "GET"), (.upload, "PATCH"), (.upload, "PUT"), (.upload, "DELETE"): return .push
+        default: return nil
+        }
+    }
+
+    /// Decides on a request.
+    /// - Parameters:
+    ///   - method: the HTTP method, upper case.
+    ///   - target: the request target (path and query).
+    ///   - authorization: the values of every `Authorization` header.
+    ///   - verifier: the token verifier (its keys and revocation list snapshots).
+    ///   - now: seconds since 1970.
+    public func decide(method: String, target: String, authorization: [String], verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        // 1. What the request is: refuse what could mean two things before anything else.
+        let request: RegistryRequest
+        switch RegistryRequest.parse(target: target) {
+        case .success(let r): request = r
+        case .failure(.ambiguous(let why)): return deny(400, "UNSUPPORTED", "ambiguous request: \(why)", .ambiguousPath)
+        case .failure(.invalidName(let why)): return deny(400, "NAME_INVALID", why, .invalidName)
+        case .failure(.notFound): return deny(404, "UNSUPPORTED", "not a registry API path", .notFound)
+        }
+
+        // 2. Who is asking.
+        let token: [UInt8]
+        switch Credentials.parse(authorization) {
+        case .none: return deny(401, "UNAUTHORIZED", "authentication required: log in with user 'token' and a token as password", .missingCredentials)
+        case .unusable(let why): return deny(401, "UNAUTHORIZED", why, .badCredentials)
+        case .token(let t): token = t
+        }
+
+        // 3. What it needs.
+        if request.endpoint == .catalog {
+            if case .deny(let d) = verify(token, access: .pull, namespace: nil, request: request, verifier: verifier, now: now) { return .deny(d) }
+            return deny(403, "DENIED", "catalog listing is disabled: it would list other accounts' repositories", .catalog)
+        }
+        guard let access = Self.requiredAccess(method: method, endpoint: request.endpoint) else {
+            return deny(405, "UNSUPPORTED", "method \(method.prefix(16)) is not allowed here", .methodNotAllowed)
+        }
+        let decision = verify(token, access: access, namespace: request.namespace, request: request, verifier: verifier, now: now)
+        guard case .allow = decision else { return decision }
+        // A cross-repository mount reads the source repository: it needs pull there too.
+        if let from = request.mountFrom {
+            let source = verify(token, access: .pull, namespace: request.mountFromNamespace, request: request, verifier: verifier, now: now, repository: from)
+            if case .deny(var d) = source {
+                d.message = "mount source: \(d.message)"
+                return .deny(d)
+            }
+        }
+        return decision
+    }
+
+    private func verify(_ token: [UInt8], access: Access, namespace: String?, request: RegistryRequest, verifier: TokenVerifier,
+                        now: Int64, repository: String? = nil) -> AccessDecision {
+        let repo = repository ?? request.repository ?? ""
+        var owner: String? = nil
+        if let namespace {
+            guard let o = namespaces.owner(of: namespace) else {
+                return deny(403, "DENIED", "namespace \(namespace) does not exist", .namespaceUnknown)
+            }
+            owner = o
+        }
+        let verified: VerifiedToken
+        do {
+            verified = try token.withUnsafeBytes { bytes in
+                try verifier.verify(bytes: bytes, at: now, for: AccessRequest(region: region, access: access, namespace: namespace))
+            }
+        } catch let error as TokenError {
+            return deny(error, access: access, namespace: namespace, repository: repo)
+        } catch {
+            return deny(401, "UNAUTHORIZED", "malformed token", .malformed)
+        }
+        if let owner, !verified.account.equals(owner) {
+            return deny(403, "DENIED", "namespace \(namespace ?? "") is not owned by the token's account", .namespaceNotOwned, verified.id)
+        }
+        if revocationsStale && verified.expiresAt == nil {
+            return deny(401, "UNAUTHORIZED", "revocation list is stale: non-expiring tokens are refused until it is refreshed", .staleRevocations, verified.id)
+        }
+        return .allow(AccessDecision.Allowed(tokenID: verified.id, account: verified.account.string, access: access, request: request))
+    }
+
+    private func deny(_ error: TokenError, access: Access, namespace: String?, repository: String) -> AccessDecision {
+        switch error.code {
+        case .expired: return deny(401, "UNAUTHORIZED", "token expired", .expired)
+        case .notYetValid: return deny(401, "UNAUTHORIZED", "token is not valid yet (check the clocks)", .notYetValid)
+        case .revoked: return deny(401, "UNAUTHORIZED", "token revoked", .revoked)
+        case .unknownKey: return deny(401, "UNAUTHORIZED", "token signed by an unknown key (retired, or from another issuer)", .unknownKey)
+        case .badSignature: return deny(401, "UNAUTHORIZED", "token signature does not verify", .badSignature)
+        case .algorithmMismatch: return deny(401, "UNAUTHORIZED", "token algorithm is not its key's", .algorithmMismatch)
+        case .unsupportedAlgorithm: return deny(401, "UNAUTHORIZED", "token algorithm is not accepted", .unsupportedAlgorithm)
+        case .malformed: return deny(401, "UNAUTHORIZED", "malformed token", .malformed)
+        case .wrongRegion: return deny(403, "DENIED", "token is for another region than \(region)", .wrongRegion)
+        case .insufficientScope:
+            if access == .delete {
+                return deny(403, "DENIED", "token cannot delete in \(repository) (deleting needs a token made with --delete)", .deleteNotAllowed)
+            }
+            return deny(403, "DENIED", "token is pull-only for \(repository)", .pullOnly)
+        case .namespaceNotAllowed:
+            return deny(403, "DENIED", "token is not valid for namespace \(namespace ?? "")", .namespaceNotAllowed)
+        default:
+            return deny(401, "UNAUTHORIZED", "token refused", .malformed)
+        }
+    }
+
+    private func deny(_ status: Int, _ code: String, _ message: String, _ reason: DenyReason, _ tokenID: UUIDBytes? = nil) -> AccessDecision {
+        .deny(AccessDecision.Denied(status: status, code: code, message: message, reason: reason, tokenID: tokenID))
+    }
+}

@@ -1,0 +1,52 @@
+import FoundationEssentials
+
+/// The token carried by an `Authorization` header: `Basic base64(token:<token>)`, as
+/// `docker login -u token -p <token>` sends it, or `Bearer <token>`.
+public enum Credentials: Sendable, Equatable {
+    case token([UInt8])
+    /// No `Authorization` header (or skopeo's empty `Basic Og==`): the client must log in.
+    case none
+    /// A header that carries no usable token; the reason says why.
+    case unusable(String)
+
+    /// Parses the values of every `Authorization` header of a request.
+    public static func parse(_ values: [String]) -> Credentials {
+        guard let value = values.first else { return .none }
+        guard values.count == 1 else { return .unusable("several Authorization headers") }
+        let trimmed = value.trimmingSpaces
+        let scheme = trimmed.prefix { $0 != " " }.lowercased()
+        let rest = String(trimmed.dropFirst(scheme.count)).trimmingSpaces
+        switch scheme {
+        case "basic":
+            guard rest.utf8.count <= 16384, let decoded = Data(base64Encoded: rest) else {
+                return .unusable("Basic credentials are not valid base64")
+            }
+            let bytes = Array(decoded)
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
+                return .unusable("Basic credentials have no ':' between user and password")
+            }
+            let user = bytes[..<colon]
+            let password = Array(bytes[(colon + 1)...])
+            if user.isEmpty && password.isEmpty { return .none }
+            guard Array(user) == Array("token".utf8) else {
+                return .unusable("log in with the user name 'token' and a token as password")
+            }
+            guard !password.isEmpty else { return .unusable("the password (the token) is empty") }
+            return .token(password)
+        case "bearer":
+            guard !rest.isEmpty else { return .unusable("the Bearer token is empty") }
+            return .token(Array(rest.utf8))
+        default:
+            return .unusable("use Basic (user 'token') or Bearer credentials")
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
+        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

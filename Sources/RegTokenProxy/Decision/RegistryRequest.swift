@@ -1,0 +1,270 @@
+/// A request of the registry HTTP API v2 (distribution spec), as the proxy understands it.
+///
+/// The path is parsed strictly: anything that could mean two things to two parsers (`..` or `.`
+/// segments, `//`, percent-encoded `/`, `.` or `\`, a NUL, a fragment, repeated query parameters)
+/// is refused with 400 and never reaches the registry, rather than normalised.
+public struct RegistryRequest: Sendable, Equatable {
+    public enum Endpoint: Sendable, Equatable {
+        /// `/v2/`: API version check.
+        case base
+        /// `/v2/_catalog`.
+        case catalog
+        /// `/v2/<name>/tags/list`.
+        case tags
+        /// `/v2/<name>/manifests/<reference>`.
+        case manifest(reference: String)
+        /// `/v2/<name>/blobs/<digest>`.
+        case blob(digest: String)
+        /// `/v2/<name>/blobs/uploads/` (starts an upload, or mounts with `?mount=&from=`).
+        case uploadStart
+        /// `/v2/<name>/blobs/uploads/<id>`.
+        case upload(id: String)
+        /// `/v2/<name>/referrers/<digest>` (OCI 1.1).
+        case referrers(digest: String)
+    }
+
+    public var endpoint: Endpoint
+    /// The repository name, such as `acme/app`; nil for `/v2/` and the catalog.
+    public var repository: String?
+    /// For a cross-repository mount: the repository the blob is mounted from.
+    public var mountFrom: String?
+
+    /// The namespace: the first segment of the repository name.
+    public var namespace: String? { repository.map { String($0.prefix { $0 != "/" }) } }
+    /// The namespace of the mount's source repository.
+    public var mountFromNamespace: String? { mountFrom.map { String($0.prefix { $0 != "/" }) } }
+
+    public enum Failure: Error, Sendable, Equatable {
+        /// 400: the path or query could mean two things.
+        case ambiguous(String)
+        /// 400: a repository name or reference outside the distribution grammar.
+        case invalidName(String)
+        /// 404: not a registry API path.
+        case notFound
+    }
+
+    /// Parses a request target (`/v2/acme/app/manifests/v1?x=y`).
+    public static func parse(target: String) -> Result<RegistryRequest, Failure> {
+        let bytes = Array(target.utf8)
+        guard bytes.count <= 8192 else { return .failure(.ambiguous("request target is too long")) }
+        for b in bytes where b < 0x21 || b > 0x7E || b == UInt8(ascii: "#") || b == UInt8(ascii: "\\") {
+            return .failure(.ambiguous("request target has a character that must not appear in it"))
+        }
+        let q = bytes.firstIndex(of: UInt8(ascii: "?"))
+        let rawPath = Array(bytes[..<(q ?? bytes.count)])
+        let rawQuery = q.map { Array(bytes[($0 + 1)...]) } ?? []
+
+        guard let path = decodePath(rawPath) else {
+            return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
+        }
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        // A path starts with '/': the first segment is empty.
+        guard segments.first == "" else { return .failure(.notFound) }
+        segments.removeFirst()
+        guard segments.first == "v2" else { return .failure(.notFound) }
+        segments.removeFirst()
+        if segments.isEmpty || segments == [""] {
+            return .success(RegistryRequest(endpoint: .base, repository: nil, mountFrom: nil))
+        }
+        // Trailing slash only on uploads/ (POST /v2/<name>/blobs/uploads/); empty segments elsewhere are '//'.
+        let trailingSlash = segments.last == ""
+        if trailingSlash { segments.removeLast() }
+        for s in segments {
+            if s.isEmpty { return .failure(.ambiguous("path has '//'")) }
+            if s == "." || s == ".." { return .failure(.ambiguous("path has a '.' or '..' segment")) }
+        }
+        let query: [String: String]
+        switch parseQuery(rawQuery) {
+        case .success(let parsed): query = parsed
+        case .failure(let f): return .failure(f)
+        }
+
+        if segments == ["_catalog"] && !trailingSlash {
+            return .success(RegistryRequest(endpoint: .catalog, repository: nil, mountFrom: nil))
+        }
+        let n = segments.count
+        func name(_ count: Int) -> Result<String, Failure> {
+            guard count >= 1 else { return .failure(.notFound) }
+            let parts = Array(segments[0..<count])
+            guard parts.allSatisfy(isNameComponent) else {
+                return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
+            }
+            let joined = parts.joined(separator: "/")
+            guard joined.utf8.count <= 255 else { return .failure(.invalidName("repository name is longer than 255 characters")) }
+            return .success(joined)
+        }
+        func make(_ endpoint: Endpoint, nameCount: Int, mountFrom: String? = nil) -> Result<RegistryRequest, Failure> {
+            name(nameCount).map { RegistryRequest(endpoint: endpoint, repository: $0, mountFrom: mountFrom) }
+        }
+
+        if trailingSlash {
+            // Only /v2/<name>/blobs/uploads/ ends with a slash.
+            guard n >= 3, segments[n - 2] == "blobs", segments[n - 1] == "uploads" else {
+                return .failure(.ambiguous("path has a trailing '/'"))
+            }
+            return uploadStart(nameCount: n - 2, query: query, name: name)
+        }
+        if n >= 3, segments[n - 2] == "tags", segments[n - 1] == "list" {
+            return make(.tags, nameCount: n - 2)
+        }
+        if n >= 3, segments[n - 2] == "manifests" {
+            let ref = segments[n - 1]
+            guard isTag(ref) || isDigest(ref) else { return .failure(.invalidName("invalid manifest reference: a tag or a digest")) }
+            return make(.manifest(reference: ref), nameCount: n - 2)
+        }
+        if n >= 4, segments[n - 3] == "blobs", segments[n - 2] == "uploads" {
+            let id = segments[n - 1]
+            guard isUploadID(id) else { return .failure(.invalidName("invalid upload id")) }
+            return make(.upload(id: id), nameCount: n - 3)
+        }
+        if n >= 3, segments[n - 2] == "blobs", segments[n - 1] == "uploads" {
+            return uploadStart(nameCount: n - 2, query: query, name: name)
+        }
+        if n >= 3, segments[n - 2] == "blobs" {
+            let digest = segments[n - 1]
+            guard isDigest(digest) else { return .failure(.invalidName("invalid digest")) }
+            return make(.blob(digest: digest), nameCount: n - 2)
+        }
+        if n >= 3, segments[n - 2] == "referrers" {
+            let digest = segments[n - 1]
+            guard isDigest(digest) else { return .failure(.invalidName("invalid digest")) }
+            return make(.referrers(digest: digest), nameCount: n - 2)
+        }
+        return .failure(.notFound)
+    }
+
+    private static func uploadStart(nameCount: Int, query: [String: String], name: (Int) -> Result<String, Failure>) -> Result<RegistryRequest, Failure> {
+        name(nameCount).flatMap { repo in
+            var from: String? = nil
+            if let mount = query["mount"] {
+                guard isDigest(mount) else { return .failure(.invalidName("invalid mount digest")) }
+                guard let f = query["from"] else { return .success(RegistryRequest(endpoint: .uploadStart, repository: repo, mountFrom: nil)) }
+                let parts = f.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+                guard !parts.isEmpty, parts.allSatisfy(isNameComponent), f.utf8.count <= 255 else {
+                    return .failure(.invalidName("invalid mount source repository name"))
+                }
+                from = f
+            }
+            return .success(RegistryRequest(endpoint: .uploadStart, repository: repo, mountFrom: from))
+        }
+    }
+
+    /// Percent-decodes a path, refusing encoded '/', '.', '\' and NUL, and broken escapes.
+    static func decodePath(_ raw: [UInt8]) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let c = raw[i]
+            if c == UInt8(ascii: "%") {
+                guard i + 2 < raw.count, let v = hexPair(raw[i + 1], raw[i + 2]) else { return nil }
+                if v == UInt8(ascii: "/") || v == UInt8(ascii: ".") || v == UInt8(ascii: "\\") || v == 0 || v == UInt8(ascii: "%") || v >= 0x80 || v < 0x20 {
+                    return nil
+                }
+                out.append(v)
+                i += 3
+            } else {
+                out.append(c)
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func hexPair(_ a: UInt8, _ b: UInt8) -> UInt8? {
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - 48
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - 87
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - 55
+            default: return nil
+            }
+        }
+        guard let x = v(a), let y = v(b) else { return nil }
+        return x << 4 | y
+    }
+
+    /// `a=1&b=2`, percent-decoded ('+' is a space). A repeated parameter is ambiguous.
+    static func parseQuery(_ raw: [UInt8]) -> Result<[String: String], Failure> {
+        var out: [String: String] = [:]
+        guard !raw.isEmpty else { return .success(out) }
+        for pair in raw.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let eq = pair.firstIndex(of: UInt8(ascii: "="))
+            guard let key = decodeQueryComponent(Array(pair[pair.startIndex..<(eq ?? pair.endIndex)])),
+                  let value = decodeQueryComponent(eq.map { Array(pair[($0 + 1)...]) } ?? []) else {
+                return .failure(.ambiguous("query has a broken escape"))
+            }
+            guard out.updateValue(value, forKey: key) == nil else {
+                return .failure(.ambiguous("query parameter '\(key.prefix(32))' is repeated"))
+            }
+        }
+        return .success(out)
+    }
+
+    static func decodeQueryComponent(_ raw: [UInt8]) -> String? {
+        var out: [UInt8] = []
+        var i = 0
+        while i < raw.count {
+            if raw[i] == UInt8(ascii: "%") {
+                guard i + 2 < raw.count, let v = hexPair(raw[i + 1], raw[i + 2]), v != 0 else { return nil }
+                out.append(v)
+                i += 3
+            } else {
+                out.append(raw[i] == UInt8(ascii: "+") ? 0x20 : raw[i])
+                i += 1
+            }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    /// A repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
+    public static func isNameComponent(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard !b.isEmpty else { return false }
+        func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
+        var i = 0
+        while true {
+            guard i < b.count, alnum(b[i]) else { return false }
+            while i < b.count, alnum(b[i]) { i += 1 }
+            if i == b.count { return true }
+            if b[i] == UInt8(ascii: ".") {
+                i += 1
+            } else if b[i] == UInt8(ascii: "_") {
+                i += 1
+                if i < b.count, b[i] == UInt8(ascii: "_") { i += 1 }
+            } else if b[i] == UInt8(ascii: "-") {
+                while i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+            } else {
+                return false
+            }
+        }
+    }
+
+    /// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+    static func isTag(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard !b.isEmpty, b.count <= 128 else { return false }
+        func word(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == UInt8(ascii: "_") }
+        guard word(b[0]) else { return false }
+        return b.dropFirst().allSatisfy { word($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+    }
+
+    /// A digest: `algorithm:encoded`, algorithm `[a-z0-9]+([+._-][a-z0-9]+)*`, encoded `[a-zA-Z0-9=_-]+`.
+    static func isDigest(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard let colon = b.firstIndex(of: UInt8(ascii: ":")), colon > 0, colon < b.count - 1, b.count <= 256 else { return false }
+        let alg = b[..<colon], enc = b[(colon + 1)...]
+        func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
+        guard let f = alg.first, alnum(f), let l = alg.last, alnum(l) else { return false }
+        guard alg.allSatisfy({ alnum($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }) else { return false }
+        return enc.allSatisfy { alnum($0) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+    }
+
+    /// An upload id: `[A-Za-z0-9_=-]+` (distribution uses UUIDs).
+    static func isUploadID(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        return !b.isEmpty && b.count <= 256 && b.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == UInt8(ascii: "_") || c == UInt8(ascii: "=") || c == UInt8(ascii: "-")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Serves `GET /metrics` with what `render` returns (the Prometheus text format), and 404
+/// otherwise. The library does not depend on a metrics backend: the executable passes its
+/// registry's rendering in.
+public final class MetricsServer: Sendable {
+    let render: @Sendable () -> String
+    let group: any EventLoopGroup
+
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, render: @escaping @Sendable () -> String) {
+        self.render = render
+        self.group = group
+    }
+
+    /// Binds; returns the port.
+    @discardableResult
+    public func start(host: String, port: Int) async throws -> Int {
+        let render = self.render
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(Handler(render: render))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return channel.localAddress?.port ?? port
+    }
+
+    final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let render: @Sendable () -> String
+        var head: HTTPRequestHead?
+
+        init(render: @escaping @Sendable () -> String) { self.render = render }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let h): head = h
+            case .body: break
+            case .end:
+                guard let head else { return }
+                let ok = head.method == .GET && head.uri.prefix { $0 != "?" } == "/metrics"
+                let text = ok ? render() : "not found\n"
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+                headers.add(name: "Content-Length", value: String(text.utf8.count))
+                if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: ok ? .ok : .notFound, headers: headers))), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+                let keep = head.isKeepAlive
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                    if !keep { context.close(promise: nil) }
+                }
+                self.head = nil
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension MetricsServer.Handler: Sendable {}

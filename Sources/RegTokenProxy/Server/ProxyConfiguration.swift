@@ -1,0 +1,38 @@
+import NIOCore
+import NIOSSL
+
+/// How a ``ProxyServer`` listens, where it forwards, and its limits.
+public struct ProxyConfiguration: Sendable {
+    /// Address to listen on (`127.0.0.1`), and port (0 picks a free one).
+    public var listenHost: String
+    public var listenPort: Int
+    /// The registry behind the proxy (plain HTTP).
+    public var upstreamHost: String
+    public var upstreamPort: Int
+    /// The region this proxy serves.
+    public var region: String
+    /// TLS on the listening side, when set.
+    public var tls: NIOSSLContext?
+    /// The `realm` of the `WWW-Authenticate: Basic` challenge.
+    public var realm: String = "regtoken"
+    /// Connections beyond this are closed at once.
+    public var maxConnections: Int = 1024
+    /// A connection with no traffic either way for this long is closed.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// A request head must arrive complete within this long (slow-header clients are cut off).
+    public var headerTimeout: TimeAmount = .seconds(10)
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    public var maxHeaderBytes: Int = 16 * 1024
+    /// Connecting to the registry may take this long, else 502.
+    public var upstreamConnectTimeout: TimeAmount = .seconds(5)
+    /// The registry must start its response this long after the request ended, else 504.
+    public var upstreamResponseTimeout: TimeAmount = .seconds(60)
+
+    public init(listenHost: String, listenPort: Int, upstreamHost: String, upstreamPort: Int, region: String) {
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.upstreamHost = upstreamHost
+        self.upstreamPort = upstreamPort
+        self.region = region
+    }
+}

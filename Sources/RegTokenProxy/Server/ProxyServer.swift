@@ -1,0 +1,94 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// The registry front proxy: listens, and gives each connection a pipeline of (TLS or a guard
+/// against TLS on the plain port) → HTTP/1.1 server codec with pipelining assistance and error
+/// handling → idle timeout → ``ProxyHandler``.
+public final class ProxyServer: Sendable {
+    public let configuration: ProxyConfiguration
+    public let state: ProxyState
+    let metrics: ProxyMetrics
+    let logger: Logger
+    let group: any EventLoopGroup
+    private let channel = Mutex<(any Channel)?>(nil)
+    private let connections = Atomic<Int>(0)
+
+    public init(configuration: ProxyConfiguration, state: ProxyState, metrics: ProxyMetrics = ProxyMetrics(),
+                logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.state = state
+        self.metrics = metrics
+        self.logger = logger
+        self.group = group
+    }
+
+    /// The number of client connections open now.
+    public var openConnections: Int { connections.load(ordering: .relaxed) }
+
+    /// Binds the listening socket; returns the port it is bound to.
+    @discardableResult
+    public func start() async throws -> Int {
+        let config = configuration
+        let state = self.state
+        let metrics = self.metrics
+        let logger = self.logger
+        let server = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { [self] channel in
+                let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { [self] _ in _ = connections.wrappingSubtract(1, ordering: .relaxed) }
+                if open > config.maxConnections {
+                    logger.warning("connection limit reached; closing a new connection", metadata: ["limit": "\(config.maxConnections)"])
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls = config.tls {
+                        try sync.addHandler(NIOSSLServerHandler(context: tls))
+                    } else {
+                        try sync.addHandler(PlainTextGuard())
+                    }
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try sync.addHandler(IdleStateHandler(allTimeout: config.idleTimeout))
+                    try sync.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger))
+                }
+            }
+        let bound = try await server.bind(host: config.listenHost, port: config.listenPort).get()
+        channel.withLock { $0 = bound }
+        let port = bound.localAddress?.port ?? config.listenPort
+        logger.info("proxy listening", metadata: [
+            "listen": "\(config.listenHost):\(port)", "upstream": "\(config.upstreamHost):\(config.upstreamPort)",
+            "region": "\(config.region)", "tls": "\(config.tls != nil)",
+        ])
+        return port
+    }
+
+    /// Waits until the listening socket closes.
+    public func waitUntilClosed() async throws {
+        guard let ch = channel.withLock({ $0 }) else { return }
+        try await ch.closeFuture.get()
+    }
+
+    /// Stops listening (open connections finish what they are doing).
+    public func close() async throws {
+        guard let ch = channel.withLock({ $0 }) else { return }
+        try await ch.close()
+    }
+
+    /// Refreshes the revocation gauges (called by the reloader).
+    public func updateRevocationGauges(now: Int64) {
+        metrics.revocationVersion.record(Int64(state.verifier.revocationVersion))
+        metrics.revocationAge.record(state.revocationAge(now: now))
+    }
+
+    func reloadFailed() {
+        metrics.reloadFailures.increment()
+    }
+}

@@ -1,0 +1,54 @@
+import RegToken
+import Synchronization
+
+/// What the proxy decides with, shared by every connection and swapped by reloads: the verifier
+/// (keys and revocation list), the namespace map, and how fresh the revocation list is.
+public final class ProxyState: Sendable {
+    public let verifier: TokenVerifier
+    public let region: String
+    /// Past this age (seconds since the list in force was last confirmed current), non-expiring
+    /// tokens are refused. `nil`: no limit.
+    public let revocationMaxAge: Int64?
+
+    final class NamespaceBox: Sendable {
+        let map: NamespaceMap
+        init(_ map: NamespaceMap) { self.map = map }
+    }
+
+    private let namespaceCell: SnapshotCell<NamespaceBox>
+    private let confirmedAt: Atomic<Int64>
+
+    public init(verifier: TokenVerifier, region: String, namespaces: NamespaceMap = .accountNamed,
+                revocationMaxAge: Int64? = nil, now: Int64) {
+        self.verifier = verifier
+        self.region = region
+        self.revocationMaxAge = revocationMaxAge
+        namespaceCell = SnapshotCell(NamespaceBox(namespaces))
+        confirmedAt = Atomic(now)
+    }
+
+    public var namespaces: NamespaceMap { namespaceCell.load().map }
+
+    public func replaceNamespaces(_ map: NamespaceMap) {
+        namespaceCell.replace(NamespaceBox(map))
+    }
+
+    /// Records that the revocation list in force was confirmed current at `now`.
+    public func revocationsConfirmed(at now: Int64) {
+        confirmedAt.store(now, ordering: .relaxed)
+    }
+
+    /// Seconds since the revocation list in force was last confirmed current.
+    public func revocationAge(now: Int64) -> Int64 {
+        max(0, now - confirmedAt.load(ordering: .relaxed))
+    }
+
+    /// The decision for one request.
+    public func decide(method: String, target: String, authorization: [String], now: Int64) -> AccessDecision {
+        namespaceCell.read { box in
+            let stale = revocationMaxAge.map { revocationAge(now: now) > $0 } ?? false
+            return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
+                .decide(method: method, target: target, authorization: authorization, verifier: verifier, now: now)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import NIOCore
+import NIOHTTP1
+
+/// The registry side of one client connection: hands response parts to its ``ProxyHandler``
+/// (on the same event loop) and stops reading while the client cannot take more.
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    /// Set once connected; cleared when the proxy lets go of this connection.
+    var owner: ProxyHandler?
+    private var readPending = false
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        owner?.upstreamRead(unwrapInboundIn(data), from: context.channel)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.upstreamReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { owner?.upstreamBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        owner?.upstreamClosed(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Backpressure: no reads from the registry while the client is not writable.
+    func read(context: ChannelHandlerContext) {
+        if let owner, !owner.downstreamWritable {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    func resumeReading() {
+        guard readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHandler: Sendable {}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOSSL
+import Prometheus
+import RegToken
+import RegTokenLedger
+import RegTokenProxy
+
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run a registry front proxy that checks tokens before forwarding to the registry.",
+        discussion: """
+            Clients log in with `docker login -u token -p <token> <proxy>`. The revocation list and \
+            the namespaces file are re-read within a second of a change and on SIGHUP; keys on SIGHUP. \
+            A bad new file is refused with a log line and the one in force stays.
+            """)
+
+    @Option(help: "Address to listen on, HOST:PORT.")
+    var listen: String
+
+    @Option(help: "The registry, http://HOST:PORT.")
+    var upstream: String
+
+    @Option(help: "The region this proxy serves (default: $REGTOKEN_REGION).")
+    var region: String?
+
+    @Option(help: "Key directory (the public keys are enough for ES256).")
+    var keys: String?
+
+    @Option(help: "JWKS file of public keys (instead of --keys).")
+    var jwks: String?
+
+    @Option(help: "The signed revocation list: a file, or an http(s):// URL polled with If-None-Match.")
+    var revocations: String?
+
+    @Option(help: "PEM certificates to trust for an https revocation list URL (default: system roots).")
+    var revocationsCA: String?
+
+    @Option(help: "Refuse non-expiring tokens when the revocation list in force has not been confirmed current for this long (e.g. 10m).")
+    var revocationsMaxAge: String?
+
+    @Option(help: "Namespaces file: 'namespace account' per line (default: each account owns the namespace of its name).")
+    var namespaces: String?
+
+    @Option(help: "TLS certificate chain (PEM).")
+    var tlsCert: String?
+
+    @Option(help: "TLS private key (PEM).")
+    var tlsKey: String?
+
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+    var metrics: String?
+
+    @Option(help: "Most client connections at once.")
+    var maxConnections: Int = 1024
+
+    @Option(help: "Close connections idle this long (e.g. 60s).")
+    var idleTimeout: String = "60s"
+
+    @Option(help: "Give up on the registry's answer after this long (504).")
+    var upstreamTimeout: String = "60s"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if (keys == nil) == (jwks == nil) { throw ValidationError("give exactly one of --keys DIR or --jwks FILE") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+    }
+
+    static func hostPort(_ text: String, what: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw CLIError("\(what) must be HOST:PORT, such as 127.0.0.1:8443", exit: .invalidInput)
+        }
+        let host = String(text[..<colon]).filter { $0 != "[" && $0 != "]" }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "regtoken.proxy")
+
+        let (listenHost, listenPort) = try Self.hostPort(listen, what: "--listen")
+        var upstreamText = upstream
+        guard upstreamText.lowercased().hasPrefix("http://") else {
+            throw CLIError("--upstream must be http://HOST:PORT (the registry behind the proxy)", exit: .invalidInput)
+        }
+        upstreamText.removeFirst(7)
+        let (upstreamHost, upstreamPort) = try Self.hostPort(String(upstreamText.prefix { $0 != "/" }), what: "--upstream")
+        guard let region = region ?? ProcessInfo.processInfo.environment["REGTOKEN_REGION"], !region.isEmpty else {
+            throw CLIError("no region: pass --region NAME or set REGTOKEN_REGION", exit: .invalidInput)
+        }
+        let idle = try cli { try Durations.parse(idleTimeout) }
+        let upstreamWait = try cli { try Durations.parse(upstreamTimeout) }
+        let maxAge = try revocationsMaxAge.map { text in try cli { try Durations.parse(text) } }
+
+        let keySource: Reloader.KeySource = keys.map { .directory($0) } ?? .jwks(jwks ?? "")
+        let ring = try cli { try Reloader.loadKeys(keySource) }
+        guard !ring.keys.isEmpty else { throw CLIError("no keys to verify with in \(keys ?? jwks ?? "")", exit: .invalidInput) }
+        let verifier = TokenVerifier(keys: ring)
+        let state = ProxyState(verifier: verifier, region: region, revocationMaxAge: maxAge, now: Durations.now())
+
+        var config = ProxyConfiguration(listenHost: listenHost, listenPort: listenPort, upstreamHost: upstreamHost,
+                                        upstreamPort: upstreamPort, region: region)
+        config.maxConnections = maxConnections
+        config.idleTimeout = .seconds(idle)
+        config.upstreamResponseTimeout = .seconds(upstreamWait)
+        if let tlsCert, let tlsKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
+                config.tls = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            } catch {
+                throw CLIError("cannot load TLS certificate or key (\(tlsCert), \(tlsKey)): \(error)")
+            }
+        }
+        let revocationSource: Reloader.RevocationSource?
+        if let revocations {
+            if revocations.lowercased().hasPrefix("http://") || revocations.lowercased().hasPrefix("https://") {
+                do { revocationSource = .url(try HTTPFetcher(url: revocations, caFile: revocationsCA)) } catch {
+                    throw CLIError("--revocations: \(error)", exit: .invalidInput)
+                }
+            } else {
+                revocationSource = .file(revocations)
+            }
+        } else {
+            revocationSource = nil
+            logger.warning("no --revocations: removed tokens stay valid until they expire")
+        }
+
+        let server = ProxyServer(configuration: config, state: state, logger: logger)
+        let reloader = Reloader(state: state, server: server, keys: keySource, revocations: revocationSource,
+                                namespacesPath: namespaces, logger: logger)
+        do {
+            try await reloader.loadInitial()
+        } catch let e as RevocationError {
+            throw CLIError("revocation list refused: \(e.reason)")
+        } catch let e as NamespaceMap.Invalid {
+            throw CLIError("namespaces file refused: \(e.description)")
+        } catch {
+            throw CLIError("cannot load the revocation list: \(error)")
+        }
+        if let metrics {
+            let (host, port) = try Self.hostPort(metrics, what: "--metrics")
+            do {
+                try await MetricsServer { registry.emitToString() }.start(host: host, port: port)
+            } catch {
+                throw CLIError("cannot listen for metrics on \(metrics): \(error)")
+            }
+        }
+        do {
+            try await server.start()
+        } catch {
+            throw CLIError("cannot listen on \(listen): \(error)")
+        }
+        reloader.start()
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                logger.info("shutting down")
+                Task { try? await server.close() }
+            }
+            source.resume()
+            Self.signalSources.append(source)
+        }
+        try await server.waitUntilClosed()
+        reloader.stop()
+    }
+
+    nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
+}
+
+extension PrometheusCollectorRegistry {
+    func emitToString() -> String {
+        var buffer: [UInt8] = []
+        emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
