@@ -85,6 +85,7 @@ let package = Package(
             dependencies: ["RegToken", "RegTokenLedger", "RegTokenProxy", "CRegTokenMallocCounter"],
             resources: [.copy("Vectors"), .copy("Interop")]
         ),
+        .testTarget(name: "RegTokenProxyTests", dependencies: ["RegToken", "RegTokenProxy"]),
         // Tests that run the built `regtoken` binary as a user would.
         .testTarget(name: "RegTokenCLITests"),
     ]
