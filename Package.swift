@@ -88,5 +88,7 @@ let package = Package(
         .testTarget(name: "RegTokenProxyTests", dependencies: ["RegToken", "RegTokenProxy"]),
         // Tests that run the built `regtoken` binary as a user would.
         .testTarget(name: "RegTokenCLITests"),
+        // regtoken proxy with a real registry (docker-registry) and a real client (skopeo).
+        .testTarget(name: "RegTokenE2ETests", dependencies: ["RegToken"]),
     ]
 )

@@ -31,5 +31,8 @@ if ! python3 -c 'import jwt, cryptography' 2>/dev/null; then
   python3 -c 'import jwt, cryptography'
 fi
 
+# The real registry and client for the end-to-end tests: Debian's docker-registry and skopeo.
+bash Tests/e2e/install.sh
+
 swift build --build-tests
 swift test --skip-build

@@ -64,6 +64,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Give up on the registry's answer after this long (504).")
     var upstreamTimeout: String = "60s"
 
+    @Option(help: "Clock leeway in seconds for token expiry and issue time (0 to 600).")
+    var leeway: Int64 = 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -72,6 +75,7 @@ struct ProxyCommand: AsyncParsableCommand {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else { throw ValidationError("--leeway must be 0 to 600 seconds") }
     }
 
     static func hostPort(_ text: String, what: String) throws -> (String, Int) {
@@ -110,7 +114,7 @@ struct ProxyCommand: AsyncParsableCommand {
         let keySource: Reloader.KeySource = keys.map { .directory($0) } ?? .jwks(jwks ?? "")
         let ring = try cli { try Reloader.loadKeys(keySource) }
         guard !ring.keys.isEmpty else { throw CLIError("no keys to verify with in \(keys ?? jwks ?? "")", exit: .invalidInput) }
-        let verifier = TokenVerifier(keys: ring)
+        let verifier = TokenVerifier(keys: ring, configuration: VerifierConfiguration(leeway: leeway))
         let state = ProxyState(verifier: verifier, region: region, revocationMaxAge: maxAge, now: Durations.now())
 
         var config = ProxyConfiguration(listenHost: listenHost, listenPort: listenPort, upstreamHost: upstreamHost,

@@ -187,8 +187,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .allow(let allowed):
             phase = .forwarding
             tokenID = allowed.tokenID
-            let forwarded = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri,
-                                            headers: Self.forwardedRequestHeaders(head.headers))
+            var headers = Self.forwardedRequestHeaders(head.headers)
+            // The registry builds absolute upload URLs from Host and this header: with TLS here,
+            // they must say https (and a client cannot claim otherwise).
+            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: config.tls != nil ? "https" : "http")
+            let forwarded = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
             sendUpstream(.head(forwarded))
         }
     }
