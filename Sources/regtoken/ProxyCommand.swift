@@ -94,7 +94,14 @@ struct ProxyCommand: AsyncParsableCommand {
             return handler
         }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Verification takes microseconds: buckets from 1 µs to 50 ms.
+        factory.durationHistogramBuckets["regtoken_proxy_verification_seconds"] = [
+            .nanoseconds(1_000), .nanoseconds(2_500), .nanoseconds(5_000), .nanoseconds(10_000), .nanoseconds(25_000),
+            .nanoseconds(50_000), .nanoseconds(100_000), .nanoseconds(250_000), .nanoseconds(500_000), .milliseconds(1),
+            .milliseconds(5), .milliseconds(50),
+        ]
+        MetricsSystem.bootstrap(factory)
         let logger = Logger(label: "regtoken.proxy")
 
         let (listenHost, listenPort) = try Self.hostPort(listen, what: "--listen")

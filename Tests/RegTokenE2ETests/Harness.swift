@@ -162,27 +162,20 @@ struct Issuer {
 /// `regtoken proxy`, running in the background, its log in a file.
 final class ProxyProcess {
     let port: Int
-    let process = Process()
     let log: String
+    private let process: Spawned
 
     init(upstream: Int, args: [String], port: Int? = nil, env: [String: String] = [:], waitReady: Bool = true) throws {
         self.port = port ?? Harness.freePort()
         log = try Harness.tempDir("proxy") + "/proxy.log"
         FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Harness.binary)
-        process.arguments = ["proxy", "--listen", "127.0.0.1:\(self.port)", "--upstream", "http://127.0.0.1:\(upstream)", "--region", "eu-west-1"] + args
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        process.environment = environment
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        process = try Spawned([Harness.binary, "proxy", "--listen", "127.0.0.1:\(self.port)", "--upstream", "http://127.0.0.1:\(upstream)",
+                               "--region", "eu-west-1"] + args, environment: env, log: log)
         if waitReady {
             let deadline = Date().addingTimeInterval(20)
             while process.isRunning && !Harness.canConnect(self.port) && Date() < deadline { usleep(50_000) }
             if !process.isRunning || !Harness.canConnect(self.port) {
-                stop()
+                process.stop()
                 throw HarnessError("proxy did not start: \(logText)")
             }
         }
@@ -190,25 +183,29 @@ final class ProxyProcess {
 
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
+
+    var isRunning: Bool { process.isRunning }
 
     /// Peak resident memory (VmHWM) in KiB.
-    var peakRSSKiB: Int? {
+    var peakRSSKiB: Int? { Harness.peakRSSKiB(pid) }
+
+    func signal(_ sig: Int32) { process.signal(sig) }
+
+    func stop() { process.stop() }
+}
+
+extension Harness {
+    /// Peak resident memory (VmHWM) of a process in KiB.
+    static func peakRSSKiB(_ pid: Int32) -> Int? { statusField(pid, "VmHWM:") }
+    /// Resident memory now (VmRSS) in KiB.
+    static func rssKiB(_ pid: Int32) -> Int? { statusField(pid, "VmRSS:") }
+
+    static func statusField(_ pid: Int32, _ field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return nil }
         return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
-
-    func signal(_ sig: Int32) { kill(pid, sig) }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
-
-    deinit { stop() }
 }
 
 /// skopeo with a private blob-info cache (see Tests/e2e/lib.sh).

@@ -67,7 +67,19 @@ public struct HTTPFetcher: Sendable {
     public func fetch(ifNoneMatch etag: String?) async throws -> Response {
         let promise = group.next().makePromise(of: Response.self)
         let host = self.host, tls = self.tls, maxBytes = self.maxBytes
-        let channel = try await ClientBootstrap(group: group)
+        let channel: any Channel
+        do {
+            channel = try await connect(promise: promise, host: host, tls: tls, maxBytes: maxBytes)
+        } catch {
+            // Every promise is completed, whatever happens (NIO checks for leaked promises).
+            promise.fail(error)
+            throw error
+        }
+        return try await request(channel, etag: etag, promise: promise)
+    }
+
+    private func connect(promise: EventLoopPromise<Response>, host: String, tls: NIOSSLContext?, maxBytes: Int) async throws -> any Channel {
+        try await ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -79,6 +91,9 @@ public struct HTTPFetcher: Sendable {
                 }
             }
             .connect(host: host, port: port).get()
+    }
+
+    private func request(_ channel: any Channel, etag: String?, promise: EventLoopPromise<Response>) async throws -> Response {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: port == (scheme == "https" ? 443 : 80) ? host : "\(host):\(port)")
         headers.add(name: "Accept", value: "application/jose, */*")
@@ -86,7 +101,13 @@ public struct HTTPFetcher: Sendable {
         if let etag { headers.add(name: "If-None-Match", value: etag) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+        do {
+            try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+        } catch {
+            promise.fail(error)
+            try? await channel.close()
+            throw error
+        }
         let timeoutTask = channel.eventLoop.scheduleTask(in: timeout) {
             promise.fail(Failure(description: "no complete answer in time"))
             channel.close(promise: nil)
@@ -102,6 +123,17 @@ public struct HTTPFetcher: Sendable {
         let promise: EventLoopPromise<Response>
         let maxBytes: Int
         var response = Response(status: 0, etag: nil, body: [])
+        var done = false
+
+        func finish(_ result: Result<Response, any Error>) {
+            guard !done else { return }
+            done = true
+            promise.completeWith(result)
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            finish(.failure(Failure(description: "connection closed before a complete answer")))
+        }
 
         init(promise: EventLoopPromise<Response>, maxBytes: Int) {
             self.promise = promise
@@ -115,22 +147,22 @@ public struct HTTPFetcher: Sendable {
                 response.etag = head.headers["etag"].first
             case .body(var buffer):
                 if response.body.count + buffer.readableBytes > maxBytes {
-                    promise.fail(Failure(description: "answer is larger than \(maxBytes) bytes"))
+                    finish(.failure(Failure(description: "answer is larger than \(maxBytes) bytes")))
                     context.close(promise: nil)
                     return
                 }
                 response.body += buffer.readBytes(length: buffer.readableBytes) ?? []
             case .end:
-                promise.succeed(response)
+                finish(.success(response))
             }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            promise.fail(Failure(description: "connection closed before a complete answer"))
+            finish(.failure(Failure(description: "connection closed before a complete answer")))
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            promise.fail(Failure(description: "\(error)"))
+            finish(.failure(Failure(description: "\(error)")))
             context.close(promise: nil)
         }
     }
