@@ -85,7 +85,15 @@ let package = Package(
             dependencies: ["RegToken", "RegTokenLedger", "RegTokenProxy", "CRegTokenMallocCounter"],
             resources: [.copy("Vectors"), .copy("Interop")]
         ),
-        .testTarget(name: "RegTokenProxyTests", dependencies: ["RegToken", "RegTokenProxy"]),
+        .testTarget(
+            name: "RegTokenProxyTests",
+            dependencies: [
+                "RegToken", "RegTokenProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Tests that run the built `regtoken` binary as a user would.
         .testTarget(name: "RegTokenCLITests"),
         // regtoken proxy with a real registry (docker-registry) and a real client (skopeo).

@@ -7,7 +7,7 @@ import Testing
 /// reject. Counted with malloc interposed in the test executable, on the calling thread only,
 /// with Swift Testing's throw hook (which allocates a backtrace per `throw`) paused meanwhile.
 /// This runs in the debug build: the optimizer is not needed for the promise to hold.
-@Suite("Allocation-free verification")
+@Suite("Allocation-free verification", .serialized)
 struct AllocationTests {
     func allocations(_ n: Int = 100, _ body: () -> Void) -> Int {
         body()  // warm up: first-use initialisation (globals, per-thread caches) is not per verification

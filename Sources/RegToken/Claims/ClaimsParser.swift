@@ -34,17 +34,11 @@ enum ClaimsParser {
         var i = 0
         while i <= value.count {
             if i == value.count || value[i] == UInt8(ascii: ",") {
-                let n = i - start
-                func word(_ w: StaticString) -> Bool {
-                    guard n == w.utf8CodeUnitCount else { return false }
-                    for k in 0..<n where value[start + k] != w.utf8Start[k] { return false }
-                    return true
-                }
-                if word("pull") && !pull {
+                if isWord(value, start, i, "pull") && !pull {
                     pull = true
-                } else if word("push") && !push {
+                } else if isWord(value, start, i, "push") && !push {
                     push = true
-                } else if word("delete") && !delete {
+                } else if isWord(value, start, i, "delete") && !delete {
                     delete = true
                 } else {
                     throw .malformed("claim scope has an unknown value")
@@ -59,6 +53,14 @@ enum ClaimsParser {
         case (true, true, true): return .pushPullDelete
         default: throw .malformed("claim scope has an unknown value")
         }
+    }
+
+    /// True when `value[start..<end]` is the ASCII `word`. (A function, not a closure: a closure
+    /// capturing the loop's variables would be boxed on the heap in debug builds.)
+    private static func isWord(_ value: borrowing ShortString, _ start: Int, _ end: Int, _ word: StaticString) -> Bool {
+        guard end - start == word.utf8CodeUnitCount else { return false }
+        for k in 0..<(end - start) where value[start + k] != word.utf8Start[k] { return false }
+        return true
     }
 
     /// Parses `json`, calling `namespace` for each listed namespace.
