@@ -61,6 +61,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Close connections idle this long (e.g. 60s).")
     var idleTimeout: String = "60s"
 
+    @Option(help: "A request head must arrive complete within this long (slow clients are cut off).")
+    var headerTimeout: String = "10s"
+
     @Option(help: "Give up on the registry's answer after this long (504).")
     var upstreamTimeout: String = "60s"
 
@@ -116,6 +119,7 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         let idle = try cli { try Durations.parse(idleTimeout) }
         let upstreamWait = try cli { try Durations.parse(upstreamTimeout) }
+        let headerWait = try cli { try Durations.parse(headerTimeout) }
         let maxAge = try revocationsMaxAge.map { text in try cli { try Durations.parse(text) } }
 
         let keySource: Reloader.KeySource = keys.map { .directory($0) } ?? .jwks(jwks ?? "")
@@ -129,6 +133,7 @@ struct ProxyCommand: AsyncParsableCommand {
         config.maxConnections = maxConnections
         config.idleTimeout = .seconds(idle)
         config.upstreamResponseTimeout = .seconds(upstreamWait)
+        config.headerTimeout = .seconds(headerWait)
         if let tlsCert, let tlsKey {
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }

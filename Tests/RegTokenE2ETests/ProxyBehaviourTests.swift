@@ -236,6 +236,49 @@ struct ProxyBehaviourTests {
         #expect(try curl(["-H", basicAuth(daily.token), "http://127.0.0.1:\(p.port)/v2/"]).status == 200)
     }
 
+    @Test("limits: headers over 16 KiB get 431, slow or idle clients are cut off, connections past the limit are closed")
+    func limits() throws {
+        let upstream = try FakeUpstream()
+        let issuer = try Issuer()
+        let proxy = try ProxyProcess(upstream: upstream.port, args: ["--keys", issuer.home + "/keys", "--header-timeout", "1s",
+                                                                  "--idle-timeout", "2s", "--max-connections", "3"])
+        let ro = try issuer.token()
+        let big = try curl(["-H", basicAuth(ro.token), "-H", "X-Big: " + String(repeating: "b", count: 17 * 1024), "http://127.0.0.1:\(proxy.port)/v2/"])
+        #expect(big.status == 431, "\(big.status) \(big.body)")
+        #expect(try curl(["-H", basicAuth(ro.token), "http://127.0.0.1:\(proxy.port)/v2/"]).status == 200)
+        // A client that sends half a request head and stalls, and one that sends nothing: both closed.
+        let probe = """
+            import socket, sys, time
+            port = int(sys.argv[1])
+            def closed_after(payload, wait):
+                s = socket.create_connection(("127.0.0.1", port)); s.settimeout(wait)
+                if payload: s.sendall(payload)
+                t = time.time()
+                try:
+                    data = s.recv(1024)
+                except socket.timeout:
+                    return -1
+                return round(time.time() - t, 2) if data == b"" else -2
+            print(closed_after(b"GET /v2/ HTTP/1.1\\r\\nHost: x\\r\\n", 6), closed_after(b"", 6))
+            # Past the connection limit: the fourth connection is closed at once while three are held.
+            held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+            time.sleep(0.3)
+            s = socket.create_connection(("127.0.0.1", port)); s.settimeout(3)
+            try:
+                print("closed" if s.recv(1) == b"" else "open")
+            except socket.timeout:
+                print("open")
+            """
+        let r = try Harness.run("/usr/bin/env", ["python3", "-c", probe, String(proxy.port)])
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(r.stdout) \(r.stderr)")
+        let times = lines.first?.split(separator: " ").compactMap { Double($0) } ?? []
+        #expect(times.count == 2 && times.allSatisfy { $0 >= 0.5 && $0 < 4 }, "\(lines)")
+        #expect(lines.last == "closed")
+        // And it still serves.
+        #expect(try waitUntil(3) { try curl(["-H", basicAuth(ro.token), "http://127.0.0.1:\(proxy.port)/v2/"]).status == 200 })
+    }
+
     func jwks(_ issuer: Issuer) throws -> String {
         let path = try Harness.tempDir("jwks") + "/jwks.json"
         try issuer("keys", "export-public").stdout.write(toFile: path, atomically: true, encoding: .utf8)
