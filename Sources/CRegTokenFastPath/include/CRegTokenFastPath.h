@@ -62,6 +62,21 @@ size_t CRegTokenFastPath_ecdsa_raw_to_der(const uint8_t *sig64, uint8_t *der);
 /// len * 3 / 4). Returns the decoded length, or -1 when the input is not canonical base64url.
 long CRegTokenFastPath_base64url_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap);
 
+/// A bounded cache of tokens whose ES256 signature verified, keyed on the exact token bytes and
+/// the key's uid. Direct-mapped slots guarded by sequence counters: lookups write nothing (no
+/// lock, no shared cache line written), inserts claim a slot with one compare-and-swap and give
+/// up rather than wait. A hit requires the full bytes to be equal, so a hash collision is only
+/// ever a miss, and a token that differs by one byte is verified afresh.
+typedef struct CRegTokenFastPath_SignatureCache CRegTokenFastPath_SignatureCache;
+
+/// A cache of `capacity` slots (rounded up to a power of two) for tokens of at most `max_token_bytes`.
+CRegTokenFastPath_SignatureCache *CRegTokenFastPath_cache_create(size_t capacity, size_t max_token_bytes);
+void CRegTokenFastPath_cache_destroy(CRegTokenFastPath_SignatureCache *cache);
+/// 1 when these exact bytes verified with the key `key_uid` before.
+int CRegTokenFastPath_cache_contains(const CRegTokenFastPath_SignatureCache *cache, const void *token, size_t len, uint64_t key_uid);
+/// Remembers that these bytes verified with `key_uid` (replacing whatever held the slot).
+void CRegTokenFastPath_cache_insert(CRegTokenFastPath_SignatureCache *cache, const void *token, size_t len, uint64_t key_uid);
+
 #ifdef __cplusplus
 }
 #endif

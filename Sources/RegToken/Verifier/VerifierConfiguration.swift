@@ -6,12 +6,22 @@ public struct VerifierConfiguration: Sendable, Hashable {
     /// Tokens longer than this many bytes are refused before any work. Default 8 KiB.
     public var maximumTokenBytes: Int
 
+    /// Slots of the ES256 verified-signature cache; 0 turns it off. A hit skips the curve
+    /// arithmetic for a token whose exact bytes verified before with the same key; expiry,
+    /// revocation, region, scope and namespace are checked on every verification all the same.
+    /// Each slot holds one token of up to ``cacheableTokenBytes`` (about 1 KiB of memory a slot).
+    public var signatureCacheCapacity: Int
+    /// Tokens longer than this are never cached (always verified).
+    public var cacheableTokenBytes: Int
+
     /// The largest leeway accepted: revocation list entries are kept for
     /// ``RevocationList/retentionAfterExpiry`` after their token expires, which must cover it.
     public static let maximumLeeway: Int64 = 600
 
-    public init(leeway: Int64 = 60, maximumTokenBytes: Int = 8192) {
+    public init(leeway: Int64 = 60, maximumTokenBytes: Int = 8192, signatureCacheCapacity: Int = 0, cacheableTokenBytes: Int = 1024) {
         self.leeway = min(max(leeway, 0), Self.maximumLeeway)
         self.maximumTokenBytes = min(max(maximumTokenBytes, 64), 65536)
+        self.signatureCacheCapacity = min(max(signatureCacheCapacity, 0), 1 << 22)
+        self.cacheableTokenBytes = min(max(cacheableTokenBytes, 64), self.maximumTokenBytes)
     }
 }
