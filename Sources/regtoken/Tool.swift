@@ -21,7 +21,7 @@ struct RegTokenCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             TokenAddCommand.self, TokenListCommand.self, TokenGetCommand.self, TokenRmCommand.self,
-            KeysCommand.self, VerifyCommand.self, RevocationsCommand.self, ConfigCommand.self, InitCommand.self, ProxyCommand.self,
+            KeysCommand.self, VerifyCommand.self, RevocationsCommand.self, ConfigCommand.self, InitCommand.self, ProxyCommand.self, LoadtestCommand.self,
         ]
     )
 }
