@@ -172,3 +172,25 @@ struct WorkflowTests {
         #expect(try hs("verify", try hs.add().token).status == 0)
     }
 }
+
+@Suite("regtoken loadtest, in process (smoke)")
+struct LoadtestSmokeTests {
+    @Test("HS256 and ES256 with the cache: a report with throughput, percentiles, outcomes, and no wrong decision", arguments: [["--alg", "HS256"], ["--alg", "ES256", "--cache", "--threads", "2"]])
+    func inProcess(_ args: [String]) throws {
+        let cli = try CLI()
+        let r = try cli.run(["loadtest", "--duration", "1s", "--output", "json"] + args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try r.object()
+        #expect((o["operations"] as? Int ?? 0) > 100)
+        #expect((o["throughput_per_second"] as? Double ?? 0) > 100)
+        #expect(o["wrong_decisions"] as? Int == 0)
+        let latency = try #require(o["latency_microseconds"] as? [String: Double])
+        #expect(Set(latency.keys) == ["p50", "p90", "p99", "p99.9", "max"])
+        #expect((latency["p50"] ?? 0) <= (latency["p99"] ?? 0) && (latency["p99"] ?? 0) <= (latency["max"] ?? 0))
+        let outcomes = try #require(o["outcomes"] as? [String: Int])
+        #expect(Set(outcomes.keys) == ["valid", "expired", "revoked", "wrongscope", "malformed"])
+        let text = try cli.run(["loadtest", "--duration", "1s", "--mix", "valid=1,malformed=1"] + args)
+        #expect(text.status == 0 && text.stdout.contains("throughput") && text.stdout.contains("wrong          0"))
+        #expect(try cli.run(["loadtest", "--mix", "valid=1,bogus=2"]).status == 2)
+    }
+}

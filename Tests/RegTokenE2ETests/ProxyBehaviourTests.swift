@@ -285,3 +285,24 @@ struct ProxyBehaviourTests {
         return path
     }
 }
+
+@Suite("regtoken loadtest over HTTP against the proxy (smoke)")
+struct HTTPLoadtestSmokeTests {
+    @Test("every response's status is checked against the expected decision; none is wrong")
+    func http() throws {
+        let registry = try Registry()
+        let issuer = try Issuer()
+        let proxy = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--revocations", issuer.home + "/revocations.jws"])
+        let r = try Harness.run(Harness.binary, ["loadtest", "--url", "http://127.0.0.1:\(proxy.port)", "--connections", "4", "--duration", "2s", "--output", "json"],
+                                env: issuer.env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(o["mode"] as? String == "http")
+        #expect(o["wrong_decisions"] as? Int == 0)
+        #expect((o["operations"] as? Int ?? 0) > 50)
+        let outcomes = try #require(o["outcomes"] as? [String: Int])
+        #expect((outcomes["valid"] ?? 0) > 0 && (outcomes["revoked"] ?? 0) >= 0)
+        #expect(outcomes["errors"] == nil)
+        #expect(proxy.logText.contains("reason=revoked") || (outcomes["revoked"] ?? 0) == 0)
+    }
+}

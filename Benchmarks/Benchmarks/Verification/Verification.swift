@@ -1,0 +1,182 @@
+// Verification throughput: regtoken beside jwt-kit 5 and the raw OpenSSL primitives, on the same
+// token bytes, in one run. See BENCHMARKS.md for the results and how to read the ratios.
+import Benchmark
+import CBenchOpenSSL
+import Foundation
+import JWTKit
+import RegToken
+
+// REGTOKEN_BENCH_QUICK=1: a smoke run (CI), a fraction of a second per benchmark.
+let quick = ProcessInfo.processInfo.environment["REGTOKEN_BENCH_QUICK"] != nil
+
+func config(_ scale: BenchmarkScalingFactor = .kilo) -> Benchmark.Configuration {
+    .init(metrics: [.throughput, .wallClock, .mallocCountTotal, .instructions],
+          warmupIterations: quick ? 1 : 3, scalingFactor: scale,
+          maxDuration: quick ? .milliseconds(200) : .seconds(3), maxIterations: quick ? 5 : 1_000_000)
+}
+
+func base64url(_ s: Substring) -> [UInt8] {
+    var t = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while t.count % 4 != 0 { t += "=" }
+    return Array(Data(base64Encoded: t) ?? Data())
+}
+
+struct RegistryClaims: JWTPayload {
+    var jti: IDClaim
+    var sub: SubjectClaim
+    var region: String
+    var scope: String
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// The fixture every benchmark shares: keys, tokens, verifiers.
+struct Fixture: @unchecked Sendable {
+    let now = Int64(Date().timeIntervalSince1970)
+    let hsKey: SigningKey
+    let esKey: SigningKey
+    let hsToken: String
+    let esToken: String
+    let verifier: TokenVerifier          // revocation list of 0 entries
+    let cachedVerifier: TokenVerifier    // ES256 cache on
+    let bigListVerifier: TokenVerifier   // revocation list of 100,000 entries
+    let request = AccessRequest(region: "eu-west-1", access: .pull)
+    let malformed = "eyJhbGciOiJIUzI1NiJ9.not-json.x"
+    let badSignature: String
+    let expired: String
+    let revoked: String
+
+    init() throws {
+        hsKey = try SigningKey(id: "hs-bench", hmacSecret: Array(repeating: 0x42, count: 32))
+        esKey = try SigningKey.generate(.es256, id: "es-bench")
+        let ring = try KeyRing(keys: [hsKey, try esKey.publicKey()!])
+        func claims(_ id: UUIDBytes = .random(), iat: Int64? = nil, exp: Int64? = nil) -> TokenClaims {
+            TokenClaims(id: id, account: "acme", region: "eu-west-1", scope: .pushPull, issuedAt: iat ?? now,
+                        expiresAt: exp ?? now + 86_400, namespaces: nil)
+        }
+        hsToken = try TokenIssuer(key: hsKey).issue(claims())
+        esToken = try TokenIssuer(key: esKey).issue(claims())
+        badSignature = String(hsToken.dropLast(4)) + (hsToken.hasSuffix("AAAA") ? "BBBA" : "AAAA")
+        expired = try TokenIssuer(key: hsKey).issue(claims(iat: now - 7200, exp: now - 3600))
+        let revokedID = UUIDBytes.random()
+        revoked = try TokenIssuer(key: hsKey).issue(claims(revokedID))
+        verifier = TokenVerifier(keys: ring)
+        try verifier.install(RevocationList(version: 1, issuedAt: now, entries: [.init(id: revokedID, expiresAt: nil)]))
+        cachedVerifier = TokenVerifier(keys: ring, configuration: VerifierConfiguration(signatureCacheCapacity: 4096))
+        bigListVerifier = TokenVerifier(keys: ring)
+        let entries = (0..<100_000).map { _ in RevocationList.Entry(id: .random(), expiresAt: now + 86_400) }
+        try bigListVerifier.install(RevocationList(version: 1, issuedAt: now, entries: entries + [.init(id: revokedID, expiresAt: nil)]))
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    let f = try! Fixture()
+
+    // ---- HS256 ----
+    var hsBytes = Array(f.hsToken.utf8)
+    Benchmark("HS256 verify (regtoken)", configuration: config()) { benchmark in
+        hsBytes.withUnsafeBytes { bytes in
+            for _ in benchmark.scaledIterations { blackHole(try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+        }
+    }
+    let hsInput = Array(f.hsToken.utf8.prefix(while: { _ in true }).split(separator: UInt8(ascii: "."), maxSplits: 2).prefix(2).joined(separator: [UInt8(ascii: ".")]))
+    Benchmark("HMAC-SHA256 precomputed pads (OpenSSL, same signing input)", configuration: config()) { benchmark in
+        var pads = CBench_HMACPads()
+        _ = CBench_hmac_init(&pads, [UInt8](repeating: 0x42, count: 32), 32)
+        var out = [UInt8](repeating: 0, count: 32)
+        for _ in benchmark.scaledIterations {
+            CBench_hmac(&pads, hsInput, hsInput.count, &out)
+            blackHole(out[0])
+        }
+    }
+    let hsKeys = JWTKeyCollection()
+    Benchmark("HS256 verify (jwt-kit 5)", configuration: config(.one)) { benchmark in
+        await hsKeys.add(hmac: HMACKey(key: SymmetricKey(data: [UInt8](repeating: 0x42, count: 32))), digestAlgorithm: .sha256, kid: "hs-bench")
+        for _ in benchmark.scaledIterations { blackHole(try? await hsKeys.verify(f.hsToken, as: RegistryClaims.self)) }
+    }
+
+    // ---- Rejections (HS256) ----
+    for (name, token) in [("malformed", f.malformed), ("bad signature", f.badSignature), ("expired", f.expired), ("revoked", f.revoked)] {
+        var bytes = Array(token.utf8)
+        Benchmark("HS256 reject \(name) (regtoken)", configuration: config()) { benchmark in
+            bytes.withUnsafeBytes { b in
+                for _ in benchmark.scaledIterations { blackHole(try? f.verifier.verify(bytes: b, at: f.now, for: f.request)) }
+            }
+        }
+        bytes[0] = bytes[0]
+    }
+
+    // ---- Revocation list size ----
+    Benchmark("HS256 verify, revocation list of 100,000 (regtoken)", configuration: config()) { benchmark in
+        hsBytes.withUnsafeBytes { bytes in
+            for _ in benchmark.scaledIterations { blackHole(try? f.bigListVerifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+        }
+    }
+
+    // ---- Two threads ----
+    // Each iteration verifies 200,000 tokens: on one thread, or 100,000 on each of two.
+    for threads in [1, 2] {
+        Benchmark("HS256 verify x200k on \(threads) thread(s) (regtoken)", configuration: .init(
+            metrics: [.wallClock, .throughput], warmupIterations: 1, scalingFactor: .one,
+            maxDuration: quick ? .milliseconds(200) : .seconds(5), maxIterations: quick ? 2 : 40)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                let per = 200_000 / threads
+                DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                    var local = Array(f.hsToken.utf8)
+                    local.withUnsafeBytes { bytes in
+                        for _ in 0..<per { blackHole(try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+                    }
+                    local[0] = local[0]
+                }
+            }
+        }
+    }
+
+    // ---- ES256 ----
+    let esBytes = Array(f.esToken.utf8)
+    Benchmark("ES256 verify, no cache (regtoken)", configuration: config(.one)) { benchmark in
+        esBytes.withUnsafeBytes { bytes in
+            for _ in benchmark.scaledIterations { blackHole(try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+        }
+    }
+    Benchmark("ES256 verify, cache hit (regtoken)", configuration: config()) { benchmark in
+        esBytes.withUnsafeBytes { bytes in
+            _ = try? f.cachedVerifier.verify(bytes: bytes, at: f.now, for: f.request)
+            for _ in benchmark.scaledIterations { blackHole(try? f.cachedVerifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+        }
+    }
+    let parts = f.esToken.split(separator: ".")
+    let esInput = Array("\(parts[0]).\(parts[1])".utf8)
+    let rawSig = base64url(parts[2])
+    Benchmark("P-256 verify of the same digest (OpenSSL, reused context)", configuration: config(.one)) { benchmark in
+        let jwk = try! f.esKey.publicJWK()!
+        let point = [UInt8(4)] + base64url(Substring(jwk.x!)) + base64url(Substring(jwk.y!))
+        let ctx = CBench_p256_context(point)
+        defer { CBench_p256_free(ctx) }
+        var digest = [UInt8](repeating: 0, count: 32)
+        CBench_sha256(esInput, esInput.count, &digest)
+        var der = [UInt8](repeating: 0, count: 72)
+        let n = CBench_raw_to_der(rawSig, &der)
+        for _ in benchmark.scaledIterations { blackHole(CBench_p256_verify(ctx, digest, der, n)) }
+    }
+    let esKeys = JWTKeyCollection()
+    Benchmark("ES256 verify (jwt-kit 5)", configuration: config(.one)) { benchmark in
+        let pem = try! f.esKey.publicKeyPEM()
+        await esKeys.add(ecdsa: try! ES256PublicKey(pem: pem), kid: "es-bench")
+        for _ in benchmark.scaledIterations { blackHole(try? await esKeys.verify(f.esToken, as: RegistryClaims.self)) }
+    }
+
+    // ---- Issuing ----
+    for key in [f.hsKey, f.esKey] {
+        let issuer = try! TokenIssuer(key: key)
+        Benchmark("issue \(key.algorithm.rawValue) (regtoken)", configuration: config(key.algorithm == .hs256 ? .kilo : .one)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(try? issuer.issue(TokenClaims(account: "acme", region: "eu-west-1", scope: .pull, issuedAt: f.now, expiresAt: f.now + 86_400)))
+            }
+        }
+    }
+    hsBytes[0] = hsBytes[0]
+}

@@ -1,0 +1,31 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Verification throughput of regtoken beside jwt-kit 5 and the raw OpenSSL primitives, measured
+// in one run with ordo-one/package-benchmark. Its own package, so that users of the library never
+// resolve benchmark dependencies. Run: swift package --disable-sandbox benchmark (see BENCHMARKS.md).
+let package = Package(
+    name: "regtoken-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "../"),
+        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    ],
+    targets: [
+        // The yardsticks: OpenSSL's own primitives on the same bytes, independent of regtoken's code.
+        .systemLibrary(name: "CBenchLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CBenchOpenSSL", dependencies: ["CBenchLibcrypto"]),
+        .executableTarget(
+            name: "Verification",
+            dependencies: [
+                .product(name: "RegToken", package: "regtoken"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                "CBenchOpenSSL",
+            ],
+            path: "Benchmarks/Verification",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
