@@ -1,5 +1,10 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+// A path dependency's identity is its folder's name (lowercased), which is whatever the clone is
+// called; the product is named through it.
+let regtoken = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
 
 // Verification throughput of regtoken beside jwt-kit 5 and the raw OpenSSL primitives, measured
 // in one run with ordo-one/package-benchmark. Its own package, so that users of the library never
@@ -19,7 +24,7 @@ let package = Package(
         .executableTarget(
             name: "Verification",
             dependencies: [
-                .product(name: "RegToken", package: "regtoken"),
+                .product(name: "RegToken", package: regtoken),
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 "CBenchOpenSSL",

@@ -35,7 +35,7 @@ struct RegistryClaims: JWTPayload {
 
 /// The fixture every benchmark shares: keys, tokens, verifiers.
 struct Fixture: @unchecked Sendable {
-    let now = Int64(Date().timeIntervalSince1970)
+    let now: Int64
     let hsKey: SigningKey
     let esKey: SigningKey
     let hsToken: String
@@ -50,6 +50,8 @@ struct Fixture: @unchecked Sendable {
     let revoked: String
 
     init() throws {
+        let now = Int64(Date().timeIntervalSince1970)
+        self.now = now
         hsKey = try SigningKey(id: "hs-bench", hmacSecret: Array(repeating: 0x42, count: 32))
         esKey = try SigningKey.generate(.es256, id: "es-bench")
         let ring = try KeyRing(keys: [hsKey, try esKey.publicKey()!])
@@ -94,7 +96,7 @@ let benchmarks: @Sendable () -> Void = {
     }
     let hsKeys = JWTKeyCollection()
     Benchmark("HS256 verify (jwt-kit 5)", configuration: config(.one)) { benchmark in
-        await hsKeys.add(hmac: HMACKey(key: SymmetricKey(data: [UInt8](repeating: 0x42, count: 32))), digestAlgorithm: .sha256, kid: "hs-bench")
+        await hsKeys.add(hmac: HMACKey(from: [UInt8](repeating: 0x42, count: 32)), digestAlgorithm: .sha256, kid: "hs-bench")
         for _ in benchmark.scaledIterations { blackHole(try? await hsKeys.verify(f.hsToken, as: RegistryClaims.self)) }
     }
 
