@@ -36,3 +36,9 @@ bash Tests/e2e/install.sh
 
 swift build --build-tests
 swift test --skip-build
+
+# A short benchmark run (its own package, release build): a smoke test that every benchmark
+# builds and runs, not a measurement (see BENCHMARKS.md for those).
+(cd Benchmarks && REGTOKEN_BENCH_QUICK=1 swift package --disable-sandbox benchmark --no-progress >/tmp/regtoken-bench-smoke.log 2>&1) \
+  || { tail -40 /tmp/regtoken-bench-smoke.log >&2; echo "benchmark smoke run failed" >&2; exit 1; }
+echo "benchmark smoke run: $(grep -c '^╒' /tmp/regtoken-bench-smoke.log) benchmarks ran"
