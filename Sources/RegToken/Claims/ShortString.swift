@@ -45,6 +45,19 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
 
     subscript(_ index: Int) -> UInt8 { storage[index] }
 
+    /// Appends `count` bytes at once; `false` (and nothing appended) when they do not fit.
+    @inline(__always)
+    mutating func append(_ bytes: UnsafePointer<UInt8>, count n: Int) -> Bool {
+        let start = Int(length)
+        guard n <= 64 - start else { return false }
+        var span = storage.mutableSpan
+        span.withUnsafeMutableBufferPointer { buffer in
+            (buffer.baseAddress.unsafelyUnwrapped + start).update(from: bytes, count: n)
+        }
+        length = UInt8(start + n)
+        return true
+    }
+
     /// The string as a Swift `String` (allocates for more than 15 bytes).
     public var string: String {
         var bytes = [UInt8]()

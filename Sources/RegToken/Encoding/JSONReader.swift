@@ -99,6 +99,18 @@ struct JSONReader {
         out = ShortString()
         var fits = true
         while true {
+            // Fast path: a run of plain printable ASCII (no quote, backslash or control) is
+            // copied at once.
+            var run = index
+            while run < end {
+                let b = base[run]
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x7F { break }
+                run += 1
+            }
+            if run > index {
+                if fits { fits = out.append(base + index, count: run - index) }
+                index = run
+            }
             guard index < end else { throw .malformed("unterminated string") }
             let c = base[index]
             if c == UInt8(ascii: "\"") {
