@@ -45,6 +45,15 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
 
     subscript(_ index: Int) -> UInt8 { storage[index] }
 
+    /// The bytes, for the duration of `body`.
+    @inline(__always)
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let n = count
+        return storage.span.withUnsafeBufferPointer { buffer in
+            body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<n])))
+        }
+    }
+
     /// Appends `count` bytes at once; `false` (and nothing appended) when they do not fit.
     @inline(__always)
     mutating func append(_ bytes: UnsafePointer<UInt8>, count n: Int) -> Bool {

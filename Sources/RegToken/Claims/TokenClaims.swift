@@ -115,14 +115,19 @@ public struct TokenClaims: Sendable, Hashable {
         }
     }
 
-    /// A Docker repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`, at most 64 bytes.
+    /// A namespace as regtoken issues it: a repository name component of at most 64 bytes.
     public static func isNamespace(_ s: String) -> Bool {
+        s.utf8.count <= ShortString.capacity && isNameComponent(s)
+    }
+
+    /// A Docker repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
+    public static func isNameComponent(_ s: String) -> Bool {
         let b = Array(s.utf8)
-        guard !b.isEmpty, b.count <= ShortString.capacity else { return false }
+        guard !b.isEmpty else { return false }
         func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
         var i = 0
-        while i < b.count {
-            guard alnum(b[i]) else { return false }
+        while true {
+            guard i < b.count, alnum(b[i]) else { return false }
             while i < b.count, alnum(b[i]) { i += 1 }
             if i == b.count { return true }
             // a separator: '.', '_', '__' or one or more '-'
@@ -136,9 +141,7 @@ public struct TokenClaims: Sendable, Hashable {
             } else {
                 return false
             }
-            guard i < b.count else { return false }
         }
-        return true
     }
 }
 

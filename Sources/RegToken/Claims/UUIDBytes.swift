@@ -57,27 +57,8 @@ public struct UUIDBytes: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     init?(_ s: ShortString) {
-        guard s.count == 36 else { return nil }
-        var h: UInt64 = 0
-        var l: UInt64 = 0
-        var nibbles = 0
-        for i in 0..<36 {
-            let c = s[i]
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                guard c == UInt8(ascii: "-") else { return nil }
-                continue
-            }
-            let v: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c &- 48
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c &- 87
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c &- 55
-            default: return nil
-            }
-            if nibbles < 16 { h = h << 4 | UInt64(v) } else { l = l << 4 | UInt64(v) }
-            nibbles += 1
-        }
-        self.init(high: h, low: l)
+        guard let v = s.withBytes({ UUIDBytes(utf8: $0) }) else { return nil }
+        self = v
     }
 
     /// The canonical lowercase 8-4-4-4-12 form.

@@ -1,3 +1,5 @@
+import RegToken
+
 /// A request of the registry HTTP API v2 (distribution spec), as the proxy understands it.
 ///
 /// The path is parsed strictly: anything that could mean two things to two parsers (`..` or `.`
@@ -218,27 +220,7 @@ public struct RegistryRequest: Sendable, Equatable {
     }
 
     /// A repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
-    public static func isNameComponent(_ s: String) -> Bool {
-        let b = Array(s.utf8)
-        guard !b.isEmpty else { return false }
-        func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
-        var i = 0
-        while true {
-            guard i < b.count, alnum(b[i]) else { return false }
-            while i < b.count, alnum(b[i]) { i += 1 }
-            if i == b.count { return true }
-            if b[i] == UInt8(ascii: ".") {
-                i += 1
-            } else if b[i] == UInt8(ascii: "_") {
-                i += 1
-                if i < b.count, b[i] == UInt8(ascii: "_") { i += 1 }
-            } else if b[i] == UInt8(ascii: "-") {
-                while i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
-            } else {
-                return false
-            }
-        }
-    }
+    public static func isNameComponent(_ s: String) -> Bool { TokenClaims.isNameComponent(s) }
 
     /// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
     static func isTag(_ s: String) -> Bool {
