@@ -28,10 +28,25 @@ public enum JWS {
     /// Verifies a compact JWS with exactly `key`. The header may carry only `alg`, `kid` and
     /// `typ`; its `alg` must be the key's algorithm; a `kid`, when present, must be the key's id.
     public static func verify(_ compact: [UInt8], key: SigningKey) throws(TokenError) -> Verified {
+        try verify(compact) { _ throws(TokenError) in key }
+    }
+
+    /// Verifies a compact JWS whose `kid` names a key of `keys`.
+    public static func verify(_ compact: [UInt8], keys: KeyRing) throws(TokenError) -> Verified {
+        try verify(compact) { (header) throws(TokenError) -> SigningKey in
+            guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
+            guard let key = keys.key(id: header.keyID.string) else { throw TokenError(.unknownKey, "no key with this kid") }
+            return key
+        }
+    }
+
+    /// Splits and decodes once, then checks the signature with the key `select` picks from the header.
+    private static func verify(_ compact: [UInt8], select: (JWSHeader) throws(TokenError) -> SigningKey) throws(TokenError) -> Verified {
         let result: Result<Verified, TokenError> = compact.withUnsafeBytes { token in
             Result { () throws(TokenError) -> Verified in
                 let (header, payload, signature, signingInput) = try split(token)
                 guard case .supported(let alg) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
+                let key = try select(header)
                 guard alg == key.algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
                 if header.hasKeyID && !header.keyID.equals(key.id) { throw TokenError(.unknownKey, "header kid is not the key's id") }
                 let ok = signature.withUnsafeBytes { s in key.isValidSignature(s, for: signingInput) }
@@ -41,21 +56,6 @@ public enum JWS {
             }
         }
         return try result.get()
-    }
-
-    /// Verifies a compact JWS whose `kid` names a key of `keys`.
-    public static func verify(_ compact: [UInt8], keys: KeyRing) throws(TokenError) -> Verified {
-        let kid: String? = compact.withUnsafeBytes { token in
-            guard let (header, _, _, _) = try? split(token), header.hasKeyID else { return nil }
-            return header.keyID.string
-        }
-        guard let kid else {
-            // Let the one-key path report the exact problem with the structure.
-            _ = try compact.withUnsafeBytes { token in Result { () throws(TokenError) in try split(token) } }.get()
-            throw TokenError(.unknownKey, "header has no kid")
-        }
-        guard let key = keys.key(id: kid) else { throw TokenError(.unknownKey, "no key with this kid") }
-        return try verify(compact, key: key)
     }
 
     /// Header, decoded payload, decoded signature, and the signing input.
