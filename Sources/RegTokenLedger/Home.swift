@@ -226,12 +226,9 @@ public final class Home {
     /// pick a higher version for the next list.
     static func unverifiedVersion(_ path: String) -> UInt64? {
         guard let bytes = try? AtomicFile.read(path, limit: RevocationList.maximumBytes) else { return nil }
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return nil }
-        var text = String(decoding: parts[1], as: UTF8.self).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while text.count % 4 != 0 { text += "=" }
-        guard let payload = Data(base64Encoded: text) else { return nil }
+        // A signed list ends with a newline; the payload is the middle segment either way.
+        guard let payload = JWS.unverifiedPayload(Array(bytes.prefix { $0 != 0x0A })) else { return nil }
         struct Versioned: Decodable { var version: UInt64 }
-        return try? JSONDecoder().decode(Versioned.self, from: payload).version
+        return try? JSONDecoder().decode(Versioned.self, from: Data(payload)).version
     }
 }

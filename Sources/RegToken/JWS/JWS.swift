@@ -58,6 +58,15 @@ public enum JWS {
         return try result.get()
     }
 
+    /// The decoded payload of a compact JWS, checking neither header nor signature: for display
+    /// after verification, or to read a hint (a list's version) that decides nothing.
+    /// - Warning: nothing in it is authenticated.
+    public static func unverifiedPayload(_ compact: [UInt8]) -> [UInt8]? {
+        let parts = compact.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        return Base64URL.decode(String(decoding: parts[1], as: UTF8.self))
+    }
+
     /// Header, decoded payload, decoded signature, and the signing input.
     static func split(_ token: UnsafeRawBufferPointer) throws(TokenError) -> (JWSHeader, [UInt8], [UInt8], UnsafeRawBufferPointer) {
         let segments = try CompactSegments(token)
