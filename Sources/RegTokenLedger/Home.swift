@@ -69,10 +69,13 @@ public final class Home {
                 throw LedgerError(.storage, "cannot create the first signing key: \(error.reason)")
             }
         }
+        try Self.repairInterruptedFirstKey(directory: "\(path)/keys")
         ledger = try Ledger(path: "\(path)/ledger.sqlite")
         for suffix in ["", "-wal", "-shm"] { _ = chmod("\(path)/ledger.sqlite\(suffix)", 0o600) }
         try ledger.purgeExpired(now: now)
-        try syncRevocations(now: now)
+        // Without an active key (the operator removed `keys/active`) the list cannot be re-signed;
+        // the commands that fix that (`keys list`, `keys activate`) must still run.
+        if try keyRing().activeKey != nil { try syncRevocations(now: now) }
     }
 
     /// Releases the lock (also released when the object goes away or the process dies).
@@ -100,6 +103,23 @@ public final class Home {
             return ring
         } catch {
             throw LedgerError(.storage, "cannot load keys: \(error.reason)")
+        }
+    }
+
+    /// A first run killed between writing its key and naming it active leaves a ring with one
+    /// signing key and no `active` file: finish that run's work. With several signing keys and
+    /// none active, which one should sign is the operator's choice, so nothing is guessed (the
+    /// error that follows names `regtoken keys activate`).
+    private static func repairInterruptedFirstKey(directory: String) throws(LedgerError) {
+        let ring: KeyRing
+        do { ring = try KeyRing.load(directory: directory) } catch {
+            throw LedgerError(.storage, "cannot load keys: \(error.reason)")
+        }
+        guard ring.activeKeyID == nil else { return }
+        let signers = ring.keys.filter(\.canSign)
+        guard signers.count == 1 else { return }
+        do { try KeyRing.activate(keyID: signers[0].id, directory: directory) } catch {
+            throw LedgerError(.storage, "cannot activate the key: \(error.reason)")
         }
     }
 
@@ -183,6 +203,10 @@ public final class Home {
     /// Removes tokens (all or none), revoking those not yet expired, and rewrites the revocation
     /// list before returning.
     public func removeTokens(_ ids: [UUIDBytes], account: String, region: String, now: Int64) throws(LedgerError) -> [TokenRecord] {
+        // Refuse before touching the ledger when the list could not be re-signed afterwards.
+        guard try keyRing().activeKey != nil else {
+            throw LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
+        }
         let removed = try ledger.remove(ids: ids, account: account, region: region, now: now)
         try syncRevocations(now: now)
         return removed
@@ -214,7 +238,7 @@ public final class Home {
             try ledger.raiseRevocationVersion(to: version, now: now)
         }
         guard let key = ring.activeKey else {
-            throw LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys generate --activate")
+            throw LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
         }
         let list = RevocationList(version: version, issuedAt: wanted.version == version ? wanted.issuedAt : now, entries: wanted.entries)
         do { try list.write(to: revocationsPath, signedWith: key) } catch {

@@ -120,4 +120,27 @@ struct BadInputTests {
         expectOneLine(try cli("token-list"), status: 1, containing: ["chmod 700"])
         chmod(cli.home, 0o700)
     }
+
+    @Test("no active key: an interrupted first run is finished; with several keys the operator picks one")
+    func noActiveKey() throws {
+        let cli = try CLI()
+        let first = try cli.add()
+        let active = cli.home + "/keys/active"
+        // What a first run killed between writing its key and naming it active leaves behind.
+        try FileManager.default.removeItem(atPath: active)
+        #expect(try cli("token-list").status == 0)
+        #expect(FileManager.default.fileExists(atPath: active))
+        #expect(try cli("verify", first.token).status == 0)
+        // Two signing keys, none active: nothing is guessed, but keys list and activate still run.
+        #expect(try cli("keys", "generate", "--alg", "HS256").status == 0)
+        try FileManager.default.removeItem(atPath: active)
+        #expect(try cli("keys", "list").status == 0)
+        expectOneLine(try cli("token-add"), status: 1, containing: ["no active signing key", "keys activate"])
+        expectOneLine(try cli("token-rm", first.id), status: 1, containing: ["no active signing key", "keys activate"])
+        #expect(try cli.listIDs() == [first.id])
+        let kid = try #require(try cli("keys", "list", "--output", "json").array().first?["key_id"] as? String)
+        #expect(try cli("keys", "activate", kid).status == 0)
+        #expect(try cli("token-rm", first.id).status == 0)
+        #expect(try cli("verify", first.token).status == 13)
+    }
 }

@@ -6,7 +6,7 @@ public struct TokenIssuer: Sendable {
     /// - Throws: ``IssueError`` when the ring has no active key that can sign.
     public init(keyRing: KeyRing) throws(IssueError) {
         guard let key = keyRing.activeKey else {
-            throw IssueError(.noSigningKey, "the key ring has no active signing key; generate one with `regtoken keys generate --activate`")
+            throw IssueError(.noSigningKey, "the key ring has no active signing key; run `regtoken keys activate <kid>` (see `regtoken keys list`) or `regtoken keys generate --activate`")
         }
         try self.init(key: key)
     }
