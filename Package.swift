@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "RegToken", targets: ["RegToken"]),
         .library(name: "RegTokenLedger", targets: ["RegTokenLedger"]),
+        .library(name: "RegTokenAccess", targets: ["RegTokenAccess"]),
         .library(name: "RegTokenProxy", targets: ["RegTokenProxy"]),
         .executable(name: "regtoken", targets: ["regtoken"]),
     ],
@@ -50,11 +51,19 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        // The registry front proxy (SwiftNIO); the access decision is a pure function in it.
+        // The proxy's access decision, a pure function: a registry request (method, path, query,
+        // Authorization) and a verifier in, allow or deny with a reason out. No networking, so
+        // other front ends can embed it and the fuzz targets build without SwiftNIO.
+        .target(
+            name: "RegTokenAccess",
+            dependencies: ["RegToken"]
+        ),
+        // The registry front proxy (SwiftNIO) around RegTokenAccess.
         .target(
             name: "RegTokenProxy",
             dependencies: [
                 "RegToken",
+                "RegTokenAccess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,6 +89,7 @@ let package = Package(
             dependencies: [
                 "RegToken",
                 "RegTokenLedger",
+                "RegTokenAccess",
                 "RegTokenProxy",
                 "RegTokenLoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -101,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "RegTokenProxyTests",
             dependencies: [
-                "RegToken", "RegTokenProxy",
+                "RegToken", "RegTokenAccess", "RegTokenProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

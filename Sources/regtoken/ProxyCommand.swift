@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 import Prometheus
 import RegToken
+import RegTokenAccess
 import RegTokenLedger
 import RegTokenProxy
 

@@ -1,5 +1,6 @@
 import Foundation
 import RegToken
+import RegTokenAccess
 import RegTokenProxy
 import Testing
 

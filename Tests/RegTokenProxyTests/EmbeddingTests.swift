@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import RegToken
+import RegTokenAccess
 import RegTokenProxy
 import Testing
 

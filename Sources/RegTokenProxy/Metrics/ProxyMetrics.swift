@@ -1,5 +1,6 @@
 import CoreMetrics
 import Metrics
+import RegTokenAccess
 
 /// The proxy's metrics, through the swift-metrics API (the executable bootstraps Prometheus).
 /// Every metric object is made once, here, not per request.

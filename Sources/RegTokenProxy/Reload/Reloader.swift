@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RegToken
+import RegTokenAccess
 import Synchronization
 
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import RegToken
+import RegTokenAccess
 
 #if canImport(Glibc)
 import Glibc

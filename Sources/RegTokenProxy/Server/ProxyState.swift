@@ -1,4 +1,5 @@
 import RegToken
+import RegTokenAccess
 import Synchronization
 
 /// What the proxy decides with, shared by every connection and swapped by reloads: the verifier
