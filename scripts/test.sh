@@ -15,3 +15,7 @@ swift test --skip-build
 (cd Benchmarks && REGTOKEN_BENCH_QUICK=1 swift package --disable-sandbox benchmark --no-progress >/tmp/regtoken-bench-smoke.log 2>&1) \
   || { tail -40 /tmp/regtoken-bench-smoke.log >&2; echo "benchmark smoke run failed" >&2; exit 1; }
 echo "benchmark smoke run: $(grep -c '^╒' /tmp/regtoken-bench-smoke.log) benchmarks ran"
+
+# Every fuzz target for a short, bounded time, after replaying its seed corpus and regression
+# inputs (Fuzz/; scripts/fuzz.sh --time 600 for a longer local run).
+REGTOKEN_FUZZ_SECONDS=${REGTOKEN_FUZZ_SECONDS:-15} bash scripts/fuzz.sh

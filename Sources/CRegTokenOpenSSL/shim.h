@@ -77,4 +77,15 @@ static inline int CRegTokenOpenSSL_has_private(const EVP_PKEY *pkey) {
     return ok == 1;
 }
 
+/// 1 if the key's public point is on the curve and, when it holds a private scalar, equals
+/// that scalar times the generator. A PKCS#8 or SEC1 file carries both parts and OpenSSL loads
+/// them as they are: a damaged file could otherwise sign with one and publish the other.
+static inline int CRegTokenOpenSSL_check_key(EVP_PKEY *pkey, int has_private) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL) return 0;
+    int ok = has_private ? EVP_PKEY_pairwise_check(ctx) : EVP_PKEY_public_check(ctx);
+    EVP_PKEY_CTX_free(ctx);
+    return ok == 1;
+}
+
 #endif

@@ -58,6 +58,34 @@ struct KeyTests {
         #expect(throws: KeyError(.invalidKey, "")) { try SigningKey(jwk: point) }
     }
 
+    @Test("a private key file whose public part does not match its private scalar is refused (found by fuzzing)", arguments: ["ec", "pkey"])
+    func mismatchedKeyPair(tool: String) throws {
+        // Two keys made by the openssl tool; A's file gets B's public point (the last 65 bytes of
+        // both the SEC1 and the PKCS#8 DER). OpenSSL loads such a file as it is: it would sign
+        // with A's scalar and publish B's point.
+        let dir = try temporaryDirectory()
+        for name in ["a", "b"] {
+            _ = try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "\(dir)/\(name).sec1"])
+            _ = try openssl([tool, "-in", "\(dir)/\(name).sec1", "-out", "\(dir)/\(name).pem"])
+        }
+        func der(_ name: String) throws -> (label: String, bytes: [UInt8]) {
+            let lines = try String(contentsOfFile: "\(dir)/\(name).pem", encoding: .utf8).split(separator: "\n")
+            let label = String(lines[0].dropFirst(11).dropLast(5))
+            return (label, Array(try #require(Data(base64Encoded: lines.dropFirst().dropLast().joined()))))
+        }
+        let (label, a) = try der("a")
+        let b = try der("b").bytes
+        let damaged = Array(a.dropLast(65)) + b.suffix(65)
+        let pem = "-----BEGIN \(label)-----\n\(Data(damaged).base64EncodedString(options: .lineLength64Characters))\n-----END \(label)-----\n"
+        #expect(throws: KeyError(.invalidKey, "")) { try SigningKey(id: "k", pem: pem) }
+        let error = try #require(keyError { try SigningKey(id: "k", pem: pem) })
+        #expect(error.reason.contains("does not match its private scalar"))
+        // The undamaged files load, sign and verify.
+        let key = try SigningKey(id: "k", pem: try String(contentsOfFile: "\(dir)/a.pem", encoding: .utf8))
+        let signature = try key.signature(for: Array("x".utf8))
+        #expect(try #require(try key.publicKey()).isValidSignature(signature, for: Array("x".utf8)))
+    }
+
     @Test("key ids are checked", arguments: ["", ".hidden", "a/b", "../etc", "a b", "ключ", String(repeating: "k", count: 65), "a\u{0}b"])
     func keyIDs(_ kid: String) {
         #expect(throws: KeyError(.invalidKeyID, "")) { try SigningKey(id: kid, hmacSecret: Array(repeating: 1, count: 32)) }

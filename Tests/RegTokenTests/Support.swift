@@ -124,3 +124,7 @@ func temporaryDirectory() throws -> String {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+func keyError(_ body: () throws -> Void) -> KeyError? {
+    do { try body(); return nil } catch let e as KeyError { return e } catch { return nil }
+}

@@ -66,9 +66,17 @@ final class P256Key: @unchecked Sendable {
             EVP_PKEY_free(pkey)
             throw KeyError(.invalidKey, "not a P-256 (prime256v1) EC key: ES256 needs P-256")
         }
+        let hasPrivateKey = CRegTokenOpenSSL_has_private(pkey) == 1
+        guard CRegTokenOpenSSL_check_key(pkey, hasPrivateKey ? 1 : 0) == 1 else {
+            EVP_PKEY_free(pkey)
+            ERR_clear_error()
+            throw KeyError(.invalidKey, hasPrivateKey
+                ? "the key's public point does not match its private scalar: the key file is damaged"
+                : "the public point is not on the P-256 curve")
+        }
         self.pkey = pkey
         self.uid = CRegTokenFastPath_next_key_uid()
-        self.hasPrivateKey = CRegTokenOpenSSL_has_private(pkey) == 1
+        self.hasPrivateKey = hasPrivateKey
         ERR_clear_error()
     }
 

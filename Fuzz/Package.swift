@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+// A path dependency's identity is its folder's name (lowercased), which is whatever the clone is
+// called; the products are named through it.
+let regtoken = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
+
+// libFuzzer targets for the code that reads untrusted bytes. Its own package so that the library's
+// users never build them. Build and run with scripts/fuzz.sh (it passes -sanitize=fuzzer,address);
+// each target is an executable whose only entry point is LLVMFuzzerTestOneInput.
+let package = Package(
+    name: "regtoken-fuzz",
+    dependencies: [
+        .package(path: "../"),
+    ],
+    targets: [
+        // Fixed keys (the RFC 7515 A.3 ES256 key, a fixed HS256 secret), helpers, and the
+        // invariant check every target uses.
+        .target(
+            name: "FuzzSupport",
+            dependencies: [
+                .product(name: "RegToken", package: regtoken),
+                .product(name: "RegTokenAccess", package: regtoken),
+            ]
+        ),
+        .executableTarget(name: "FuzzVerify", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzAuthorization", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzDecision", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzRevocations", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzKeys", dependencies: ["FuzzSupport"]),
+    ]
+)

@@ -1,0 +1,82 @@
+import Foundation
+import RegToken
+import RegTokenAccess
+
+/// What every fuzz target shares: fixed keys, so that the seed corpus (tokens and lists signed
+/// with them) stays valid from run to run, a fixed clock, and the invariant check.
+///
+/// The ES256 key is the published RFC 7515 appendix A.3 key; the HS256 secret is 32 bytes of 0x42.
+/// Neither protects anything.
+public enum Fuzz {
+    public static let now: Int64 = 1_800_000_000
+    public static let region = "eu-west-1"
+
+    public static let hsKey: SigningKey = must { try SigningKey(id: "hs-fuzz", hmacSecret: Array(repeating: 0x42, count: 32)) }
+    public static let esKey: SigningKey = must {
+        // RFC 7515 A.3's JWK (x f83OJ3D2..., y x_FEzRu9..., d jpsQnnGQ...) as SEC1 PEM.
+        try SigningKey(id: "es-fuzz", pem: """
+            -----BEGIN EC PRIVATE KEY-----
+            MHcCAQEEII6bEJ5xkJi/mASH3x9dd+nLKWBuvtImO19XwhPfhPSyoAoGCCqGSM49
+            AwEHoUQDQgAEf83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEXH8UTNG72b
+            focs3+257rn0s2ldbqkLJK2KRiMohYjlrQ==
+            -----END EC PRIVATE KEY-----
+
+            """)
+    }
+    public static let ring: KeyRing = must { try KeyRing(keys: [hsKey, esKey], activeKeyID: "hs-fuzz") }
+
+    /// A verifier with the ES256 cache on, so that hits and misses are both exercised.
+    public static func verifier() -> TokenVerifier {
+        TokenVerifier(keys: ring, configuration: VerifierConfiguration(signatureCacheCapacity: 64))
+    }
+
+    /// Stops the run with a message: an invariant that does not hold is a finding, like a crash.
+    public static func check(_ condition: Bool, _ message: @autoclosure () -> String,
+                             file: StaticString = #fileID, line: UInt = #line) {
+        if !condition {
+            FileHandle.standardError.write(Data("invariant failed at \(file):\(line): \(message())\n".utf8))
+            abort()
+        }
+    }
+
+    public static func must<T>(_ body: () throws -> T) -> T {
+        do { return try body() } catch { fatalError("fuzz setup: \(error)") }
+    }
+
+    public static func base64url(_ bytes: some Collection<UInt8>) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A compact JWS of exactly these header and payload bytes, correctly signed by `key`: lets
+    /// the fuzzer reach the JSON parsers behind the signature check.
+    public static func sign(header: some Collection<UInt8>, payload: some Collection<UInt8>, with key: SigningKey) -> String {
+        let input = base64url(header) + "." + base64url(payload)
+        return input + "." + base64url(must { try key.signature(for: Array(input.utf8)) })
+    }
+
+    /// Splits the input at the first occurrence of `separator` (the rest is empty when absent).
+    public static func split(_ bytes: ArraySlice<UInt8>, at separator: UInt8) -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
+        guard let i = bytes.firstIndex(of: separator) else { return (bytes, []) }
+        return (bytes[..<i], bytes[(i + 1)...])
+    }
+
+    /// Whether `needle` occurs in `haystack`, byte for byte. (Foundation's `String.contains`
+    /// traps on some strings with NUL and replacement characters: swift-corelibs-foundation's
+    /// `range(of:)` converts indices through UTF-16. The targets must not crash on their own.)
+    public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty else { return true }
+        guard haystack.count >= needle.count else { return false }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
+    }
+
+    public static func bytes(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
+        guard let data, size > 0 else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: size))
+    }
+}
