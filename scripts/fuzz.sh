@@ -31,9 +31,13 @@ done
 cd "$root/Fuzz"
 # SwiftPM's --sanitize=fuzzer makes the executables use libFuzzer's main; the swiftc flag after it
 # (the last -sanitize wins) adds the address sanitizer to the Swift code, -Xcc to the C code.
-swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address 2>&1 \
-  | grep -v -e "ld.gold: warning: Cannot export local symbol" -e "^warning: 'regtoken'" || true
-test -x .build/release/FuzzVerify || { echo "fuzz.sh: the fuzz targets did not build" >&2; exit 1; }
+build_log=$(mktemp)
+if ! swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address >"$build_log" 2>&1; then
+  grep -v "ld.gold: warning: Cannot export local symbol" "$build_log" | tail -40 >&2
+  echo "fuzz.sh: the fuzz targets did not build" >&2
+  exit 1
+fi
+rm -f "$build_log"
 
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
 # The Swift runtime's own crash backtracer fights the sanitizer's; the sanitizer's report is the one to read.
