@@ -48,33 +48,41 @@ struct ProcessConcurrencyTests {
         #expect((list["entries"] as? [Any])?.count == 20)
     }
 
-    @Test("kill -9 in the middle of commands leaves ledger, keys and revocation list readable and consistent")
+    @Test("kill -9 at random moments in loops of token-add and token-rm leaves ledger, keys and revocation list readable and consistent")
     func killed() throws {
         let cli = try CLI()
         var created: [String: String] = [:]  // id -> token, reported as created
-        for round in 0..<12 {
-            // A background loop of adds and removes; kill its current regtoken at a random moment.
+        // How long a command takes here, so that kills land anywhere in one, first run included.
+        var clock = ContinuousClock.now
+        _ = try cli("token-add", "-q")
+        let typical = max(0.02, (ContinuousClock.now - clock) / .seconds(1))
+        try FileManager.default.removeItem(atPath: cli.home)
+        var kills = 0
+        for round in 0..<40 {
+            let add = round % 3 != 2 || created.isEmpty
+            let victims = Array(created.keys.shuffled().prefix(2))
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLI.binary)
-            p.arguments = round % 2 == 0 ? ["token-add", "--output", "json"] : (created.keys.first.map { ["token-rm", $0] } ?? ["token-add"])
+            p.arguments = add ? ["token-add", "--output", "json"] : ["token-rm"] + victims
             p.environment = cli.environment
             let out = Pipe()
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
+            clock = .now
             try p.run()
-            usleep(UInt32.random(in: 1_000...60_000))
+            usleep(UInt32(Double.random(in: 0...(1.3 * typical)) * 1_000_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             let data = out.fileHandleForReading.readDataToEndOfFile()
-            if p.terminationReason == .exit, p.terminationStatus == 0,
-               let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let finished = p.terminationReason == .exit && p.terminationStatus == 0
+            if !finished { kills += 1 }
+            if add, finished, let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let id = o["id"] as? String, let token = o["token"] as? String {
                 created[id] = token
             }
-            if round % 2 == 1, p.terminationReason == .exit, p.terminationStatus == 0, let id = p.arguments?.last {
-                created.removeValue(forKey: id)
-            }
+            if !add, finished { for id in victims { created.removeValue(forKey: id) } }
         }
+        #expect(kills >= 5, "only \(kills) of 40 commands were killed before they finished")
         // Everything opens and agrees.
         let list = try cli("token-list", "--output", "json")
         #expect(list.status == 0, "\(list.stderr)")
@@ -90,6 +98,31 @@ struct ProcessConcurrencyTests {
         }
         // Nothing listed is revoked.
         #expect(listed.isDisjoint(with: revokedIDs))
+        // The list file verifies with the exported public keys alone, checked by PyJWT (not by us).
+        let jwks = try cli("keys", "export-public")
+        #expect(jwks.status == 0)
+        let file = cli.home + "/exported.jws"
+        #expect(try cli("revocations", "export", "--out", file).status == 0)
+        let check = """
+            import json, sys, jwt
+            keys = jwt.PyJWKSet.from_json(sys.argv[1])
+            token = open(sys.argv[2]).read().strip()
+            kid = jwt.get_unverified_header(token)["kid"]
+            key = next(k for k in keys.keys if k.key_id == kid)
+            body = jwt.decode(token, key=key.key, algorithms=["ES256"], options={"verify_exp": False})
+            print(body["version"], len(body["revoked"]))
+            """
+        let py = Process()
+        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        py.arguments = ["python3", "-c", check, jwks.stdout, file]
+        let pyOut = Pipe()
+        py.standardOutput = pyOut
+        try py.run()
+        py.waitUntilExit()
+        let pyText = String(decoding: pyOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(py.terminationStatus == 0)
+        let shown = try revoked.object()
+        #expect(pyText.trimmingCharacters(in: .whitespacesAndNewlines) == "\(shown["version"] ?? "?") \(revokedIDs.count)")
         #expect(try cli("keys", "list").status == 0)
         #expect(try cli("token-add", "-q").status == 0)
     }
