@@ -86,6 +86,29 @@ struct ProxyCommand: AsyncParsableCommand {
         guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else { throw ValidationError("--leeway must be 0 to 600 seconds") }
     }
 
+    /// Every client connection holds a descriptor, and one being forwarded holds a second to the
+    /// registry: `--max-connections` needs about twice as many descriptors as it allows, plus a
+    /// few for files and listeners. A soft limit below that (often 1024) is raised up to the hard
+    /// limit, as nginx and Go servers do; if even the hard limit is too low, a warning says so
+    /// rather than letting accept() fail later under load.
+    static func raiseDescriptorLimit(for maxConnections: Int, logger: Logger) {
+        let needed = rlim_t(2 * maxConnections + 64)
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < needed else { return }
+        let wanted = min(needed, limit.rlim_max)
+        if wanted > limit.rlim_cur {
+            var raised = limit
+            raised.rlim_cur = wanted
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 {
+                logger.info("raised the open file limit", metadata: ["from": "\(limit.rlim_cur)", "to": "\(wanted)"])
+                limit = raised
+            }
+        }
+        if limit.rlim_cur < needed {
+            logger.warning("--max-connections needs about \(needed) open files but the limit is \(limit.rlim_cur) (ulimit -n); lower --max-connections or raise the limit")
+        }
+    }
+
     static func hostPort(_ text: String, what: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw CLIError("\(what) must be HOST:PORT, such as 127.0.0.1:8443", exit: .invalidInput)
@@ -162,6 +185,7 @@ struct ProxyCommand: AsyncParsableCommand {
             logger.warning("no --revocations: removed tokens stay valid until they expire")
         }
 
+        Self.raiseDescriptorLimit(for: maxConnections, logger: logger)
         let server = ProxyServer(configuration: config, state: state, logger: logger)
         let reloader = Reloader(state: state, server: server, keys: keySource, revocations: revocationSource,
                                 namespacesPath: namespaces, logger: logger)
