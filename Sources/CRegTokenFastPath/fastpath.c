@@ -308,6 +308,9 @@ int CRegTokenFastPath_cache_contains(const CRegTokenFastPath_SignatureCache *c, 
     cache_slot_t *s = slot_at(c, h);
     uint64_t before = atomic_load_explicit(&s->seq, memory_order_acquire);
     if (before & 1) return 0;
+    // memcmp's early exit could time how much of a cached token (a secret) a guess shares, but it
+    // only runs once the 64-bit hash, keyed with the cache's random key, matched: a guess that is
+    // not the cached token gets there with probability 2^-64, and learns nothing before that.
     int equal = s->hash == h && s->key_uid == key_uid && s->len == len && memcmp(s->bytes, token, len) == 0;
     atomic_thread_fence(memory_order_acquire);
     uint64_t after = atomic_load_explicit(&s->seq, memory_order_relaxed);
