@@ -1,5 +1,11 @@
 internal import CRegTokenFastPath
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Verifies regtoken tokens: one call with the token bytes, the time, and what is asked, and
 /// either the verified claims or a ``TokenError`` whose code says exactly why not.
 ///
@@ -104,37 +110,59 @@ public final class TokenVerifier: Sendable {
         let claimsText = UnsafeRawBufferPointer(rebasing: token[(segments.firstDot + 1)..<segments.secondDot])
         let signatureText = UnsafeRawBufferPointer(rebasing: token[(segments.secondDot + 1)...])
 
-        // Header.
-        guard headerText.count <= 340 else { throw .malformed("header is too long") }
-        let header: JWSHeader = try withStackBuffer(256) { (buffer) throws(TokenError) -> JWSHeader in
-            let n = try Base64URL.decode(headerText, into: buffer, "header is not canonical base64url")
-            return try JWSHeader.parse(UnsafeBufferPointer(rebasing: UnsafeRawBufferPointer(buffer).bindMemory(to: UInt8.self)[0..<n]))
-        }
-        guard case .supported(let algorithm) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
-        if header.hasType && !header.type.equals("JWT") { throw .malformed("header typ is not JWT") }
-        guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
-
-        // Key: the key fixes the algorithm.
-        var keyIndex = -1
-        for i in 0..<state.keyCount where state.keys[i].keyID == header.keyID {
-            keyIndex = i
-            break
-        }
-        guard keyIndex >= 0 else { throw TokenError(.unknownKey, "no key with this kid") }
+        // Header and key: the key fixes the algorithm. A header segment that is byte for byte the
+        // one the issuer writes for a key names that key (see FastKey.issuedHeader); any other
+        // goes through the strict parser.
+        var keyIndex = state.keyIndex(issuedHeader: headerText)
+        if keyIndex < 0 { keyIndex = try parsedHeaderKey(headerText, state: state) }
         let key = state.keys[keyIndex]
-        guard key.algorithm == algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
+        let algorithm = key.algorithm
         let signatureLength = algorithm == .hs256 ? 32 : 64
         guard Base64URL.decodedLength(signatureText.count) == signatureLength else {
             guard Base64URL.isAlphabet(signatureText) else { throw .malformed("signature is not canonical base64url") }
             throw TokenError(.badSignature, "signature has the wrong length")
         }
 
-        // Claims, checked strictly; the requested namespace is matched while parsing.
+        // Claims, checked strictly in the buffer they are decoded into: the rest of the
+        // verification reads them there.
+        return try withDecoded(claimsText) { (json) throws(TokenError) -> VerifiedToken in
+            try verify(claims: json, token: token, signingInputCount: segments.secondDot, signatureText: signatureText,
+                       key: key, now: now, request: request, state: state)
+        }
+    }
+
+    /// Decodes and parses a header that is not one the issuer writes; returns the index of the
+    /// key its `kid` names, after checking `alg` and `typ`.
+    private func parsedHeaderKey(_ headerText: UnsafeRawBufferPointer, state: VerifierState) throws(TokenError) -> Int {
+        guard headerText.count <= 340 else { throw .malformed("header is too long") }
+        let header: JWSHeader = try withStackBuffer(256) { (buffer) throws(TokenError) -> JWSHeader in
+            let n = try Base64URL.decode(headerText, into: buffer, "header is not canonical base64url")
+            return try JWSHeader.parse(UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+        }
+        guard case .supported(let algorithm) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
+        if header.hasType && !header.type.equals("JWT") { throw .malformed("header typ is not JWT") }
+        guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
+        var keyIndex = -1
+        for i in 0..<state.keyCount where state.keys[i].keyID == header.keyID {
+            keyIndex = i
+            break
+        }
+        guard keyIndex >= 0 else { throw TokenError(.unknownKey, "no key with this kid") }
+        guard state.keys[keyIndex].algorithm == algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
+        return keyIndex
+    }
+
+    /// The checks from the claims on, with the claims JSON decoded in `json`.
+    @inline(__always)
+    private func verify(claims json: UnsafeMutableBufferPointer<UInt8>, token: UnsafeRawBufferPointer, signingInputCount: Int,
+                        signatureText: UnsafeRawBufferPointer, key: FastKey, now: Int64, request: AccessRequest,
+                        state: VerifierState) throws(TokenError) -> VerifiedToken {
+        let algorithm = key.algorithm
+        // The requested namespace is matched while parsing.
         var namespaceMatched = false
-        let claims = try withDecoded(claimsText) { (json) throws(TokenError) -> ParsedClaims in
-            try ClaimsParser.parse(json) { ns in
-                if !namespaceMatched, let wanted = request.namespace, ns.equals(wanted) { namespaceMatched = true }
-            }
+        let wanted = request.namespace?.utf8
+        let claims = try ClaimsParser.parse(json) { ns in
+            if !namespaceMatched, let wanted, Self.equal(ns, wanted) { namespaceMatched = true }
         }
 
         // Time.
@@ -144,12 +172,12 @@ public final class TokenVerifier: Sendable {
         if claims.issuedAt &- leeway > now { throw TokenError(.notYetValid, "token was issued in the future (iat)") }
 
         // What is asked.
-        guard claims.region.equals(request.region) else { throw TokenError(.wrongRegion, "token is for another region") }
+        guard Self.equal(claims.region, request.region.utf8) else { throw TokenError(.wrongRegion, "token is for another region") }
         guard claims.scope.allows(request.access) else { throw TokenError(.insufficientScope, "token is pull-only") }
         if request.namespace != nil && claims.namespaceRestricted && !namespaceMatched {
             throw TokenError(.namespaceNotAllowed, "token is not valid for this namespace")
         }
-        if let owner = request.namespaceOwner, !claims.account.equals(owner) {
+        if let owner = request.namespaceOwner, !Self.equal(claims.account, owner.utf8) {
             throw TokenError(.namespaceNotAllowed, "namespace belongs to another account")
         }
 
@@ -157,7 +185,8 @@ public final class TokenVerifier: Sendable {
         if state.revoked.contains(claims.id) { throw TokenError(.revoked, "token was revoked") }
 
         // Signature, over the signing input exactly as it stands in the token.
-        let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<segments.secondDot])
+        let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<signingInputCount])
+        let signatureLength = algorithm == .hs256 ? 32 : 64
         // ES256: these exact bytes verified before with this very key: no curve arithmetic.
         let cached = algorithm == .es256 && (cache?.contains(token, keyUID: key.p256UID) ?? false)
         let valid: Bool = cached ? true : try withStackBuffer(64) { (buffer) throws(TokenError) -> Bool in
@@ -178,26 +207,40 @@ public final class TokenVerifier: Sendable {
         guard valid else { throw TokenError(.badSignature, "signature does not verify") }
         if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.p256UID) }
 
-        return VerifiedToken(id: claims.id, account: claims.account, region: claims.region, scope: claims.scope,
-                             issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: header.keyID,
+        // Account and region are checked to fit a short string by the parser.
+        return VerifiedToken(id: claims.id, account: ShortString(bytes: claims.account) ?? ShortString(),
+                             region: ShortString(bytes: claims.region) ?? ShortString(), scope: claims.scope,
+                             issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: key.keyID,
                              algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
+    }
+
+    /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ utf8: String.UTF8View) -> Bool {
+        guard utf8.count == bytes.count else { return false }
+        // Native Swift strings (every string on Linux) are contiguous UTF-8; the element loop is
+        // for the others.
+        if let equal = utf8.withContiguousStorageIfAvailable({ s in bytes.count == 0 || memcmp(s.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
+            return equal
+        }
+        return utf8.elementsEqual(bytes)
     }
 
     /// Decodes base64url `text` into a stack buffer when small, else a heap buffer, for `body`.
     @inline(__always)
-    private func withDecoded<R>(_ text: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UInt8>) throws(TokenError) -> R) throws(TokenError) -> R {
+    private func withDecoded<R>(_ text: UnsafeRawBufferPointer, _ body: (UnsafeMutableBufferPointer<UInt8>) throws(TokenError) -> R) throws(TokenError) -> R {
         guard let length = Base64URL.decodedLength(text.count) else { throw .malformed("claims are not canonical base64url") }
         if length <= Self.stackClaimsBytes {
             return try withStackBuffer(1024) { (buffer) throws(TokenError) -> R in
                 let n = try Base64URL.decode(text, into: buffer, "claims are not canonical base64url")
-                return try body(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+                return try body(UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
             }
         }
         var heap = [UInt8](repeating: 0, count: length)
         let result: Result<R, TokenError> = heap.withUnsafeMutableBytes { buffer in
             Result { () throws(TokenError) -> R in
                 let n = try Base64URL.decode(text, into: buffer, "claims are not canonical base64url")
-                return try body(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+                return try body(UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
             }
         }
         return try result.get()
@@ -208,8 +251,5 @@ public final class TokenVerifier: Sendable {
 /// on the stack) for the duration of `body`.
 @inline(__always)
 func withStackBuffer<R, E: Error>(_ capacity: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
-    let result: Result<R, E> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 16) { buffer in
-        Result { () throws(E) -> R in try body(buffer) }
-    }
-    return try result.get()
+    try withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 16) { (buffer) throws(E) -> R in try body(buffer) }
 }
