@@ -90,21 +90,38 @@ public final class TokenVerifier: Sendable {
     /// Verifies `token` at `now` (seconds since 1970) for `request`.
     public func verify(_ token: String, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var token = token
-        let result: Result<VerifiedToken, TokenError> = token.withUTF8 { utf8 in
-            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request) }
+        var verified = VerifiedToken.placeholder
+        let result: Result<Void, TokenError> = token.withUTF8 { utf8 in
+            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request, into: &verified) }
         }
-        return try result.get()
+        try result.get()
+        return verified
     }
 
     /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`.
     public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
+        var verified = VerifiedToken.placeholder
+        try verify(bytes: token, at: now, for: request, into: &verified)
+        return verified
+    }
+
+    /// The verification, writing the verified claims into `verified`.
+    ///
+    /// Why an inout and not a return value: the result (some 240 bytes of inline strings) would
+    /// travel out through the closures of the snapshot read and the stack buffers, each of which
+    /// wraps it in a `Result` (`withUnsafeTemporaryAllocation` does too); those copies cost more
+    /// than parsing the header. Every layer in between returns nothing.
+    @inline(__always)
+    private func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
+                        into verified: inout VerifiedToken) throws(TokenError) {
         guard token.count <= configuration.maximumTokenBytes else { throw .malformed("token is larger than the size limit") }
-        return try cell.read { (state) throws(TokenError) -> VerifiedToken in
-            try verify(token, now: now, request: request, state: state)
+        try cell.read { (state) throws(TokenError) in
+            try verify(token, now: now, request: request, state: state, into: &verified)
         }
     }
 
-    private func verify(_ token: UnsafeRawBufferPointer, now: Int64, request: AccessRequest, state: VerifierState) throws(TokenError) -> VerifiedToken {
+    private func verify(_ token: UnsafeRawBufferPointer, now: Int64, request: AccessRequest, state: VerifierState,
+                        into verified: inout VerifiedToken) throws(TokenError) {
         let segments = try CompactSegments(token)
         let headerText = UnsafeRawBufferPointer(rebasing: token[0..<segments.firstDot])
         let claimsText = UnsafeRawBufferPointer(rebasing: token[(segments.firstDot + 1)..<segments.secondDot])
@@ -115,8 +132,9 @@ public final class TokenVerifier: Sendable {
         // goes through the strict parser.
         var keyIndex = state.keyIndex(issuedHeader: headerText)
         if keyIndex < 0 { keyIndex = try parsedHeaderKey(headerText, state: state) }
-        let key = state.keys[keyIndex]
-        let algorithm = key.algorithm
+        // By address: the key's id is a 64-byte inline string, copied only into the result.
+        let key = UnsafePointer(state.keys.baseAddress.unsafelyUnwrapped + keyIndex)
+        let algorithm = key.pointee.algorithm
         let signatureLength = algorithm == .hs256 ? 32 : 64
         guard Base64URL.decodedLength(signatureText.count) == signatureLength else {
             guard Base64URL.isAlphabet(signatureText) else { throw .malformed("signature is not canonical base64url") }
@@ -125,9 +143,9 @@ public final class TokenVerifier: Sendable {
 
         // Claims, checked strictly in the buffer they are decoded into: the rest of the
         // verification reads them there.
-        return try withDecoded(claimsText) { (json) throws(TokenError) -> VerifiedToken in
+        try withDecoded(claimsText) { (json) throws(TokenError) in
             try verify(claims: json, token: token, signingInputCount: segments.secondDot, signatureText: signatureText,
-                       key: key, now: now, request: request, state: state)
+                       key: key, now: now, request: request, state: state, into: &verified)
         }
     }
 
@@ -155,9 +173,9 @@ public final class TokenVerifier: Sendable {
     /// The checks from the claims on, with the claims JSON decoded in `json`.
     @inline(__always)
     private func verify(claims json: UnsafeMutableBufferPointer<UInt8>, token: UnsafeRawBufferPointer, signingInputCount: Int,
-                        signatureText: UnsafeRawBufferPointer, key: FastKey, now: Int64, request: AccessRequest,
-                        state: VerifierState) throws(TokenError) -> VerifiedToken {
-        let algorithm = key.algorithm
+                        signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
+                        state: VerifierState, into verified: inout VerifiedToken) throws(TokenError) {
+        let algorithm = key.pointee.algorithm
         // The requested namespace is matched while parsing.
         var namespaceMatched = false
         let wanted = request.namespace?.utf8
@@ -188,7 +206,7 @@ public final class TokenVerifier: Sendable {
         let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<signingInputCount])
         let signatureLength = algorithm == .hs256 ? 32 : 64
         // ES256: these exact bytes verified before with this very key: no curve arithmetic.
-        let cached = algorithm == .es256 && (cache?.contains(token, keyUID: key.p256UID) ?? false)
+        let cached = algorithm == .es256 && (cache?.contains(token, keyUID: key.pointee.p256UID) ?? false)
         let valid: Bool = cached ? true : try withStackBuffer(64) { (buffer) throws(TokenError) -> Bool in
             guard try Base64URL.decode(signatureText, into: buffer, "signature is not canonical base64url") == signatureLength else {
                 throw TokenError(.badSignature, "signature has the wrong length")
@@ -196,22 +214,22 @@ public final class TokenVerifier: Sendable {
             let sig = UnsafeRawPointer(buffer.baseAddress.unsafelyUnwrapped)
             switch algorithm {
             case .hs256:
-                guard let pads = key.hmacPads else { return false }
+                guard let pads = key.pointee.hmacPads else { return false }
                 return CRegTokenFastPath_hmac_sha256_verify(pads, signingInput.baseAddress, signingInput.count, sig, 32) == 1
             case .es256:
-                guard let pkey = key.p256 else { return false }
-                return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.p256UID, signingInput.baseAddress,
+                guard let pkey = key.pointee.p256 else { return false }
+                return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.pointee.p256UID, signingInput.baseAddress,
                                                       signingInput.count, sig.assumingMemoryBound(to: UInt8.self)) == 1
             }
         }
         guard valid else { throw TokenError(.badSignature, "signature does not verify") }
-        if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.p256UID) }
+        if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.pointee.p256UID) }
 
         // Account and region are checked to fit a short string by the parser.
-        return VerifiedToken(id: claims.id, account: ShortString(bytes: claims.account) ?? ShortString(),
-                             region: ShortString(bytes: claims.region) ?? ShortString(), scope: claims.scope,
-                             issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: key.keyID,
-                             algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
+        verified = VerifiedToken(id: claims.id, account: ShortString(bytes: claims.account) ?? ShortString(),
+                                 region: ShortString(bytes: claims.region) ?? ShortString(), scope: claims.scope,
+                                 issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: key.pointee.keyID,
+                                 algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
     }
 
     /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
