@@ -57,6 +57,16 @@ int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads 
     unsigned char mac[SHA256_DIGEST_LENGTH];
     if (tag_len == 0 || tag_len > SHA256_DIGEST_LENGTH) return 0;
     CRegTokenFastPath_hmac_sha256(pads, msg, msg_len, mac);
+    if (tag_len == SHA256_DIGEST_LENGTH) {
+        // The whole tag (every HS256 token): four 64-bit words XORed and ORed together, no branch
+        // on their contents, one test of the result. Constant time like CRYPTO_memcmp, which goes
+        // byte by byte through a volatile pointer and cost 15 ns here.
+        uint64_t a[4], b[4];
+        memcpy(a, mac, 32);
+        memcpy(b, tag, 32);
+        uint64_t diff = (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]);
+        return diff == 0 ? 1 : 0;
+    }
     return CRYPTO_memcmp(mac, tag, tag_len) == 0 ? 1 : 0;
 }
 
@@ -177,19 +187,27 @@ int CRegTokenFastPath_es256_verify(void *key, uint64_t key_uid,
     return 1;
 }
 
-// 0x40 marks a byte outside the base64url alphabet.
-static const uint8_t b64url_table[256] = {
-#define X 0x40
-    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
-    X,X,X,X,X,X,X,X,X,X,X,X,X,62,X,X, 52,53,54,55,56,57,58,59,60,61,X,X,X,X,X,X,
-    X,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14, 15,16,17,18,19,20,21,22,23,24,25,X,X,X,X,63,
-    X,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40, 41,42,43,44,45,46,47,48,49,50,51,X,X,X,X,X,
-    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
-    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
-    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
-    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
-#undef X
-};
+// Strict base64url decoding with four lookup tables, one per position in a 4-character group:
+// each maps a character to its 6 bits already shifted into place in the 3 output bytes (byte k of
+// the output is bits 8k..8k+7 of a uint32), so a group decodes to the OR of four loads, stored with one 4-byte store. A
+// character outside the alphabet maps to B64_BAD, whose bit 24 no valid group sets; the bits of all
+// groups are ORed together and checked once at the end. The tables are built by the preprocessor
+// from B64_VALUE, so the alphabet is written once.
+#define B64_VALUE(c) ((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 \
+                      : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 : (c) == '-' ? 62 : (c) == '_' ? 63 : -1)
+#define B64_BAD 0x01FFFFFFu
+#define B64_D0(c) (B64_VALUE(c) < 0 ? B64_BAD : (uint32_t)B64_VALUE(c) << 2)
+#define B64_D1(c) (B64_VALUE(c) < 0 ? B64_BAD : ((uint32_t)B64_VALUE(c) >> 4) | (((uint32_t)B64_VALUE(c) & 0x0f) << 12))
+#define B64_D2(c) (B64_VALUE(c) < 0 ? B64_BAD : (((uint32_t)B64_VALUE(c) >> 2) << 8) | (((uint32_t)B64_VALUE(c) & 0x03) << 22))
+#define B64_D3(c) (B64_VALUE(c) < 0 ? B64_BAD : (uint32_t)B64_VALUE(c) << 16)
+#define B64_R4(M, i) M(i), M(i + 1), M(i + 2), M(i + 3)
+#define B64_R16(M, i) B64_R4(M, i), B64_R4(M, i + 4), B64_R4(M, i + 8), B64_R4(M, i + 12)
+#define B64_R64(M, i) B64_R16(M, i), B64_R16(M, i + 16), B64_R16(M, i + 32), B64_R16(M, i + 48)
+#define B64_R256(M) B64_R64(M, 0), B64_R64(M, 64), B64_R64(M, 128), B64_R64(M, 192)
+static const uint32_t b64url_d0[256] = { B64_R256(B64_D0) };
+static const uint32_t b64url_d1[256] = { B64_R256(B64_D1) };
+static const uint32_t b64url_d2[256] = { B64_R256(B64_D2) };
+static const uint32_t b64url_d3[256] = { B64_R256(B64_D3) };
 
 long CRegTokenFastPath_base64url_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap) {
     size_t rem = len % 4;
@@ -198,30 +216,43 @@ long CRegTokenFastPath_base64url_decode(const uint8_t *in, size_t len, uint8_t *
     if (need > out_cap) return -1;
     size_t full = len - rem;
     size_t o = 0;
-    uint8_t bad = 0;
-    for (size_t i = 0; i < full; i += 4) {
-        uint8_t a = b64url_table[in[i]], b = b64url_table[in[i + 1]];
-        uint8_t c = b64url_table[in[i + 2]], d = b64url_table[in[i + 3]];
-        bad |= (uint8_t)(a | b | c | d);
-        uint32_t v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) | (uint32_t)d;
-        out[o] = (uint8_t)(v >> 16);
-        out[o + 1] = (uint8_t)(v >> 8);
-        out[o + 2] = (uint8_t)v;
+    uint32_t bad = 0;
+    // Every group but the last full one stores 4 bytes (the 4th is overwritten by the next group),
+    // so nothing is written past `need`.
+    size_t i = 0;
+    for (; i + 4 < full; i += 4) {
+        uint32_t x = b64url_d0[in[i]] | b64url_d1[in[i + 1]] | b64url_d2[in[i + 2]] | b64url_d3[in[i + 3]];
+        bad |= x;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(out + o, &x, 4);
+#else
+        out[o] = (uint8_t)x;
+        out[o + 1] = (uint8_t)(x >> 8);
+        out[o + 2] = (uint8_t)(x >> 16);
+#endif
+        o += 3;
+    }
+    if (i < full) {
+        uint32_t x = b64url_d0[in[i]] | b64url_d1[in[i + 1]] | b64url_d2[in[i + 2]] | b64url_d3[in[i + 3]];
+        bad |= x;
+        out[o] = (uint8_t)x;
+        out[o + 1] = (uint8_t)(x >> 8);
+        out[o + 2] = (uint8_t)(x >> 16);
         o += 3;
     }
     if (rem == 2) {
-        uint8_t a = b64url_table[in[full]], b = b64url_table[in[full + 1]];
-        bad |= (uint8_t)(a | b);
-        if (b & 0x0f) return -1;                 // unused low 4 bits must be zero
-        out[o++] = (uint8_t)((a << 2) | (b >> 4));
+        uint32_t x = b64url_d0[in[full]] | b64url_d1[in[full + 1]];
+        bad |= x;
+        if (x & 0xff00) return -1;               // unused low 4 bits of the 2nd character must be zero
+        out[o++] = (uint8_t)x;
     } else if (rem == 3) {
-        uint8_t a = b64url_table[in[full]], b = b64url_table[in[full + 1]], c = b64url_table[in[full + 2]];
-        bad |= (uint8_t)(a | b | c);
-        if (c & 0x03) return -1;                 // unused low 2 bits must be zero
-        out[o++] = (uint8_t)((a << 2) | (b >> 4));
-        out[o++] = (uint8_t)((b << 4) | (c >> 2));
+        uint32_t x = b64url_d0[in[full]] | b64url_d1[in[full + 1]] | b64url_d2[in[full + 2]];
+        bad |= x;
+        if (x & 0xff0000) return -1;             // unused low 2 bits of the 3rd character must be zero
+        out[o++] = (uint8_t)x;
+        out[o++] = (uint8_t)(x >> 8);
     }
-    if (bad & 0x40) return -1;
+    if (bad & 0x01000000u) return -1;
     return (long)o;
 }
 

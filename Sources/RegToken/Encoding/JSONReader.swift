@@ -217,7 +217,7 @@ struct JSONReader {
         let backslash = v ^ (ones &* 0x5C)
         let isQuote = (quote &- ones) & ~quote            // byte == 0x22
         let isBackslash = (backslash &- ones) & ~backslash  // byte == 0x5C
-        let isControl = (v &- ones &* 0x20) & ~v          // byte < 0x20
+        let isControl = (v &- (ones &* 0x20)) & ~v      // byte < 0x20
         let isHigh = (v &+ ones) | v                      // byte >= 0x7F
         return (isQuote | isBackslash | isControl | isHigh) & (ones &* 0x80)
     }
