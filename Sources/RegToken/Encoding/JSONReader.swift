@@ -39,7 +39,16 @@ struct JSONReader {
 
     var peek: UInt8 { index < end ? base[index] : 0 }
 
+    /// Skips JSON whitespace. Inlined test first: compact JSON (what regtoken writes) has none,
+    /// and no byte above 0x20 is whitespace.
+    @inline(__always)
     mutating func skipWhitespace() {
+        if index < end && base[index] > 0x20 { return }
+        skipWhitespaceLoop()
+    }
+
+    @inline(never)
+    mutating func skipWhitespaceLoop() {
         while index < end {
             let c = base[index]
             guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { return }
@@ -72,6 +81,7 @@ struct JSONReader {
     }
 
     /// Reads a member name and its `:`; returns the decoded name (a slice of the buffer).
+    @inline(__always)
     mutating func memberName() throws(TokenError) -> UnsafeBufferPointer<UInt8> {
         skipWhitespace()
         guard peek == UInt8(ascii: "\"") else { throw .malformed("expected a member name") }
@@ -106,10 +116,27 @@ struct JSONReader {
     /// the string's own text (see the type's comment), valid as long as the buffer is.
     /// - Parameter allowControl: when false, a decoded control character (U+0000–U+001F, U+007F)
     ///   is refused even when escaped: claim values never need one and logs must not get one.
+    ///
+    /// Inlined for the common case, a string of plain printable ASCII (every member name and
+    /// every value regtoken issues): one scan to the closing quote. Anything else continues in
+    /// ``decodeString(start:from:allowControl:)``.
+    @inline(__always)
     mutating func string(allowControl: Bool) throws(TokenError) -> UnsafeBufferPointer<UInt8> {
         guard peek == UInt8(ascii: "\"") else { throw .malformed("a claim has the wrong type (expected a string)") }
-        index += 1
-        let start = index
+        let start = index + 1
+        let run = plainRunEnd(from: start)
+        if run < end && base[run] == UInt8(ascii: "\"") {
+            index = run + 1
+            return UnsafeBufferPointer(start: base + start, count: run - start)
+        }
+        return try decodeString(start: start, from: run, allowControl: allowControl)
+    }
+
+    /// The rest of ``string(allowControl:)`` for a string that started at `start` and whose
+    /// plain run ends at `run` with something other than the closing quote.
+    @inline(never)
+    mutating func decodeString(start: Int, from run: Int, allowControl: Bool) throws(TokenError) -> UnsafeBufferPointer<UInt8> {
+        index = run
         // Where the next decoded byte goes: never past `index`, since nothing decodes longer
         // than its text. Equal to `index` until the first escape, so plain strings move nothing.
         var out = index
