@@ -101,12 +101,13 @@ struct FastPathTests {
         }
     }
 
-    @Test("base64url: the table decoder accepts exactly the canonical encodings")
+    @Test("base64url: the decoder accepts exactly the canonical encodings")
     func base64() {
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-        for _ in 0..<20_000 {
-            let count = Int.random(in: 0..<24, using: &generator)
+        for iteration in 0..<20_000 {
+            // Short texts for the group and tail rules; long ones for the 32-character vector loop.
+            let count = iteration % 4 == 0 ? Int.random(in: 64..<300, using: &generator) : Int.random(in: 0..<24, using: &generator)
             var bytes = (0..<count).map { _ in alphabet.randomElement(using: &generator)! }
             if Bool.random(using: &generator), !bytes.isEmpty {
                 bytes[Int.random(in: 0..<count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
