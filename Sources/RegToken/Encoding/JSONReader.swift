@@ -97,6 +97,7 @@ struct JSONReader {
     }
 
     /// After a member's value: `,` (returns false: more members) or `}` (returns true: done).
+    @inline(__always)
     mutating func endOfMember() throws(TokenError) -> Bool {
         skipWhitespace()
         guard index < end else { throw .malformed("unterminated object") }
