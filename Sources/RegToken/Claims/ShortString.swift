@@ -69,19 +69,7 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         guard n <= 64 - start else { return false }
         var span = storage.mutableSpan
         span.withUnsafeMutableBufferPointer { buffer in
-            // Word by word, not `update(from:count:)`: for the few bytes of a claim, the call to
-            // memmove that becomes cost more than the copy.
-            let to = UnsafeMutableRawPointer(buffer.baseAddress.unsafelyUnwrapped + start)
-            let from = UnsafeRawPointer(bytes)
-            var i = 0
-            while i &+ 8 <= n {
-                to.storeBytes(of: from.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
-                i &+= 8
-            }
-            while i < n {
-                to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
-                i &+= 1
-            }
+            (buffer.baseAddress.unsafelyUnwrapped + start).update(from: bytes, count: n)
         }
         length = UInt8(start + n)
         return true

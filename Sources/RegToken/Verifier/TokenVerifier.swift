@@ -176,11 +176,12 @@ public final class TokenVerifier: Sendable {
                         signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
                         state: VerifierState, into verified: inout VerifiedToken) throws(TokenError) {
         let algorithm = key.pointee.algorithm
-        // The requested namespace is matched while parsing.
+        // The requested namespace is matched while parsing. (Read from the request in place: a
+        // local copy of the optional string cost a retain and a dozen outlined copies and
+        // destroys on every path out of this function.)
         var namespaceMatched = false
-        let wanted = request.namespace?.utf8
         let claims = try ClaimsParser.parse(json) { ns in
-            if !namespaceMatched, let wanted, Self.equal(ns, wanted) { namespaceMatched = true }
+            if !namespaceMatched, let wanted = request.namespace, Self.equal(ns, wanted.utf8) { namespaceMatched = true }
         }
 
         // Time.
@@ -233,15 +234,19 @@ public final class TokenVerifier: Sendable {
     }
 
     /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
+    ///
+    /// An element loop over the view, specialised and inlined: `withContiguousStorageIfAvailable`
+    /// went through generic value witnesses for its optional result, and `withUTF8` needs a copy
+    /// of the string (a retain of a request string that other threads may share).
     @inline(__always)
     private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ utf8: String.UTF8View) -> Bool {
         guard utf8.count == bytes.count else { return false }
-        // Native Swift strings (every string on Linux) are contiguous UTF-8; the element loop is
-        // for the others.
-        if let equal = utf8.withContiguousStorageIfAvailable({ s in bytes.count == 0 || memcmp(s.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
-            return equal
+        var i = 0
+        for byte in utf8 {
+            guard byte == bytes[i] else { return false }
+            i &+= 1
         }
-        return utf8.elementsEqual(bytes)
+        return true
     }
 
     /// Decodes base64url `text` into a stack buffer when small, else a heap buffer, for `body`.
