@@ -36,19 +36,19 @@ enum ClaimsParser {
     /// `delete` without `push`, spaces, repeats) is refused.
     static func parseScope(_ value: UnsafeBufferPointer<UInt8>) throws(TokenError) -> Scope {
         // What the issuer writes, recognised whole; every other spelling takes the loop below.
-        if equals(value, "pull,push") { return .pushPull }
-        if equals(value, "pull") { return .pull }
+        if JSONReader.equals(value, "pull,push") { return .pushPull }
+        if JSONReader.equals(value, "pull") { return .pull }
         var pull = false, push = false, delete = false
         var start = 0
         var i = 0
         while i <= value.count {
             if i == value.count || value[i] == UInt8(ascii: ",") {
                 let word = UnsafeBufferPointer(rebasing: value[start..<i])
-                if equals(word, "pull") && !pull {
+                if JSONReader.equals(word, "pull") && !pull {
                     pull = true
-                } else if equals(word, "push") && !push {
+                } else if JSONReader.equals(word, "push") && !push {
                     push = true
-                } else if equals(word, "delete") && !delete {
+                } else if JSONReader.equals(word, "delete") && !delete {
                     delete = true
                 } else {
                     throw .malformed("claim scope has an unknown value")
@@ -63,15 +63,6 @@ enum ClaimsParser {
         case (true, true, true): return .pushPullDelete
         default: throw .malformed("claim scope has an unknown value")
         }
-    }
-
-    /// True when `bytes` are the ASCII `word`.
-    @inline(__always)
-    static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
-        guard bytes.count == word.utf8CodeUnitCount else { return false }
-        let w = word.utf8Start
-        for k in 0..<bytes.count where bytes[k] != w[k] { return false }
-        return true
     }
 
     /// The bit of the member `name` names, or ``unknown``. By length first, then the bytes as one
@@ -90,11 +81,11 @@ enum ClaimsParser {
             default: return unknown
             }
         case 5:
-            return equals(name, "scope") ? scope : unknown
+            return JSONReader.equals(name, "scope") ? scope : unknown
         case 6:
-            return equals(name, "region") ? region : unknown
+            return JSONReader.equals(name, "region") ? region : unknown
         case 10:
-            return equals(name, "namespaces") ? namespaces : unknown
+            return JSONReader.equals(name, "namespaces") ? namespaces : unknown
         default:
             return unknown
         }

@@ -108,6 +108,15 @@ struct JSONReader {
         throw .malformed("expected ',' or '}' in an object")
     }
 
+    /// True when `bytes` (a decoded name or value) are the ASCII `word`.
+    @inline(__always)
+    static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        guard bytes.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start
+        for k in 0..<bytes.count where bytes[k] != w[k] { return false }
+        return true
+    }
+
     /// The kind of the next value, without consuming it.
     var nextIsString: Bool { peek == UInt8(ascii: "\"") }
 

@@ -27,26 +27,26 @@ struct JWSHeader {
         }
         while true {
             let name = try reader.memberName()
-            if ClaimsParser.equals(name, "alg") {
+            if JSONReader.equals(name, "alg") {
                 guard !seenAlg else { throw .malformed("header has a duplicate member") }
                 seenAlg = true
                 guard reader.nextIsString else { throw .malformed("header alg is not a string") }
                 let value = try reader.string(allowControl: true)
-                if ClaimsParser.equals(value, "HS256") {
+                if JSONReader.equals(value, "HS256") {
                     header.algorithm = .supported(.hs256)
-                } else if ClaimsParser.equals(value, "ES256") {
+                } else if JSONReader.equals(value, "ES256") {
                     header.algorithm = .supported(.es256)
                 } else {
                     header.algorithm = .unsupported
                 }
-            } else if ClaimsParser.equals(name, "kid") {
+            } else if JSONReader.equals(name, "kid") {
                 guard !header.hasKeyID else { throw .malformed("header has a duplicate member") }
                 header.hasKeyID = true
                 guard reader.nextIsString else { throw .malformed("header kid is not a string") }
                 // A kid too long for any key id cannot name a key: unknown key (an empty kid).
                 let value = try reader.string(allowControl: true)
                 header.keyID = ShortString(bytes: value) ?? ShortString()
-            } else if ClaimsParser.equals(name, "typ") {
+            } else if JSONReader.equals(name, "typ") {
                 guard !header.hasType else { throw .malformed("header has a duplicate member") }
                 header.hasType = true
                 guard reader.nextIsString else { throw .malformed("header typ is not a string") }
