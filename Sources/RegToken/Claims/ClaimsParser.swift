@@ -1,8 +1,12 @@
-/// Claims as the verifier parses them: inline values, no allocation.
+/// Claims as the verifier parses them: no allocation, no copy. The strings are slices of the
+/// claims buffer, decoded in place (see ``JSONReader``), valid as long as that buffer is: the
+/// verifier compares them where they lie and copies only what it returns.
 struct ParsedClaims {
     var id = UUIDBytes(high: 0, low: 0)
-    var account = ShortString()
-    var region = ShortString()
+    /// `sub`: 1 to ``ShortString/capacity`` bytes.
+    var account = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+    /// `region`: 1 to ``ShortString/capacity`` bytes.
+    var region = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
     var scope = Scope.pull
     var issuedAt: Int64 = 0
     var expiresAt: Int64? = nil
@@ -21,6 +25,8 @@ enum ClaimsParser {
     private static let nbf: UInt16 = 1 << 6
     private static let namespaces: UInt16 = 1 << 7
     private static let required: UInt16 = jti | sub | region | scope | iat
+    /// An unknown member name.
+    private static let unknown: UInt16 = 0
 
     /// The most namespaces a token may list.
     static let maximumNamespaces = 64
@@ -28,17 +34,21 @@ enum ClaimsParser {
     /// A scope is a comma-separated set of actions, each at most once, in any order: `pull`,
     /// `pull,push` or `pull,push,delete`. Anything else (an unknown action, `push` without `pull`,
     /// `delete` without `push`, spaces, repeats) is refused.
-    static func parseScope(_ value: ShortString) throws(TokenError) -> Scope {
+    static func parseScope(_ value: UnsafeBufferPointer<UInt8>) throws(TokenError) -> Scope {
+        // What the issuer writes, recognised whole; every other spelling takes the loop below.
+        if JSONReader.equals(value, "pull,push") { return .pushPull }
+        if JSONReader.equals(value, "pull") { return .pull }
         var pull = false, push = false, delete = false
         var start = 0
         var i = 0
         while i <= value.count {
             if i == value.count || value[i] == UInt8(ascii: ",") {
-                if isWord(value, start, i, "pull") && !pull {
+                let word = UnsafeBufferPointer(rebasing: value[start..<i])
+                if JSONReader.equals(word, "pull") && !pull {
                     pull = true
-                } else if isWord(value, start, i, "push") && !push {
+                } else if JSONReader.equals(word, "push") && !push {
                     push = true
-                } else if isWord(value, start, i, "delete") && !delete {
+                } else if JSONReader.equals(word, "delete") && !delete {
                     delete = true
                 } else {
                     throw .malformed("claim scope has an unknown value")
@@ -55,58 +65,72 @@ enum ClaimsParser {
         }
     }
 
-    /// True when `value[start..<end]` is the ASCII `word`. (A function, not a closure: a closure
-    /// capturing the loop's variables would be boxed on the heap in debug builds.)
-    private static func isWord(_ value: borrowing ShortString, _ start: Int, _ end: Int, _ word: StaticString) -> Bool {
-        guard end - start == word.utf8CodeUnitCount else { return false }
-        for k in 0..<(end - start) where value[start + k] != word.utf8Start[k] { return false }
-        return true
+    /// The bit of the member `name` names, or ``unknown``. By length first, then the bytes as one
+    /// little-endian word: one or two compares per name instead of a byte loop per candidate.
+    @inline(__always)
+    private static func member(_ name: UnsafeBufferPointer<UInt8>) -> UInt16 {
+        @inline(__always) func word3(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt32 { UInt32(a) | UInt32(b) << 8 | UInt32(c) << 16 }
+        switch name.count {
+        case 3:
+            switch word3(name[0], name[1], name[2]) {
+            case word3(0x6A, 0x74, 0x69): return jti  // "jti"
+            case word3(0x73, 0x75, 0x62): return sub  // "sub"
+            case word3(0x69, 0x61, 0x74): return iat  // "iat"
+            case word3(0x65, 0x78, 0x70): return exp  // "exp"
+            case word3(0x6E, 0x62, 0x66): return nbf  // "nbf"
+            default: return unknown
+            }
+        case 5:
+            return JSONReader.equals(name, "scope") ? scope : unknown
+        case 6:
+            return JSONReader.equals(name, "region") ? region : unknown
+        case 10:
+            return JSONReader.equals(name, "namespaces") ? namespaces : unknown
+        default:
+            return unknown
+        }
     }
 
-    /// Parses `json`, calling `namespace` for each listed namespace.
-    static func parse(_ json: UnsafeBufferPointer<UInt8>, namespace: (borrowing ShortString) -> Void) throws(TokenError) -> ParsedClaims {
+    /// Parses `json` in place (its strings are decoded over their own text), calling `namespace`
+    /// for each listed namespace.
+    @inline(__always)
+    static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, namespace: (UnsafeBufferPointer<UInt8>) -> Void) throws(TokenError) -> ParsedClaims {
         var claims = ParsedClaims()
         var reader = JSONReader(json)
         var seen: UInt16 = 0
         if try reader.beginObject("claims are not a JSON object") {
             throw .malformed("claims are missing jti, sub, region, scope or iat")
         }
-        var name = ShortString()
-        var value = ShortString()
         while true {
-            guard try reader.memberName(into: &name) else { throw .malformed("claims have an unknown member") }
-            let bit: UInt16
-            if name.equals("jti") {
-                bit = jti
-                guard try reader.string(into: &value, allowControl: false), let id = UUIDBytes(value), !id.isNil else {
+            let bit = member(try reader.memberName())
+            switch bit {
+            case jti:
+                let value = try reader.string(allowControl: false)
+                guard let id = UUIDBytes(utf8: UnsafeRawBufferPointer(value)), !id.isNil else {
                     throw .malformed("claim jti is not a UUID")
                 }
                 claims.id = id
-            } else if name.equals("sub") {
-                bit = sub
-                guard try reader.string(into: &claims.account, allowControl: false), !claims.account.isEmpty else {
+            case sub:
+                claims.account = try reader.string(allowControl: false)
+                guard claims.account.count <= ShortString.capacity, !claims.account.isEmpty else {
                     throw .malformed("claim sub is empty or longer than 64 bytes")
                 }
-            } else if name.equals("region") {
-                bit = region
-                guard try reader.string(into: &claims.region, allowControl: false), !claims.region.isEmpty else {
+            case region:
+                claims.region = try reader.string(allowControl: false)
+                guard claims.region.count <= ShortString.capacity, !claims.region.isEmpty else {
                     throw .malformed("claim region is empty or longer than 64 bytes")
                 }
-            } else if name.equals("scope") {
-                bit = scope
-                guard try reader.string(into: &value, allowControl: false) else { throw .malformed("claim scope has an unknown value") }
+            case scope:
+                let value = try reader.string(allowControl: false)
+                guard value.count <= ShortString.capacity else { throw .malformed("claim scope has an unknown value") }
                 claims.scope = try parseScope(value)
-            } else if name.equals("iat") {
-                bit = iat
+            case iat:
                 claims.issuedAt = try reader.numericDate()
-            } else if name.equals("exp") {
-                bit = exp
+            case exp:
                 claims.expiresAt = try reader.numericDate()
-            } else if name.equals("nbf") {
-                bit = nbf
+            case nbf:
                 claims.notBefore = try reader.numericDate()
-            } else if name.equals("namespaces") {
-                bit = namespaces
+            case namespaces:
                 claims.namespaceRestricted = true
                 try reader.expect(UInt8(ascii: "["), "claim namespaces is not an array")
                 reader.skipWhitespace()
@@ -114,7 +138,8 @@ enum ClaimsParser {
                 var count = 0
                 while true {
                     reader.skipWhitespace()
-                    guard try reader.string(into: &value, allowControl: false), !value.isEmpty else {
+                    let value = try reader.string(allowControl: false)
+                    guard value.count <= ShortString.capacity, !value.isEmpty else {
                         throw .malformed("a namespace is empty or longer than 64 bytes")
                     }
                     count += 1
@@ -127,7 +152,7 @@ enum ClaimsParser {
                     if c == UInt8(ascii: "]") { break }
                     guard c == UInt8(ascii: ",") else { throw .malformed("expected ',' or ']' in namespaces") }
                 }
-            } else {
+            default:
                 throw .malformed("claims have an unknown member")
             }
             guard seen & bit == 0 else { throw .malformed("claims have a duplicate member") }
@@ -145,11 +170,15 @@ extension TokenClaims {
     /// use it on a token that ``TokenVerifier`` accepted, or for display.
     public init(json: [UInt8]) throws(TokenError) {
         var namespaces: [String] = []
-        let parsed: Result<ParsedClaims, TokenError> = json.withUnsafeBufferPointer { buffer in
-            Result { () throws(TokenError) in try ClaimsParser.parse(buffer) { namespaces.append($0.string) } }
+        var text = json  // parsed in place
+        let parsed: Result<(ParsedClaims, String, String), TokenError> = text.withUnsafeMutableBufferPointer { buffer in
+            Result { () throws(TokenError) in
+                let claims = try ClaimsParser.parse(buffer) { namespaces.append(String(decoding: $0, as: UTF8.self)) }
+                return (claims, String(decoding: claims.account, as: UTF8.self), String(decoding: claims.region, as: UTF8.self))
+            }
         }
-        let claims = try parsed.get()
-        self.init(id: claims.id, account: claims.account.string, region: claims.region.string, scope: claims.scope,
+        let (claims, account, region) = try parsed.get()
+        self.init(id: claims.id, account: account, region: region, scope: claims.scope,
                   issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, notBefore: claims.notBefore,
                   namespaces: claims.namespaceRestricted ? namespaces : nil)
     }

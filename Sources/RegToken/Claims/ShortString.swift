@@ -23,6 +23,14 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         }
     }
 
+    /// A copy of `bytes`, or `nil` when they are more than ``capacity``.
+    @inline(__always)
+    init?(bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count <= Self.capacity else { return nil }
+        self.init()
+        if let base = bytes.baseAddress { _ = append(base, count: bytes.count) }
+    }
+
     public init(stringLiteral value: String) {
         // A literal longer than the capacity is a programming error, caught in tests.
         self.init()

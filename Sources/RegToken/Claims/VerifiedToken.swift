@@ -18,4 +18,11 @@ public struct VerifiedToken: Sendable, Hashable {
     public let algorithm: Algorithm
     /// True when the token is limited to a list of namespaces.
     public let isNamespaceRestricted: Bool
+
+    /// All zero: what the verifier starts from before it writes a verified token.
+    @inline(__always)
+    static var placeholder: VerifiedToken {
+        VerifiedToken(id: UUIDBytes(high: 0, low: 0), account: ShortString(), region: ShortString(), scope: .pull, issuedAt: 0,
+                      expiresAt: nil, keyID: ShortString(), algorithm: .hs256, isNamespaceRestricted: false)
+    }
 }

@@ -6,31 +6,49 @@
 /// grammar allows it, every escape (`\uXXXX` with surrogate pairs), strictly valid UTF-8 (no
 /// overlong forms, no surrogates, nothing above U+10FFFF), no control characters in strings.
 ///
-/// Why by hand: no JSON library parses into fixed inline storage without allocating, and the
+/// Strings are decoded in place: a decoded string is never longer than its JSON text (an escape
+/// of 2, 6 or 12 bytes decodes to 1 to 4 bytes), so the decoded bytes are written over the text
+/// already read and handed out as a slice of the buffer. Reading a member name or a value copies
+/// nothing in the common case (no escape), and callers compare slices where they need a value
+/// only for a comparison (region, account, namespaces).
+///
+/// Why by hand: no JSON library parses into caller-owned storage without allocating, and the
 /// verifier's fast path allocates nothing.
 struct JSONReader {
-    let base: UnsafePointer<UInt8>
+    /// The JSON text; strings already read are overwritten with their decoded bytes.
+    let base: UnsafeMutablePointer<UInt8>
     let end: Int
     var index: Int
 
-    init(_ buffer: UnsafeBufferPointer<UInt8>) {
-        // An empty buffer may have a nil base; point at a harmless static byte instead.
+    /// A reader of `buffer`, which it overwrites as it decodes strings in place.
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        // An empty buffer may have a nil base; point at a harmless static byte instead (never
+        // written: writing needs a string, and a string needs at least one byte).
         base = buffer.baseAddress ?? JSONReader.emptyBase
         end = buffer.count
         index = 0
     }
 
-    nonisolated(unsafe) static let emptyBase: UnsafePointer<UInt8> = {
+    nonisolated(unsafe) static let emptyBase: UnsafeMutablePointer<UInt8> = {
         let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
         p.initialize(to: 0)
-        return UnsafePointer(p)
+        return p
     }()
 
     var isAtEnd: Bool { index >= end }
 
     var peek: UInt8 { index < end ? base[index] : 0 }
 
+    /// Skips JSON whitespace. Inlined test first: compact JSON (what regtoken writes) has none,
+    /// and no byte above 0x20 is whitespace.
+    @inline(__always)
     mutating func skipWhitespace() {
+        if index < end && base[index] > 0x20 { return }
+        skipWhitespaceLoop()
+    }
+
+    @inline(never)
+    mutating func skipWhitespaceLoop() {
         while index < end {
             let c = base[index]
             guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { return }
@@ -62,18 +80,24 @@ struct JSONReader {
         return false
     }
 
-    /// Reads a member name and its `:`; the name is decoded into `name`. A name longer than
-    /// a short string is returned truncated-and-flagged as `nil` (no known member is that long).
-    mutating func memberName(into name: inout ShortString) throws(TokenError) -> Bool {
+    /// Reads a member name and its `:`; returns the decoded name (a slice of the buffer).
+    @inline(__always)
+    mutating func memberName() throws(TokenError) -> UnsafeBufferPointer<UInt8> {
         skipWhitespace()
         guard peek == UInt8(ascii: "\"") else { throw .malformed("expected a member name") }
-        let fits = try string(into: &name, allowControl: true)
-        try expect(UInt8(ascii: ":"), "expected ':' after a member name")
+        let name = try string(allowControl: true)
+        // The common case, `"name":` without whitespace, needs no call.
+        if index < end && base[index] == UInt8(ascii: ":") {
+            index += 1
+        } else {
+            try expect(UInt8(ascii: ":"), "expected ':' after a member name")
+        }
         skipWhitespace()
-        return fits
+        return name
     }
 
     /// After a member's value: `,` (returns false: more members) or `}` (returns true: done).
+    @inline(__always)
     mutating func endOfMember() throws(TokenError) -> Bool {
         skipWhitespace()
         guard index < end else { throw .malformed("unterminated object") }
@@ -84,38 +108,61 @@ struct JSONReader {
         throw .malformed("expected ',' or '}' in an object")
     }
 
+    /// True when `bytes` (a decoded name or value) are the ASCII `word`.
+    @inline(__always)
+    static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        guard bytes.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start
+        for k in 0..<bytes.count where bytes[k] != w[k] { return false }
+        return true
+    }
+
     /// The kind of the next value, without consuming it.
     var nextIsString: Bool { peek == UInt8(ascii: "\"") }
 
     var nextIsArray: Bool { peek == UInt8(ascii: "[") }
 
-    /// Reads a string value into `out`. Returns `false` when the decoded value is longer than a
-    /// short string (the rest is still validated and consumed).
+    /// Reads a string value and returns its decoded bytes: a slice of the buffer, written over
+    /// the string's own text (see the type's comment), valid as long as the buffer is.
     /// - Parameter allowControl: when false, a decoded control character (U+0000–U+001F, U+007F)
     ///   is refused even when escaped: claim values never need one and logs must not get one.
-    mutating func string(into out: inout ShortString, allowControl: Bool) throws(TokenError) -> Bool {
+    ///
+    /// Inlined for the common case, a string of plain printable ASCII (every member name and
+    /// every value regtoken issues): one scan to the closing quote. Anything else continues in
+    /// ``decodeString(start:from:allowControl:)``.
+    @inline(__always)
+    mutating func string(allowControl: Bool) throws(TokenError) -> UnsafeBufferPointer<UInt8> {
         guard peek == UInt8(ascii: "\"") else { throw .malformed("a claim has the wrong type (expected a string)") }
-        index += 1
-        out = ShortString()
-        var fits = true
+        let start = index + 1
+        let run = plainRunEnd(from: start)
+        if run < end && base[run] == UInt8(ascii: "\"") {
+            index = run + 1
+            return UnsafeBufferPointer(start: base + start, count: run - start)
+        }
+        return try decodeString(start: start, from: run, allowControl: allowControl)
+    }
+
+    /// The rest of ``string(allowControl:)`` for a string that started at `start` and whose
+    /// plain run ends at `run` with something other than the closing quote.
+    @inline(never)
+    mutating func decodeString(start: Int, from run: Int, allowControl: Bool) throws(TokenError) -> UnsafeBufferPointer<UInt8> {
+        index = run
+        // Where the next decoded byte goes: never past `index`, since nothing decodes longer
+        // than its text. Equal to `index` until the first escape, so plain strings move nothing.
+        var out = index
         while true {
-            // Fast path: a run of plain printable ASCII (no quote, backslash or control) is
-            // copied at once.
-            var run = index
-            while run < end {
-                let b = base[run]
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x7F { break }
-                run += 1
-            }
+            // A run of plain printable ASCII (no quote, backslash or control) is taken at once.
+            let run = plainRunEnd(from: index)
             if run > index {
-                if fits { fits = out.append(base + index, count: run - index) }
+                if out != index { UnsafeMutableRawPointer(base + out).copyMemory(from: base + index, byteCount: run - index) }
+                out += run - index
                 index = run
             }
             guard index < end else { throw .malformed("unterminated string") }
             let c = base[index]
             if c == UInt8(ascii: "\"") {
                 index += 1
-                return fits
+                return UnsafeBufferPointer(start: base + start, count: out - start)
             }
             if c < 0x20 { throw .malformed("control character in a string") }
             if c == UInt8(ascii: "\\") {
@@ -149,31 +196,67 @@ struct JSONReader {
                     if !allowControl && (scalar < 0x20 || scalar == 0x7F) {
                         throw .malformed("control character in a claim value")
                     }
-                    if fits { fits = Self.appendScalar(scalar, to: &out) }
+                    // 6 (or 12) bytes of text become at most 3 (or 4): `out` stays behind `index`.
+                    out += Self.writeScalar(scalar, to: base + out)
                     continue
                 default:
                     throw .malformed("invalid escape in a string")
                 }
                 if !allowControl && decoded < 0x20 { throw .malformed("control character in a claim value") }
-                if fits { fits = out.append(decoded) }
+                base[out] = decoded
+                out += 1
                 continue
             }
             if c < 0x80 {
+                // DEL, the only byte below 0x80 a plain run stops at besides those above.
                 if !allowControl && c == 0x7F { throw .malformed("control character in a claim value") }
+                base[out] = c
+                out += 1
                 index += 1
-                if fits { fits = out.append(c) }
                 continue
             }
             let n = try utf8Sequence()
-            if fits {
-                if out.count + n > ShortString.capacity {
-                    fits = false
-                } else {
-                    for k in 0..<n { out.append(base[index + k]) }
-                }
-            }
+            if out != index { UnsafeMutableRawPointer(base + out).copyMemory(from: base + index, byteCount: n) }
+            out += n
             index += n
         }
+    }
+
+    /// The end of the run of plain string bytes (printable ASCII other than `"` and `\`) that
+    /// starts at `start`: the index of the first byte that needs a look, or `end`.
+    ///
+    /// Eight bytes at a time while eight remain (SWAR: each test sets the high bit of the bytes it
+    /// flags; a borrow or carry can only flag bytes after a truly flagged one, so the lowest flag
+    /// is exact), then byte by byte.
+    @inline(__always)
+    func plainRunEnd(from start: Int) -> Int {
+        var i = start
+        while i &+ 8 <= end {
+            let v = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+            let flags = Self.nonPlainBytes(v)
+            if flags != 0 { return i &+ (flags.trailingZeroBitCount &>> 3) }
+            i &+= 8
+        }
+        while i < end {
+            let b = base[i]
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x7F { return i }
+            i &+= 1
+        }
+        return i
+    }
+
+    /// The high bit of each byte of `v` (little-endian) that is `"`, `\`, below 0x20 or at least
+    /// 0x7F; exact for the lowest such byte (see ``plainRunEnd(from:)``).
+    @inline(__always)
+    static func nonPlainBytes(_ v: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = v ^ (ones &* 0x22)
+        let backslash = v ^ (ones &* 0x5C)
+        let isQuote = (quote &- ones) & ~quote            // byte == 0x22
+        let isBackslash = (backslash &- ones) & ~backslash  // byte == 0x5C
+        let isControl = (v &- (ones &* 0x20)) & ~v      // byte < 0x20
+        let isHigh = (v &+ ones) | v                      // byte >= 0x7F
+        return (isQuote | isBackslash | isControl | isHigh) & (ones &* 0x80)
     }
 
     /// Validates the multi-byte UTF-8 sequence at `index`; returns its length (not consumed).
@@ -221,25 +304,29 @@ struct JSONReader {
         return v
     }
 
-    static func appendScalar(_ s: UInt32, to out: inout ShortString) -> Bool {
-        if s < 0x80 { return out.append(UInt8(s)) }
-        let need = s < 0x800 ? 2 : (s < 0x10000 ? 3 : 4)
-        guard out.count + need <= ShortString.capacity else { return false }
-        switch need {
-        case 2:
-            out.append(UInt8(0xC0 | (s >> 6)))
-            out.append(UInt8(0x80 | (s & 0x3F)))
-        case 3:
-            out.append(UInt8(0xE0 | (s >> 12)))
-            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (s & 0x3F)))
-        default:
-            out.append(UInt8(0xF0 | (s >> 18)))
-            out.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
-            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (s & 0x3F)))
+    /// Writes `s` as UTF-8 at `p`; returns the number of bytes (1 to 4).
+    @inline(__always)
+    static func writeScalar(_ s: UInt32, to p: UnsafeMutablePointer<UInt8>) -> Int {
+        if s < 0x80 {
+            p[0] = UInt8(s)
+            return 1
         }
-        return true
+        if s < 0x800 {
+            p[0] = UInt8(0xC0 | (s >> 6))
+            p[1] = UInt8(0x80 | (s & 0x3F))
+            return 2
+        }
+        if s < 0x10000 {
+            p[0] = UInt8(0xE0 | (s >> 12))
+            p[1] = UInt8(0x80 | ((s >> 6) & 0x3F))
+            p[2] = UInt8(0x80 | (s & 0x3F))
+            return 3
+        }
+        p[0] = UInt8(0xF0 | (s >> 18))
+        p[1] = UInt8(0x80 | ((s >> 12) & 0x3F))
+        p[2] = UInt8(0x80 | ((s >> 6) & 0x3F))
+        p[3] = UInt8(0x80 | (s & 0x3F))
+        return 4
     }
 
     /// Reads a NumericDate (RFC 7519 §2) as regtoken accepts it: a non-negative JSON integer no

@@ -1,5 +1,11 @@
 internal import CRegTokenFastPath
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The three segments of a JWS compact serialization, as byte offsets into the token.
 struct CompactSegments {
     /// End of the header segment (the first '.').
@@ -9,28 +15,28 @@ struct CompactSegments {
 
     /// Splits `token` on exactly two '.'; anything else is malformed. Only base64url characters
     /// and the two dots are allowed anywhere (checked during decoding).
+    ///
+    /// With `memchr` (vectorised in the C library): a byte loop over a 300-byte token cost as
+    /// much as a third of the HMAC.
     init(_ token: UnsafeRawBufferPointer) throws(TokenError) {
-        var first = -1
-        var second = -1
-        var i = 0
-        let n = token.count
-        while i < n {
-            if token[i] == UInt8(ascii: ".") {
-                if first < 0 {
-                    first = i
-                } else if second < 0 {
-                    second = i
-                } else {
-                    throw .malformed("token has more than three segments")
-                }
-            }
-            i += 1
-        }
-        guard first > 0, second > first + 1 else {
+        guard let base = token.baseAddress, let first = memchr(base, Int32(UInt8(ascii: ".")), token.count) else {
             throw .malformed("token is not three non-empty base64url segments")
         }
-        firstDot = first
-        secondDot = second
+        let firstDot = UnsafeRawPointer(first) - base
+        let afterFirst = firstDot + 1
+        guard let second = memchr(base + afterFirst, Int32(UInt8(ascii: ".")), token.count - afterFirst) else {
+            throw .malformed("token is not three non-empty base64url segments")
+        }
+        let secondDot = UnsafeRawPointer(second) - base
+        let afterSecond = secondDot + 1
+        if memchr(base + afterSecond, Int32(UInt8(ascii: ".")), token.count - afterSecond) != nil {
+            throw .malformed("token has more than three segments")
+        }
+        guard firstDot > 0, secondDot > firstDot + 1 else {
+            throw .malformed("token is not three non-empty base64url segments")
+        }
+        self.firstDot = firstDot
+        self.secondDot = secondDot
     }
 }
 

@@ -12,17 +12,22 @@ public enum JWS {
 
     /// Signs `payload` with `key`: protected header `{"alg":…,"kid":…,"typ":…}`.
     public static func sign(payload: [UInt8], key: SigningKey, type: String) throws(KeyError) -> String {
+        let signingInput = Base64URL.encode(protectedHeader(algorithm: key.algorithm, keyID: key.id, type: type)) + "." + Base64URL.encode(payload)
+        let signature = try key.signature(for: Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+
+    /// The protected header ``sign(payload:key:type:)`` writes: `{"alg":…,"kid":…,"typ":…}`.
+    static func protectedHeader(algorithm: Algorithm, keyID: String, type: String) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"alg\":")
-        w.string(key.algorithm.rawValue)
+        w.string(algorithm.rawValue)
         w.raw(",\"kid\":")
-        w.string(key.id)
+        w.string(keyID)
         w.raw(",\"typ\":")
         w.string(type)
         w.raw("}")
-        let signingInput = Base64URL.encode(w.bytes) + "." + Base64URL.encode(payload)
-        let signature = try key.signature(for: Array(signingInput.utf8))
-        return signingInput + "." + Base64URL.encode(signature)
+        return w.bytes
     }
 
     /// Verifies a compact JWS with exactly `key`. The header may carry only `alg`, `kid` and
@@ -79,8 +84,8 @@ public enum JWS {
             }
             return Array(out.prefix(try got.get()))
         }
-        let headerJSON = try decode(0..<segments.firstDot, "header is not canonical base64url")
-        let header = try headerJSON.withUnsafeBufferPointer { (b) throws(TokenError) -> JWSHeader in try JWSHeader.parse(b) }
+        var headerJSON = try decode(0..<segments.firstDot, "header is not canonical base64url")
+        let header = try headerJSON.withUnsafeMutableBufferPointer { (b: inout UnsafeMutableBufferPointer<UInt8>) throws(TokenError) -> JWSHeader in try JWSHeader.parse(b) }
         let payload = try decode((segments.firstDot + 1)..<segments.secondDot, "payload is not canonical base64url")
         let signature = try decode((segments.secondDot + 1)..<token.count, "signature is not canonical base64url")
         return (header, payload, signature, UnsafeRawBufferPointer(rebasing: token[0..<segments.secondDot]))

@@ -17,45 +17,43 @@ struct JWSHeader {
 
     init() {}
 
-    /// Parses the decoded header JSON.
-    static func parse(_ json: UnsafeBufferPointer<UInt8>) throws(TokenError) -> JWSHeader {
+    /// Parses the decoded header JSON, in place (its strings are decoded over their own text).
+    static func parse(_ json: UnsafeMutableBufferPointer<UInt8>) throws(TokenError) -> JWSHeader {
         var header = JWSHeader()
         var reader = JSONReader(json)
         var seenAlg = false
         if try reader.beginObject("header is not a JSON object") {
             throw .malformed("header has no alg")
         }
-        var name = ShortString()
-        var value = ShortString()
         while true {
-            guard try reader.memberName(into: &name) else { throw .malformed("header has a member other than alg, kid and typ") }
-            if name.equals("alg") {
+            let name = try reader.memberName()
+            if JSONReader.equals(name, "alg") {
                 guard !seenAlg else { throw .malformed("header has a duplicate member") }
                 seenAlg = true
                 guard reader.nextIsString else { throw .malformed("header alg is not a string") }
-                let fits = try reader.string(into: &value, allowControl: true)
-                if fits && value.equals("HS256") {
+                let value = try reader.string(allowControl: true)
+                if JSONReader.equals(value, "HS256") {
                     header.algorithm = .supported(.hs256)
-                } else if fits && value.equals("ES256") {
+                } else if JSONReader.equals(value, "ES256") {
                     header.algorithm = .supported(.es256)
                 } else {
                     header.algorithm = .unsupported
                 }
-            } else if name.equals("kid") {
+            } else if JSONReader.equals(name, "kid") {
                 guard !header.hasKeyID else { throw .malformed("header has a duplicate member") }
                 header.hasKeyID = true
                 guard reader.nextIsString else { throw .malformed("header kid is not a string") }
-                // A kid too long for any key id cannot name a key: unknown key.
-                if try !reader.string(into: &header.keyID, allowControl: true) {
-                    header.keyID = ShortString()
-                }
-            } else if name.equals("typ") {
+                // A kid too long for any key id cannot name a key: unknown key (an empty kid).
+                let value = try reader.string(allowControl: true)
+                header.keyID = ShortString(bytes: value) ?? ShortString()
+            } else if JSONReader.equals(name, "typ") {
                 guard !header.hasType else { throw .malformed("header has a duplicate member") }
                 header.hasType = true
                 guard reader.nextIsString else { throw .malformed("header typ is not a string") }
-                if try !reader.string(into: &header.type, allowControl: true) {
+                guard let type = ShortString(bytes: try reader.string(allowControl: true)) else {
                     throw .malformed("header typ is not accepted")
                 }
+                header.type = type
             } else {
                 throw .malformed("header has a member other than alg, kid and typ")
             }

@@ -1,5 +1,11 @@
 internal import CRegTokenFastPath
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Verifies regtoken tokens: one call with the token bytes, the time, and what is asked, and
 /// either the verified claims or a ``TokenError`` whose code says exactly why not.
 ///
@@ -84,57 +90,98 @@ public final class TokenVerifier: Sendable {
     /// Verifies `token` at `now` (seconds since 1970) for `request`.
     public func verify(_ token: String, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var token = token
-        let result: Result<VerifiedToken, TokenError> = token.withUTF8 { utf8 in
-            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request) }
+        var verified = VerifiedToken.placeholder
+        let result: Result<Void, TokenError> = token.withUTF8 { utf8 in
+            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request, into: &verified) }
         }
-        return try result.get()
+        try result.get()
+        return verified
     }
 
     /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`.
     public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
+        var verified = VerifiedToken.placeholder
+        try verify(bytes: token, at: now, for: request, into: &verified)
+        return verified
+    }
+
+    /// The verification, writing the verified claims into `verified`.
+    ///
+    /// Why an inout and not a return value: the result (some 240 bytes of inline strings) would
+    /// travel out through the closures of the snapshot read and the stack buffers, each of which
+    /// wraps it in a `Result` (`withUnsafeTemporaryAllocation` does too); those copies cost more
+    /// than parsing the header. Every layer in between returns nothing.
+    @inline(__always)
+    private func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
+                        into verified: inout VerifiedToken) throws(TokenError) {
         guard token.count <= configuration.maximumTokenBytes else { throw .malformed("token is larger than the size limit") }
-        return try cell.read { (state) throws(TokenError) -> VerifiedToken in
-            try verify(token, now: now, request: request, state: state)
+        try cell.read { (state) throws(TokenError) in
+            try verify(token, now: now, request: request, state: state, into: &verified)
         }
     }
 
-    private func verify(_ token: UnsafeRawBufferPointer, now: Int64, request: AccessRequest, state: VerifierState) throws(TokenError) -> VerifiedToken {
+    private func verify(_ token: UnsafeRawBufferPointer, now: Int64, request: AccessRequest, state: VerifierState,
+                        into verified: inout VerifiedToken) throws(TokenError) {
         let segments = try CompactSegments(token)
         let headerText = UnsafeRawBufferPointer(rebasing: token[0..<segments.firstDot])
         let claimsText = UnsafeRawBufferPointer(rebasing: token[(segments.firstDot + 1)..<segments.secondDot])
         let signatureText = UnsafeRawBufferPointer(rebasing: token[(segments.secondDot + 1)...])
 
-        // Header.
-        guard headerText.count <= 340 else { throw .malformed("header is too long") }
-        let header: JWSHeader = try withStackBuffer(256) { (buffer) throws(TokenError) -> JWSHeader in
-            let n = try Base64URL.decode(headerText, into: buffer, "header is not canonical base64url")
-            return try JWSHeader.parse(UnsafeBufferPointer(rebasing: UnsafeRawBufferPointer(buffer).bindMemory(to: UInt8.self)[0..<n]))
-        }
-        guard case .supported(let algorithm) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
-        if header.hasType && !header.type.equals("JWT") { throw .malformed("header typ is not JWT") }
-        guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
-
-        // Key: the key fixes the algorithm.
-        var keyIndex = -1
-        for i in 0..<state.keyCount where state.keys[i].keyID == header.keyID {
-            keyIndex = i
-            break
-        }
-        guard keyIndex >= 0 else { throw TokenError(.unknownKey, "no key with this kid") }
-        let key = state.keys[keyIndex]
-        guard key.algorithm == algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
+        // Header and key: the key fixes the algorithm. A header segment that is byte for byte the
+        // one the issuer writes for a key names that key (see FastKey.issuedHeader); any other
+        // goes through the strict parser.
+        var keyIndex = state.keyIndex(issuedHeader: headerText)
+        if keyIndex < 0 { keyIndex = try parsedHeaderKey(headerText, state: state) }
+        // By address: the key's id is a 64-byte inline string, copied only into the result.
+        let key = UnsafePointer(state.keys.baseAddress.unsafelyUnwrapped + keyIndex)
+        let algorithm = key.pointee.algorithm
         let signatureLength = algorithm == .hs256 ? 32 : 64
         guard Base64URL.decodedLength(signatureText.count) == signatureLength else {
             guard Base64URL.isAlphabet(signatureText) else { throw .malformed("signature is not canonical base64url") }
             throw TokenError(.badSignature, "signature has the wrong length")
         }
 
-        // Claims, checked strictly; the requested namespace is matched while parsing.
+        // Claims, checked strictly in the buffer they are decoded into: the rest of the
+        // verification reads them there.
+        try withDecoded(claimsText) { (json) throws(TokenError) in
+            try verify(claims: json, token: token, signingInputCount: segments.secondDot, signatureText: signatureText,
+                       key: key, now: now, request: request, state: state, into: &verified)
+        }
+    }
+
+    /// Decodes and parses a header that is not one the issuer writes; returns the index of the
+    /// key its `kid` names, after checking `alg` and `typ`.
+    private func parsedHeaderKey(_ headerText: UnsafeRawBufferPointer, state: VerifierState) throws(TokenError) -> Int {
+        guard headerText.count <= 340 else { throw .malformed("header is too long") }
+        let header: JWSHeader = try withStackBuffer(256) { (buffer) throws(TokenError) -> JWSHeader in
+            let n = try Base64URL.decode(headerText, into: buffer, "header is not canonical base64url")
+            return try JWSHeader.parse(UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+        }
+        guard case .supported(let algorithm) = header.algorithm else { throw TokenError(.unsupportedAlgorithm, "header alg is not HS256 or ES256") }
+        if header.hasType && !header.type.equals("JWT") { throw .malformed("header typ is not JWT") }
+        guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
+        var keyIndex = -1
+        for i in 0..<state.keyCount where state.keys[i].keyID == header.keyID {
+            keyIndex = i
+            break
+        }
+        guard keyIndex >= 0 else { throw TokenError(.unknownKey, "no key with this kid") }
+        guard state.keys[keyIndex].algorithm == algorithm else { throw TokenError(.algorithmMismatch, "header alg is not the algorithm of the key") }
+        return keyIndex
+    }
+
+    /// The checks from the claims on, with the claims JSON decoded in `json`.
+    @inline(__always)
+    private func verify(claims json: UnsafeMutableBufferPointer<UInt8>, token: UnsafeRawBufferPointer, signingInputCount: Int,
+                        signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
+                        state: VerifierState, into verified: inout VerifiedToken) throws(TokenError) {
+        let algorithm = key.pointee.algorithm
+        // The requested namespace is matched while parsing. (Read from the request in place: a
+        // local copy of the optional string cost a retain and a dozen outlined copies and
+        // destroys on every path out of this function.)
         var namespaceMatched = false
-        let claims = try withDecoded(claimsText) { (json) throws(TokenError) -> ParsedClaims in
-            try ClaimsParser.parse(json) { ns in
-                if !namespaceMatched, let wanted = request.namespace, ns.equals(wanted) { namespaceMatched = true }
-            }
+        let claims = try ClaimsParser.parse(json) { ns in
+            if !namespaceMatched, let wanted = request.namespace, Self.equal(ns, wanted.utf8) { namespaceMatched = true }
         }
 
         // Time.
@@ -144,12 +191,12 @@ public final class TokenVerifier: Sendable {
         if claims.issuedAt &- leeway > now { throw TokenError(.notYetValid, "token was issued in the future (iat)") }
 
         // What is asked.
-        guard claims.region.equals(request.region) else { throw TokenError(.wrongRegion, "token is for another region") }
+        guard Self.equal(claims.region, request.region.utf8) else { throw TokenError(.wrongRegion, "token is for another region") }
         guard claims.scope.allows(request.access) else { throw TokenError(.insufficientScope, "token is pull-only") }
         if request.namespace != nil && claims.namespaceRestricted && !namespaceMatched {
             throw TokenError(.namespaceNotAllowed, "token is not valid for this namespace")
         }
-        if let owner = request.namespaceOwner, !claims.account.equals(owner) {
+        if let owner = request.namespaceOwner, !Self.equal(claims.account, owner.utf8) {
             throw TokenError(.namespaceNotAllowed, "namespace belongs to another account")
         }
 
@@ -157,9 +204,10 @@ public final class TokenVerifier: Sendable {
         if state.revoked.contains(claims.id) { throw TokenError(.revoked, "token was revoked") }
 
         // Signature, over the signing input exactly as it stands in the token.
-        let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<segments.secondDot])
+        let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<signingInputCount])
+        let signatureLength = algorithm == .hs256 ? 32 : 64
         // ES256: these exact bytes verified before with this very key: no curve arithmetic.
-        let cached = algorithm == .es256 && (cache?.contains(token, keyUID: key.p256UID) ?? false)
+        let cached = algorithm == .es256 && (cache?.contains(token, keyUID: key.pointee.p256UID) ?? false)
         let valid: Bool = cached ? true : try withStackBuffer(64) { (buffer) throws(TokenError) -> Bool in
             guard try Base64URL.decode(signatureText, into: buffer, "signature is not canonical base64url") == signatureLength else {
                 throw TokenError(.badSignature, "signature has the wrong length")
@@ -167,37 +215,55 @@ public final class TokenVerifier: Sendable {
             let sig = UnsafeRawPointer(buffer.baseAddress.unsafelyUnwrapped)
             switch algorithm {
             case .hs256:
-                guard let pads = key.hmacPads else { return false }
+                guard let pads = key.pointee.hmacPads else { return false }
                 return CRegTokenFastPath_hmac_sha256_verify(pads, signingInput.baseAddress, signingInput.count, sig, 32) == 1
             case .es256:
-                guard let pkey = key.p256 else { return false }
-                return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.p256UID, signingInput.baseAddress,
+                guard let pkey = key.pointee.p256 else { return false }
+                return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.pointee.p256UID, signingInput.baseAddress,
                                                       signingInput.count, sig.assumingMemoryBound(to: UInt8.self)) == 1
             }
         }
         guard valid else { throw TokenError(.badSignature, "signature does not verify") }
-        if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.p256UID) }
+        if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.pointee.p256UID) }
 
-        return VerifiedToken(id: claims.id, account: claims.account, region: claims.region, scope: claims.scope,
-                             issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: header.keyID,
-                             algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
+        // Account and region are checked to fit a short string by the parser.
+        verified = VerifiedToken(id: claims.id, account: ShortString(bytes: claims.account) ?? ShortString(),
+                                 region: ShortString(bytes: claims.region) ?? ShortString(), scope: claims.scope,
+                                 issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: key.pointee.keyID,
+                                 algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
+    }
+
+    /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
+    ///
+    /// An element loop over the view, specialised and inlined: `withContiguousStorageIfAvailable`
+    /// went through generic value witnesses for its optional result, and `withUTF8` needs a copy
+    /// of the string (a retain of a request string that other threads may share).
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ utf8: String.UTF8View) -> Bool {
+        guard utf8.count == bytes.count else { return false }
+        var i = 0
+        for byte in utf8 {
+            guard byte == bytes[i] else { return false }
+            i &+= 1
+        }
+        return true
     }
 
     /// Decodes base64url `text` into a stack buffer when small, else a heap buffer, for `body`.
     @inline(__always)
-    private func withDecoded<R>(_ text: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UInt8>) throws(TokenError) -> R) throws(TokenError) -> R {
+    private func withDecoded<R>(_ text: UnsafeRawBufferPointer, _ body: (UnsafeMutableBufferPointer<UInt8>) throws(TokenError) -> R) throws(TokenError) -> R {
         guard let length = Base64URL.decodedLength(text.count) else { throw .malformed("claims are not canonical base64url") }
         if length <= Self.stackClaimsBytes {
             return try withStackBuffer(1024) { (buffer) throws(TokenError) -> R in
                 let n = try Base64URL.decode(text, into: buffer, "claims are not canonical base64url")
-                return try body(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+                return try body(UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
             }
         }
         var heap = [UInt8](repeating: 0, count: length)
         let result: Result<R, TokenError> = heap.withUnsafeMutableBytes { buffer in
             Result { () throws(TokenError) -> R in
                 let n = try Base64URL.decode(text, into: buffer, "claims are not canonical base64url")
-                return try body(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
+                return try body(UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n]))
             }
         }
         return try result.get()
@@ -208,8 +274,5 @@ public final class TokenVerifier: Sendable {
 /// on the stack) for the duration of `body`.
 @inline(__always)
 func withStackBuffer<R, E: Error>(_ capacity: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
-    let result: Result<R, E> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 16) { buffer in
-        Result { () throws(E) -> R in try body(buffer) }
-    }
-    return try result.get()
+    try withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 16) { (buffer) throws(E) -> R in try body(buffer) }
 }

@@ -1,5 +1,11 @@
 internal import CRegTokenFastPath
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One key of the verifier's fast table: plain values and raw pointers only, so scanning it
 /// touches no reference count. The objects the pointers point into are owned by the
 /// ``VerifierState`` holding the table (through its ``KeyRing``).
@@ -9,6 +15,12 @@ struct FastKey {
     var hmacPads: UnsafePointer<CRegTokenFastPath_HMACSHA256Pads>?
     var p256: OpaquePointer?
     var p256UID: UInt64
+    /// The header segment regtoken's issuer writes for this key: the base64url of
+    /// `{"alg":…,"kid":…,"typ":"JWT"}` (owned by the state). Strict base64url is one-to-one, so
+    /// a token whose header segment is exactly these bytes has exactly this header, which parses
+    /// to this key's `alg` and `kid` and `typ` `JWT`: the verifier skips decoding and parsing it.
+    /// Any other header, valid or not, takes the strict parser.
+    var issuedHeader: UnsafeRawBufferPointer
 }
 
 /// An immutable snapshot of everything verification reads: keys and revoked ids.
@@ -28,11 +40,14 @@ final class VerifierState: @unchecked Sendable {
         for (i, key) in keyRing.keys.enumerated() {
             // Key ids are validated to fit a short string when the key is made.
             let kid = ShortString(key.id) ?? ShortString()
+            let header = Self.issuedHeader(algorithm: key.algorithm, keyID: key.id)
             switch key.material {
             case .hmac(let secret):
-                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .hs256, hmacPads: UnsafePointer(secret.pads), p256: nil, p256UID: 0))
+                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .hs256, hmacPads: UnsafePointer(secret.pads), p256: nil,
+                                                               p256UID: 0, issuedHeader: header))
             case .p256(let p):
-                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .es256, hmacPads: nil, p256: p.pkey, p256UID: p.uid))
+                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .es256, hmacPads: nil, p256: p.pkey, p256UID: p.uid,
+                                                               issuedHeader: header))
             }
         }
         keyCount = keyRing.keys.count
@@ -40,7 +55,37 @@ final class VerifierState: @unchecked Sendable {
 
     let keyCount: Int
 
-    deinit { keys.deallocate() }
+    deinit {
+        for i in 0..<keyCount { keys[i].issuedHeader.deallocate() }
+        keys.deallocate()
+    }
+
+    /// The header segment the issuer writes for a key (see ``FastKey/issuedHeader``), in a buffer
+    /// the state frees. Checked once here with the strict parser, so that the shortcut can only
+    /// ever stand for a header that parses to this key's algorithm and id; empty (never matching)
+    /// otherwise.
+    private static func issuedHeader(algorithm: Algorithm, keyID: String) -> UnsafeRawBufferPointer {
+        var json = JWS.protectedHeader(algorithm: algorithm, keyID: keyID, type: "JWT")
+        let encoded = Array(Base64URL.encode(json).utf8)
+        let parsed = json.withUnsafeMutableBufferPointer { (b: inout UnsafeMutableBufferPointer<UInt8>) in try? JWSHeader.parse(b) }
+        guard let parsed, parsed.algorithm == .supported(algorithm), parsed.hasKeyID, parsed.keyID.equals(keyID),
+              parsed.hasType, parsed.type.equals("JWT") else {
+            return UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 1))
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: encoded.count, alignment: 1)
+        buffer.copyBytes(from: encoded)
+        return UnsafeRawBufferPointer(buffer)
+    }
+
+    /// The index of the key whose ``FastKey/issuedHeader`` is exactly `header`, or -1.
+    @inline(__always)
+    func keyIndex(issuedHeader header: UnsafeRawBufferPointer) -> Int {
+        for i in 0..<keyCount {
+            let expected = keys[i].issuedHeader
+            if expected.count == header.count, memcmp(expected.baseAddress!, header.baseAddress!, header.count) == 0 { return i }
+        }
+        return -1
+    }
 
     func replacingKeys(_ ring: KeyRing) -> VerifierState {
         VerifierState(keyRing: ring, revoked: revoked, revocationVersion: revocationVersion, revocationIssuedAt: revocationIssuedAt)
