@@ -1,3 +1,4 @@
+import CRegTokenFastPath
 import Foundation
 import Testing
 @testable import RegToken
@@ -122,6 +123,34 @@ struct FastPathTests {
                 if let data = Data(base64Encoded: standard), Base64URL.encode(Array(data)) == text { reference = Array(data) }
             }
             #expect(decoded == reference, "\(text)")
+        }
+    }
+
+    @Test("base64url: every byte value at every position of the 32-character vector blocks, against a plain decoder")
+    func base64EveryByte() {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        func value(_ c: UInt8) -> UInt32? { alphabet.firstIndex(of: c).map(UInt32.init) }
+        /// Four characters to three bytes, one group at a time: nothing shared with the fast path.
+        func plain(_ text: [UInt8]) -> [UInt8]? {
+            var out: [UInt8] = []
+            for g in stride(from: 0, to: text.count, by: 4) {
+                guard let a = value(text[g]), let b = value(text[g + 1]), let c = value(text[g + 2]), let d = value(text[g + 3]) else { return nil }
+                let v = a << 18 | b << 12 | c << 6 | d
+                out += [UInt8(v >> 16), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)]
+            }
+            return out
+        }
+        // 128 characters: three 32-character vector blocks (the fourth is left to the scalar tail).
+        let base = (0..<128).map { alphabet[($0 * 7 + 3) % 64] }
+        #expect(Base64URL.decode(String(decoding: base, as: UTF8.self)) == plain(base))
+        for position in 0..<128 {
+            for byte in 0...255 {
+                var text = base
+                text[position] = UInt8(byte)
+                var out = [UInt8](repeating: 0, count: 96)
+                let n = CRegTokenFastPath_base64url_decode(text, text.count, &out, out.count)
+                #expect((n == 96 ? out : nil) == plain(text), "byte \(byte) at \(position)")
+            }
         }
     }
 

@@ -78,7 +78,7 @@ struct KeyTests {
         let damaged = Array(a.dropLast(65)) + b.suffix(65)
         let pem = "-----BEGIN \(label)-----\n\(Data(damaged).base64EncodedString(options: .lineLength64Characters))\n-----END \(label)-----\n"
         #expect(throws: KeyError(.invalidKey, "")) { try SigningKey(id: "k", pem: pem) }
-        let error = try #require(keyError { try SigningKey(id: "k", pem: pem) })
+        let error = try #require(keyError { _ = try SigningKey(id: "k", pem: pem) })
         #expect(error.reason.contains("does not match its private scalar"))
         // The undamaged files load, sign and verify.
         let key = try SigningKey(id: "k", pem: try String(contentsOfFile: "\(dir)/a.pem", encoding: .utf8))
