@@ -115,6 +115,16 @@ struct ProxySoakTests {
 
     @Test("60 s of mixed tokens over HTTP beside 1,000 idle connections, byte-at-a-time clients and malformed HTTP: no wrong decision, flat memory, the proxy keeps serving")
     func soak() throws {
+        // 1,000 connections need more descriptors than a 1024 default: raise this process's limit
+        // (the proxy and the client inherit it; root may raise the hard limit too).
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 4096 {
+            var raised = rlimit(rlim_cur: 4096, rlim_max: max(limit.rlim_max, 4096))
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+                raised = rlimit(rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max)
+                _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised)
+            }
+        }
         let registry = try Registry()
         let issuer = try Issuer()
         let idleTimeout = 12
