@@ -69,7 +69,7 @@ public final class Home {
                 throw LedgerError(.storage, "cannot create the first signing key: \(error.reason)")
             }
         }
-        try Self.repairInterruptedFirstKey(directory: "\(path)/keys")
+        if access("\(path)/ledger.sqlite", F_OK) != 0 { try Self.repairInterruptedFirstKey(directory: "\(path)/keys") }
         ledger = try Ledger(path: "\(path)/ledger.sqlite")
         for suffix in ["", "-wal", "-shm"] { _ = chmod("\(path)/ledger.sqlite\(suffix)", 0o600) }
         try ledger.purgeExpired(now: now)
@@ -107,9 +107,10 @@ public final class Home {
     }
 
     /// A first run killed between writing its key and naming it active leaves a ring with one
-    /// signing key and no `active` file: finish that run's work. With several signing keys and
-    /// none active, which one should sign is the operator's choice, so nothing is guessed (the
-    /// error that follows names `regtoken keys activate`).
+    /// signing key, no `active` file and no ledger yet (the ledger is created after the key):
+    /// finish that run's work. Anywhere else a missing `active` file is the operator's doing, and
+    /// which key should sign is the operator's choice, so nothing is guessed (the error that
+    /// follows names `regtoken keys activate`).
     private static func repairInterruptedFirstKey(directory: String) throws(LedgerError) {
         let ring: KeyRing
         do { ring = try KeyRing.load(directory: directory) } catch {
