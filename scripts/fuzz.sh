@@ -49,7 +49,7 @@ for t in "${targets[@]}"; do
   test -d "Corpus/$t" || { echo "fuzz.sh: no target $t (see Fuzz/Sources)" >&2; exit 64; }
   mkdir -p "$work/$t" "Findings/$t" "Regressions/$t"
   log="$work/$t.log"
-  if ! .build/release/"$t" -runs=0 "Corpus/$t" "Regressions/$t" >"$log" 2>&1; then
+  if ! .build/release/"$t" -runs=0 -artifact_prefix="Findings/$t/" "Corpus/$t" "Regressions/$t" >"$log" 2>&1; then
     tail -40 "$log" >&2; echo "fuzz.sh: $t fails on its seed corpus or a regression input" >&2; status=1; continue
   fi
   if .build/release/"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \

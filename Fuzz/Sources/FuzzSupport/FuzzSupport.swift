@@ -57,6 +57,17 @@ public enum Fuzz {
         return input + "." + base64url(must { try key.signature(for: Array(input.utf8)) })
     }
 
+    /// The claims of a compact JWS as Foundation reads them (base64url by hand, then
+    /// JSONSerialization): an independent second opinion on what the verifier accepted.
+    public static func independentClaims(_ token: [UInt8]) -> [String: Any]? {
+        let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var text = String(decoding: parts[1], as: UTF8.self).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    }
+
     /// Splits the input at the first occurrence of `separator` (the rest is empty when absent).
     public static func split(_ bytes: ArraySlice<UInt8>, at separator: UInt8) -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
         guard let i = bytes.firstIndex(of: separator) else { return (bytes, []) }
