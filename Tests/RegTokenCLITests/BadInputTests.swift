@@ -79,6 +79,10 @@ struct BadInputTests {
         expectOneLine(try cli("token-rm"), status: 64, containing: ["--help"])
         expectOneLine(try cli("nonsense"), status: 64, containing: ["--help"])
         expectOneLine(try cli("keys", "generate", "--alg", "RS256"), status: 64, containing: ["--help"])
+        for n in ["0", "-1", "9223372036854775807", "many"] {
+            expectOneLine(try cli("proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--keys", "/nonexistent", "--max-connections", n),
+                          status: 64, containing: ["max-connections"])
+        }
         let help = try cli("--help")
         #expect(help.status == 0 && help.stdout.contains("token-add"))
     }
