@@ -283,6 +283,14 @@ static inline int use_avx2(void) {
 }
 #endif
 
+int CRegTokenFastPath_base64url_vectorised(void) {
+#if defined(__x86_64__)
+    return use_avx2();
+#else
+    return 0;
+#endif
+}
+
 long CRegTokenFastPath_base64url_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap) {
     size_t rem = len % 4;
     if (rem == 1) return -1;

@@ -140,6 +140,10 @@ struct FastPathTests {
             }
             return out
         }
+        // The vector decoder is what runs here when the CPU has AVX2 (else this checks the tables).
+        let cpuHasAVX2 = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+            .split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx2") ?? false
+        #expect((CRegTokenFastPath_base64url_vectorised() == 1) == cpuHasAVX2)
         // 128 characters: three 32-character vector blocks (the fourth is left to the scalar tail).
         let base = (0..<128).map { alphabet[($0 * 7 + 3) % 64] }
         #expect(Base64URL.decode(String(decoding: base, as: UTF8.self)) == plain(base))
