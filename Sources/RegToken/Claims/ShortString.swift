@@ -75,6 +75,15 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         return true
     }
 
+    /// Appends `bytes` (a buffer of at most ``capacity`` bytes); `false` (and nothing appended)
+    /// when they do not fit.
+    @inline(__always)
+    @discardableResult
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        return append(base, count: bytes.count)
+    }
+
     /// The string as a Swift `String` (allocates for more than 15 bytes).
     public var string: String {
         var bytes = [UInt8]()

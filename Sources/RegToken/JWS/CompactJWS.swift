@@ -63,6 +63,7 @@ enum Base64URL {
     }
 
     /// The decoded length of `n` base64url characters, or nil if `n` is impossible.
+    @inline(__always)
     static func decodedLength(_ n: Int) -> Int? {
         switch n % 4 {
         case 0: return n / 4 * 3

@@ -105,7 +105,8 @@ public final class TokenVerifier: Sendable {
         return verified
     }
 
-    /// The verification, writing the verified claims into `verified`.
+    /// The verification, writing the verified claims into `verified`, which must be
+    /// ``VerifiedToken/placeholder`` (it is written only when the token verifies).
     ///
     /// Why an inout and not a return value: the result (some 240 bytes of inline strings) would
     /// travel out through the closures of the snapshot read and the stack buffers, each of which
@@ -226,11 +227,18 @@ public final class TokenVerifier: Sendable {
         guard valid else { throw TokenError(.badSignature, "signature does not verify") }
         if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.pointee.p256UID) }
 
+        // Written into the caller's value field by field: `verified` is the all-zero placeholder
+        // (empty strings), so the account and region are appended in place, their bytes only.
         // Account and region are checked to fit a short string by the parser.
-        verified = VerifiedToken(id: claims.id, account: ShortString(bytes: claims.account) ?? ShortString(),
-                                 region: ShortString(bytes: claims.region) ?? ShortString(), scope: claims.scope,
-                                 issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, keyID: key.pointee.keyID,
-                                 algorithm: algorithm, isNamespaceRestricted: claims.namespaceRestricted)
+        verified.id = claims.id
+        verified.account.append(claims.account)
+        verified.region.append(claims.region)
+        verified.scope = claims.scope
+        verified.issuedAt = claims.issuedAt
+        verified.expiresAt = claims.expiresAt
+        verified.keyID = key.pointee.keyID
+        verified.algorithm = algorithm
+        verified.isNamespaceRestricted = claims.namespaceRestricted
     }
 
     /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
