@@ -177,13 +177,9 @@ public final class TokenVerifier: Sendable {
                         signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
                         state: VerifierState, into verified: inout VerifiedToken) throws(TokenError) {
         let algorithm = key.pointee.algorithm
-        // The requested namespace is matched while parsing. (Read from the request in place: a
-        // local copy of the optional string cost a retain and a dozen outlined copies and
-        // destroys on every path out of this function.)
+        // The requested namespace is matched while parsing.
         var namespaceMatched = false
-        let claims = try ClaimsParser.parse(json) { ns in
-            if !namespaceMatched, let wanted = request.namespace, Self.equal(ns, wanted.utf8) { namespaceMatched = true }
-        }
+        let claims = try Self.parse(json, wanting: request.namespace, matched: &namespaceMatched)
 
         // Time.
         let leeway = configuration.leeway
@@ -239,6 +235,21 @@ public final class TokenVerifier: Sendable {
         verified.keyID = key.pointee.keyID
         verified.algorithm = algorithm
         verified.isNamespaceRestricted = claims.namespaceRestricted
+    }
+
+    /// Parses the claims in `json`, setting `matched` when they list the namespace `wanted`.
+    ///
+    /// A function of its own so that the closure captures only the optional string, passed in
+    /// borrowed, and not the request: capturing the request copied the whole of it (three
+    /// strings, a retain and a release each) through its value witness on every verification,
+    /// and a local copy of the optional string cost a retain and a dozen outlined copies and
+    /// destroys on every path out.
+    @inline(__always)
+    private static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, wanting wanted: String?,
+                              matched: inout Bool) throws(TokenError) -> ParsedClaims {
+        try ClaimsParser.parse(json) { ns in
+            if !matched, let wanted, equal(ns, wanted.utf8) { matched = true }
+        }
     }
 
     /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
