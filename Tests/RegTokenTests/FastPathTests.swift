@@ -175,4 +175,116 @@ struct FastPathTests {
         let esHeader = #"{"alg":"ES256","kid":"es-test","typ":"JWT"}"#
         #expect(tokenErrorCode { _ = try verifier.verify(try Fixture.forge(header: esHeader, claims: Fixture.claimsJSON()), at: Fixture.now, for: Fixture.pull) } == .badSignature)
     }
+
+    /// Runs `body` with a reader over a copy of `bytes`, and where it left the reader.
+    static func reading<R>(_ bytes: [UInt8], _ body: (inout JSONReader) throws(TokenError) -> R) -> (Result<R, TokenError>, Int) {
+        var copy = bytes
+        return copy.withUnsafeMutableBufferPointer { buffer in
+            var reader = JSONReader(buffer)
+            let result = Result { () throws(TokenError) -> R in try body(&reader) }
+            return (result, reader.index)
+        }
+    }
+
+    /// The same outcome: the same value or the same error, and the reader left at the same place
+    /// when it succeeded.
+    static func same<R: Equatable>(_ a: (Result<R, TokenError>, Int), _ b: (Result<R, TokenError>, Int)) -> Bool {
+        switch (a.0, b.0) {
+        case (.success(let x), .success(let y)): return x == y && a.1 == b.1
+        case (.failure(let x), .failure(let y)): return x.code == y.code && x.reason == y.reason
+        default: return false
+        }
+    }
+
+    @Test("claim names: the word compare reads every name as the general path does, every byte value at every position")
+    func memberNames() {
+        let texts = [#""jti":"x","#, #""sub":"x","#, #""iat":1,"#, #""exp":1,"#, #""nbf":1,"#, #""scope":"pull""#,
+                     #""region":"x""#, #""namespaces":["a"]"#, #""regions":"x""#, #""jti" :"x""#]
+        for text in texts {
+            let bytes = Array(text.utf8)
+            for cut in [bytes.count, 9, 8, 7, 6] where cut <= bytes.count {
+                let base = Array(bytes.prefix(cut))
+                for position in 0..<min(base.count, 10) {
+                    for value in 0...255 {
+                        var mutated = base
+                        mutated[position] = UInt8(value)
+                        let fast = Self.reading(mutated) { (r) throws(TokenError) in try ClaimsParser.nextMember(&r) }
+                        let general = Self.reading(mutated) { (r) throws(TokenError) in ClaimsParser.member(try r.memberName()) }
+                        #expect(Self.same(fast, general), "\(String(decoding: mutated, as: UTF8.self))")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("jti: the 36-byte shortcut reads what the string reader and the UUID parser read, every byte value at every position")
+    func quotedID() {
+        let id = Array(("\"" + UUIDBytes.random().description + "\"").utf8)
+        for tail in [[], Array(",".utf8), Array("\\u0030\"".utf8)] {
+            let base = id + tail
+            for position in 0..<base.count {
+                for value in 0...255 {
+                    var mutated = base
+                    mutated[position] = UInt8(value)
+                    let fast = Self.reading(mutated) { (r) throws(TokenError) in try ClaimsParser.readID(&r) }
+                    let general = Self.reading(mutated) { (r) throws(TokenError) in UUIDBytes(utf8: UnsafeRawBufferPointer(try r.string(allowControl: false))) }
+                    #expect(Self.same(fast, general), "\(String(decoding: mutated, as: UTF8.self))")
+                }
+            }
+        }
+    }
+
+    /// The plain NumericDate reader the eight-digit path replaced: one digit at a time.
+    static func referenceNumericDate(_ bytes: [UInt8]) -> (Result<Int64, TokenError>, Int) {
+        reading(bytes) { (r) throws(TokenError) -> Int64 in
+            guard r.index < r.end else { throw .malformed("a time claim is missing its value") }
+            let first = r.base[r.index]
+            if first == UInt8(ascii: "-") { throw .malformed("a time claim is negative") }
+            guard first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9") else { throw .malformed("a time claim has the wrong type (expected an integer)") }
+            var value: Int64 = 0
+            let start = r.index
+            while r.index < r.end, r.base[r.index] >= UInt8(ascii: "0"), r.base[r.index] <= UInt8(ascii: "9") {
+                if r.index - start >= 16 { throw .malformed("a time claim is out of range") }
+                value = value &* 10 &+ Int64(r.base[r.index] &- 48)
+                r.index += 1
+            }
+            if first == UInt8(ascii: "0") && r.index - start > 1 { throw .malformed("a number has a leading zero") }
+            if r.index < r.end {
+                let c = r.base[r.index]
+                if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { throw .malformed("a time claim is not an integer") }
+            }
+            guard value <= 9_007_199_254_740_991 else { throw .malformed("a time claim is out of range") }
+            return value
+        }
+    }
+
+    @Test("NumericDate: eight digits at a time reads what one at a time reads, for every length and every byte after the digits")
+    func numericDates() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 1...20 {
+            for _ in 0..<20 {
+                var digits = (0..<length).map { _ in UInt8.random(in: 0x30...0x39, using: &generator) }
+                if Bool.random(using: &generator) { digits[0] = 0x30 }
+                if length >= 16 && Bool.random(using: &generator) { digits = Array("9007199254740991".utf8) + digits.dropFirst(16) }
+                for value in 0...256 {
+                    // 256: nothing after the digits.
+                    for padding in [0, 1, 7] {
+                        let bytes = digits + (value < 256 ? [UInt8(value)] : []) + [UInt8](repeating: 0x7D, count: value < 256 ? padding : 0)
+                        let fast = Self.reading(bytes) { (r) throws(TokenError) in try r.numericDate() }
+                        #expect(Self.same(fast, Self.referenceNumericDate(bytes)), "\(String(decoding: bytes, as: UTF8.self))")
+                    }
+                }
+            }
+        }
+        // Every byte value at every position of a ten-digit time with a comma after it.
+        let base = Array("1764400000,".utf8)
+        for position in 0..<base.count {
+            for value in 0...255 {
+                var bytes = base
+                bytes[position] = UInt8(value)
+                let fast = Self.reading(bytes) { (r) throws(TokenError) in try r.numericDate() }
+                #expect(Self.same(fast, Self.referenceNumericDate(bytes)), "\(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+    }
 }

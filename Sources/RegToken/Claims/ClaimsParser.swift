@@ -68,7 +68,7 @@ enum ClaimsParser {
     /// The bit of the member `name` names, or ``unknown``. By length first, then the bytes as one
     /// little-endian word: one or two compares per name instead of a byte loop per candidate.
     @inline(__always)
-    private static func member(_ name: UnsafeBufferPointer<UInt8>) -> UInt16 {
+    static func member(_ name: UnsafeBufferPointer<UInt8>) -> UInt16 {
         @inline(__always) func word3(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt32 { UInt32(a) | UInt32(b) << 8 | UInt32(c) << 16 }
         switch name.count {
         case 3:
@@ -91,6 +91,70 @@ enum ClaimsParser {
         }
     }
 
+    /// The member whose name starts at the reader, with the reader moved past the name, its `:`
+    /// and any whitespace; what `member(reader.memberName())` returns, and where it leaves the reader.
+    ///
+    /// Compact names (`"jti":`, `"sub":`, `"iat":`, `"exp":`, `"nbf":`, `"scope":`, `"region":`,
+    /// as the issuer writes them) are recognised by comparing the next eight bytes with constants:
+    /// the reader then moves by a length the (predicted) match fixes, instead of by the result of
+    /// a scan for the closing quote, which put a load and a bit scan per name on the chain of
+    /// dependent loads that parsing is. The bytes compared are the whole quoted name and its
+    /// colon, so a match is exactly the name the general path reads; anything else (escapes,
+    /// whitespace before the colon, `namespaces`, unknown names, fewer than eight bytes left)
+    /// takes the general path.
+    @inline(__always)
+    static func nextMember(_ reader: inout JSONReader) throws(TokenError) -> UInt16 {
+        reader.skipWhitespace()
+        if let w = reader.peekWord() {
+            // `"abc":` in the low six bytes of a little-endian word.
+            @inline(__always) func quoted3(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt64 {
+                0x22 | UInt64(a) << 8 | UInt64(b) << 16 | UInt64(c) << 24 | 0x22 << 32 | 0x3A << 40
+            }
+            @inline(__always) func word8(_ b: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> UInt64 {
+                UInt64(b.0) | UInt64(b.1) << 8 | UInt64(b.2) << 16 | UInt64(b.3) << 24
+                    | UInt64(b.4) << 32 | UInt64(b.5) << 40 | UInt64(b.6) << 48 | UInt64(b.7) << 56
+            }
+            var bit = unknown
+            var length = 0
+            switch w & 0xFFFF_FFFF_FFFF {
+            case quoted3(0x6A, 0x74, 0x69): bit = jti; length = 6  // "jti":
+            case quoted3(0x73, 0x75, 0x62): bit = sub; length = 6  // "sub":
+            case quoted3(0x69, 0x61, 0x74): bit = iat; length = 6  // "iat":
+            case quoted3(0x65, 0x78, 0x70): bit = exp; length = 6  // "exp":
+            case quoted3(0x6E, 0x62, 0x66): bit = nbf; length = 6  // "nbf":
+            default:
+                if w == word8((0x22, 0x73, 0x63, 0x6F, 0x70, 0x65, 0x22, 0x3A)) {  // "scope":
+                    bit = scope; length = 8
+                } else if w == word8((0x22, 0x72, 0x65, 0x67, 0x69, 0x6F, 0x6E, 0x22)), reader.index &+ 8 < reader.end,
+                          reader.base[reader.index &+ 8] == UInt8(ascii: ":") {  // "region":
+                    bit = region; length = 9
+                }
+            }
+            if length > 0 {
+                reader.index &+= length
+                reader.skipWhitespace()
+                return bit
+            }
+        }
+        return member(try reader.memberName())
+    }
+
+    /// Reads the `jti` value. The common case, `"` and 36 bytes that parse as a UUID and `"`,
+    /// is taken without scanning for the closing quote: a UUID's text is hex digits and dashes
+    /// only (no quote, backslash or control byte), so those 36 bytes are exactly the string the
+    /// reader would return. Anything else (escapes included) is read as a string and parsed.
+    @inline(__always)
+    static func readID(_ reader: inout JSONReader) throws(TokenError) -> UUIDBytes? {
+        let i = reader.index
+        if i &+ 38 <= reader.end && reader.base[i] == UInt8(ascii: "\"") && reader.base[i &+ 37] == UInt8(ascii: "\""),
+           let id = UUIDBytes(utf8: UnsafeRawBufferPointer(start: reader.base + (i &+ 1), count: 36)) {
+            reader.index = i &+ 38
+            return id
+        }
+        let value = try reader.string(allowControl: false)
+        return UUIDBytes(utf8: UnsafeRawBufferPointer(value))
+    }
+
     /// Parses `json` in place (its strings are decoded over their own text), calling `namespace`
     /// for each listed namespace.
     @inline(__always)
@@ -102,11 +166,10 @@ enum ClaimsParser {
             throw .malformed("claims are missing jti, sub, region, scope or iat")
         }
         while true {
-            let bit = member(try reader.memberName())
+            let bit = try nextMember(&reader)
             switch bit {
             case jti:
-                let value = try reader.string(allowControl: false)
-                guard let id = UUIDBytes(utf8: UnsafeRawBufferPointer(value)), !id.isNil else {
+                guard let id = try readID(&reader), !id.isNil else {
                     throw .malformed("claim jti is not a UUID")
                 }
                 claims.id = id
