@@ -188,12 +188,12 @@ public final class TokenVerifier: Sendable {
         if claims.issuedAt &- leeway > now { throw TokenError(.notYetValid, "token was issued in the future (iat)") }
 
         // What is asked.
-        guard Self.equal(claims.region, request.region.utf8) else { throw TokenError(.wrongRegion, "token is for another region") }
+        guard Self.equal(claims.region, request.region) else { throw TokenError(.wrongRegion, "token is for another region") }
         guard claims.scope.allows(request.access) else { throw TokenError(.insufficientScope, "token is pull-only") }
         if request.namespace != nil && claims.namespaceRestricted && !namespaceMatched {
             throw TokenError(.namespaceNotAllowed, "token is not valid for this namespace")
         }
-        if let owner = request.namespaceOwner, !Self.equal(claims.account, owner.utf8) {
+        if let owner = request.namespaceOwner, !Self.equal(claims.account, owner) {
             throw TokenError(.namespaceNotAllowed, "namespace belongs to another account")
         }
 
@@ -248,24 +248,23 @@ public final class TokenVerifier: Sendable {
     private static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, wanting wanted: String?,
                               matched: inout Bool) throws(TokenError) -> ParsedClaims {
         try ClaimsParser.parse(json) { ns in
-            if !matched, let wanted, equal(ns, wanted.utf8) { matched = true }
+            if !matched, let wanted, equal(ns, wanted) { matched = true }
         }
     }
 
-    /// True when `bytes` equal the UTF-8 of a string (`String.UTF8View`), without allocating.
+    /// True when `bytes` equal the UTF-8 of `string`, without allocating or copying the string.
     ///
-    /// An element loop over the view, specialised and inlined: `withContiguousStorageIfAvailable`
-    /// went through generic value witnesses for its optional result, and `withUTF8` needs a copy
-    /// of the string (a retain of a request string that other threads may share).
+    /// Through the view's `span` (the string's contiguous UTF-8, in place) and one `memcmp`. An
+    /// element loop over the `UTF8View` cost some 34 instructions a byte (index validation and
+    /// the small/large string cases each step); `withContiguousStorageIfAvailable` went through
+    /// generic value witnesses for its optional result, and `withUTF8` needs a copy of the string
+    /// (a retain of a request string that other threads may share).
     @inline(__always)
-    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ utf8: String.UTF8View) -> Bool {
-        guard utf8.count == bytes.count else { return false }
-        var i = 0
-        for byte in utf8 {
-            guard byte == bytes[i] else { return false }
-            i &+= 1
-        }
-        return true
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ string: String) -> Bool {
+        let span = string.utf8.span
+        guard span.count == bytes.count else { return false }
+        guard let base = bytes.baseAddress, span.count > 0 else { return true }
+        return span.withUnsafeBufferPointer { memcmp($0.baseAddress.unsafelyUnwrapped, base, $0.count) == 0 }
     }
 
     /// Decodes base64url `text` into a stack buffer when small, else a heap buffer, for `body`.
