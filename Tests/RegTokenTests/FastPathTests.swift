@@ -287,4 +287,23 @@ struct FastPathTests {
             }
         }
     }
+
+    @Test("request strings (small, heap-allocated, non-ASCII) are compared byte for byte with the claims")
+    func requestStrings() throws {
+        let verifier = try Fixture.verifier()
+        // The issuer writes ASCII names only; requests may ask for anything.
+        let values = ["a", "eu-west-1", "eu-west-10", "eu-west-2", "region-with-a-long-name-on-the-heap",
+                      "region-with-a-long-name-on-the-hea", "region-u", String(repeating: "x", count: 64)]
+        for claimed in values {
+            for asked in values + ["région-u", "", String(repeating: "x", count: 65)] {
+                let region = try Fixture.issue(Fixture.claims(region: claimed))
+                let code = tokenErrorCode { _ = try verifier.verify(region, at: Fixture.now, for: AccessRequest(region: asked, access: .pull)) }
+                #expect(code == (claimed == asked ? nil : .wrongRegion), "region \(claimed) asked \(asked)")
+                let namespaced = try Fixture.issue(Fixture.claims(account: claimed, namespaces: [claimed]))
+                let request = AccessRequest(region: Fixture.region, access: .pull, namespace: asked, namespaceOwner: asked)
+                let nsCode = tokenErrorCode { _ = try verifier.verify(namespaced, at: Fixture.now, for: request) }
+                #expect(nsCode == (claimed == asked ? nil : .namespaceNotAllowed), "namespace \(claimed) asked \(asked)")
+            }
+        }
+    }
 }
