@@ -136,7 +136,13 @@ enum ClaimsParser {
                 return bit
             }
         }
-        return member(try reader.memberName())
+        return try generalMember(&reader)
+    }
+
+    /// The general path of ``nextMember(_:)``, out of line so that the word compare inlines.
+    @inline(never)
+    static func generalMember(_ reader: inout JSONReader) throws(TokenError) -> UInt16 {
+        member(try reader.memberName())
     }
 
     /// Reads the `jti` value. The common case, `"` and 36 bytes that parse as a UUID and `"`,
