@@ -40,7 +40,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let home = try global.openHome()
         let region = try global.resolvedRegion(home)
         let verifier = TokenVerifier(keys: try cli { try home.keyRing() }, configuration: VerifierConfiguration(leeway: leeway))
-        try cli { try verifier.install(home.revocationFile()) }
+        _ = try cli { try verifier.install(home.revocationFile()) }
         let now = Durations.now()
         do {
             let v = try verifier.verify(text, at: now, for: AccessRequest(region: region, access: access, namespace: namespace))

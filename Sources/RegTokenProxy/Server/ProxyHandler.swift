@@ -201,7 +201,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func sendUpstream(_ part: HTTPClientRequestPart) {
         if let upstream, !connecting {
-            upstream.write(NIOAny(part), promise: nil)
+            upstream.write(part, promise: nil)
             return
         }
         pendingUpstream.append(part)
@@ -240,7 +240,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             handler.owner = self
             upstream = channel
             upstreamHandler = handler
-            for part in pendingUpstream { channel.write(NIOAny(part), promise: nil) }
+            for part in pendingUpstream { channel.write(part, promise: nil) }
             pendingUpstream.removeAll()
             channel.flush()
             if requestDone && !responseStarted { scheduleResponseTimeout() }
