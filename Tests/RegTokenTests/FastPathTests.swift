@@ -306,4 +306,107 @@ struct FastPathTests {
             }
         }
     }
+
+    /// What a parse produced, by value (the parsed strings are slices of the parse's buffer).
+    struct ClaimsOutcome: Equatable {
+        var id: UUIDBytes, account: [UInt8], region: [UInt8], scope: Scope
+        var issuedAt: Int64, expiresAt: Int64?, notBefore: Int64?, namespaceRestricted: Bool, namespaces: [[UInt8]]
+
+        init(_ c: ParsedClaims, namespaces: [[UInt8]]) {
+            id = c.id
+            account = Array(c.account)
+            region = Array(c.region)
+            scope = c.scope
+            issuedAt = c.issuedAt
+            expiresAt = c.expiresAt
+            notBefore = c.notBefore
+            namespaceRestricted = c.namespaceRestricted
+            self.namespaces = namespaces
+        }
+    }
+
+    /// The issued-layout reader on `bytes` (nil when it declines), checking that it wrote nothing.
+    static func issuedLayout(_ bytes: [UInt8]) -> ClaimsOutcome? {
+        bytes.withUnsafeBufferPointer { buffer in
+            ClaimsParser.issuedLayout(buffer).map { ClaimsOutcome($0, namespaces: []) }
+        }
+    }
+
+    /// A parse of a copy of `bytes`: `ClaimsParser.parse` (fast path first) or the strict parser alone.
+    static func parsed(_ bytes: [UInt8], strictOnly: Bool) -> Result<ClaimsOutcome, TokenError> {
+        var copy = bytes
+        return copy.withUnsafeMutableBufferPointer { buffer in
+            Result { () throws(TokenError) -> ClaimsOutcome in
+                var namespaces: [[UInt8]] = []
+                let claims = strictOnly
+                    ? try ClaimsParser.parseMembers(buffer) { namespaces.append(Array($0)) }
+                    : try ClaimsParser.parse(buffer) { namespaces.append(Array($0)) }
+                return ClaimsOutcome(claims, namespaces: namespaces)
+            }
+        }
+    }
+
+    static func sameOutcome(_ a: Result<ClaimsOutcome, TokenError>, _ b: Result<ClaimsOutcome, TokenError>) -> Bool {
+        switch (a, b) {
+        case (.success(let x), .success(let y)): return x == y
+        case (.failure(let x), .failure(let y)): return x.code == y.code && x.reason == y.reason
+        default: return false
+        }
+    }
+
+    @Test("issued claims layout: the fixed-offset reader agrees with the strict parser on every byte value at every position, and on every cut and insertion")
+    func issuedClaimsLayout() throws {
+        let samples: [TokenClaims] = [
+            Fixture.claims(),
+            Fixture.claims(account: "a", region: "r", scope: .pushPull, issuedAt: 1, expiresAt: 9_007_199_254_740_991),
+            Fixture.claims(account: String(repeating: "x", count: 64), region: String(repeating: "-", count: 64), expiresAt: nil),
+            Fixture.claims(account: "user@example.com", region: "eu-west-1", scope: .pushPullDelete),
+            Fixture.claims(region: "us", issuedAt: 0, expiresAt: 1),
+            Fixture.claims(namespaces: ["team", "app"]),
+            TokenClaims(account: "acme", region: "eu", scope: .pull, issuedAt: 100, expiresAt: 200, notBefore: 150),
+        ]
+        var fastTaken = 0
+        for sample in samples {
+            let text = Array(sample.json.utf8)
+            // Unmutated: the same claims as the issuer's and the strict parser's.
+            let strict = Self.parsed(text, strictOnly: true)
+            #expect(try TokenClaims(json: text) == sample)
+            #expect(Self.sameOutcome(Self.parsed(text, strictOnly: false), strict))
+            if let fast = Self.issuedLayout(text) {
+                #expect(Self.sameOutcome(.success(fast), strict))
+            }
+            var variants: [[UInt8]] = []
+            for position in 0..<text.count {
+                for value in 0...255 {
+                    var mutated = text
+                    mutated[position] = UInt8(value)
+                    variants.append(mutated)
+                }
+                var cut = text
+                cut.remove(at: position)
+                variants.append(cut)
+                for inserted: UInt8 in [0x20, 0x22, 0x2C, 0x30, 0x31, 0x5C, 0x61, 0x7D, 0xC3] {
+                    var longer = text
+                    longer.insert(inserted, at: position)
+                    variants.append(longer)
+                }
+            }
+            variants.append(text + [0x20])
+            variants.append(Array(text.prefix(91)))
+            for mutated in variants {
+                let strict = Self.parsed(mutated, strictOnly: true)
+                if let fast = Self.issuedLayout(mutated) {
+                    fastTaken += 1
+                    #expect(Self.sameOutcome(.success(fast), strict), "\(String(decoding: mutated, as: UTF8.self))")
+                }
+                #expect(Self.sameOutcome(Self.parsed(mutated, strictOnly: false), strict), "\(String(decoding: mutated, as: UTF8.self))")
+            }
+        }
+        // The reader is taken for what the issuer writes without namespaces or nbf.
+        for sample in samples.prefix(3) {
+            #expect(Self.issuedLayout(Array(sample.json.utf8)) != nil, "\(sample.json)")
+        }
+        #expect(fastTaken > 1000)
+    }
 }
+

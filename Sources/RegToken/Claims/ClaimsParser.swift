@@ -163,8 +163,112 @@ enum ClaimsParser {
 
     /// Parses `json` in place (its strings are decoded over their own text), calling `namespace`
     /// for each listed namespace.
+    ///
+    /// Claims exactly as regtoken's issuer lays them out are read by ``issuedLayout(_:)``; any
+    /// other text (or any doubt) goes to the strict member-by-member parser, which defines what
+    /// is accepted.
     @inline(__always)
     static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, namespace: (UnsafeBufferPointer<UInt8>) -> Void) throws(TokenError) -> ParsedClaims {
+        if let claims = issuedLayout(UnsafeBufferPointer(json)) { return claims }
+        return try parseMembers(json, namespace: namespace)
+    }
+
+    /// Claims in the byte layout ``TokenClaims/json`` writes, without namespaces and without
+    /// `nbf`, read by fixed offsets and word compares: `{"jti":"<uuid>","sub":"<account>",
+    /// "region":"<region>","scope":"pull"|"pull,push"|"pull,push,delete","iat":<s>[,"exp":<s>]}`
+    /// with no whitespace. Returns nil for anything else, and the caller then runs the strict
+    /// parser from the start; nothing here writes to the buffer, so that parse sees the text
+    /// as it came.
+    ///
+    /// Why: the strict parser's loop (whitespace checks, a member dispatch, the duplicate and
+    /// required-member bookkeeping, an end-of-member test per member) is a chain of dependent
+    /// branches; with the layout fixed, most positions are known once the account and region
+    /// lengths are, and the member names are a few constant compares.
+    ///
+    /// It returns a value only where the strict parser returns the same value: every member is
+    /// present once, in an order the parser accepts; the strings it slices are plain runs
+    /// (printable ASCII without quote or backslash, see ``JSONReader/plainRunEnd(from:)``), which
+    /// the parser returns unchanged, with the parser's length limits; the UUID goes through the
+    /// same parser and nil check as ``readID(_:)``; the dates through ``JSONReader/numericDate()``
+    /// itself, followed by exactly `,` or `}`; and `}` must be the last byte. Escapes, non-ASCII
+    /// or control bytes, whitespace, other members or orders, `0` as a date: nil, and the strict
+    /// parser decides (checked against it for every byte value at every position in the tests).
+    @inline(__always)
+    static func issuedLayout(_ json: UnsafeBufferPointer<UInt8>) -> ParsedClaims? {
+        // The shortest such text: `{"jti":"` 36 `"` `,"sub":"` 1 `"` `,"region":"` 1 `"`
+        // `,"scope":"pull"` `,"iat":` 1 `}`, 92 bytes; the offsets up to the account are then safe.
+        guard let base = json.baseAddress, json.count >= 92 else { return nil }
+        let end = json.count
+        let reader = JSONReader(base: UnsafeMutablePointer(mutating: base), end: end)
+        /// The eight bytes at `i` as a little-endian word (constants below: the text they spell).
+        @inline(__always) func word(_ i: Int) -> UInt64 {
+            UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+        }
+        /// The plain string that starts at `start` (after its quote): the index of its closing
+        /// quote when it is 1 to 64 plain bytes followed by `"`, else nil.
+        @inline(__always) func plainString(_ start: Int) -> Int? {
+            let close = reader.plainRunEnd(from: start)
+            guard close < end, base[close] == UInt8(ascii: "\""), close > start, close &- start <= ShortString.capacity else { return nil }
+            return close
+        }
+        /// `,"iat":` or `,"exp":` (the seven bytes of `name`) at `i`, then a date that does not
+        /// start with `0` (a lone `0` is left to the strict parser): the date and the index after it.
+        @inline(__always) func date(_ i: Int, _ name: UInt64) -> (Int64, Int)? {
+            guard i &+ 8 <= end, word(i) & 0x00FF_FFFF_FFFF_FFFF == name, base[i &+ 7] != UInt8(ascii: "0") else { return nil }
+            var dateReader = reader
+            dateReader.index = i &+ 7
+            guard let value = try? dateReader.numericDate() else { return nil }
+            return (value, dateReader.index)
+        }
+
+        var claims = ParsedClaims()
+        // {"jti":"<36>"
+        guard word(0) == 0x223A_2269_746A_227B, base[44] == UInt8(ascii: "\""),  // {"jti":"
+              let id = UUIDBytes(utf8: UnsafeRawBufferPointer(start: base + 8, count: 36)), !id.isNil else { return nil }
+        claims.id = id
+        // ,"sub":"<account>"
+        guard word(45) == 0x223A_2262_7573_222C, let accountEnd = plainString(53) else { return nil }  // ,"sub":"
+        claims.account = UnsafeBufferPointer(start: base + 53, count: accountEnd &- 53)
+        // ,"region":"<region>"
+        var i = accountEnd &+ 1
+        guard i &+ 12 <= end, word(i) == 0x6E6F_6967_6572_222C,  // ,"region
+              word(i &+ 3) == 0x223A_226E_6F69_6765 else { return nil }  // egion":"
+        i &+= 11
+        guard let regionEnd = plainString(i) else { return nil }
+        claims.region = UnsafeBufferPointer(start: base + i, count: regionEnd &- i)
+        // ,"scope":"pull" or ,"scope":"pull,push"
+        i = regionEnd &+ 1
+        // `,"scope":"pull"` `,"iat":` 1 `}`: 24 bytes at least.
+        guard i &+ 24 <= end, word(i) == 0x2265_706F_6373_222C,  // ,"scope"
+              base[i &+ 8] == UInt8(ascii: ":"), base[i &+ 9] == UInt8(ascii: "\"") else { return nil }
+        i &+= 10
+        let scope = word(i)
+        if scope & 0xFF_FFFF_FFFF == 0x22_6C6C_7570 {  // pull"
+            claims.scope = .pull
+            i &+= 5
+        } else if scope == 0x7375_702C_6C6C_7570, base[i &+ 8] == UInt8(ascii: "h"), base[i &+ 9] == UInt8(ascii: "\"") {  // pull,pus h"
+            claims.scope = .pushPull
+            i &+= 10
+        } else {
+            return nil  // pull,push,delete and every other spelling
+        }
+        // ,"iat":<s>
+        guard let (issuedAt, afterIssuedAt) = date(i, 0x3A22_7461_6922_2C) else { return nil }  // ,"iat":
+        claims.issuedAt = issuedAt
+        i = afterIssuedAt
+        // [,"exp":<s>]
+        if i < end && base[i] == UInt8(ascii: ",") {
+            guard let (expiresAt, afterExpiresAt) = date(i, 0x3A22_7078_6522_2C) else { return nil }  // ,"exp":
+            claims.expiresAt = expiresAt
+            i = afterExpiresAt
+        }
+        // } as the last byte
+        guard i &+ 1 == end, base[i] == UInt8(ascii: "}") else { return nil }
+        return claims
+    }
+
+    /// The strict parser: members in any order, with whitespace, escapes and `nbf`.
+    static func parseMembers(_ json: UnsafeMutableBufferPointer<UInt8>, namespace: (UnsafeBufferPointer<UInt8>) -> Void) throws(TokenError) -> ParsedClaims {
         var claims = ParsedClaims()
         var reader = JSONReader(json)
         var seen: UInt16 = 0

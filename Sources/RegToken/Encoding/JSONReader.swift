@@ -29,6 +29,13 @@ struct JSONReader {
         index = 0
     }
 
+    /// A reader of the `end` bytes at `base` (not empty), from the start.
+    init(base: UnsafeMutablePointer<UInt8>, end: Int) {
+        self.base = base
+        self.end = end
+        index = 0
+    }
+
     nonisolated(unsafe) static let emptyBase: UnsafeMutablePointer<UInt8> = {
         let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
         p.initialize(to: 0)
