@@ -189,8 +189,8 @@ enum ClaimsParser {
     /// present once, in an order the parser accepts; the strings it slices are plain runs
     /// (printable ASCII without quote or backslash, see ``JSONReader/plainRunEnd(from:)``), which
     /// the parser returns unchanged, with the parser's length limits; the UUID goes through the
-    /// same parser and nil check as ``readID(_:)``; the dates through ``JSONReader/numericDate()``
-    /// itself, followed by exactly `,` or `}`; and `}` must be the last byte. Escapes, non-ASCII
+    /// same parser and nil check as ``readID(_:)``; the dates are 1 to 15 digits without a
+    /// leading zero, followed by exactly `,` or `}`; and `}` must be the last byte. Escapes, non-ASCII
     /// or control bytes, whitespace, other members or orders, `0` as a date: nil, and the strict
     /// parser decides (checked against it for every byte value at every position in the tests).
     @inline(__always)
@@ -211,14 +211,30 @@ enum ClaimsParser {
             guard close < end, base[close] == UInt8(ascii: "\""), close > start, close &- start <= ShortString.capacity else { return nil }
             return close
         }
-        /// `,"iat":` or `,"exp":` (the seven bytes of `name`) at `i`, then a date that does not
-        /// start with `0` (a lone `0` is left to the strict parser): the date and the index after it.
+        /// `,"iat":` or `,"exp":` (the seven bytes of `name`) at `i`, then a date of 1 to 15
+        /// digits that does not start with `0`: the date and the index after it. Such a date is
+        /// below 2^53, so ``JSONReader/numericDate()`` reads the same value (it stops at the same
+        /// byte, and the caller requires `,` or `}` there); a lone `0`, 16 digits or anything
+        /// else is left to the strict parser.
+        ///
+        /// Two words: the eight bytes at the first digit, and when those are all digits, the
+        /// eight bytes that end eight further on or at the end of the text, whichever comes
+        /// first, shifted so that the ninth digit is lowest (the shift brings in zero bytes,
+        /// which are not digits, in place of bytes past the end).
         @inline(__always) func date(_ i: Int, _ name: UInt64) -> (Int64, Int)? {
-            guard i &+ 8 <= end, word(i) & 0x00FF_FFFF_FFFF_FFFF == name, base[i &+ 7] != UInt8(ascii: "0") else { return nil }
-            var dateReader = reader
-            dateReader.index = i &+ 7
-            guard let value = try? dateReader.numericDate() else { return nil }
-            return (value, dateReader.index)
+            let start = i &+ 7
+            guard start &+ 8 <= end, word(i) & 0x00FF_FFFF_FFFF_FFFF == name, base[start] != UInt8(ascii: "0") else { return nil }
+            let first = word(start)
+            let n = JSONReader.leadingDigits(first)
+            guard n > 0 else { return nil }
+            let high = Int64(JSONReader.value(ofDigits: first, count: n))
+            if n < 8 { return (high, start &+ n) }
+            let last = min(start &+ 16, end) &- 8
+            let rest = word(last) &>> UInt64(8 &* (start &+ 8 &- last))
+            let m = JSONReader.leadingDigits(rest)
+            guard m < 8 else { return nil }
+            if m == 0 { return (high, start &+ 8) }
+            return (high &* JSONReader.powerOf10(m) &+ Int64(JSONReader.value(ofDigits: rest, count: m)), start &+ 8 &+ m)
         }
 
         var claims = ParsedClaims()
