@@ -206,7 +206,7 @@ public final class Home {
     public func removeTokens(_ ids: [UUIDBytes], account: String, region: String, now: Int64) throws(LedgerError) -> [TokenRecord] {
         // Refuse before touching the ledger when the list could not be re-signed afterwards.
         guard try keyRing().activeKey != nil else {
-            throw LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
+            throw Self.noSigningKey
         }
         let removed = try ledger.remove(ids: ids, account: account, region: region, now: now)
         try syncRevocations(now: now)
@@ -225,6 +225,8 @@ public final class Home {
         }
     }
 
+    private static let noSigningKey = LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
+
     /// Makes the signed file say what the ledger says, signed by the active key. Versions only
     /// go up: a file newer than the ledger (a ledger restored from a backup) is overtaken.
     public func syncRevocations(now: Int64) throws(LedgerError) {
@@ -239,7 +241,7 @@ public final class Home {
             try ledger.raiseRevocationVersion(to: version, now: now)
         }
         guard let key = ring.activeKey else {
-            throw LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
+            throw Self.noSigningKey
         }
         let list = RevocationList(version: version, issuedAt: wanted.version == version ? wanted.issuedAt : now, entries: wanted.entries)
         do { try list.write(to: revocationsPath, signedWith: key) } catch {
