@@ -151,7 +151,7 @@ struct ProcessConcurrencyTests {
         let firstRun = max(0.02, (ContinuousClock.now - clock) / .seconds(1))
         var kills = 0
         var window = firstRun
-        for _ in 0..<12 {
+        for _ in 0..<20 {
             let cli = try CLI()
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLI.binary)
@@ -166,7 +166,8 @@ struct ProcessConcurrencyTests {
             let killed = p.terminationReason == .uncaughtSignal
             #expect(killed || p.terminationStatus == 0)
             if killed { kills += 1 }
-            window *= killed ? 1.2 : 0.8
+            // Adapt fast: the probe above may have run while other tests loaded the machine.
+            window *= killed ? 1.5 : 0.5
             // Whatever the moment, the next command finds a usable home: a key, active, and a ledger.
             let list = try cli("token-list")
             #expect(list.status == 0, "\(list.stderr)")
@@ -174,6 +175,6 @@ struct ProcessConcurrencyTests {
             #expect(added.status == 0, "\(added.stderr)")
             #expect(try cli("verify", added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).status == 0)
         }
-        #expect(kills >= 3, "only \(kills) of 12 first runs were killed before they finished")
+        #expect(kills >= 3, "only \(kills) of 20 first runs were killed before they finished")
     }
 }
