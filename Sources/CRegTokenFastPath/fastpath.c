@@ -51,23 +51,71 @@ void CRegTokenFastPath_hmac_sha256(const CRegTokenFastPath_HMACSHA256Pads *blob,
     OPENSSL_cleanse(&c, sizeof(c));
 }
 
+// Compares a computed 32-byte MAC with a tag: four 64-bit words XORed and ORed together, no branch
+// on their contents, one test of the result. Constant time like CRYPTO_memcmp, which goes byte by
+// byte through a volatile pointer and cost 15 ns here.
+static inline int tags_equal32(const unsigned char *mac, const void *tag) {
+    uint64_t a[4], b[4];
+    memcpy(a, mac, 32);
+    memcpy(b, tag, 32);
+    uint64_t diff = (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]);
+    return diff == 0 ? 1 : 0;
+}
+
 int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads *pads,
                                          const void *msg, size_t msg_len,
                                          const void *tag, size_t tag_len) {
     unsigned char mac[SHA256_DIGEST_LENGTH];
     if (tag_len == 0 || tag_len > SHA256_DIGEST_LENGTH) return 0;
     CRegTokenFastPath_hmac_sha256(pads, msg, msg_len, mac);
-    if (tag_len == SHA256_DIGEST_LENGTH) {
-        // The whole tag (every HS256 token): four 64-bit words XORed and ORed together, no branch
-        // on their contents, one test of the result. Constant time like CRYPTO_memcmp, which goes
-        // byte by byte through a volatile pointer and cost 15 ns here.
-        uint64_t a[4], b[4];
-        memcpy(a, mac, 32);
-        memcpy(b, tag, 32);
-        uint64_t diff = (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]);
-        return diff == 0 ? 1 : 0;
-    }
+    if (tag_len == SHA256_DIGEST_LENGTH) return tags_equal32(mac, tag);
     return CRYPTO_memcmp(mac, tag, tag_len) == 0 ? 1 : 0;
+}
+
+typedef struct {
+    SHA256_CTX inner;                      // the inner pad state after the 64 prefix bytes
+    unsigned char prefix[SHA256_CBLOCK];   // the prefix (public: the start of every token of the key)
+} prefix_t;
+
+_Static_assert(sizeof(prefix_t) <= sizeof(CRegTokenFastPath_HMACSHA256Prefix), "prefix state does not fit");
+
+int CRegTokenFastPath_hmac_sha256_prefix_init(CRegTokenFastPath_HMACSHA256Prefix *blob,
+                                              const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
+                                              const void *prefix64) {
+    prefix_t *p = (prefix_t *)blob->bytes;
+    const pads_t *pads = (const pads_t *)pads_blob->bytes;
+    p->inner = pads->inner;
+    memcpy(p->prefix, prefix64, SHA256_CBLOCK);
+    return SHA256_Update(&p->inner, prefix64, SHA256_CBLOCK) ? 1 : 0;
+}
+
+void CRegTokenFastPath_hmac_sha256_prefix_clear(CRegTokenFastPath_HMACSHA256Prefix *blob) {
+    OPENSSL_cleanse(blob->bytes, sizeof(blob->bytes));
+}
+
+int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
+                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob,
+                                           const void *msg, size_t msg_len, const void *tag32) {
+    const pads_t *pads = (const pads_t *)pads_blob->bytes;
+    const prefix_t *prefix = prefix_blob ? (const prefix_t *)prefix_blob->bytes : NULL;
+    SHA256_CTX c;
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    // The prefix and the message are public: comparing them with memcmp leaks nothing.
+    if (prefix != NULL && msg_len >= SHA256_CBLOCK && memcmp(msg, prefix->prefix, SHA256_CBLOCK) == 0) {
+        c = prefix->inner;
+        SHA256_Update(&c, (const unsigned char *)msg + SHA256_CBLOCK, msg_len - SHA256_CBLOCK);
+    } else {
+        c = pads->inner;
+        SHA256_Update(&c, msg, msg_len);
+    }
+    SHA256_Final(inner, &c);
+    c = pads->outer;
+    SHA256_Update(&c, inner, sizeof(inner));
+    unsigned char mac[SHA256_DIGEST_LENGTH];
+    SHA256_Final(mac, &c);
+    int ok = tags_equal32(mac, tag32);
+    OPENSSL_cleanse(&c, sizeof(c));
+    return ok;
 }
 
 void CRegTokenFastPath_hmac_sha256_clear(CRegTokenFastPath_HMACSHA256Pads *pads) {

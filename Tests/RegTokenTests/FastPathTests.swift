@@ -1,4 +1,5 @@
 import CRegTokenFastPath
+import CRegTokenOpenSSL
 import Foundation
 import Testing
 @testable import RegToken
@@ -174,6 +175,92 @@ struct FastPathTests {
         #expect(tokenErrorCode { _ = try verifier.verify(try Fixture.issue(Fixture.claims(), with: other), at: Fixture.now, for: Fixture.pull) } == .unknownKey)
         let esHeader = #"{"alg":"ES256","kid":"es-test","typ":"JWT"}"#
         #expect(tokenErrorCode { _ = try verifier.verify(try Fixture.forge(header: esHeader, claims: Fixture.claimsJSON()), at: Fixture.now, for: Fixture.pull) } == .badSignature)
+    }
+
+    /// HMAC-SHA256 by OpenSSL's one-shot EVP_Q_mac: no pad states, none of regtoken's code.
+    static func opensslHMAC(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var outLength = 0
+        let result = message.withUnsafeBufferPointer { m in
+            EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, key, key.count, m.baseAddress ?? UnsafePointer(key), m.count, &out, 32, &outLength)
+        }
+        precondition(result != nil && outLength == 32, "EVP_Q_mac failed")
+        return out
+    }
+
+    @Test("HMAC prefix state: the MAC of OpenSSL's one-shot HMAC for every message length, with the prefix, without it, and with it but for one byte")
+    func hmacPrefixState() throws {
+        let key = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        let secret = try HMACSecret(key)
+        let prefixBytes = (0..<64).map { _ in UInt8.random(in: 0x21...0x7E) }
+        var prefix = CRegTokenFastPath_HMACSHA256Prefix()
+        #expect(CRegTokenFastPath_hmac_sha256_prefix_init(&prefix, secret.pads, prefixBytes) == 1)
+        var checked = 0
+        for length in 0...320 {
+            var variants: [[UInt8]] = [(0..<length).map { _ in UInt8.random(in: 0...255) }]
+            if length >= 64 {
+                var withPrefix = variants[0]
+                withPrefix.replaceSubrange(0..<64, with: prefixBytes)
+                variants.append(withPrefix)
+                for position in [0, 31, 63] {
+                    var nearMiss = withPrefix
+                    nearMiss[position] ^= 0x01
+                    variants.append(nearMiss)
+                }
+            }
+            for message in variants {
+                let expected = Self.opensslHMAC(key: key, message)
+                var wrong = expected
+                wrong[length % 32] ^= 0x80
+                for state in [true, false] {
+                    let ok = message.withUnsafeBufferPointer { m in
+                        withUnsafePointer(to: &prefix) { p in
+                            (CRegTokenFastPath_hmac_sha256_verify32(secret.pads, state ? p : nil, m.baseAddress, m.count, expected),
+                             CRegTokenFastPath_hmac_sha256_verify32(secret.pads, state ? p : nil, m.baseAddress, m.count, wrong))
+                        }
+                    }
+                    #expect(ok.0 == 1 && ok.1 == 0, "length \(length), prefix state \(state)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 2_000)
+    }
+
+    @Test("HS256 keys with ids of every length up to 40: the prefix state exists exactly when 64 bytes are known; issued tokens verify and any change in their first 80 bytes is refused")
+    func hmacPrefixInVerifier() throws {
+        for length in 1...40 {
+            let kid = String(repeating: "k", count: length)
+            let key = try SigningKey(id: kid, hmacSecret: (0..<32).map { UInt8($0) })
+            let verifier = TokenVerifier(keys: try KeyRing(keys: [key]))
+            // Issued header, the dot, and "eyJqdGki" (the base64url of `{"jti"`).
+            let known = Fixture.b64(Fixture.header(kid: kid)).utf8.count + 1 + 8
+            let hasPrefix = verifier.cell.load().keys[0].hmacPrefix != nil
+            #expect(hasPrefix == (known >= 64), "kid of \(length)")
+
+            let token = try Fixture.issue(Fixture.claims(), with: key)
+            #expect(Array(token.utf8).count > 80)
+            #expect(tokenErrorCode { _ = try verifier.verify(token, at: Fixture.now, for: Fixture.pull) } == nil)
+            var bytes = Array(token.utf8)
+            for position in 0..<80 where bytes[position] != UInt8(ascii: ".") {
+                let original = bytes[position]
+                bytes[position] = original == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+                let code = tokenErrorCode { _ = try bytes.withUnsafeBytes { try verifier.verify(bytes: $0, at: Fixture.now, for: Fixture.pull) } }
+                #expect(code != nil, "kid of \(length), byte \(position)")
+                bytes[position] = original
+            }
+            // Signed by the key but starting otherwise: other member orders in the header or the
+            // claims, or spaces. These take the whole HMAC and verify as well.
+            let others = [
+                (#"{"kid":"\#(kid)","alg":"HS256","typ":"JWT"}"#, Fixture.claimsJSON()),
+                (Fixture.header(kid: kid), #"{"sub":"acme","jti":"\#(UUIDBytes.random())","region":"\#(Fixture.region)","scope":"pull","iat":\#(Fixture.now)}"#),
+                (Fixture.header(kid: kid) + "   ", Fixture.claimsJSON()),
+            ]
+            for (header, claims) in others {
+                let forged = try Fixture.forge(header: header, claims: claims, key: key)
+                #expect(tokenErrorCode { _ = try verifier.verify(forged, at: Fixture.now, for: Fixture.pull) } == nil, "\(header) \(claims)")
+            }
+        }
     }
 
     /// Runs `body` with a reader over a copy of `bytes`, and where it left the reader.

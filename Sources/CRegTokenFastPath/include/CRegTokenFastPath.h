@@ -38,6 +38,27 @@ int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads 
                                          const void *msg, size_t msg_len,
                                          const void *tag, size_t tag_len);
 
+/// The inner pad state of a key advanced over 64 bytes that start every token of the key (its
+/// issued header, the dot and the start of the claims), with those bytes; see hmac_sha256_verify32.
+typedef struct {
+    _Alignas(16) unsigned char bytes[192];
+} CRegTokenFastPath_HMACSHA256Prefix;
+
+/// Fills `prefix` from the key's pad states and the 64 bytes at `prefix64`. Returns 1 on success.
+int CRegTokenFastPath_hmac_sha256_prefix_init(CRegTokenFastPath_HMACSHA256Prefix *prefix,
+                                              const CRegTokenFastPath_HMACSHA256Pads *pads,
+                                              const void *prefix64);
+
+/// Wipes a prefix state (as secret as the key).
+void CRegTokenFastPath_hmac_sha256_prefix_clear(CRegTokenFastPath_HMACSHA256Prefix *prefix);
+
+/// 1 when HMAC-SHA256(msg) equals the 32 bytes at `tag32` (compared in constant time), 0 otherwise.
+/// When `prefix` is not NULL and `msg` starts with its 64 bytes, the inner hash resumes from the
+/// prefix state: one SHA-256 block fewer, the same MAC.
+int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads,
+                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix,
+                                           const void *msg, size_t msg_len, const void *tag32);
+
 /// Wipes the pad states (they are as secret as the key).
 void CRegTokenFastPath_hmac_sha256_clear(CRegTokenFastPath_HMACSHA256Pads *pads);
 

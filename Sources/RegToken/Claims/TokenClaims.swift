@@ -45,10 +45,14 @@ public struct TokenClaims: Sendable, Hashable {
         return now >= expiresAt
     }
 
+    /// How the claims JSON the issuer writes always begins (the verifier's HMAC prefix state is
+    /// built from it: see ``VerifierState``).
+    static let issuedOpening = "{\"jti\":"
+
     /// The claims JSON, in the fixed order above.
     public var json: String {
         var w = JSONWriter()
-        w.raw("{\"jti\":")
+        w.raw(Self.issuedOpening)
         w.string(id.description)
         w.raw(",\"sub\":")
         w.string(account)

@@ -13,6 +13,10 @@ struct FastKey {
     var keyID: ShortString
     var algorithm: Algorithm
     var hmacPads: UnsafePointer<CRegTokenFastPath_HMACSHA256Pads>?
+    /// HS256: the inner pad state advanced over the first 64 bytes of every token the issuer
+    /// writes with this key (see ``VerifierState/hmacPrefix(_:issuedHeader:)``), owned by the
+    /// state; nil when those bytes are fewer than 64 (a key id of three characters or fewer).
+    var hmacPrefix: UnsafeMutablePointer<CRegTokenFastPath_HMACSHA256Prefix>?
     var p256: OpaquePointer?
     var p256UID: UInt64
     /// The header segment regtoken's issuer writes for this key: the base64url of
@@ -43,10 +47,11 @@ final class VerifierState: @unchecked Sendable {
             let header = Self.issuedHeader(algorithm: key.algorithm, keyID: key.id)
             switch key.material {
             case .hmac(let secret):
-                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .hs256, hmacPads: UnsafePointer(secret.pads), p256: nil,
+                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .hs256, hmacPads: UnsafePointer(secret.pads),
+                                                               hmacPrefix: Self.hmacPrefix(secret, issuedHeader: header), p256: nil,
                                                                p256UID: 0, issuedHeader: header))
             case .p256(let p):
-                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .es256, hmacPads: nil, p256: p.pkey, p256UID: p.uid,
+                (keys.baseAddress! + i).initialize(to: FastKey(keyID: kid, algorithm: .es256, hmacPads: nil, hmacPrefix: nil, p256: p.pkey, p256UID: p.uid,
                                                                issuedHeader: header))
             }
         }
@@ -56,7 +61,13 @@ final class VerifierState: @unchecked Sendable {
     let keyCount: Int
 
     deinit {
-        for i in 0..<keyCount { keys[i].issuedHeader.deallocate() }
+        for i in 0..<keyCount {
+            keys[i].issuedHeader.deallocate()
+            if let prefix = keys[i].hmacPrefix {
+                CRegTokenFastPath_hmac_sha256_prefix_clear(prefix)
+                prefix.deallocate()
+            }
+        }
         keys.deallocate()
     }
 
@@ -75,6 +86,27 @@ final class VerifierState: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: encoded.count, alignment: 1)
         buffer.copyBytes(from: encoded)
         return UnsafeRawBufferPointer(buffer)
+    }
+
+    /// The inner HMAC state of `secret` over the 64 bytes that start every token the issuer writes
+    /// with this key: its issued header, the dot, and the base64url of the claims' constant opening
+    /// `{"jti"` (whole 3-byte groups only, so these characters never depend on what follows). The
+    /// MAC of such a token then hashes one 64-byte block fewer (one of five for a 300-byte token).
+    /// nil when those bytes are fewer than 64, or the header is not the issuer's.
+    private static func hmacPrefix(_ secret: HMACSecret, issuedHeader header: UnsafeRawBufferPointer)
+        -> UnsafeMutablePointer<CRegTokenFastPath_HMACSHA256Prefix>? {
+        let opening = Array(TokenClaims.issuedOpening.utf8)
+        var bytes = Array(header)
+        bytes.append(UInt8(ascii: "."))
+        bytes += Array(Base64URL.encode(opening.prefix(opening.count / 3 * 3)).utf8)
+        guard header.count > 0, bytes.count >= 64 else { return nil }
+        let prefix = UnsafeMutablePointer<CRegTokenFastPath_HMACSHA256Prefix>.allocate(capacity: 1)
+        guard CRegTokenFastPath_hmac_sha256_prefix_init(prefix, secret.pads, bytes) == 1 else {
+            CRegTokenFastPath_hmac_sha256_prefix_clear(prefix)
+            prefix.deallocate()
+            return nil
+        }
+        return prefix
     }
 
     /// The index of the key whose ``FastKey/issuedHeader`` is exactly `header`, or -1.
