@@ -93,29 +93,81 @@ void CRegTokenFastPath_hmac_sha256_prefix_clear(CRegTokenFastPath_HMACSHA256Pref
     OPENSSL_cleanse(blob->bytes, sizeof(blob->bytes));
 }
 
+// Wipes `n` bytes at `p`: memset, then an empty asm that takes the pointer and clobbers memory, so
+// the compiler can neither drop the stores nor move them (what glibc's explicit_bzero does, inline).
+static inline void wipe(void *p, size_t n) {
+    memset(p, 0, n);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
+static inline void store_be32(unsigned char *p, uint32_t v) {
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+}
+
+static inline uint32_t load_be32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return __builtin_bswap32(v);
+}
+
+// Hashes whole 64-byte blocks into c->h. SHA256_Update on a context with nothing buffered
+// (num == 0) and a multiple of 64 bytes runs the block function straight on `blocks`: no copy, and
+// nothing is left buffered. The message length is counted by the caller, so Nl/Nh are not used.
+static inline void sha256_blocks(SHA256_CTX *c, const void *blocks, size_t len) {
+    c->num = 0;
+    SHA256_Update(c, blocks, len);
+}
+
 int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
                                            const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob,
                                            const void *msg, size_t msg_len, const void *tag32) {
     const pads_t *pads = (const pads_t *)pads_blob->bytes;
     const prefix_t *prefix = prefix_blob ? (const prefix_t *)prefix_blob->bytes : NULL;
+    const unsigned char *m = (const unsigned char *)msg;
+    size_t n = msg_len;
+    uint64_t hashed;   // bytes before m: the pad block, and the prefix when resuming from it
     SHA256_CTX c;
-    unsigned char inner[SHA256_DIGEST_LENGTH];
+    c.Nl = c.Nh = 0;
     // The prefix and the message are public: comparing them with memcmp leaks nothing.
-    if (prefix != NULL && msg_len >= SHA256_CBLOCK && memcmp(msg, prefix->prefix, SHA256_CBLOCK) == 0) {
-        c = prefix->inner;
-        SHA256_Update(&c, (const unsigned char *)msg + SHA256_CBLOCK, msg_len - SHA256_CBLOCK);
+    if (prefix != NULL && n >= SHA256_CBLOCK && memcmp(m, prefix->prefix, SHA256_CBLOCK) == 0) {
+        memcpy(c.h, prefix->inner.h, sizeof(c.h));
+        m += SHA256_CBLOCK;
+        n -= SHA256_CBLOCK;
+        hashed = 2 * SHA256_CBLOCK;
     } else {
-        c = pads->inner;
-        SHA256_Update(&c, msg, msg_len);
+        memcpy(c.h, pads->inner.h, sizeof(c.h));
+        hashed = SHA256_CBLOCK;
     }
-    SHA256_Final(inner, &c);
-    c = pads->outer;
-    SHA256_Update(&c, inner, sizeof(inner));
-    unsigned char mac[SHA256_DIGEST_LENGTH];
-    SHA256_Final(mac, &c);
-    int ok = tags_equal32(mac, tag32);
-    OPENSSL_cleanse(&c, sizeof(c));
-    return ok;
+    // Inner hash: the whole blocks where they lie, then the tail padded by hand (FIPS 180-4 5.1.1:
+    // 0x80, zeros, the length in bits as 64 big-endian bits), in one block or two.
+    size_t whole = n & ~(size_t)(SHA256_CBLOCK - 1);
+    if (whole) sha256_blocks(&c, m, whole);
+    size_t rest = n - whole;
+    unsigned char last[2 * SHA256_CBLOCK];
+    size_t last_len = rest < SHA256_CBLOCK - 8 ? SHA256_CBLOCK : 2 * SHA256_CBLOCK;
+    memset(last, 0, sizeof(last));
+    memcpy(last, m + whole, rest);
+    last[rest] = 0x80;
+    uint64_t bits = (hashed + n) * 8;
+    store_be32(last + last_len - 8, (uint32_t)(bits >> 32));
+    store_be32(last + last_len - 4, (uint32_t)bits);
+    sha256_blocks(&c, last, last_len);
+    // Outer hash: the pad block, then the inner digest (32 bytes) padded to one block.
+    unsigned char outer[SHA256_CBLOCK];
+    for (int i = 0; i < 8; i++) store_be32(outer + 4 * i, c.h[i]);
+    memset(outer + 32, 0, 32);
+    outer[32] = 0x80;
+    store_be32(outer + 60, (SHA256_CBLOCK + 32) * 8);
+    memcpy(c.h, pads->outer.h, sizeof(c.h));
+    sha256_blocks(&c, outer, sizeof(outer));
+    // Constant time: every word XORed and ORed, one test of the result.
+    const unsigned char *tag = (const unsigned char *)tag32;
+    uint32_t diff = 0;
+    for (int i = 0; i < 8; i++) diff |= c.h[i] ^ load_be32(tag + 4 * i);
+    wipe(&c, sizeof(c));
+    wipe(outer, sizeof(outer));
+    return diff == 0 ? 1 : 0;
 }
 
 void CRegTokenFastPath_hmac_sha256_clear(CRegTokenFastPath_HMACSHA256Pads *pads) {

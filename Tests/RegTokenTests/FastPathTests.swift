@@ -260,6 +260,17 @@ struct FastPathTests {
                 let forged = try Fixture.forge(header: header, claims: claims, key: key)
                 #expect(tokenErrorCode { _ = try verifier.verify(forged, at: Fixture.now, for: Fixture.pull) } == nil, "\(header) \(claims)")
             }
+            // The issued token's MAC comes from the prefix state: spoil the state and only the
+            // issued token stops verifying.
+            if let prefix = verifier.cell.load().keys[0].hmacPrefix {
+                let saved = prefix.pointee
+                withUnsafeMutableBytes(of: &prefix.pointee) { $0[0] ^= 1 }
+                #expect(tokenErrorCode { _ = try verifier.verify(token, at: Fixture.now, for: Fixture.pull) } == .badSignature)
+                let forged = try Fixture.forge(header: others[0].0, claims: others[0].1, key: key)
+                #expect(tokenErrorCode { _ = try verifier.verify(forged, at: Fixture.now, for: Fixture.pull) } == nil)
+                prefix.pointee = saved
+                #expect(tokenErrorCode { _ = try verifier.verify(token, at: Fixture.now, for: Fixture.pull) } == nil)
+            }
         }
     }
 

@@ -211,7 +211,7 @@ public final class TokenVerifier: Sendable {
             switch algorithm {
             case .hs256:
                 guard let pads = key.pointee.hmacPads else { return false }
-                return CRegTokenFastPath_hmac_sha256_verify(pads, signingInput.baseAddress, signingInput.count, sig, 32) == 1
+                return CRegTokenFastPath_hmac_sha256_verify32(pads, key.pointee.hmacPrefix, signingInput.baseAddress, signingInput.count, sig) == 1
             case .es256:
                 guard let pkey = key.pointee.p256 else { return false }
                 return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.pointee.p256UID, signingInput.baseAddress,
