@@ -40,7 +40,6 @@ let package = Package(
             dependencies: [
                 "CRegTokenOpenSSL",
                 "CRegTokenFastPath",
-                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         // The state directory of the command line: config, key ring, ledger (SQLite), revocation list.

@@ -9,6 +9,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sched.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#endif
 
 typedef struct {
     SHA256_CTX inner;
@@ -551,4 +558,117 @@ void CRegTokenFastPath_cache_insert(CRegTokenFastPath_SignatureCache *c, const v
     s->len = len;
     memcpy(s->bytes, token, len);
     atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+// ---- Snapshot readers (see the header) ----
+
+__thread CRegTokenFastPath_Reader *CRegTokenFastPath_tls_reader;
+int CRegTokenFastPath_reader_asymmetric;
+
+static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
+static CRegTokenFastPath_Reader **readers;   // every record ever made; never freed, reused
+static size_t readers_count;
+static size_t readers_capacity;
+static pthread_key_t reader_key;
+static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
+
+_Static_assert(sizeof(CRegTokenFastPath_Reader) == 128, "a reader record is not one 128-byte block");
+
+static void reader_thread_exit(void *p) {
+    CRegTokenFastPath_Reader *r = (CRegTokenFastPath_Reader *)p;
+    // A read after this (another thread-exit destructor) registers afresh.
+    CRegTokenFastPath_tls_reader = NULL;
+    __atomic_store_n(&r->owned, 0, __ATOMIC_RELEASE);
+}
+
+static long membarrier_call(int cmd) {
+#if defined(__linux__) && defined(__NR_membarrier)
+    return syscall(__NR_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    return -1;
+#endif
+}
+
+static void reader_init(void) {
+    (void)pthread_key_create(&reader_key, reader_thread_exit);
+#if defined(__linux__) && defined(__NR_membarrier)
+    if (getenv("REGTOKEN_NO_MEMBARRIER") == NULL && membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
+        CRegTokenFastPath_reader_asymmetric = 1;
+    }
+#endif
+}
+
+CRegTokenFastPath_Reader *CRegTokenFastPath_reader_register(void) {
+    pthread_once(&reader_once, reader_init);
+    CRegTokenFastPath_Reader *r = NULL;
+    pthread_mutex_lock(&readers_lock);
+    for (size_t i = 0; i < readers_count; i++) {
+        if (__atomic_load_n(&readers[i]->owned, __ATOMIC_ACQUIRE) == 0) {
+            r = readers[i];
+            break;
+        }
+    }
+    if (r == NULL) {
+        if (readers_count == readers_capacity) {
+            size_t capacity = readers_capacity ? readers_capacity * 2 : 64;
+            CRegTokenFastPath_Reader **grown = realloc(readers, capacity * sizeof(*grown));
+            if (grown == NULL) {
+                pthread_mutex_unlock(&readers_lock);
+                return NULL;
+            }
+            readers = grown;
+            readers_capacity = capacity;
+        }
+        r = aligned_alloc(128, sizeof(*r));
+        if (r == NULL) {
+            pthread_mutex_unlock(&readers_lock);
+            return NULL;
+        }
+        memset(r, 0, sizeof(*r));
+        readers[readers_count++] = r;
+    }
+    r->depth = 0;
+    __atomic_store_n(&r->owned, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&readers_lock);
+    (void)pthread_setspecific(reader_key, r);
+    CRegTokenFastPath_tls_reader = r;
+    return r;
+}
+
+int CRegTokenFastPath_reader_synchronize(uintptr_t old) {
+    pthread_once(&reader_once, reader_init);
+    if (CRegTokenFastPath_reader_asymmetric) {
+#if defined(__linux__) && defined(__NR_membarrier)
+        if (membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) return 0;
+#else
+        return 0;
+#endif
+    } else {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_lock(&readers_lock);
+    for (size_t i = 0; i < readers_count; i++) {
+        CRegTokenFastPath_Reader *r = readers[i];
+        for (int d = 0; d < CRegTokenFastPath_READER_DEPTH; d++) {
+            unsigned spins = 0;
+            while (__atomic_load_n(&r->hazard[d], __ATOMIC_ACQUIRE) == old) {
+                if (++spins < 64) sched_yield(); else usleep(50);
+            }
+        }
+    }
+    pthread_mutex_unlock(&readers_lock);
+    return 1;
+}
+
+size_t CRegTokenFastPath_reader_records(void) {
+    pthread_mutex_lock(&readers_lock);
+    size_t n = readers_count;
+    pthread_mutex_unlock(&readers_lock);
+    return n;
+}
+
+int CRegTokenFastPath_reader_uses_membarrier(void) {
+    pthread_once(&reader_once, reader_init);
+    return CRegTokenFastPath_reader_asymmetric;
 }

@@ -102,6 +102,94 @@ int CRegTokenFastPath_cache_contains(const CRegTokenFastPath_SignatureCache *cac
 /// Remembers that these bytes verified with `key_uid` (replacing whatever held the slot).
 void CRegTokenFastPath_cache_insert(CRegTokenFastPath_SignatureCache *cache, const void *token, size_t len, uint64_t key_uid);
 
+/// Snapshot readers (see SnapshotCell): one record per thread, of the objects it is reading, so
+/// that a writer can wait for exactly those readers before it frees an object it replaced.
+///
+/// A reader publishes the pointer it read in its own record (a plain store) and reads the pointer
+/// again; if it did not change, the object is its to use until it clears the record. A writer
+/// stores the new pointer, makes every thread of the process execute a full memory barrier
+/// (membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED), and then waits until no record holds the
+/// old pointer: either a reader's record was visible to that scan, or the reader's second read
+/// came after the barrier and saw the new pointer. So readers need no locked instruction and no
+/// fence, only a compiler barrier. Where membarrier is not available (old kernels, some seccomp
+/// profiles) readers execute a full fence instead, which is correct without it.
+#define CRegTokenFastPath_READER_DEPTH 4
+
+typedef struct CRegTokenFastPath_Reader {
+    /// The objects this thread is reading, innermost last (reads nest: a server's snapshot
+    /// around the verifier's). 0 when free. Written by the owning thread only.
+    uintptr_t hazard[CRegTokenFastPath_READER_DEPTH];
+    /// How many of `hazard` are in use. Owning thread only.
+    unsigned depth;
+    /// 1 while a live thread owns the record; records of exited threads are reused.
+    int owned;
+    /// Keeps records on cache lines of their own.
+    unsigned char padding[128 - CRegTokenFastPath_READER_DEPTH * sizeof(uintptr_t) - 2 * sizeof(int)];
+} CRegTokenFastPath_Reader;
+
+/// This thread's record, or NULL before its first read.
+extern __thread CRegTokenFastPath_Reader *CRegTokenFastPath_tls_reader;
+/// 1 when writers use membarrier, so readers need only a compiler barrier. Set once, before the
+/// first record is handed out.
+extern int CRegTokenFastPath_reader_asymmetric;
+
+/// Gives this thread a record (the slow path of the first read). NULL when out of memory.
+CRegTokenFastPath_Reader *CRegTokenFastPath_reader_register(void);
+
+/// After the pointer that held `old` was changed: returns once no reader holds `old`. 1 when it
+/// is then safe to free; 0 when that could not be established (the barrier failed): the caller
+/// must not free it.
+int CRegTokenFastPath_reader_synchronize(uintptr_t old);
+
+/// How many reader records exist (live and reusable), for tests.
+size_t CRegTokenFastPath_reader_records(void);
+
+/// 1 when readers rely on membarrier, 0 when they fence (decided on the first read), for tests.
+int CRegTokenFastPath_reader_uses_membarrier(void);
+
+static inline uintptr_t CRegTokenFastPath_atomic_load(const uintptr_t *cell) {
+    return __atomic_load_n(cell, __ATOMIC_SEQ_CST);
+}
+
+static inline void CRegTokenFastPath_atomic_store(uintptr_t *cell, uintptr_t value) {
+    __atomic_store_n(cell, value, __ATOMIC_SEQ_CST);
+}
+
+/// Reads `*cell` and protects what it points to; `*hazard` receives what to pass to reader_exit.
+/// Returns 0 when no record is free (a read nested deeper than READER_DEPTH, or out of memory):
+/// the caller must then take a strong reference another way.
+static inline uintptr_t CRegTokenFastPath_reader_enter(const uintptr_t *cell, uintptr_t **hazard) {
+    CRegTokenFastPath_Reader *r = CRegTokenFastPath_tls_reader;
+    if (__builtin_expect(r == NULL, 0)) {
+        r = CRegTokenFastPath_reader_register();
+        if (r == NULL) return 0;
+    }
+    unsigned d = r->depth;
+    if (__builtin_expect(d >= CRegTokenFastPath_READER_DEPTH, 0)) return 0;
+    uintptr_t *h = &r->hazard[d];
+    r->depth = d + 1;
+    uintptr_t p = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+    for (;;) {
+        __atomic_store_n(h, p, __ATOMIC_RELAXED);
+        if (__builtin_expect(CRegTokenFastPath_reader_asymmetric, 1)) {
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        } else {
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        }
+        uintptr_t q = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+        if (__builtin_expect(q == p, 1)) break;
+        p = q;
+    }
+    *hazard = h;
+    return p;
+}
+
+/// Ends the read that reader_enter began.
+static inline void CRegTokenFastPath_reader_exit(uintptr_t *hazard) {
+    __atomic_store_n(hazard, 0, __ATOMIC_RELEASE);
+    CRegTokenFastPath_tls_reader->depth -= 1;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,4 @@
-import Atomics
+internal import CRegTokenFastPath
 
 #if canImport(Glibc)
 import Glibc
@@ -10,66 +10,59 @@ import Musl
 /// verifier keeps its keys and revocation set in one; a server can keep its own snapshots too.
 ///
 /// Readers neither lock, allocate, nor touch the object's reference count (which would make every
-/// reader on every core fight over one cache line). Instead each reader bumps a counter in its
-/// own slot (64 slots on separate cache lines, chosen by thread) for the current epoch's parity,
-/// reads the pointer, and drops the counter when done. A writer, serialised by a mutex, swaps the
-/// pointer, flips the epoch and waits until the old parity's counters are all zero, twice, and
-/// only then releases the old object. This is the two-phase scheme of user-space RCU; all operations on
-/// the pointer, the epoch and the counters are sequentially consistent, which is what makes
-/// "either the writer sees my counter, or I see the new pointer" hold.
+/// reader on every core fight over one cache line), and execute no locked instruction: each
+/// thread has a record of the objects it is reading (hazard pointers, up to four nested reads),
+/// written with plain stores. A writer, serialised by a mutex, swaps the pointer, makes every
+/// thread of the process pass a full memory barrier (membarrier(2)), waits until no record holds
+/// the old object and only then releases it. Without membarrier (old kernels, some seccomp
+/// profiles; or `REGTOKEN_NO_MEMBARRIER` set) readers execute a full fence instead, which is
+/// correct on its own. The protocol lives in CRegTokenFastPath (see `CRegTokenFastPath_Reader`).
 public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
-    private static var slotCount: Int { 64 }
-    /// 16 Ints = 128 bytes between slots: no two slots share a cache line (or an adjacent-line prefetch pair).
-    private static var slotStride: Int { 16 }
-
-    private let pointer: UnsafeAtomic<UInt>
-    private let epoch: UnsafeAtomic<Int>
-    private let counters: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    /// The object's address (retained once by the cell); accessed only through the C atomics.
+    private let pointer: UnsafeMutablePointer<UInt>
     private let writer = WriterLock()
 
     public init(_ value: Value) {
-        pointer = .create(UInt(bitPattern: Unmanaged.passRetained(value).toOpaque()))
-        epoch = .create(0)
-        let n = Self.slotCount * Self.slotStride
-        counters = .allocate(capacity: n)
-        counters.initialize(repeating: UnsafeAtomic<Int>.Storage(0), count: n)
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: UInt(bitPattern: Unmanaged.passRetained(value).toOpaque()))
     }
 
     deinit {
-        if let p = UnsafeRawPointer(bitPattern: pointer.load(ordering: .sequentiallyConsistent)) {
+        if let p = UnsafeRawPointer(bitPattern: CRegTokenFastPath_atomic_load(pointer)) {
             Unmanaged<Value>.fromOpaque(p).release()
         }
-        pointer.destroy()
-        epoch.destroy()
-        counters.deinitialize(count: Self.slotCount * Self.slotStride)
-        counters.deallocate()
-    }
-
-    private func counter(slot: Int, parity: Int) -> UnsafeAtomic<Int> {
-        UnsafeAtomic(at: counters + (slot * Self.slotStride + parity))
-    }
-
-    private static func currentSlot() -> Int {
-        let id = UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
-        return Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        pointer.deallocate()
     }
 
     /// Runs `body` with the current value. The value stays alive until `body` returns.
     /// - Warning: do not let the reference escape `body`.
     @inline(__always)
     public func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
-        let slot = Self.currentSlot()
-        let parity = epoch.load(ordering: .sequentiallyConsistent) & 1
-        let c = counter(slot: slot, parity: parity)
-        c.wrappingIncrement(ordering: .sequentiallyConsistent)
-        defer { c.wrappingDecrement(ordering: .sequentiallyConsistent) }
-        let bits = pointer.load(ordering: .sequentiallyConsistent)
+        var hazard: UnsafeMutablePointer<UInt>? = nil
+        var bits = CRegTokenFastPath_reader_enter(pointer, &hazard)
+        // No record free (a read nested more than four deep on one thread, or no memory for the
+        // thread's record): a strong reference instead. `body` appears once, so that it inlines.
+        if bits == 0 { bits = retainCurrent() }
+        defer {
+            if let hazard { CRegTokenFastPath_reader_exit(hazard) } else { Self.release(bits) }
+        }
         // Never nil: the cell always holds a value.
         let unmanaged = Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped)
         let result: Result<R, E> = unmanaged._withUnsafeGuaranteedRef { value in
             Result { () throws(E) -> R in try body(value) }
         }
         return try result.get()
+    }
+
+    /// The current value's address, retained once (the slow path of `read`).
+    @inline(never)
+    private func retainCurrent() -> UInt {
+        UInt(bitPattern: Unmanaged.passRetained(load()).toOpaque())
+    }
+
+    @inline(never)
+    private static func release(_ bits: UInt) {
+        Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped).release()
     }
 
     /// Replaces the value.
@@ -81,7 +74,7 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     /// Returns what `transform` returned beside the new value. Waits for readers of the old value.
     public func update<R, E: Error>(_ transform: (Value) throws(E) -> (Value, R)) throws(E) -> R {
         let outcome: Result<R, E> = writer.withLock {
-            let oldBits = pointer.load(ordering: .sequentiallyConsistent)
+            let oldBits = CRegTokenFastPath_atomic_load(pointer)
             let old = Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: oldBits).unsafelyUnwrapped)
             let attempt: Result<(Value, R), E> = old._withUnsafeGuaranteedRef { v in
                 Result { () throws(E) -> (Value, R) in try transform(v) }
@@ -91,25 +84,10 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
             case .failure(let error): return .failure(error)
             case .success(let value): produced = value
             }
-            let newBits = UInt(bitPattern: Unmanaged.passRetained(produced.0).toOpaque())
-            pointer.store(newBits, ordering: .sequentiallyConsistent)
-            // Two flips, as user-space RCU's synchronize does: after the first wait no reader of
-            // the old parity remains; the second catches readers that read the epoch just before
-            // the first flip but counted themselves after it, so that the next writer can rely on
-            // every reader being counted under the parity it waits for.
-            for _ in 0..<2 {
-                let oldParity = epoch.load(ordering: .sequentiallyConsistent) & 1
-                epoch.store(oldParity == 0 ? 1 : 0, ordering: .sequentiallyConsistent)
-                for slot in 0..<Self.slotCount {
-                    let c = counter(slot: slot, parity: oldParity)
-                    var spins = 0
-                    while c.load(ordering: .sequentiallyConsistent) != 0 {
-                        spins += 1
-                        if spins < 64 { sched_yield() } else { usleep(50) }
-                    }
-                }
-            }
-            old.release()
+            CRegTokenFastPath_atomic_store(pointer, UInt(bitPattern: Unmanaged.passRetained(produced.0).toOpaque()))
+            // When no reader can be proven done with the old value (the barrier failed, which
+            // Linux documents only for unregistered processes), it is kept rather than freed.
+            if CRegTokenFastPath_reader_synchronize(oldBits) == 1 { old.release() }
             return .success(produced.1)
         }
         return try outcome.get()
@@ -118,7 +96,7 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     /// A strong reference to the current value (for reading outside the hot path).
     public func load() -> Value {
         writer.withLock {
-            let bits = pointer.load(ordering: .sequentiallyConsistent)
+            let bits = CRegTokenFastPath_atomic_load(pointer)
             return Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped).takeUnretainedValue()
         }
     }

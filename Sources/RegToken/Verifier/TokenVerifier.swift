@@ -88,21 +88,31 @@ public final class TokenVerifier: Sendable {
     // MARK: - Verification
 
     /// Verifies `token` at `now` (seconds since 1970) for `request`.
+    @inlinable
     public func verify(_ token: String, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var token = token
         var verified = VerifiedToken.placeholder
         let result: Result<Void, TokenError> = token.withUTF8 { utf8 in
-            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request, into: &verified) }
+            Result { () throws(TokenError) in try _verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request, into: &verified) }
         }
         try result.get()
         return verified
     }
 
     /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`.
+    @inlinable
     public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var verified = VerifiedToken.placeholder
-        try verify(bytes: token, at: now, for: request, into: &verified)
+        try _verify(bytes: token, at: now, for: request, into: &verified)
         return verified
+    }
+
+    /// The body of ``verify(bytes:at:for:)``, which is inlinable so that `verified` is the
+    /// caller's own storage (see ``VerifiedToken``).
+    @usableFromInline
+    func _verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
+                 into verified: inout VerifiedToken) throws(TokenError) {
+        try verify(bytes: token, at: now, for: request, into: &verified)
     }
 
     /// The verification, writing the verified claims into `verified`, which must be
@@ -224,15 +234,15 @@ public final class TokenVerifier: Sendable {
         // Written into the caller's value field by field: `verified` is the all-zero placeholder
         // (empty strings), so the account and region are appended in place, their bytes only.
         // Account and region are checked to fit a short string by the parser.
-        verified.id = claims.id
-        verified.account.append(claims.account)
-        verified.region.append(claims.region)
-        verified.scope = claims.scope
-        verified.issuedAt = claims.issuedAt
-        verified.expiresAt = claims.expiresAt
-        verified.keyID = key.pointee.keyID
-        verified.algorithm = algorithm
-        verified.isNamespaceRestricted = claims.namespaceRestricted
+        verified._id = claims.id
+        verified._account.append(claims.account)
+        verified._region.append(claims.region)
+        verified._scope = claims.scope
+        verified._issuedAt = claims.issuedAt
+        verified._expiresAt = claims.expiresAt
+        verified._keyID = key.pointee.keyID
+        verified._algorithm = algorithm
+        verified._isNamespaceRestricted = claims.namespaceRestricted
     }
 
     /// Parses the claims in `json`, setting `matched` when they list the namespace `wanted`.
