@@ -127,7 +127,7 @@ static inline void sha256_blocks(SHA256_CTX *c, const void *blocks, size_t len) 
 }
 
 int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
-                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob,
+                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob, size_t known,
                                            const void *msg, size_t msg_len, const void *tag32) {
     const pads_t *pads = (const pads_t *)pads_blob->bytes;
     const prefix_t *prefix = prefix_blob ? (const prefix_t *)prefix_blob->bytes : NULL;
@@ -136,8 +136,10 @@ int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pad
     uint64_t hashed;   // bytes before m: the pad block, and the prefix when resuming from it
     SHA256_CTX c;
     c.Nl = c.Nh = 0;
-    // The prefix and the message are public: comparing them with memcmp leaks nothing.
-    if (prefix != NULL && n >= SHA256_CBLOCK && memcmp(m, prefix->prefix, SHA256_CBLOCK) == 0) {
+    // The prefix and the message are public: comparing them with an early exit leaks nothing.
+    int resume = prefix != NULL && n >= SHA256_CBLOCK;
+    for (size_t i = known; resume && i < SHA256_CBLOCK; i++) resume = m[i] == prefix->prefix[i];
+    if (resume) {
         memcpy(c.h, prefix->inner.h, sizeof(c.h));
         m += SHA256_CBLOCK;
         n -= SHA256_CBLOCK;

@@ -197,30 +197,33 @@ struct FastPathTests {
         #expect(CRegTokenFastPath_hmac_sha256_prefix_init(&prefix, secret.pads, prefixBytes) == 1)
         var checked = 0
         for length in 0...320 {
-            var variants: [[UInt8]] = [(0..<length).map { _ in UInt8.random(in: 0...255) }]
+            // Each message with how many of its first bytes may be vouched for as the prefix's.
+            var variants: [([UInt8], Int)] = [((0..<length).map { _ in UInt8.random(in: 0...255) }, 0)]
             if length >= 64 {
-                var withPrefix = variants[0]
+                var withPrefix = variants[0].0
                 withPrefix.replaceSubrange(0..<64, with: prefixBytes)
-                variants.append(withPrefix)
+                variants.append((withPrefix, 64))
                 for position in [0, 31, 63] {
                     var nearMiss = withPrefix
                     nearMiss[position] ^= 0x01
-                    variants.append(nearMiss)
+                    variants.append((nearMiss, position))
                 }
             }
-            for message in variants {
+            for (message, vouchable) in variants {
                 let expected = Self.opensslHMAC(key: key, message)
                 var wrong = expected
                 wrong[length % 32] ^= 0x80
                 for state in [true, false] {
-                    let ok = message.withUnsafeBufferPointer { m in
-                        withUnsafePointer(to: &prefix) { p in
-                            (CRegTokenFastPath_hmac_sha256_verify32(secret.pads, state ? p : nil, m.baseAddress, m.count, expected),
-                             CRegTokenFastPath_hmac_sha256_verify32(secret.pads, state ? p : nil, m.baseAddress, m.count, wrong))
+                    for known in Set([0, vouchable / 2, vouchable]) {
+                        let ok = message.withUnsafeBufferPointer { m in
+                            withUnsafePointer(to: &prefix) { p in
+                                (CRegTokenFastPath_hmac_sha256_verify32(secret.pads, state ? p : nil, known, m.baseAddress, m.count, expected),
+                                 CRegTokenFastPath_hmac_sha256_verify32(secret.pads, state ? p : nil, known, m.baseAddress, m.count, wrong))
+                            }
                         }
+                        #expect(ok.0 == 1 && ok.1 == 0, "length \(length), prefix state \(state), known \(known)")
+                        checked += 1
                     }
-                    #expect(ok.0 == 1 && ok.1 == 0, "length \(length), prefix state \(state)")
-                    checked += 1
                 }
             }
         }

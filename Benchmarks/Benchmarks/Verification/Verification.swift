@@ -91,7 +91,7 @@ let benchmarks: @Sendable () -> Void = {
     var hsBytes = Array(f.hsToken.utf8)
     Benchmark("HS256 verify (regtoken)", configuration: config()) { benchmark in
         hsBytes.withUnsafeBytes { bytes in
-            for _ in benchmark.scaledIterations { blackHole(try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+            for _ in benchmark.scaledIterations { blackHole((try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request))?.id) }
         }
     }
     let hsInput = Array(f.hsToken.utf8.prefix(while: { _ in true }).split(separator: UInt8(ascii: "."), maxSplits: 2).prefix(2).joined(separator: [UInt8(ascii: ".")]))
@@ -121,7 +121,7 @@ let benchmarks: @Sendable () -> Void = {
         var bytes = Array(token.utf8)
         Benchmark("HS256 reject \(name) (regtoken)", configuration: config()) { benchmark in
             bytes.withUnsafeBytes { b in
-                for _ in benchmark.scaledIterations { blackHole(try? f.verifier.verify(bytes: b, at: f.now, for: f.request)) }
+                for _ in benchmark.scaledIterations { blackHole((try? f.verifier.verify(bytes: b, at: f.now, for: f.request))?.id) }
             }
         }
         bytes[0] = bytes[0]
@@ -130,7 +130,7 @@ let benchmarks: @Sendable () -> Void = {
     // ---- Revocation list size ----
     Benchmark("HS256 verify, revocation list of 100,000 (regtoken)", configuration: config()) { benchmark in
         hsBytes.withUnsafeBytes { bytes in
-            for _ in benchmark.scaledIterations { blackHole(try? f.bigListVerifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+            for _ in benchmark.scaledIterations { blackHole((try? f.bigListVerifier.verify(bytes: bytes, at: f.now, for: f.request))?.id) }
         }
     }
 
@@ -145,7 +145,7 @@ let benchmarks: @Sendable () -> Void = {
                 DispatchQueue.concurrentPerform(iterations: threads) { _ in
                     var local = Array(f.hsToken.utf8)
                     local.withUnsafeBytes { bytes in
-                        for _ in 0..<per { blackHole(try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+                        for _ in 0..<per { blackHole((try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request))?.id) }
                     }
                     local[0] = local[0]
                 }
@@ -157,13 +157,13 @@ let benchmarks: @Sendable () -> Void = {
     let esBytes = Array(f.esToken.utf8)
     Benchmark("ES256 verify, no cache (regtoken)", configuration: config(.one)) { benchmark in
         esBytes.withUnsafeBytes { bytes in
-            for _ in benchmark.scaledIterations { blackHole(try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+            for _ in benchmark.scaledIterations { blackHole((try? f.verifier.verify(bytes: bytes, at: f.now, for: f.request))?.id) }
         }
     }
     Benchmark("ES256 verify, cache hit (regtoken)", configuration: config()) { benchmark in
         esBytes.withUnsafeBytes { bytes in
             _ = try? f.cachedVerifier.verify(bytes: bytes, at: f.now, for: f.request)
-            for _ in benchmark.scaledIterations { blackHole(try? f.cachedVerifier.verify(bytes: bytes, at: f.now, for: f.request)) }
+            for _ in benchmark.scaledIterations { blackHole((try? f.cachedVerifier.verify(bytes: bytes, at: f.now, for: f.request))?.id) }
         }
     }
     let parts = f.esToken.split(separator: ".")

@@ -54,9 +54,11 @@ void CRegTokenFastPath_hmac_sha256_prefix_clear(CRegTokenFastPath_HMACSHA256Pref
 
 /// 1 when HMAC-SHA256(msg) equals the 32 bytes at `tag32` (compared in constant time), 0 otherwise.
 /// When `prefix` is not NULL and `msg` starts with its 64 bytes, the inner hash resumes from the
-/// prefix state: one SHA-256 block fewer, the same MAC.
+/// prefix state: one SHA-256 block fewer, the same MAC. The caller may vouch that the first
+/// `known` bytes of `msg` equal the prefix's (the verifier compared the header already); the
+/// rest is compared here.
 int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads,
-                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix,
+                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix, size_t known,
                                            const void *msg, size_t msg_len, const void *tag32);
 
 /// Wipes the pad states (they are as secret as the key).

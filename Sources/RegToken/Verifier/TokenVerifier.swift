@@ -88,7 +88,7 @@ public final class TokenVerifier: Sendable {
     // MARK: - Verification
 
     /// Verifies `token` at `now` (seconds since 1970) for `request`.
-    @inlinable
+    @inlinable @inline(__always)
     public func verify(_ token: String, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var token = token
         var verified = VerifiedToken.placeholder
@@ -100,7 +100,7 @@ public final class TokenVerifier: Sendable {
     }
 
     /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`.
-    @inlinable
+    @inlinable @inline(__always)
     public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var verified = VerifiedToken.placeholder
         try _verify(bytes: token, at: now, for: request, into: &verified)
@@ -142,6 +142,9 @@ public final class TokenVerifier: Sendable {
         // one the issuer writes for a key names that key (see FastKey.issuedHeader); any other
         // goes through the strict parser.
         var keyIndex = state.keyIndex(issuedHeader: headerText)
+        // The token's first bytes known to equal the key's HMAC prefix (which begins with the
+        // issued header): the HMAC compares only the rest.
+        let prefixKnown = keyIndex >= 0 ? headerText.count : 0
         if keyIndex < 0 { keyIndex = try parsedHeaderKey(headerText, state: state) }
         // By address: the key's id is a 64-byte inline string, copied only into the result.
         let key = UnsafePointer(state.keys.baseAddress.unsafelyUnwrapped + keyIndex)
@@ -155,7 +158,7 @@ public final class TokenVerifier: Sendable {
         // Claims, checked strictly in the buffer they are decoded into: the rest of the
         // verification reads them there.
         try withDecoded(claimsText) { (json) throws(TokenError) in
-            try verify(claims: json, token: token, signingInputCount: segments.secondDot, signatureText: signatureText,
+            try verify(claims: json, token: token, signingInputCount: segments.secondDot, prefixKnown: prefixKnown, signatureText: signatureText,
                        key: key, now: now, request: request, state: state, into: &verified)
         }
     }
@@ -184,7 +187,7 @@ public final class TokenVerifier: Sendable {
     /// The checks from the claims on, with the claims JSON decoded in `json`.
     @inline(__always)
     private func verify(claims json: UnsafeMutableBufferPointer<UInt8>, token: UnsafeRawBufferPointer, signingInputCount: Int,
-                        signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
+                        prefixKnown: Int, signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
                         state: VerifierState, into verified: inout VerifiedToken) throws(TokenError) {
         let algorithm = key.pointee.algorithm
         // The requested namespace is matched while parsing.
@@ -221,7 +224,8 @@ public final class TokenVerifier: Sendable {
             switch algorithm {
             case .hs256:
                 guard let pads = key.pointee.hmacPads else { return false }
-                return CRegTokenFastPath_hmac_sha256_verify32(pads, key.pointee.hmacPrefix, signingInput.baseAddress, signingInput.count, sig) == 1
+                return CRegTokenFastPath_hmac_sha256_verify32(pads, key.pointee.hmacPrefix, prefixKnown, signingInput.baseAddress,
+                                                              signingInput.count, sig) == 1
             case .es256:
                 guard let pkey = key.pointee.p256 else { return false }
                 return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.pointee.p256UID, signingInput.baseAddress,
