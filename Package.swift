@@ -3,7 +3,8 @@ import PackageDescription
 
 // One module per concern (see README "Layout"):
 // - CRegTokenOpenSSL: the system libcrypto (OpenSSL 3), API pinned to 3.0 with deprecated calls compiled out.
-// - CRegTokenFastPath: the two measured exceptions in C (HMAC-SHA256 pad states, per-thread ECDSA contexts).
+// - CRegTokenFastPath: the measured exceptions in C (HMAC-SHA256 pad and prefix states, per-thread ECDSA contexts,
+//   base64url, the ES256 cache, snapshot reader records).
 // - RegToken: claims, keys, issuer, verifier, revocation list. Pure: no networking, no database.
 let package = Package(
     name: "regtoken",
