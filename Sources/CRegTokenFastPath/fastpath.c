@@ -576,11 +576,32 @@ static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
 
 _Static_assert(sizeof(CRegTokenFastPath_Reader) == 128, "a reader record is not one 128-byte block");
 
+static void clear_record(CRegTokenFastPath_Reader *r) {
+    for (int d = 0; d <= CRegTokenFastPath_READER_DEPTH; d++) __atomic_store_n(&r->hazard[d], 0, __ATOMIC_RELEASE);
+    r->depth = 0;
+}
+
 static void reader_thread_exit(void *p) {
     CRegTokenFastPath_Reader *r = (CRegTokenFastPath_Reader *)p;
+    // A thread can end inside a read (pthread_exit): what it was reading is no longer read.
+    clear_record(r);
     // A read after this (another thread-exit destructor) registers afresh.
     CRegTokenFastPath_tls_reader = NULL;
     __atomic_store_n(&r->owned, 0, __ATOMIC_RELEASE);
+}
+
+// fork(2): the child has one thread. Records owned by the parent's other threads are freed (their
+// reads do not exist in the child), and the lock is not left held by a thread that is gone.
+static void reader_prefork(void) { pthread_mutex_lock(&readers_lock); }
+static void reader_postfork_parent(void) { pthread_mutex_unlock(&readers_lock); }
+static void reader_postfork_child(void) {
+    for (size_t i = 0; i < readers_count; i++) {
+        CRegTokenFastPath_Reader *r = readers[i];
+        if (r == CRegTokenFastPath_tls_reader) continue;
+        clear_record(r);
+        __atomic_store_n(&r->owned, 0, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&readers_lock);
 }
 
 static long membarrier_call(int cmd) {
@@ -593,7 +614,9 @@ static long membarrier_call(int cmd) {
 }
 
 static void reader_init(void) {
+    // Without the key, records of exited threads are not reused (a leak of 128 bytes a thread).
     (void)pthread_key_create(&reader_key, reader_thread_exit);
+    (void)pthread_atfork(reader_prefork, reader_postfork_parent, reader_postfork_child);
 #if defined(__linux__) && defined(__NR_membarrier)
     if (getenv("REGTOKEN_NO_MEMBARRIER") == NULL && membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
         CRegTokenFastPath_reader_asymmetric = 1;
@@ -642,25 +665,66 @@ int CRegTokenFastPath_reader_synchronize(uintptr_t old) {
     pthread_once(&reader_once, reader_init);
     if (CRegTokenFastPath_reader_asymmetric) {
 #if defined(__linux__) && defined(__NR_membarrier)
-        if (membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) return 0;
+        // Can fail with ENOMEM on some kernels: try again before giving up.
+        int ok = 0;
+        for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+            ok = membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+            if (!ok) usleep(1000);
+        }
+        if (!ok) return 0;
 #else
         return 0;
 #endif
     } else {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
+    // The records as they are now, listed under the lock and scanned without it (records are
+    // never freed). A record made after this list belongs to a thread whose first read follows
+    // the pointer's change (the lock orders them), so it cannot hold `old`; a record reused meanwhile
+    // is in the list.
     pthread_mutex_lock(&readers_lock);
-    for (size_t i = 0; i < readers_count; i++) {
-        CRegTokenFastPath_Reader *r = readers[i];
-        for (int d = 0; d < CRegTokenFastPath_READER_DEPTH; d++) {
+    size_t n = readers_count;
+    CRegTokenFastPath_Reader **list = malloc((n ? n : 1) * sizeof(*list));
+    if (list != NULL) memcpy(list, readers, n * sizeof(*list));
+    pthread_mutex_unlock(&readers_lock);
+    if (list == NULL) return 0;
+    for (size_t i = 0; i < n; i++) {
+        CRegTokenFastPath_Reader *r = list[i];
+        for (int d = 0; d <= CRegTokenFastPath_READER_DEPTH; d++) {
             unsigned spins = 0;
             while (__atomic_load_n(&r->hazard[d], __ATOMIC_ACQUIRE) == old) {
                 if (++spins < 64) sched_yield(); else usleep(50);
             }
         }
     }
-    pthread_mutex_unlock(&readers_lock);
+    free(list);
     return 1;
+}
+
+uintptr_t CRegTokenFastPath_reader_protect_transient(const uintptr_t *cell) {
+    CRegTokenFastPath_Reader *r = CRegTokenFastPath_tls_reader;
+    if (r == NULL) r = CRegTokenFastPath_reader_register();
+    if (r == NULL) return 0;
+    uintptr_t *h = &r->hazard[CRegTokenFastPath_READER_DEPTH];
+    uintptr_t p = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+    for (;;) {
+        __atomic_store_n(h, p, __ATOMIC_RELAXED);
+        if (CRegTokenFastPath_reader_asymmetric) __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        else __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        uintptr_t q = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+        if (q == p) return p;
+        p = q;
+    }
+}
+
+void CRegTokenFastPath_reader_clear_transient(void) {
+    CRegTokenFastPath_Reader *r = CRegTokenFastPath_tls_reader;
+    if (r != NULL) __atomic_store_n(&r->hazard[CRegTokenFastPath_READER_DEPTH], 0, __ATOMIC_RELEASE);
+}
+
+unsigned CRegTokenFastPath_reader_depth(void) {
+    CRegTokenFastPath_Reader *r = CRegTokenFastPath_tls_reader;
+    return r ? r->depth : 0;
 }
 
 size_t CRegTokenFastPath_reader_records(void) {
@@ -673,4 +737,9 @@ size_t CRegTokenFastPath_reader_records(void) {
 int CRegTokenFastPath_reader_uses_membarrier(void) {
     pthread_once(&reader_once, reader_init);
     return CRegTokenFastPath_reader_asymmetric;
+}
+
+uintptr_t CRegTokenFastPath_reader_enter_stepped(const uintptr_t *cell, uintptr_t **hazard,
+                                                 CRegTokenFastPath_ReaderHook hook, void *context) {
+    return CRegTokenFastPath_reader_enter_hooked(cell, hazard, hook, context);
 }

@@ -181,8 +181,10 @@ struct FastPathTests {
     static func opensslHMAC(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var outLength = 0
-        let result = message.withUnsafeBufferPointer { m in
-            EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, key, key.count, m.baseAddress ?? UnsafePointer(key), m.count, &out, 32, &outLength)
+        // One byte more than the message, so that even an empty message has an address.
+        let padded = message + [0]
+        let result = padded.withUnsafeBufferPointer { m in
+            EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, key, key.count, m.baseAddress, message.count, &out, 32, &outLength)
         }
         precondition(result != nil && outLength == 32, "EVP_Q_mac failed")
         return out

@@ -123,14 +123,15 @@ void CRegTokenFastPath_cache_insert(CRegTokenFastPath_SignatureCache *cache, con
 
 typedef struct CRegTokenFastPath_Reader {
     /// The objects this thread is reading, innermost last (reads nest: a server's snapshot
-    /// around the verifier's). 0 when free. Written by the owning thread only.
-    uintptr_t hazard[CRegTokenFastPath_READER_DEPTH];
-    /// How many of `hazard` are in use. Owning thread only.
+    /// around the verifier's), and in the last slot an object being retained (see
+    /// reader_protect_transient). 0 when free. Written by the owning thread only.
+    uintptr_t hazard[CRegTokenFastPath_READER_DEPTH + 1];
+    /// How many of the first READER_DEPTH slots are in use. Owning thread only.
     unsigned depth;
     /// 1 while a live thread owns the record; records of exited threads are reused.
     int owned;
     /// Keeps records on cache lines of their own.
-    unsigned char padding[128 - CRegTokenFastPath_READER_DEPTH * sizeof(uintptr_t) - 2 * sizeof(int)];
+    unsigned char padding[128 - (CRegTokenFastPath_READER_DEPTH + 1) * sizeof(uintptr_t) - 2 * sizeof(int)];
 } CRegTokenFastPath_Reader;
 
 /// This thread's record, or NULL before its first read.
@@ -143,9 +144,22 @@ extern int CRegTokenFastPath_reader_asymmetric;
 CRegTokenFastPath_Reader *CRegTokenFastPath_reader_register(void);
 
 /// After the pointer that held `old` was changed: returns once no reader holds `old`. 1 when it
-/// is then safe to free; 0 when that could not be established (the barrier failed): the caller
-/// must not free it.
+/// is then safe to free; 0 when that could not be established (the barrier failed three times, or
+/// no memory to list the records): the caller must not free it yet, and may try again later.
+/// Takes no lock while it waits, so a reader may replace other cells, or wait for a thread that
+/// reads for the first time, inside its read.
 int CRegTokenFastPath_reader_synchronize(uintptr_t old);
+
+/// Reads `*cell` and protects what it points to in this thread's transient slot, for as long as
+/// it takes to retain it; then call reader_clear_transient. 0 when this thread has no record (out
+/// of memory). Never blocks.
+uintptr_t CRegTokenFastPath_reader_protect_transient(const uintptr_t *cell);
+
+/// Clears this thread's transient slot.
+void CRegTokenFastPath_reader_clear_transient(void);
+
+/// This thread's read depth (0 outside reads), for tests.
+unsigned CRegTokenFastPath_reader_depth(void);
 
 /// How many reader records exist (live and reusable), for tests.
 size_t CRegTokenFastPath_reader_records(void);
@@ -161,10 +175,12 @@ static inline void CRegTokenFastPath_atomic_store(uintptr_t *cell, uintptr_t val
     __atomic_store_n(cell, value, __ATOMIC_SEQ_CST);
 }
 
-/// Reads `*cell` and protects what it points to; `*hazard` receives what to pass to reader_exit.
-/// Returns 0 when no record is free (a read nested deeper than READER_DEPTH, or out of memory):
-/// the caller must then take a strong reference another way.
-static inline uintptr_t CRegTokenFastPath_reader_enter(const uintptr_t *cell, uintptr_t **hazard) {
+/// Called by reader_enter_stepped between reading the pointer and publishing it (tests).
+typedef void (*CRegTokenFastPath_ReaderHook)(void *context);
+
+/// reader_enter, with a hook for tests; `hook` is NULL in the real one, so the compiler removes it.
+static inline uintptr_t CRegTokenFastPath_reader_enter_hooked(const uintptr_t *cell, uintptr_t **hazard,
+                                                              CRegTokenFastPath_ReaderHook hook, void *context) {
     CRegTokenFastPath_Reader *r = CRegTokenFastPath_tls_reader;
     if (__builtin_expect(r == NULL, 0)) {
         r = CRegTokenFastPath_reader_register();
@@ -175,6 +191,7 @@ static inline uintptr_t CRegTokenFastPath_reader_enter(const uintptr_t *cell, ui
     uintptr_t *h = &r->hazard[d];
     r->depth = d + 1;
     uintptr_t p = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+    if (hook != NULL) hook(context);
     for (;;) {
         __atomic_store_n(h, p, __ATOMIC_RELAXED);
         if (__builtin_expect(CRegTokenFastPath_reader_asymmetric, 1)) {
@@ -182,6 +199,8 @@ static inline uintptr_t CRegTokenFastPath_reader_enter(const uintptr_t *cell, ui
         } else {
             __atomic_thread_fence(__ATOMIC_SEQ_CST);
         }
+        // The pointer may have changed before the record showed it: then the writer may not
+        // have waited for this reader, so take the new one.
         uintptr_t q = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
         if (__builtin_expect(q == p, 1)) break;
         p = q;
@@ -189,6 +208,18 @@ static inline uintptr_t CRegTokenFastPath_reader_enter(const uintptr_t *cell, ui
     *hazard = h;
     return p;
 }
+
+/// Reads `*cell` and protects what it points to; `*hazard` receives what to pass to reader_exit.
+/// Returns 0 when no record is free (a read nested deeper than READER_DEPTH, or out of memory):
+/// the caller must then take a strong reference another way.
+static inline uintptr_t CRegTokenFastPath_reader_enter(const uintptr_t *cell, uintptr_t **hazard) {
+    return CRegTokenFastPath_reader_enter_hooked(cell, hazard, NULL, NULL);
+}
+
+/// reader_enter with `hook(context)` called between reading the pointer and publishing it: lets
+/// a test change the pointer in that window, deterministically.
+uintptr_t CRegTokenFastPath_reader_enter_stepped(const uintptr_t *cell, uintptr_t **hazard,
+                                                 CRegTokenFastPath_ReaderHook hook, void *context);
 
 /// Ends the read that reader_enter began.
 static inline void CRegTokenFastPath_reader_exit(uintptr_t *hazard) {

@@ -21,6 +21,9 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     /// The object's address (retained once by the cell); accessed only through the C atomics.
     private let pointer: UnsafeMutablePointer<UInt>
     private let writer = WriterLock()
+    /// Replaced objects not yet proven unread (the memory barrier failed): released by a later
+    /// write once it succeeds, or by deinit. Guarded by `writer`.
+    private var pending: [UInt] = []
 
     public init(_ value: Value) {
         pointer = .allocate(capacity: 1)
@@ -28,14 +31,18 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     }
 
     deinit {
+        // No read can be running: a reader holds the cell.
         if let p = UnsafeRawPointer(bitPattern: CRegTokenFastPath_atomic_load(pointer)) {
             Unmanaged<Value>.fromOpaque(p).release()
         }
+        for bits in pending { Self.release(bits) }
         pointer.deallocate()
     }
 
     /// Runs `body` with the current value. The value stays alive until `body` returns.
-    /// - Warning: do not let the reference escape `body`.
+    /// - Warning: do not let the reference escape `body`, and do not replace this same cell inside
+    ///   `body` (the writer would wait for this very read). Reading or replacing other cells, or
+    ///   waiting for other threads that read, is fine.
     @inline(__always)
     public func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
         var hazard: UnsafeMutablePointer<UInt>? = nil
@@ -54,10 +61,22 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
         return try result.get()
     }
 
-    /// The current value's address, retained once (the slow path of `read`).
+    /// The current value's address, retained once (the slow path of `read`, and `load`): protected
+    /// by the thread's transient record slot while it is retained, so it never waits for a writer.
     @inline(never)
     private func retainCurrent() -> UInt {
-        UInt(bitPattern: Unmanaged.passRetained(load()).toOpaque())
+        let bits = CRegTokenFastPath_reader_protect_transient(pointer)
+        guard bits != 0 else {
+            // No record for this thread (out of memory): under the writer lock instead.
+            return writer.withLock {
+                let bits = CRegTokenFastPath_atomic_load(pointer)
+                _ = Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped).retain()
+                return bits
+            }
+        }
+        _ = Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped).retain()
+        CRegTokenFastPath_reader_clear_transient()
+        return bits
     }
 
     @inline(never)
@@ -84,20 +103,25 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
             case .failure(let error): return .failure(error)
             case .success(let value): produced = value
             }
+            // The same object (an unchanged reload): nothing to publish, no reader to wait for.
+            if produced.0 === old.takeUnretainedValue() { return .success(produced.1) }
             CRegTokenFastPath_atomic_store(pointer, UInt(bitPattern: Unmanaged.passRetained(produced.0).toOpaque()))
-            // When no reader can be proven done with the old value (the barrier failed, which
-            // Linux documents only for unregistered processes), it is kept rather than freed.
-            if CRegTokenFastPath_reader_synchronize(oldBits) == 1 { old.release() }
+            // When no reader can be proven done with an old value (the memory barrier failed),
+            // it is kept, and tried again on the next write.
+            pending.append(oldBits)
+            pending.removeAll { bits in
+                guard CRegTokenFastPath_reader_synchronize(bits) == 1 else { return false }
+                Self.release(bits)
+                return true
+            }
             return .success(produced.1)
         }
         return try outcome.get()
     }
 
-    /// A strong reference to the current value (for reading outside the hot path).
+    /// A strong reference to the current value (for reading outside the hot path). Never waits
+    /// for a writer.
     public func load() -> Value {
-        writer.withLock {
-            let bits = CRegTokenFastPath_atomic_load(pointer)
-            return Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped).takeUnretainedValue()
-        }
+        Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: retainCurrent()).unsafelyUnwrapped).takeRetainedValue()
     }
 }
