@@ -705,16 +705,7 @@ uintptr_t CRegTokenFastPath_reader_protect_transient(const uintptr_t *cell) {
     CRegTokenFastPath_Reader *r = CRegTokenFastPath_tls_reader;
     if (r == NULL) r = CRegTokenFastPath_reader_register();
     if (r == NULL) return 0;
-    uintptr_t *h = &r->hazard[CRegTokenFastPath_READER_DEPTH];
-    uintptr_t p = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
-    for (;;) {
-        __atomic_store_n(h, p, __ATOMIC_RELAXED);
-        if (CRegTokenFastPath_reader_asymmetric) __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        else __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        uintptr_t q = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
-        if (q == p) return p;
-        p = q;
-    }
+    return CRegTokenFastPath_reader_publish(cell, &r->hazard[CRegTokenFastPath_READER_DEPTH], __atomic_load_n(cell, __ATOMIC_ACQUIRE));
 }
 
 void CRegTokenFastPath_reader_clear_transient(void) {

@@ -37,6 +37,24 @@ func finishes(within seconds: Double = 20, _ body: @escaping @Sendable () -> Voi
     return done.wait(timeout: .now() + seconds) == .success
 }
 
+/// A thread parked inside `cell.read`: `leave` lets it go, `done` is signalled when its read has
+/// ended. Returns nil when the reader did not get in (a deadlock).
+func parkedReader(_ cell: SnapshotCell<Tracked>, whileInside: (@Sendable (Tracked) -> Void)? = nil)
+    -> (leave: DispatchSemaphore, done: DispatchSemaphore)? {
+    let entered = DispatchSemaphore(value: 0)
+    let leave = DispatchSemaphore(value: 0)
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        cell.read { object in
+            entered.signal()
+            leave.wait()
+            whileInside?(object)
+        }
+        done.signal()
+    }.start()
+    return waited(entered) ? (leave, done) : nil
+}
+
 /// SnapshotCell's readers hold no lock and execute no locked instruction; a writer releases the
 /// object it replaced only after every reader of it is done, and never waits for anything else.
 /// Run twice by scripts/test.sh: with membarrier, and with REGTOKEN_NO_MEMBARRIER=1 (fences).
@@ -181,19 +199,10 @@ struct SnapshotCellTests {
     @Test("a value replaced while a reader still reads it stays alive until the reader is done")
     func writerWaitsForReader() throws {
         let cell = SnapshotCell(Tracked(-10_000))
-        let entered = DispatchSemaphore(value: 0)
-        let leave = DispatchSemaphore(value: 0)
-        let finished = DispatchSemaphore(value: 0)
         let sawAlive = Atomic<Bool>(false)
-        Thread {
-            cell.read { object in
-                entered.signal()
-                leave.wait()
-                sawAlive.store(!Tracked.wasReleased(object.id), ordering: .relaxed)
-            }
-            finished.signal()
-        }.start()
-        #expect(waited(entered))
+        let parked = try #require(parkedReader(cell) { object in
+            sawAlive.store(!Tracked.wasReleased(object.id), ordering: .relaxed)
+        })
         let replaced = Atomic<Bool>(false)
         Thread {
             cell.replace(Tracked(-10_001))
@@ -204,8 +213,8 @@ struct SnapshotCellTests {
         let replacedEarly = replaced.load(ordering: .relaxed)
         #expect(!replacedEarly)
         #expect(!Tracked.wasReleased(-10_000))
-        leave.signal()
-        #expect(waited(finished))
+        parked.leave.signal()
+        #expect(waited(parked.done))
         let alive = sawAlive.load(ordering: .relaxed)
         #expect(alive)
         let deadline = Date().addingTimeInterval(20)
@@ -291,23 +300,13 @@ struct SnapshotCellTests {
     }
 
     @Test("an update that keeps the same object returns at once, even while a reader reads it")
-    func unchangedUpdateDoesNotWait() {
+    func unchangedUpdateDoesNotWait() throws {
         let cell = SnapshotCell(Tracked(-60_000))
-        let entered = DispatchSemaphore(value: 0)
-        let leave = DispatchSemaphore(value: 0)
-        let readerDone = DispatchSemaphore(value: 0)
-        Thread {
-            cell.read { _ in
-                entered.signal()
-                leave.wait()
-            }
-            readerDone.signal()
-        }.start()
-        #expect(waited(entered))
+        let parked = try #require(parkedReader(cell))
         let returned = finishes { _ = cell.update { ($0, ()) } }
         #expect(returned)
-        leave.signal()
-        #expect(waited(readerDone))
+        parked.leave.signal()
+        #expect(waited(parked.done))
         #expect(!Tracked.wasReleased(-60_000))
     }
 

@@ -175,6 +175,24 @@ static inline void CRegTokenFastPath_atomic_store(uintptr_t *cell, uintptr_t val
     __atomic_store_n(cell, value, __ATOMIC_SEQ_CST);
 }
 
+/// Publishes `p`, just read from `*cell`, in the record slot `slot`, and reads the cell again
+/// until what the slot shows is what the cell holds; returns that. The pointer may have changed
+/// before the slot showed it: then the writer may not have waited for this reader, so the new
+/// one is taken.
+static inline uintptr_t CRegTokenFastPath_reader_publish(const uintptr_t *cell, uintptr_t *slot, uintptr_t p) {
+    for (;;) {
+        __atomic_store_n(slot, p, __ATOMIC_RELAXED);
+        if (__builtin_expect(CRegTokenFastPath_reader_asymmetric, 1)) {
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        } else {
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        }
+        uintptr_t q = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+        if (__builtin_expect(q == p, 1)) return p;
+        p = q;
+    }
+}
+
 /// Called by reader_enter_stepped between reading the pointer and publishing it (tests).
 typedef void (*CRegTokenFastPath_ReaderHook)(void *context);
 
@@ -192,19 +210,7 @@ static inline uintptr_t CRegTokenFastPath_reader_enter_hooked(const uintptr_t *c
     r->depth = d + 1;
     uintptr_t p = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
     if (hook != NULL) hook(context);
-    for (;;) {
-        __atomic_store_n(h, p, __ATOMIC_RELAXED);
-        if (__builtin_expect(CRegTokenFastPath_reader_asymmetric, 1)) {
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        } else {
-            __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        }
-        // The pointer may have changed before the record showed it: then the writer may not
-        // have waited for this reader, so take the new one.
-        uintptr_t q = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
-        if (__builtin_expect(q == p, 1)) break;
-        p = q;
-    }
+    p = CRegTokenFastPath_reader_publish(cell, h, p);
     *hazard = h;
     return p;
 }
