@@ -1,3 +1,4 @@
+import CRegTokenOpenSSL
 import Foundation
 import RegToken
 import RegTokenAccess
@@ -55,6 +56,23 @@ public enum Fuzz {
     public static func sign(header: some Collection<UInt8>, payload: some Collection<UInt8>, with key: SigningKey) -> String {
         let input = base64url(header) + "." + base64url(payload)
         return input + "." + base64url(must { try key.signature(for: Array(input.utf8)) })
+    }
+
+    /// True when the signature of a compact JWS is the HMAC-SHA256 of its signing input under
+    /// `secret`, computed by OpenSSL's one-shot EVP_Q_mac (none of regtoken's HMAC code, no pad
+    /// or prefix states): an independent second opinion on an accepted HS256 token.
+    public static func independentHMACMatches(_ token: [UInt8], secret: [UInt8]) -> Bool {
+        guard let dot = token.lastIndex(of: UInt8(ascii: ".")) else { return false }
+        let input = Array(token[..<dot]) + [0]   // one byte more: an address even when empty
+        var text = String(decoding: token[(dot + 1)...], as: UTF8.self).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let signature = Data(base64Encoded: text) else { return false }
+        var mac = [UInt8](repeating: 0, count: 32)
+        var length = 0
+        let result = input.withUnsafeBufferPointer { m in
+            EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, secret, secret.count, m.baseAddress, m.count - 1, &mac, 32, &length)
+        }
+        return result != nil && length == 32 && Array(signature) == mac
     }
 
     /// The claims of a compact JWS as Foundation reads them (base64url by hand, then

@@ -12,7 +12,9 @@ import RegToken
 // Invariants: no crash, no memory error; the same bytes give the same answer twice (the second
 // ES256 call is a cache hit); the issuer's header (recognised without parsing) and the same
 // header spelled otherwise (parsed) give the same answer; an accepted token satisfies what was
-// asked, and Foundation's JSON parser reads the same claims from it (namespaces and nbf included).
+// asked, and Foundation's JSON parser reads the same claims from it (namespaces and nbf included);
+// an accepted HS256 token's signature is what OpenSSL's one-shot HMAC gives (the verifier resumes
+// from per-key pad and prefix states).
 
 private let verifier = Fuzz.verifier()
 private let requests = [
@@ -69,6 +71,10 @@ public func fuzzVerify(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             Fuzz.check(parsed == first, "the issuer's header gave \(first), the same header spelled otherwise \(parsed)")
         }
         guard case .accepted(let t) = first else { continue }
+        if t.algorithm == .hs256 {
+            Fuzz.check(Fuzz.independentHMACMatches(token, secret: Fuzz.hsKey.hmacSecretBytes ?? []),
+                       "accepted an HS256 token whose signature OpenSSL's one-shot HMAC does not give")
+        }
         Fuzz.check(t.region.description == request.region, "accepted a token for region \(t.region)")
         Fuzz.check(t.scope.allows(request.access), "accepted scope \(t.scope) for \(request.access)")
         Fuzz.check(t.issuedAt <= Fuzz.now + 60, "accepted a token issued in the future")
