@@ -45,40 +45,6 @@ int CRegTokenFastPath_hmac_sha256_init(CRegTokenFastPath_HMACSHA256Pads *blob, c
     return ok ? 1 : 0;
 }
 
-void CRegTokenFastPath_hmac_sha256(const CRegTokenFastPath_HMACSHA256Pads *blob,
-                                   const void *msg, size_t msg_len, uint8_t *out) {
-    const pads_t *pads = (const pads_t *)blob->bytes;
-    SHA256_CTX c = pads->inner;
-    unsigned char inner[SHA256_DIGEST_LENGTH];
-    SHA256_Update(&c, msg, msg_len);
-    SHA256_Final(inner, &c);
-    c = pads->outer;
-    SHA256_Update(&c, inner, sizeof(inner));
-    SHA256_Final(out, &c);
-    OPENSSL_cleanse(&c, sizeof(c));
-}
-
-// Compares a computed 32-byte MAC with a tag: four 64-bit words XORed and ORed together, no branch
-// on their contents, one test of the result. Constant time like CRYPTO_memcmp, which goes byte by
-// byte through a volatile pointer and cost 15 ns here.
-static inline int tags_equal32(const unsigned char *mac, const void *tag) {
-    uint64_t a[4], b[4];
-    memcpy(a, mac, 32);
-    memcpy(b, tag, 32);
-    uint64_t diff = (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]);
-    return diff == 0 ? 1 : 0;
-}
-
-int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads *pads,
-                                         const void *msg, size_t msg_len,
-                                         const void *tag, size_t tag_len) {
-    unsigned char mac[SHA256_DIGEST_LENGTH];
-    if (tag_len == 0 || tag_len > SHA256_DIGEST_LENGTH) return 0;
-    CRegTokenFastPath_hmac_sha256(pads, msg, msg_len, mac);
-    if (tag_len == SHA256_DIGEST_LENGTH) return tags_equal32(mac, tag);
-    return CRYPTO_memcmp(mac, tag, tag_len) == 0 ? 1 : 0;
-}
-
 typedef struct {
     SHA256_CTX inner;                      // the inner pad state after the 64 prefix bytes
     unsigned char prefix[SHA256_CBLOCK];   // the prefix (public: the start of every token of the key)
@@ -126,13 +92,12 @@ static inline void sha256_blocks(SHA256_CTX *c, const void *blocks, size_t len) 
     SHA256_Update(c, blocks, len);
 }
 
-int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
-                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob, size_t known,
-                                           const void *msg, size_t msg_len, const void *tag32) {
-    const pads_t *pads = (const pads_t *)pads_blob->bytes;
-    const prefix_t *prefix = prefix_blob ? (const prefix_t *)prefix_blob->bytes : NULL;
-    const unsigned char *m = (const unsigned char *)msg;
-    size_t n = msg_len;
+// HMAC-SHA256 of `msg` as the eight state words of the outer hash (the MAC is their big-endian
+// bytes), from the pad states, or from the prefix state when `msg` starts with the prefix (of
+// which the caller vouches for the first `known` bytes). The one HMAC of the package: signing,
+// the key API and the verifier's fast path all come here.
+static inline __attribute__((always_inline)) void hmac_words(const pads_t *pads, const prefix_t *prefix, size_t known,
+                       const unsigned char *m, size_t n, uint32_t mac[8]) {
     uint64_t hashed;   // bytes before m: the pad block, and the prefix when resuming from it
     SHA256_CTX c;
     c.Nl = c.Nh = 0;
@@ -170,13 +135,44 @@ int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pad
     store_be32(outer + 60, (SHA256_CBLOCK + 32) * 8);
     memcpy(c.h, pads->outer.h, sizeof(c.h));
     sha256_blocks(&c, outer, sizeof(outer));
-    // Constant time: every word XORed and ORed, one test of the result.
-    const unsigned char *tag = (const unsigned char *)tag32;
-    uint32_t diff = 0;
-    for (int i = 0; i < 8; i++) diff |= c.h[i] ^ load_be32(tag + 4 * i);
+    memcpy(mac, c.h, sizeof(c.h));
     wipe(&c, sizeof(c));
     wipe(outer, sizeof(outer));
+}
+
+void CRegTokenFastPath_hmac_sha256(const CRegTokenFastPath_HMACSHA256Pads *blob,
+                                   const void *msg, size_t msg_len, uint8_t *out) {
+    uint32_t mac[8];
+    hmac_words((const pads_t *)blob->bytes, NULL, 0, (const unsigned char *)msg, msg_len, mac);
+    for (int i = 0; i < 8; i++) store_be32(out + 4 * i, mac[i]);
+    wipe(mac, sizeof(mac));
+}
+
+int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
+                                           const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob, size_t known,
+                                           const void *msg, size_t msg_len, const void *tag32) {
+    uint32_t mac[8];
+    hmac_words((const pads_t *)pads_blob->bytes, prefix_blob ? (const prefix_t *)prefix_blob->bytes : NULL, known,
+               (const unsigned char *)msg, msg_len, mac);
+    // Constant time: every word XORed and ORed, no branch on their contents, one test of the
+    // result (CRYPTO_memcmp goes byte by byte through a volatile pointer and cost 15 ns here).
+    const unsigned char *tag = (const unsigned char *)tag32;
+    uint32_t diff = 0;
+    for (int i = 0; i < 8; i++) diff |= mac[i] ^ load_be32(tag + 4 * i);
+    wipe(mac, sizeof(mac));
     return diff == 0 ? 1 : 0;
+}
+
+int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads *pads,
+                                         const void *msg, size_t msg_len,
+                                         const void *tag, size_t tag_len) {
+    if (tag_len == SHA256_DIGEST_LENGTH) return CRegTokenFastPath_hmac_sha256_verify32(pads, NULL, 0, msg, msg_len, tag);
+    if (tag_len == 0 || tag_len > SHA256_DIGEST_LENGTH) return 0;
+    unsigned char mac[SHA256_DIGEST_LENGTH];
+    CRegTokenFastPath_hmac_sha256(pads, msg, msg_len, mac);
+    int ok = CRYPTO_memcmp(mac, tag, tag_len) == 0 ? 1 : 0;
+    wipe(mac, sizeof(mac));
+    return ok;
 }
 
 void CRegTokenFastPath_hmac_sha256_clear(CRegTokenFastPath_HMACSHA256Pads *pads) {

@@ -37,7 +37,7 @@ void CRegTokenFastPath_hmac_sha256(const CRegTokenFastPath_HMACSHA256Pads *pads,
                                    const void *msg, size_t msg_len, uint8_t *out);
 
 /// 1 when the first `tag_len` bytes (1...32) of HMAC-SHA256(msg) equal `tag`, compared in constant
-/// time (CRYPTO_memcmp); 0 otherwise.
+/// time (a whole tag as hmac_sha256_verify32 does, a shorter one with CRYPTO_memcmp); 0 otherwise.
 int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads *pads,
                                          const void *msg, size_t msg_len,
                                          const void *tag, size_t tag_len);

@@ -80,11 +80,6 @@ public struct UUIDBytes: Sendable, Hashable, Comparable, CustomStringConvertible
         return packed.byteSwapped
     }
 
-    init?(_ s: ShortString) {
-        guard let v = s.withBytes({ UUIDBytes(utf8: $0) }) else { return nil }
-        self = v
-    }
-
     /// The canonical lowercase 8-4-4-4-12 form.
     public var description: String {
         let digits = Array("0123456789abcdef".utf8)

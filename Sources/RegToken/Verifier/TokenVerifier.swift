@@ -107,24 +107,18 @@ public final class TokenVerifier: Sendable {
         return verified
     }
 
-    /// The body of ``verify(bytes:at:for:)``, which is inlinable so that `verified` is the
-    /// caller's own storage (see ``VerifiedToken``).
-    @usableFromInline
-    func _verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
-                 into verified: inout VerifiedToken) throws(TokenError) {
-        try verify(bytes: token, at: now, for: request, into: &verified)
-    }
-
-    /// The verification, writing the verified claims into `verified`, which must be
-    /// ``VerifiedToken/placeholder`` (it is written only when the token verifies).
+    /// The verification behind both `verify` methods (which are inlinable, so that `verified` is
+    /// the caller's own storage, see ``VerifiedToken``), writing the verified claims into
+    /// `verified`, which must be ``VerifiedToken/placeholder`` (it is written only when the token
+    /// verifies).
     ///
     /// Why an inout and not a return value: the result (some 240 bytes of inline strings) would
     /// travel out through the closures of the snapshot read and the stack buffers, each of which
     /// wraps it in a `Result` (`withUnsafeTemporaryAllocation` does too); those copies cost more
     /// than parsing the header. Every layer in between returns nothing.
-    @inline(__always)
-    private func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
-                        into verified: inout VerifiedToken) throws(TokenError) {
+    @usableFromInline
+    func _verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
+                 into verified: inout VerifiedToken) throws(TokenError) {
         guard token.count <= configuration.maximumTokenBytes else { throw .malformed("token is larger than the size limit") }
         try cell.read { (state) throws(TokenError) in
             try verify(token, now: now, request: request, state: state, into: &verified)
