@@ -11,6 +11,9 @@ public enum AccessDecision: Sendable, Equatable {
         /// The right the request used.
         public var access: Access
         public var request: RegistryRequest
+        /// How the body is framed towards the registry (``AccessPolicy/decide(head:verifier:now:)``
+        /// only; `.none` from the rights-only decision).
+        public var framing: BodyFraming = .none
     }
 
     public struct Denied: Sendable, Equatable {
@@ -24,6 +27,9 @@ public enum AccessDecision: Sendable, Equatable {
         public var reason: DenyReason
         /// The token's id when a valid token was refused.
         public var tokenID: UUIDBytes?
+        /// The request's framing is in doubt (or it carries a body nobody will read): answer,
+        /// then close the connection, reading nothing more from it.
+        public var close: Bool = false
     }
 
     public var isAllowed: Bool {
@@ -35,6 +41,8 @@ public enum AccessDecision: Sendable, Equatable {
 /// Why a request was refused, as a metric label.
 public enum DenyReason: String, Sendable, CaseIterable {
     case ambiguousPath = "ambiguous_path"
+    case ambiguousFraming = "ambiguous_framing"
+    case formBody = "form_body"
     case invalidName = "invalid_name"
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
@@ -92,7 +100,41 @@ public struct AccessPolicy: Sendable {
         }
     }
 
-    /// Decides on a request.
+    /// Decides on a request that a front proxy would forward to the registry: the forwarding
+    /// rules of ``RequestHead`` (framing, bodies, `Connection`, form bodies) first, then the
+    /// rights (``decide(method:target:authorization:verifier:now:)``). An allowed request carries
+    /// the ``BodyFraming`` to forward it with; build its upstream headers with
+    /// ``ForwardedHeaders/upstream(_:framing:scheme:clientAddress:)``.
+    public func decide(head: RequestHead, verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        let framing: BodyFraming
+        switch head.framing() {
+        case .success(let f): framing = f
+        case .failure(let v): return deny(v)
+        }
+        // The path first (400 and 404 come before credentials, as in the rights-only decision),
+        // then where the registry could read parameters from.
+        if case .success(let request) = RegistryRequest.parse(target: head.target),
+           let violation = head.checkNoFormParameters(endpoint: request.endpoint, framing: framing) {
+            return deny(violation)
+        }
+        switch decide(method: head.method, target: head.target, authorization: head.values("authorization"), verifier: verifier, now: now) {
+        case .allow(var allowed):
+            allowed.framing = framing
+            return .allow(allowed)
+        case .deny(var denied):
+            // Nobody reads the body of a refused request: the connection cannot be reused.
+            denied.close = framing != .none
+            return .deny(denied)
+        }
+    }
+
+    private func deny(_ v: HeadViolation) -> AccessDecision {
+        .deny(AccessDecision.Denied(status: 400, code: "UNSUPPORTED", message: "refused request: \(v.message)", reason: v.reason, tokenID: nil, close: v.close))
+    }
+
+    /// The rights a request needs and whether its token has them: the access decision without
+    /// the forwarding rules. A front end that serves the request itself can use this; one that
+    /// forwards the request to a registry must use ``decide(head:verifier:now:)``.
     /// - Parameters:
     ///   - method: the HTTP method, upper case.
     ///   - target: the request target (path and query).

@@ -4,7 +4,8 @@ import RegToken
 ///
 /// The path is parsed strictly: anything that could mean two things to two parsers (`..` or `.`
 /// segments, `//`, percent-encoded `/`, `.` or `\`, a NUL, a fragment, repeated query parameters)
-/// is refused with 400 and never reaches the registry, rather than normalised.
+/// is refused with 400 and never reaches the registry, rather than normalised. A query with a
+/// `;` is refused too (Go drops such a pair, so the registry would not see what the proxy saw).
 public struct RegistryRequest: Sendable, Equatable {
     public enum Endpoint: Sendable, Equatable {
         /// `/v2/`: API version check.
@@ -190,6 +191,9 @@ public struct RegistryRequest: Sendable, Equatable {
     static func parseQuery(_ raw: [UInt8]) -> Result<[String: String], Failure> {
         var out: [String: String] = [:]
         guard !raw.isEmpty else { return .success(out) }
+        // Go's url.ParseQuery drops a pair with a ';' in it (since Go 1.17): the registry would
+        // not see a parameter the proxy saw.
+        if raw.contains(UInt8(ascii: ";")) { return .failure(.ambiguous("query has a ';'")) }
         for pair in raw.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let eq = pair.firstIndex(of: UInt8(ascii: "="))
             guard let key = decodeQueryComponent(Array(pair[pair.startIndex..<(eq ?? pair.endIndex)])),

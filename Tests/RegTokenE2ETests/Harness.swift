@@ -108,11 +108,14 @@ final class Registry {
     let port: Int
     let dir: String
 
-    init(relativeURLs: Bool = false) throws {
+    /// - Parameter logLevel: the registry's log level; at `info` it logs every request it serves.
+    init(relativeURLs: Bool = false, logLevel: String? = nil) throws {
         port = Harness.freePort()
         dir = try Harness.tempDir("registry")
-        let r = try Harness.run("/bin/bash", ["\(Harness.scripts)/registry.sh", "start", String(port), dir],
-                                env: relativeURLs ? ["E2E_REGISTRY_RELATIVE_URLS": "true"] : [:])
+        var env: [String: String] = [:]
+        if relativeURLs { env["E2E_REGISTRY_RELATIVE_URLS"] = "true" }
+        if let logLevel { env["E2E_REGISTRY_LOGLEVEL"] = logLevel }
+        let r = try Harness.run("/bin/bash", ["\(Harness.scripts)/registry.sh", "start", String(port), dir], env: env)
         guard r.status == 0 else { throw HarnessError("registry did not start: \(r.stderr)") }
     }
 

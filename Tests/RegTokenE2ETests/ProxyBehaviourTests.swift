@@ -80,7 +80,7 @@ struct ProxyBehaviourTests {
         #expect(none.body == #"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: log in with user 'token' and a token as password","detail":null}]}"#)
         #expect(upstream.requests.isEmpty)
         // A denied upload with a body is answered and the connection closed, the body not forwarded.
-        let denied = try curl(["-X", "PATCH", "--data-binary", "@/etc/hostname", "-H", basicAuth(try issuer.token().token),
+        let denied = try curl(["-X", "PATCH", "--data-binary", "@/etc/hostname", "-H", "Content-Type: application/octet-stream", "-H", basicAuth(try issuer.token().token),
                                "http://127.0.0.1:\(proxy.port)/v2/acme/app/blobs/uploads/abc"])
         #expect(denied.status == 403)
         #expect(upstream.requests.isEmpty)

@@ -39,6 +39,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var pendingUpstream: [HTTPClientRequestPart] = []
 
     private var phase = Phase.idle
+    /// Set once the connection is to be closed: nothing more is read from it or forwarded, even
+    /// a request the pipelining assistant delivers after the answer that ends the connection.
+    private var closing = false
     private var requestDone = false
     private var responseStarted = false
     private var responseDone = false
@@ -57,11 +60,15 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var tokenID: UUIDBytes?
     private var status = 0
 
-    init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger) {
+    private let connector: UpstreamConnector
+
+    init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
+         connector: UpstreamConnector? = nil) {
         self.state = state
         self.config = config
         self.metrics = metrics
         self.logger = logger
+        self.connector = connector ?? .tcp(host: config.upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout)
     }
 
     var downstreamWritable: Bool { context?.channel.isWritable ?? false }
@@ -103,6 +110,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if closing { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestHead(head, context: context)
@@ -112,7 +120,10 @@ final class ProxyHandler: ChannelDuplexHandler {
             switch phase {
             case .forwarding:
                 requestDone = true
-                sendUpstream(.end(trailers))
+                // Trailers are not forwarded: a registry has no use for them, and they are one
+                // more place for headers the decision never saw.
+                _ = trailers
+                sendUpstream(.end(nil))
                 upstream?.flush()
                 if !responseStarted && !connecting && upstream != nil { scheduleResponseTimeout() }
                 if responseDone { finishCycle() }
@@ -163,7 +174,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         path = String(head.uri.prefix { $0 != "?" }.prefix(512))
 
         let headSize = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
-        let hasBody = (head.headers["content-length"].first.map { $0 != "0" } ?? false) || head.headers.contains(name: "transfer-encoding")
         if headSize > config.maxHeaderBytes {
             phase = .denied
             closeAfterResponse = true
@@ -172,9 +182,10 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
 
+        let request = RequestHead(method: head.method.rawValue, target: head.uri,
+                                  version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
         let t0 = NIODeadline.now()
-        let decision = state.decide(method: head.method.rawValue, target: head.uri, authorization: head.headers["authorization"],
-                                    now: Self.wallClock())
+        let decision = state.decide(request, now: Self.wallClock())
         metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
         metrics.record(decision)
 
@@ -182,17 +193,17 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .deny(let denied):
             phase = .denied
             tokenID = denied.tokenID
-            closeAfterResponse = hasBody || !keepAlive
+            closeAfterResponse = denied.close || !keepAlive
             respondError(status: denied.status, code: denied.code, message: denied.message, close: closeAfterResponse)
             logAccess(decision: "deny", reason: denied.reason.rawValue, message: denied.message)
         case .allow(let allowed):
             phase = .forwarding
             tokenID = allowed.tokenID
-            var headers = Self.forwardedRequestHeaders(head.headers)
-            // The registry builds absolute upload URLs from Host and this header: with TLS here,
-            // they must say https (and a client cannot claim otherwise).
-            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: config.tls != nil ? "https" : "http")
-            let forwarded = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+            // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
+            // here, they must say https (and a client cannot claim otherwise).
+            let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.tls != nil ? "https" : "http",
+                                                    clientAddress: context.channel.remoteAddress?.ipAddress)
+            let forwarded = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
             sendUpstream(.head(forwarded))
         }
     }
@@ -211,16 +222,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func connectUpstream() {
         guard let context else { return }
         connecting = true
-        ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(config.upstreamConnectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
-                }
-            }
-            .connect(host: config.upstreamHost, port: config.upstreamPort)
+        connector.connect(context.eventLoop)
             .assumeIsolated()
             .whenComplete { result in self.upstreamConnected(result) }
     }
@@ -272,7 +274,10 @@ final class ProxyHandler: ChannelDuplexHandler {
             upstreamWantsClose = !head.isKeepAlive
             status = Int(head.status.code)
             var headers = Self.forwardedResponseHeaders(head.headers)
-            if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+            // An HTTP/1.0 client cannot take a chunked body: without a length, the end of the
+            // connection ends the body.
+            if requestVersion.minor == 0 && !headers.contains(name: "content-length") { closeAfterResponse = true }
+            if !keepAlive || closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: requestVersion, status: head.status, headers: headers))), promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -282,6 +287,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             if upstreamWantsClose { dropUpstream() }
             if !requestDone { closeAfterResponse = true }  // answered before the body ended: cannot reuse
             let close = !keepAlive || closeAfterResponse
+            if close { closing = true }
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
             if close {
@@ -359,6 +365,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func respondError(status: Int, code: String, message: String, close: Bool) {
         guard let context else { return }
+        if close { closing = true }
         self.status = status
         let (head, body) = DockerError.response(status: status, code: code, message: message, realm: config.realm,
                                                 version: requestVersion, close: close, allocator: context.channel.allocator)
@@ -385,20 +392,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Headers
 
     private static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade"]
-
-    /// The client's headers as they are, repeated ones included, less hop-by-hop headers and the
-    /// token: the registry needs no credentials and never sees a token. Host is kept (the
-    /// registry builds upload URLs from it).
-    static func forwardedRequestHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        let named = Set(headers["connection"].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters.lowercased() } })
-        var out = HTTPHeaders()
-        for (name, value) in headers {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) || lower == "authorization" { continue }
-            out.add(name: name, value: value)
-        }
-        return out
-    }
 
     /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
     static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {

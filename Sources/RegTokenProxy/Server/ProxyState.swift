@@ -44,12 +44,12 @@ public final class ProxyState: Sendable {
         max(0, now - confirmedAt.load(ordering: .relaxed))
     }
 
-    /// The decision for one request.
-    public func decide(method: String, target: String, authorization: [String], now: Int64) -> AccessDecision {
+    /// The decision for one request that would be forwarded: the forwarding rules, then the rights.
+    public func decide(_ head: RequestHead, now: Int64) -> AccessDecision {
         namespaceCell.read { box in
             let stale = revocationMaxAge.map { revocationAge(now: now) > $0 } ?? false
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
-                .decide(method: method, target: target, authorization: authorization, verifier: verifier, now: now)
+                .decide(head: head, verifier: verifier, now: now)
         }
     }
 }

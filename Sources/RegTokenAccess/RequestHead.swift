@@ -1,0 +1,234 @@
+/// A request head as a front proxy received it, and the rules that keep what the proxy forwards
+/// identical to what the registry will read.
+///
+/// The registry (distribution, Go's `net/http`) parses the bytes the proxy sends on its own. Any
+/// place where the two parsers could disagree is a way to make the registry run a request the
+/// proxy never checked (request smuggling) or read a parameter the proxy never saw. The rules:
+///
+/// - **Framing is the proxy's.** The client's `Content-Length` and `Transfer-Encoding` are never
+///   forwarded as received: the proxy writes the exact length it will send, or a literal
+///   lowercase `chunked` (``BodyFraming``). `Transfer-Encoding` must be exactly one header whose
+///   value is `chunked` (any letter case; `gzip, chunked`, `identity`, two headers: 400), never
+///   with `Content-Length`, never on HTTP/1.0. `Content-Length` is one header of 1 to 18 decimal
+///   digits. Anything else is ambiguous (RFC 9112 §6.3): 400, and the connection is closed.
+/// - **Bodies only where the registry API has them**: `PUT` and `PATCH`. A `GET`, `HEAD`,
+///   `DELETE` or `POST` (which only starts or mounts an upload) with a body is refused (400, and
+///   the connection is closed) rather than forwarded or silently dropped: distribution ignores a
+///   monolithic `POST` body anyway, and a body on a bodiless request is exactly what a smuggler
+///   sends.
+/// - **`Connection` never names a header the decision or the registry's framing reads**:
+///   `Content-Length`, `Transfer-Encoding`, `Host`, `Authorization`, `Content-Type`, or the
+///   forwarding headers the proxy sets (400).
+/// - **No control bytes** (CR, LF, NUL, any byte below 0x20 but tab, DEL) in any header name or
+///   value, and so no obs-fold continuation lines (400, closed); at most one `Host` (exactly one
+///   for HTTP/1.1) and at most one `Content-Type`.
+/// - **Parameters only from the query.** Go's `FormValue`, which distribution uses for `mount`,
+///   `from`, `digest` and `_state`, also reads an `application/x-www-form-urlencoded` or
+///   `multipart/form-data` body of a `POST`, `PUT` or `PATCH`, and the body wins over the query.
+///   So on upload endpoints (`POST …/blobs/uploads/`, `PATCH`/`PUT …/blobs/uploads/<id>`) the
+///   `Content-Type` must be `application/octet-stream` (parameters allowed) or absent with no
+///   body; on a manifest `PUT` it must not be a form type. Otherwise 400.
+public struct RequestHead: Sendable {
+    /// The method as received (upper case for every method the registry API has).
+    public var method: String
+    /// The request target (path and query) as received.
+    public var target: String
+    /// The HTTP version's major and minor numbers (1.1 or 1.0).
+    public var version: (major: Int, minor: Int)
+    /// Every header as received, in order, repeated ones included.
+    public var headers: [(name: String, value: String)]
+
+    public init(method: String, target: String, version: (major: Int, minor: Int) = (1, 1), headers: [(name: String, value: String)]) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+    }
+
+    /// Every value of a header, by case-insensitive name.
+    public func values(_ name: String) -> [String] {
+        headers.compactMap { $0.name.equalsIgnoringASCIICase(name) ? $0.value : nil }
+    }
+}
+
+/// How the body of a forwarded request is framed towards the registry.
+public enum BodyFraming: Sendable, Equatable {
+    /// No body: no framing header for `GET`, `HEAD`, `DELETE`; `Content-Length: 0` otherwise.
+    case none
+    /// `Content-Length: n`.
+    case length(Int)
+    /// `Transfer-Encoding: chunked`, literally.
+    case chunked
+}
+
+/// Why a request head breaks the forwarding rules of ``RequestHead``.
+struct HeadViolation: Error {
+    /// What was wrong, for the client and the access log.
+    var message: String
+    /// The framing itself is in doubt: the connection must be closed after the answer.
+    var close: Bool
+    var reason: DenyReason
+}
+
+extension RequestHead {
+    /// Headers the client may never make hop-by-hop through `Connection`: framing, credentials,
+    /// what the decision reads, and the forwarding headers the proxy sets itself.
+    static let protectedHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "host", "authorization", "content-type",
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded",
+    ]
+
+    /// Checks the framing and header rules; returns how the body is framed.
+    func framing() -> Result<BodyFraming, HeadViolation> {
+        func ambiguous(_ message: String) -> Result<BodyFraming, HeadViolation> {
+            .failure(HeadViolation(message: message, close: true, reason: .ambiguousFraming))
+        }
+        var contentLengths: [String] = []
+        var transferEncodings: [String] = []
+        var hosts = 0
+        var contentTypes = 0
+        for (name, value) in headers {
+            if !Self.isCleanHeaderText(name) || name.isEmpty || !Self.isCleanHeaderText(value) {
+                return ambiguous("header \(Self.printable(name)) has a control character or a line break")
+            }
+            switch name.asciiLowercased {
+            case "content-length": contentLengths.append(value)
+            case "transfer-encoding": transferEncodings.append(value)
+            case "host": hosts += 1
+            case "content-type": contentTypes += 1
+            case "connection":
+                for token in value.split(separator: ",") {
+                    let named = String(token).trimmingSpaces.asciiLowercased
+                    if Self.protectedHeaders.contains(named) {
+                        return ambiguous("Connection must not name \(named)")
+                    }
+                }
+            default: break
+            }
+        }
+        if hosts > 1 { return ambiguous("several Host headers") }
+        if hosts == 0 && version.major == 1 && version.minor >= 1 { return ambiguous("HTTP/1.1 request without Host") }
+        if contentTypes > 1 { return ambiguous("several Content-Type headers") }
+
+        let framing: BodyFraming
+        if !transferEncodings.isEmpty {
+            if version.major == 1 && version.minor == 0 { return ambiguous("Transfer-Encoding on an HTTP/1.0 request") }
+            if !contentLengths.isEmpty { return ambiguous("both Content-Length and Transfer-Encoding") }
+            guard transferEncodings.count == 1, transferEncodings[0].trimmingSpaces.asciiLowercased == "chunked" else {
+                return ambiguous("Transfer-Encoding other than a single 'chunked'")
+            }
+            framing = .chunked
+        } else if !contentLengths.isEmpty {
+            guard contentLengths.count == 1 else { return ambiguous("several Content-Length headers") }
+            let digits = contentLengths[0].trimmingSpaces
+            guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(digits) else {
+                return ambiguous("Content-Length is not a decimal number")
+            }
+            framing = n == 0 ? .none : .length(n)
+        } else {
+            framing = .none
+        }
+        if framing != .none && !Self.methodsWithBody.contains(method) {
+            return ambiguous("a \(Self.printable(method)) request has no body in the registry API")
+        }
+        return .success(framing)
+    }
+
+    /// The registry API's methods that carry a body.
+    static let methodsWithBody: Set<String> = ["PUT", "PATCH"]
+
+    /// Checks that the registry cannot read parameters from the body of this request (Go's
+    /// `FormValue` on a form body): see the type's documentation.
+    func checkNoFormParameters(endpoint: RegistryRequest.Endpoint, framing: BodyFraming) -> HeadViolation? {
+        let contentType = values("content-type").first
+        if let contentType, contentType.utf8.contains(where: { $0 >= 0x80 }) {
+            return HeadViolation(message: "Content-Type has a non-ASCII character", close: framing != .none, reason: .formBody)
+        }
+        let mediaType = contentType.map { String($0.prefix { $0 != ";" }).trimmingSpaces.asciiLowercased }
+        switch endpoint {
+        case .uploadStart, .upload:
+            switch mediaType {
+            case nil where framing == .none: return nil
+            case "application/octet-stream": return nil
+            default:
+                return HeadViolation(message: "an upload's Content-Type must be application/octet-stream (the registry reads form bodies as parameters)",
+                                     close: framing != .none, reason: .formBody)
+            }
+        default:
+            guard let mediaType else { return nil }
+            if mediaType == "application/x-www-form-urlencoded" || mediaType.hasPrefix("multipart/") {
+                return HeadViolation(message: "form bodies are not accepted (the registry reads them as parameters)",
+                                     close: framing != .none, reason: .formBody)
+            }
+            return nil
+        }
+    }
+
+    /// Visible ASCII, space and tab only.
+    static func isCleanHeaderText(_ s: String) -> Bool {
+        s.utf8.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 || $0 >= 0x80 }
+    }
+
+    /// A header name or method for an error message: visible ASCII only, at most 32 bytes.
+    static func printable(_ s: String) -> String {
+        String(decoding: s.utf8.prefix(32).map { ($0 >= 0x21 && $0 < 0x7F) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+    }
+}
+
+/// The headers a proxy sends the registry for an allowed request.
+public enum ForwardedHeaders {
+    /// Headers of the client that never reach the registry: hop-by-hop headers (RFC 9110 §7.6.1),
+    /// framing (the proxy writes its own), the credentials, and the forwarding headers (the
+    /// proxy sets its own: a client cannot claim another address, scheme or host).
+    static let dropped: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer",
+        "upgrade", "content-length", "transfer-encoding", "authorization", "forwarded", "x-real-ip",
+    ]
+
+    /// The request headers to send upstream: the client's headers in order (repeated ones
+    /// included, `Host` kept: the registry builds upload URLs from it), less hop-by-hop headers,
+    /// the headers `Connection` names, framing, credentials and every `Forwarded`/`X-Forwarded-*`
+    /// header; then the proxy's own framing header and `X-Forwarded-Proto` and `X-Forwarded-For`.
+    /// - Parameters:
+    ///   - head: the request as received (it passed ``AccessPolicy/decide(head:verifier:now:)``).
+    ///   - framing: the body framing the decision returned.
+    ///   - scheme: `http` or `https`: what the client used.
+    ///   - clientAddress: the client's IP address, if known.
+    public static func upstream(_ head: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?) -> [(name: String, value: String)] {
+        var named: Set<String> = []
+        for (name, value) in head.headers where name.equalsIgnoringASCIICase("connection") {
+            for token in value.split(separator: ",") { named.insert(String(token).trimmingSpaces.asciiLowercased) }
+        }
+        var out: [(name: String, value: String)] = []
+        out.reserveCapacity(head.headers.count + 3)
+        for (name, value) in head.headers {
+            let lower = name.asciiLowercased
+            if dropped.contains(lower) || named.contains(lower) || lower.hasPrefix("x-forwarded-") { continue }
+            out.append((name, value))
+        }
+        switch framing {
+        case .none:
+            if head.method != "GET" && head.method != "HEAD" && head.method != "DELETE" { out.append(("Content-Length", "0")) }
+        case .length(let n): out.append(("Content-Length", String(n)))
+        case .chunked: out.append(("Transfer-Encoding", "chunked"))
+        }
+        out.append(("X-Forwarded-Proto", scheme))
+        if let clientAddress { out.append(("X-Forwarded-For", clientAddress)) }
+        return out
+    }
+}
+
+extension String {
+    /// ASCII letters lowered, everything else as it is (no Unicode case mapping: header names are ASCII).
+    var asciiLowercased: String {
+        guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
+        return String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    func equalsIgnoringASCIICase(_ other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        return zip(utf8, other.utf8).allSatisfy { a, b in
+            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= 0x61 && (a | 0x20) <= 0x7A)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// How a ``ProxyHandler`` opens its connection to the registry: a channel on the handler's own
+/// event loop whose pipeline ends in an ``UpstreamHandler``. The proxy uses TCP; tests and the
+/// fuzz target hand it an `EmbeddedChannel` and read what would go over the wire.
+struct UpstreamConnector {
+    let connect: (any EventLoop) -> EventLoopFuture<any Channel>
+
+    /// Plain HTTP/1.1 over TCP, with Nagle off.
+    static func tcp(host: String, port: Int, timeout: TimeAmount) -> UpstreamConnector {
+        UpstreamConnector { eventLoop in
+            ClientBootstrap(group: eventLoop)
+                .connectTimeout(timeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try configureUpstreamPipeline(channel.pipeline.syncOperations) }
+                }
+                .connect(host: host, port: port)
+        }
+    }
+
+    /// The registry side's pipeline: HTTP/1.1 client codec, then the ``UpstreamHandler``.
+    static func configureUpstreamPipeline(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
+        try pipeline.addHTTPClientHandlers()
+        try pipeline.addHandler(UpstreamHandler())
+    }
+}
