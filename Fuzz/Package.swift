@@ -13,6 +13,8 @@ let package = Package(
     name: "regtoken-fuzz",
     dependencies: [
         .package(path: "../"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // Fixed keys (the RFC 7515 A.3 ES256 key, a fixed HS256 secret), helpers, and the
@@ -29,5 +31,18 @@ let package = Package(
         .executableTarget(name: "FuzzDecision", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzRevocations", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzKeys", dependencies: ["FuzzSupport"]),
+        // The proxy's request path, raw client bytes in, what the registry would read out
+        // (imports RegTokenProxy with @testable: fuzz.sh builds with -enable-testing).
+        .executableTarget(
+            name: "FuzzForwarding",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "RegTokenProxy", package: regtoken),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )

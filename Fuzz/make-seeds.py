@@ -85,6 +85,23 @@ seed("FuzzKeys", "jwks", b"\x01" + compact({"keys": [{"kty": "EC", "crv": "P-256
 seed("FuzzKeys", "hs256-secret", b"\x02" + HS)
 seed("FuzzKeys", "namespaces", b"\x03" + b"# namespace account\nacme acme\nacme-ci acme\nglobex\tglobex\n")
 
+# FuzzForwarding: raw client bytes; @RW@ and @RO@ stand for Basic credentials of a valid
+# non-expiring read-write or pull-only acme token (the target puts them in). The first byte
+# also says where the target splits the input into two reads.
+def req(method, target, headers=b"", body=b"", auth=b"@RW@"):
+    return method + b" " + target + b" HTTP/1.1\r\nHost: registry\r\nAuthorization: " + auth + b"\r\n" + headers + b"\r\n" + body
+smuggle = b"GET /v2/_catalog HTTP/1.1\r\nHost: smuggled\r\n\r\n"
+seed("FuzzForwarding", "pull", req(b"GET", b"/v2/acme/app/manifests/v1", auth=b"@RO@"))
+seed("FuzzForwarding", "pipelined", req(b"GET", b"/v2/", auth=b"@RO@") + req(b"HEAD", b"/v2/acme/app/blobs/" + digest) + req(b"GET", b"/v2/acme/app/tags/list"))
+seed("FuzzForwarding", "patch-length", req(b"PATCH", b"/v2/acme/app/blobs/uploads/u1?_state=x", b"Content-Type: application/octet-stream\r\nContent-Length: 5\r\n", b"hello") + req(b"GET", b"/v2/"))
+seed("FuzzForwarding", "patch-chunked", req(b"PATCH", b"/v2/acme/app/blobs/uploads/u1", b"Content-Type: application/octet-stream\r\nTransfer-Encoding: Chunked\r\n", b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n") + req(b"GET", b"/v2/"))
+seed("FuzzForwarding", "put-manifest", req(b"PUT", b"/v2/acme/app/manifests/v1", b"Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 2\r\n", b"{}"))
+seed("FuzzForwarding", "get-chunked-smuggle", req(b"GET", b"/v2/acme/app/tags/list", b"Transfer-Encoding: chunked\r\n", b"0\r\n\r\n" + smuggle))
+seed("FuzzForwarding", "connection-content-length", req(b"GET", b"/v2/", b"Connection: Content-Length\r\nContent-Length: " + str(len(smuggle)).encode() + b"\r\n", smuggle))
+seed("FuzzForwarding", "form-mount", req(b"POST", b"/v2/acme/app/blobs/uploads/", b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 30\r\n", b"mount=" + digest[:10] + b"&from=globex/a"))
+seed("FuzzForwarding", "post-then-pipelined", req(b"POST", b"/v2/acme/app/blobs/uploads/?mount=" + digest + b"&from=acme/base", b"Content-Length: 0\r\n") + req(b"DELETE", b"/v2/acme/app/blobs/uploads/u1"))
+seed("FuzzForwarding", "http10", b"\x05GET /v2/ HTTP/1.0\r\nAuthorization: @RO@\r\nConnection: keep-alive\r\n\r\n" + req(b"GET", b"/v2/"))
+
 for target, files in seeds.items():
     d = os.path.join(HERE, "Corpus", target)
     shutil.rmtree(d, ignore_errors=True)

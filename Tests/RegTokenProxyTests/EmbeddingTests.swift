@@ -21,8 +21,9 @@ final class RegistryAuthHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else { return }
         let now = Int64(Date().timeIntervalSince1970)
-        switch policy.decide(method: head.method.rawValue, target: head.uri,
-                             authorization: head.headers["authorization"], verifier: verifier, now: now) {
+        let request = RequestHead(method: head.method.rawValue, target: head.uri,
+                                  version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
+        switch policy.decide(head: request, verifier: verifier, now: now) {
         case .allow(let allowed):
             // Serve the request, or forward it; allowed.tokenID and allowed.account say who asked.
             respond(context, .ok, "hello \(allowed.account)")
@@ -48,7 +49,7 @@ struct EmbeddingTests {
         let verifier = TokenVerifier(keys: try KeyRing(keys: [key]))
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(RegistryAuthHandler(verifier: verifier))
-        var headers = HTTPHeaders()
+        var headers: HTTPHeaders = ["Host": "registry.example"]
         if let authorization {
             let now = Int64(Date().timeIntervalSince1970)
             let token = try TokenIssuer(key: key).issue(TokenClaims(account: "acme", region: "eu-west-1", scope: .pull, issuedAt: now, expiresAt: now + 60))

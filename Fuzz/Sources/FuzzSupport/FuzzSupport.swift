@@ -44,6 +44,10 @@ public enum Fuzz {
         do { return try body() } catch { fatalError("fuzz setup: \(error)") }
     }
 
+    public static func base64(_ bytes: some Collection<UInt8>) -> String {
+        Data(bytes).base64EncodedString()
+    }
+
     public static func base64url(_ bytes: some Collection<UInt8>) -> String {
         Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")

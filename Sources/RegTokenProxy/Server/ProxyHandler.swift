@@ -288,12 +288,13 @@ final class ProxyHandler: ChannelDuplexHandler {
             if !requestDone { closeAfterResponse = true }  // answered before the body ended: cannot reuse
             let close = !keepAlive || closeAfterResponse
             if close { closing = true }
+            // The cycle ends before the response's end is written: writing it lets the
+            // pipelining assistant deliver the next request at once, inside this call.
+            if !close && requestDone { finishCycle() }
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
             if close {
                 promise.futureResult.assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
-            } else if requestDone {
-                finishCycle()
             }
         }
     }

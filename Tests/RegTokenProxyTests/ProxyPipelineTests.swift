@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import RegToken
+import RegTokenAccess
+@testable import RegTokenProxy
+import Testing
+
+/// A client connection's whole pipeline (HTTP server codec with pipelining assistance and error
+/// handling, then the proxy's handler) on an `EmbeddedEventLoop`, with the registry side an
+/// `EmbeddedChannel` too: raw bytes in, the exact bytes the proxy would send the registry out.
+final class ProxyPipeline {
+    let loop = EmbeddedEventLoop()
+    let client: EmbeddedChannel
+    private(set) var upstreams: [EmbeddedChannel] = []
+
+    init(state: ProxyState, region: String = "eu-west-1") throws {
+        client = EmbeddedChannel(loop: loop)
+        let config = ProxyConfiguration(listenHost: "127.0.0.1", listenPort: 0, upstreamHost: "127.0.0.1", upstreamPort: 5000, region: region)
+        let connector = UpstreamConnector { [loop] _ in
+            let channel = EmbeddedChannel(loop: loop)
+            self.upstreams.append(channel)
+            do {
+                try UpstreamConnector.configureUpstreamPipeline(channel.pipeline.syncOperations)
+                return channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 5000)).map { channel }
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+        }
+        try client.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+        try client.pipeline.syncOperations.addHandler(ProxyHandler(state: state, config: config, metrics: ProxyMetrics(),
+                                                                   logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+                                                                   connector: connector))
+        _ = client.connect(to: try SocketAddress(ipAddress: "10.1.2.3", port: 40000))
+        loop.run()
+    }
+
+    /// Sends raw bytes from the client.
+    func send(_ text: String) {
+        _ = try? client.writeInbound(client.allocator.buffer(string: text))
+        loop.run()
+    }
+
+    /// What the proxy wrote to the registry so far (all upstream connections, in order).
+    func upstreamBytes() -> String {
+        var out = ""
+        for channel in upstreams {
+            while let data = try? channel.readOutbound(as: IOData.self) {
+                if case .byteBuffer(let b) = data { out += String(buffer: b) }
+            }
+        }
+        return out
+    }
+
+    /// The registry answers on the newest upstream connection.
+    func respond(_ text: String) {
+        guard let channel = upstreams.last else { return }
+        _ = try? channel.writeInbound(channel.allocator.buffer(string: text))
+        loop.run()
+    }
+
+    /// What the proxy wrote to the client so far.
+    func clientBytes() -> String {
+        var out = ""
+        while let data = try? client.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let b) = data { out += String(buffer: b) }
+        }
+        return out
+    }
+}
+
+@Suite("The proxy's pipeline: exactly what reaches the registry")
+struct ProxyPipelineTests {
+    static let state = ProxyState(verifier: AccessDecisionTests.verifier, region: "eu-west-1", namespaces: AccessDecisionTests.policy.namespaces,
+                                  now: Int64(Date().timeIntervalSince1970))
+    /// Tokens valid now (the proxy reads the wall clock).
+    static func token(_ scope: Scope) -> String {
+        let now = Int64(Date().timeIntervalSince1970)
+        return AccessDecisionTests.basic(AccessDecisionTests.token(scope: scope, expiresAt: now + 3600, issuedAt: now))
+    }
+
+    @Test("an allowed chunked PATCH spelled 'Chunked' goes upstream as lowercase chunked, with the proxy's forwarding headers only")
+    func reframed() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        p.send("PATCH /v2/acme/app/blobs/uploads/u1 HTTP/1.1\r\nHost: r\r\nAuthorization: \(Self.token(.pushPull))\r\n"
+               + "Content-Type: application/octet-stream\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nTransfer-Encoding: Chunked\r\n\r\n"
+               + "5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n")
+        let up = p.upstreamBytes()
+        #expect(up == "PATCH /v2/acme/app/blobs/uploads/u1 HTTP/1.1\r\nHost: r\r\nContent-Type: application/octet-stream\r\n"
+                + "X-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    }
+
+    @Test("a request pipelined behind a refusal that closes the connection never reaches the registry")
+    func nothingAfterClosingRefusal() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        // Pull-only token pushing with a body: refused, and the body is never read, so the
+        // connection closes; the allowed GET behind it must not be forwarded.
+        p.send("PATCH /v2/acme/app/blobs/uploads/u1 HTTP/1.1\r\nHost: r\r\nAuthorization: \(Self.token(.pull))\r\n"
+               + "Content-Type: application/octet-stream\r\nContent-Length: 5\r\n\r\nhello"
+               + "GET /v2/acme/app/tags/list HTTP/1.1\r\nHost: r\r\nAuthorization: \(Self.token(.pushPull))\r\n\r\n")
+        #expect(p.upstreamBytes().isEmpty)
+        let answer = p.clientBytes()
+        #expect(answer.hasPrefix("HTTP/1.1 403 Forbidden\r\n"))
+        #expect(answer.lowercased().contains("connection: close"))
+        #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer only: \(answer)")
+        #expect(!p.client.isActive)
+    }
+
+    @Test("pipelined allowed requests go upstream one at a time, each framed by the proxy")
+    func pipelined() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        let rw = Self.token(.pushPull)
+        p.send("GET /v2/ HTTP/1.1\r\nHost: r\r\nAuthorization: \(rw)\r\nContent-Length: 0\r\n\r\n"
+               + "PUT /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nAuthorization: \(rw)\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        #expect(p.upstreamBytes() == "GET /v2/ HTTP/1.1\r\nHost: r\r\nX-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n")
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(p.upstreamBytes() == "PUT /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                + "X-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n{}")
+        p.respond("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        let answers = p.clientBytes()
+        #expect(answers.hasPrefix("HTTP/1.1 200 OK\r\n") && answers.contains("HTTP/1.1 201 Created\r\n"))
+    }
+}
