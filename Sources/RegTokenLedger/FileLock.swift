@@ -11,9 +11,17 @@ public final class FileLock {
 
     /// Blocks until the lock on `path` (created 0600 if missing) is held.
     public init(path: String) throws(LedgerError) {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Never through a symlink (a dangling one would create a file wherever it points), and
+        // never a FIFO or device (O_NONBLOCK: opening one cannot hang; fstat refuses it).
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else {
-            throw LedgerError(.storage, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+            let hint = errno == ELOOP ? " (it is a symlink: remove it)" : ""
+            throw LedgerError(.storage, "cannot open lock file \(path)\(hint): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw LedgerError(.storage, "lock file \(path) is not a regular file: remove it")
         }
         while flock(fd, LOCK_EX) != 0 {
             if errno == EINTR { continue }

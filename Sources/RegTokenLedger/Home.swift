@@ -50,14 +50,18 @@ public final class Home {
         } catch {
             throw LedgerError(.storage, "cannot create state directory: \(error)")
         }
-        let mode: mode_t
-        do { mode = try AtomicFile.permissions(of: path) } catch {
-            throw LedgerError(.storage, "cannot read state directory: \(error)")
-        }
-        if mode & 0o077 != 0 {
-            throw LedgerError(.storage, "state directory \(path) is accessible by group or others (mode \(String(mode, radix: 8))); run: chmod 700 \(path)")
+        // The state directory decides who gets tokens: it must be the running user's (or root's),
+        // a real directory, and closed to everyone else; so must keys/ and the ledger.
+        do { try AtomicFile.checkDirectory(path, private: true) } catch {
+            throw LedgerError(.storage, "cannot use state directory: \(error)")
         }
         lock = try FileLock(path: "\(path)/lock")
+        if access("\(path)/keys", F_OK) == 0 {
+            do { try AtomicFile.checkDirectory("\(path)/keys", private: true) } catch {
+                throw LedgerError(.storage, "cannot use key directory: \(error)")
+            }
+        }
+        try Self.checkLedgerFiles(path)
         config = try HomeConfig.load("\(path)/config.json")
         let hasKeys = ((try? AtomicFile.list("\(path)/keys")) ?? []).contains { $0.hasSuffix(".pem") || $0.hasSuffix(".hs256") }
         if !hasKeys {
@@ -76,6 +80,22 @@ public final class Home {
         // Without an active key (the operator removed `keys/active`) the list cannot be re-signed;
         // the commands that fix that (`keys list`, `keys activate`) must still run.
         if try keyRing().activeKey != nil { try syncRevocations(now: now) }
+    }
+
+    /// The ledger's files (SQLite opens them itself) must be the running user's regular files.
+    static func checkLedgerFiles(_ home: String) throws(LedgerError) {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = "\(home)/ledger.sqlite\(suffix)"
+            var st = stat()
+            guard lstat(file, &st) == 0 else { continue }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw LedgerError(.storage, "\(file) is not a regular file (a symlink, FIFO or device); move it aside")
+            }
+            let me = geteuid()
+            if st.st_uid != me && st.st_uid != 0 {
+                throw LedgerError(.storage, "refusing \(file): owned by uid \(st.st_uid), not by the user running regtoken (uid \(me)); run: chown \(me) \(file)")
+            }
+        }
     }
 
     /// Releases the lock (also released when the object goes away or the process dies).

@@ -23,7 +23,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
 
     static func load(_ path: String) throws(LedgerError) -> HomeConfig {
         let bytes: [UInt8]
-        do { bytes = try AtomicFile.read(path, limit: 1 << 20) } catch {
+        do { bytes = try AtomicFile.read(path, limit: 1 << 20, trust: .owned) } catch {
             if error.errno == ENOENT_ { return HomeConfig() }
             throw LedgerError(.storage, "cannot read \(path): \(error)")
         }

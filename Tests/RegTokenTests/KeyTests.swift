@@ -135,6 +135,16 @@ struct KeyTests {
         let withPrivate = try JSONEncoder().encode(JWKSet(keys: [jwk]))
         #expect(throws: KeyError(.invalidKey, "")) { try KeyRing(jwksJSON: Array(withPrivate)) }
         #expect(throws: KeyError(.unreadable, "")) { try KeyRing(jwksJSON: Array("{\"keys\":5}".utf8)) }
+        // A key published for encryption, or whose operations exclude verify, is not a token key.
+        for (use, ops) in [("enc", nil), (nil, ["encrypt"]), ("sig", ["sign"])] as [(String?, [String]?)] {
+            var k = try #require(try Fixture.esKey.publicJWK())
+            k.use = use
+            k.keyOps = ops
+            #expect(throws: KeyError(.invalidKey, "")) { try KeyRing(jwksJSON: Array(try JSONEncoder().encode(JWKSet(keys: [k])))) }
+        }
+        var verifyOnly = try #require(try Fixture.esKey.publicJWK())
+        verifyOnly.keyOps = ["verify"]
+        #expect(try KeyRing(jwksJSON: Array(try JSONEncoder().encode(JWKSet(keys: [verifyOnly])))).keys.count == 1)
     }
 
     @Test("a key directory: private files 0600, public 0644, active file; reloads to the same ring")

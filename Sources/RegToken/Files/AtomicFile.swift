@@ -14,7 +14,9 @@ public enum AtomicFile {
         public let path: String
         public let operation: String
         public let errno: Int32
-        public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+        /// What was wrong when it is not an errno (a file refused for its owner or mode).
+        public var detail: String? = nil
+        public var description: String { "\(operation) \(path): \(detail ?? String(cString: strerror(errno)))" }
     }
 
     /// Writes `bytes` to `path` atomically with permissions `mode` (0600 for secrets).
@@ -76,12 +78,49 @@ public enum AtomicFile {
         }
     }
 
-    /// The whole file. Refuses anything larger than `limit` bytes.
-    public static func read(_ path: String, limit: Int = 64 << 20) throws(Failure) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(path: path, operation: "open", errno: errno) }
+    /// How far a file's owner and permissions must be trusted before it is read.
+    public enum Trust: Sendable, Equatable {
+        /// Any owner and mode (still a regular file, not a symlink).
+        case any
+        /// Owned by the user running regtoken (or by root), not writable by group or others:
+        /// keys, key directories, lists and configuration that decide who gets in.
+        case owned
+        /// As `owned`, and readable by nobody else (0600 or stricter): secrets.
+        case secret
+    }
+
+    /// Why a file was not trusted (the message says what to run).
+    public struct Untrusted: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let description: String
+    }
+
+    /// The whole file at `path`, which must be a regular file (not a FIFO, device, directory or
+    /// symlink: opened with `O_NOFOLLOW | O_NONBLOCK`, then checked with `fstat`, so nothing can
+    /// block or be swapped between the check and the read) trusted as `trust` says. Refuses
+    /// anything larger than `limit` bytes.
+    public static func read(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(Failure) -> [UInt8] {
+        try readWithMode(path, limit: limit, trust: trust).bytes
+    }
+
+    /// As ``read(_:limit:trust:)``, with the permission bits the file had when it was read.
+    public static func readWithMode(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(Failure) -> (bytes: [UInt8], mode: mode_t) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw Failure(path: path, operation: errno == ELOOP ? "open (a symlink; give the file itself)" : "open", errno: errno)
+        }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Failure(path: path, operation: "stat", errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw Failure(path: path, operation: "open (not a regular file)", errno: EINVAL)
+        }
+        if let problem = trustProblem(path: path, st: st, trust: trust) {
+            throw Failure(path: path, operation: "refusing", errno: EPERM, detail: problem)
+        }
+        if st.st_size > limit { throw Failure(path: path, operation: "read (file too large)", errno: EFBIG) }
         var out: [UInt8] = []
+        out.reserveCapacity(Int(st.st_size))
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -93,7 +132,47 @@ public enum AtomicFile {
             out.append(contentsOf: chunk[0..<n])
             if out.count > limit { throw Failure(path: path, operation: "read (file too large)", errno: EFBIG) }
         }
-        return out
+        return (out, st.st_mode & 0o7777)
+    }
+
+    /// What is wrong with a file's owner or mode for `trust`, with the command that fixes it, or nil.
+    static func trustProblem(path: String, st: stat, trust: Trust) -> String? {
+        let mode = st.st_mode & 0o7777
+        switch trust {
+        case .any:
+            return nil
+        case .owned, .secret:
+            let me = geteuid()
+            if st.st_uid != me && st.st_uid != 0 {
+                return "owned by uid \(st.st_uid), not by the user running regtoken (uid \(me)) or root; run: chown \(me) \(path)"
+            }
+            if mode & 0o022 != 0 {
+                return "writable by group or others (mode \(String(mode, radix: 8))); run: chmod go-w \(path)"
+            }
+            if case .secret = trust, mode & 0o077 != 0 {
+                return "a secret readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)"
+            }
+            return nil
+        }
+    }
+
+    /// Checks that the directory at `path` is a real directory (not a symlink) owned by the user
+    /// running regtoken (or root) and not writable by group or others; with `private`, that
+    /// group and others have no access at all (0700).
+    public static func checkDirectory(_ path: String, private: Bool) throws(Failure) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw Failure(path: path, operation: "stat", errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw Failure(path: path, operation: "open directory (not a directory, or a symlink)", errno: ENOTDIR)
+        }
+        let mode = st.st_mode & 0o7777
+        if `private`, mode & 0o077 != 0 {
+            throw Failure(path: path, operation: "refusing", errno: EPERM,
+                          detail: "accessible by group or others (mode \(String(mode, radix: 8))); run: chmod 700 \(path)")
+        }
+        if let problem = trustProblem(path: path, st: st, trust: .owned) {
+            throw Failure(path: path, operation: "refusing", errno: EPERM, detail: problem)
+        }
     }
 
     /// The permission bits of `path` (`st_mode & 0o7777`).

@@ -12,24 +12,31 @@ import Musl
 /// <dir>/<kid>.pub.pem    ES256 public key, PEM (verification only)   0644
 /// <dir>/active           the key id that signs, one line             0644
 /// ```
-/// Private key files that group or others can read are refused. Names starting with `.` and
-/// the subdirectory `retired/` are ignored; any other file is an error, so a typo never goes
-/// unnoticed.
+/// Every file is trusted only after checks: the directory and each file must be owned by the
+/// user running regtoken (or root) and not writable by group or others; each file must be a
+/// regular file (a symlink, FIFO or device is refused, and nothing blocks on one); private key
+/// material must be 0600 whatever the file is called, and a `<kid>.pub.pem` holding a private key
+/// is refused. HS256 secrets with fewer than 8 distinct byte values (all zero, one byte repeated,
+/// a short pattern) are refused as degenerate. Names starting with `.` and the subdirectory
+/// `retired/` are ignored; any other file is an error, so a typo never goes unnoticed.
 extension KeyRing {
     public static let activeFileName = "active"
 
     /// Loads every key in `directory`.
     public static func load(directory: String) throws(KeyError) -> KeyRing {
         let names: [String]
-        do { names = try AtomicFile.list(directory) } catch {
-            throw KeyError(.io, "cannot read key directory \(directory): \(error)")
+        do {
+            try AtomicFile.checkDirectory(directory, private: false)
+            names = try AtomicFile.list(directory)
+        } catch {
+            throw KeyError(error.errno == EPERM ? .insecurePermissions : .io, "cannot use key directory: \(error)")
         }
         var keys: [SigningKey] = []
         var active: String? = nil
         for name in names where !name.hasPrefix(".") {
             let path = "\(directory)/\(name)"
             if name == activeFileName {
-                let bytes = try readKeyFile(path)
+                let bytes = try readKeyFile(path, trust: .owned)
                 let kid = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
                 active = kid.isEmpty ? nil : kid
                 continue
@@ -37,15 +44,22 @@ extension KeyRing {
             if name == "retired" { continue }
             if name.hasSuffix(".hs256") {
                 let kid = String(name.dropLast(6))
-                try checkPrivate(path)
-                keys.append(try SigningKey(id: kid, hmacSecret: readKeyFile(path)))
+                let secret = try readKeyFile(path, trust: .secret)
+                if Set(secret).count < 8 {
+                    throw KeyError(.invalidKey, "HS256 secret in \(path) is degenerate (\(Set(secret).count) distinct byte values); make a new key with regtoken keys generate --alg HS256")
+                }
+                keys.append(try SigningKey(id: kid, hmacSecret: secret))
             } else if name.hasSuffix(".pub.pem") {
                 let kid = String(name.dropLast(8))
-                keys.append(try keyFromPEM(kid: kid, path: path))
+                // Read as a secret would be if it holds one: a private key here is refused anyway.
+                let key = try keyFromPEM(kid: kid, path: path, trust: .owned, privateMode: false)
+                guard !key.canSign else {
+                    throw KeyError(.invalidKey, "\(path) holds a private key; a private key belongs in \(kid).pem (mode 0600), and a .pub.pem file holds the public key only")
+                }
+                keys.append(key)
             } else if name.hasSuffix(".pem") {
                 let kid = String(name.dropLast(4))
-                try checkPrivate(path)
-                let key = try keyFromPEM(kid: kid, path: path)
+                let key = try keyFromPEM(kid: kid, path: path, trust: .owned)
                 guard key.canSign else {
                     throw KeyError(.invalidKey, "\(path) holds a public key; name public keys <kid>.pub.pem")
                 }
@@ -61,30 +75,33 @@ extension KeyRing {
         }
     }
 
-    private static func keyFromPEM(kid: String, path: String) throws(KeyError) -> SigningKey {
-        let pem = try readKeyFile(path)
+    /// An ES256 key from a PEM file; private key material must be 0600 whatever the file's name.
+    private static func keyFromPEM(kid: String, path: String, trust: AtomicFile.Trust, privateMode: Bool = true) throws(KeyError) -> SigningKey {
+        let (pem, mode) = try readKeyFileWithMode(path, trust: trust)
+        let key: SigningKey
         do {
-            return try SigningKey(id: kid, pem: String(decoding: pem, as: UTF8.self))
+            key = try SigningKey(id: kid, pem: String(decoding: pem, as: UTF8.self))
         } catch {
             throw KeyError(error.code, "\(path): \(error.reason)")
         }
+        if privateMode && key.canSign && mode & 0o077 != 0 {
+            throw KeyError(.insecurePermissions, "private key file \(path) refused: a secret readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
+        }
+        return key
     }
 
-    private static func readKeyFile(_ path: String) throws(KeyError) -> [UInt8] {
-        do { return try AtomicFile.read(path, limit: 1 << 20) } catch {
+    private static func readKeyFileWithMode(_ path: String, trust: AtomicFile.Trust) throws(KeyError) -> (bytes: [UInt8], mode: mode_t) {
+        do { return try AtomicFile.readWithMode(path, limit: 1 << 20, trust: trust) } catch {
+            if error.errno == EPERM {
+                throw KeyError(.insecurePermissions, trust == .secret ? "private key file \(error.path) refused: \(error.detail ?? "")"
+                                                                       : "key file \(error.path) refused: \(error.detail ?? "")")
+            }
             throw KeyError(.io, "cannot read key file: \(error)")
         }
     }
 
-    /// Refuses a private key file that group or others can read, with the fix in the message.
-    static func checkPrivate(_ path: String) throws(KeyError) {
-        let mode: mode_t
-        do { mode = try AtomicFile.permissions(of: path) } catch {
-            throw KeyError(.io, "cannot read key file: \(error)")
-        }
-        if mode & 0o077 != 0 {
-            throw KeyError(.insecurePermissions, "private key file \(path) is readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
-        }
+    private static func readKeyFile(_ path: String, trust: AtomicFile.Trust) throws(KeyError) -> [UInt8] {
+        try readKeyFileWithMode(path, trust: trust).bytes
     }
 
     /// Writes one key into `directory` (created 0700 if missing): a private key 0600, a public

@@ -149,11 +149,18 @@ public struct JWK: Codable, Sendable, Hashable {
     public var kid: String?
     public var alg: String?
     public var use: String?
+    /// RFC 7517 §4.3: what the key may be used for (`verify` is what a verifier needs).
+    public var keyOps: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case kty, crv, x, y, d, kid, alg, use
+        case keyOps = "key_ops"
+    }
 
     public init(kty: String, crv: String? = nil, x: String? = nil, y: String? = nil, d: String? = nil,
-                kid: String? = nil, alg: String? = nil, use: String? = nil) {
+                kid: String? = nil, alg: String? = nil, use: String? = nil, keyOps: [String]? = nil) {
         self.kty = kty; self.crv = crv; self.x = x; self.y = y; self.d = d
-        self.kid = kid; self.alg = alg; self.use = use
+        self.kid = kid; self.alg = alg; self.use = use; self.keyOps = keyOps
     }
 }
 
@@ -178,6 +185,13 @@ extension SigningKey {
         }
         guard jwk.d == nil else {
             throw KeyError(.invalidKey, "JWK '\(jwk.kid ?? "?")' contains a private key (d); publish public keys only")
+        }
+        // A key published for encryption, or without the right to verify, is not a token key.
+        if let use = jwk.use, use != "sig" {
+            throw KeyError(.invalidKey, "JWK '\(jwk.kid ?? "?")' has use \(use); only signature keys (use sig) are accepted")
+        }
+        if let ops = jwk.keyOps, !ops.contains("verify") {
+            throw KeyError(.invalidKey, "JWK '\(jwk.kid ?? "?")' has key_ops without verify")
         }
         guard let kid = jwk.kid else { throw KeyError(.invalidKeyID, "a JWK has no kid") }
         guard let x = jwk.x.flatMap(Base64URL.decode), let y = jwk.y.flatMap(Base64URL.decode), x.count == 32, y.count == 32 else {
