@@ -248,15 +248,19 @@ public final class Home {
     private static let noSigningKey = LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
 
     /// Makes the signed file say what the ledger says, signed by the active key. Versions only
-    /// go up: a file newer than the ledger (a ledger restored from a backup) is overtaken.
+    /// go up: a verified file newer than the ledger (a ledger restored from a backup) is
+    /// overtaken. The file is trusted only once its signature verifies with the ring: a file
+    /// anyone could have written (garbage, an unsigned or foreign version) never sets a version.
     public func syncRevocations(now: Int64) throws(LedgerError) {
         let ring = try keyRing()
         let wanted = try ledger.revocationList()
         let onDisk = try? RevocationList.load(path: revocationsPath, keys: ring)
         if let onDisk, onDisk.version == wanted.version, onDisk.entries == wanted.entries { return }
         var version = wanted.version
-        let diskVersion = onDisk?.version ?? Self.unverifiedVersion(revocationsPath)
-        if let diskVersion, diskVersion >= version {
+        if let diskVersion = onDisk?.version, diskVersion >= version {
+            guard diskVersion < RevocationList.maximumVersion else {
+                throw LedgerError(.storage, "the revocation list on disk has the largest possible version; no later list can be published")
+            }
             version = diskVersion + 1
             try ledger.raiseRevocationVersion(to: version, now: now)
         }
@@ -267,15 +271,5 @@ public final class Home {
         do { try list.write(to: revocationsPath, signedWith: key) } catch {
             throw LedgerError(.storage, error.reason)
         }
-    }
-
-    /// The version a list file claims, read without checking its signature: only ever used to
-    /// pick a higher version for the next list.
-    static func unverifiedVersion(_ path: String) -> UInt64? {
-        guard let bytes = try? AtomicFile.read(path, limit: RevocationList.maximumBytes) else { return nil }
-        // A signed list ends with a newline; the payload is the middle segment either way.
-        guard let payload = JWS.unverifiedPayload(Array(bytes.prefix { $0 != 0x0A })) else { return nil }
-        struct Versioned: Decodable { var version: UInt64 }
-        return try? JSONDecoder().decode(Versioned.self, from: Data(payload)).version
     }
 }

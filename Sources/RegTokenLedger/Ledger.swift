@@ -143,7 +143,9 @@ public final class Ledger: Sendable {
             var revoked = 0
             for record in removed {
                 try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [record.id.description])
-                if !record.isExpired(at: now) {
+                // A token past its expiry still verifies within a verifier's leeway: it is
+                // revoked until it is past every verifier's leeway.
+                if !record.isPastEveryLeeway(at: now) {
                     try db.execute(sql: "INSERT OR REPLACE INTO revocation(id, expires_at, key_id, revoked_at) VALUES (?, ?, ?, ?)",
                                    arguments: [record.id.description, record.expiresAt, record.keyID, now])
                     revoked += 1
@@ -154,12 +156,15 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Deletes expired tokens, and revocation entries past retention. Returns the number of
-    /// tokens deleted and whether the revocation table changed (its version is then bumped).
+    /// Deletes tokens that expired longer ago than any verifier's leeway (until then a token can
+    /// still be removed, and so revoked, while some verifier would accept it), and revocation
+    /// entries past retention. Returns the number of tokens deleted and whether the revocation
+    /// table changed (its version is then bumped).
     @discardableResult
     public func purgeExpired(now: Int64) throws(LedgerError) -> (tokens: Int, revocationsChanged: Bool) {
         try write("delete expired tokens") { db in
-            try db.execute(sql: "DELETE FROM token WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+            try db.execute(sql: "DELETE FROM token WHERE expires_at IS NOT NULL AND expires_at + ? <= ?",
+                           arguments: [VerifierConfiguration.maximumLeeway, now])
             let tokens = db.changesCount
             try db.execute(sql: "DELETE FROM revocation WHERE expires_at IS NOT NULL AND expires_at + ? <= ?",
                            arguments: [RevocationList.retentionAfterExpiry, now])
@@ -181,8 +186,22 @@ public final class Ledger: Sendable {
     }
 
     static func bumpVersion(_ db: Database, now: Int64) throws {
-        try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revocation_version'")
+        let current = try storedVersion(db)
+        guard current < RevocationList.maximumVersion else {
+            throw LedgerError(.storage, "the revocation list version is at its maximum (\(current)); the ledger cannot publish another list")
+        }
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revocation_version'", arguments: [Int64(current + 1)])
         try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revocation_issued_at'", arguments: [now])
+    }
+
+    /// The stored list version, checked: an integer from 0 to ``RevocationList/maximumVersion``
+    /// (a damaged value is a clear error, never a trap).
+    static func storedVersion(_ db: Database) throws -> UInt64 {
+        let value = try DatabaseValue.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revocation_version'") ?? .null
+        guard case .int64(let v) = value.storage, v >= 0, UInt64(v) <= RevocationList.maximumVersion else {
+            throw LedgerError(.storage, "the ledger's revocation list version is damaged (\(value)); restore the ledger from a backup")
+        }
+        return UInt64(v)
     }
 
     // MARK: Revocations
@@ -190,8 +209,8 @@ public final class Ledger: Sendable {
     /// The revocation list as the ledger holds it (the signed file is made from this).
     public func revocationList() throws(LedgerError) -> RevocationList {
         try read("read revocations") { db in
-            let version = try UInt64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revocation_version'") ?? 0
-            let issued = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revocation_issued_at'") ?? 0
+            let version = try Self.storedVersion(db)
+            let issued = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revocation_issued_at' AND typeof(value) = 'integer'") ?? 0
             let entries = try Row.fetchAll(db, sql: "SELECT id, expires_at FROM revocation").compactMap { row -> RevocationList.Entry? in
                 guard let id = UUIDBytes(row["id"] as String) else { return nil }
                 return RevocationList.Entry(id: id, expiresAt: row["expires_at"])
@@ -200,18 +219,31 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Raises the stored list version to at least `version` (after finding a newer file on disk).
+    /// Raises the stored list version to at least `version` (after finding a newer verified file
+    /// on disk).
     public func raiseRevocationVersion(to version: UInt64, now: Int64) throws(LedgerError) {
+        guard version <= RevocationList.maximumVersion else {
+            throw LedgerError(.storage, "revocation list version \(version) is beyond the largest possible (\(RevocationList.maximumVersion))")
+        }
         try write("update the revocation version") { db in
-            try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'revocation_version'", arguments: [version])
+            let current = try Self.storedVersion(db)
+            guard version > current else { return }
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revocation_version'", arguments: [Int64(version)])
             try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revocation_issued_at'", arguments: [now])
         }
     }
 }
 
 extension TokenRecord {
-    func isExpired(at now: Int64) -> Bool {
+    /// Expired: no longer listed (verifiers may still accept it within their leeway).
+    public func isExpired(at now: Int64) -> Bool {
         guard let expiresAt else { return false }
         return now >= expiresAt
+    }
+
+    /// Expired longer ago than any verifier's leeway: no verifier accepts it any more.
+    func isPastEveryLeeway(at now: Int64) -> Bool {
+        guard let expiresAt else { return false }
+        return now >= expiresAt &+ VerifierConfiguration.maximumLeeway
     }
 }

@@ -23,6 +23,9 @@ struct TokenGetCommand: AsyncParsableCommand {
         guard let record = try cli({ try home.ledger.token(id: tokenID, account: account, region: region) }) else {
             throw CLIError("no token \(tokenID) for account \(account) in region \(region) (it may have expired or been removed; see regtoken token-list)", exit: .notFound)
         }
+        if record.isExpired(at: Durations.now()) {
+            throw CLIError("token \(tokenID) expired at \(Durations.utc(record.expiresAt ?? 0)); it is no longer shown (regtoken token-rm still revokes it while a verifier's clock leeway could accept it)", exit: .notFound)
+        }
         try record.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)
     }
 }

@@ -13,7 +13,10 @@ struct TokenListCommand: AsyncParsableCommand {
         let home = try global.openHome()
         let account = try global.resolvedAccount(home)
         let region = try global.resolvedRegion(home)
-        let tokens = try cli { try home.ledger.tokens(account: account, region: region) }
+        // Expired tokens are not listed (the ledger keeps them until no verifier's leeway could
+        // accept them, so that token-rm can still revoke one).
+        let now = Durations.now()
+        let tokens = try cli { try home.ledger.tokens(account: account, region: region) }.filter { !$0.isExpired(at: now) }
         if global.json {
             return try Output.json(tokens.map { TokenJSON($0, includeToken: false, registry: nil) })
         }

@@ -39,12 +39,12 @@ struct RevocationTests {
         let later = Fixture.now + 10 + RevocationList.retentionAfterExpiry
         #expect(first.hasExpiredEntries(at: later))
         #expect(!first.hasExpiredEntries(at: later - 1))
-        let next = first.next(adding: [.init(id: c, expiresAt: later + 100)], now: later)
+        let next = try first.next(adding: [.init(id: c, expiresAt: later + 100)], now: later)
         #expect(next.version == 2)
         #expect(next.issuedAt == later)
         #expect(Set(next.entries.map(\.id)) == [b, c])
         // Kept while a verifier with the largest leeway could still accept the token.
-        let soon = first.next(adding: [], now: Fixture.now + 10 + VerifierConfiguration.maximumLeeway)
+        let soon = try first.next(adding: [], now: Fixture.now + 10 + VerifierConfiguration.maximumLeeway)
         #expect(soon.contains(a))
     }
 

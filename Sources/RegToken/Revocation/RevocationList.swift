@@ -27,6 +27,9 @@ public struct RevocationList: Sendable, Hashable {
     public static let retentionAfterExpiry: Int64 = 3600
     /// The largest revocation list file accepted (64 MiB, about a million entries).
     public static let maximumBytes = 64 << 20
+    /// The largest list version: 2^53 − 1, the largest integer every JSON reader holds exactly
+    /// (a list with a larger version is malformed; an issuer there cannot publish another).
+    public static let maximumVersion: UInt64 = (1 << 53) - 1
 
     /// Increases by one with every change; a verifier refuses a list older than its own.
     public var version: UInt64
@@ -66,7 +69,11 @@ public struct RevocationList: Sendable, Hashable {
     }
 
     /// The next version: `self` plus `added`, without entries past retention, made at `now`.
-    public func next(adding added: [Entry], now: Int64) -> RevocationList {
+    /// - Throws: when the version is already ``maximumVersion``.
+    public func next(adding added: [Entry], now: Int64) throws(RevocationError) -> RevocationList {
+        guard version < Self.maximumVersion else {
+            throw RevocationError(.malformed, "revocation list version \(version) is the largest possible; no later list can be made")
+        }
         let kept = (entries + added).filter { e in
             guard let exp = e.expiresAt else { return true }
             return exp &+ Self.retentionAfterExpiry > now
@@ -127,6 +134,9 @@ public struct RevocationList: Sendable, Hashable {
             payload = try JSONDecoder().decode(Payload.self, from: Data(verified.payload))
         } catch {
             throw RevocationError(.malformed, "revocation list content is malformed: \(KeyRing.describe(error))")
+        }
+        guard payload.version <= Self.maximumVersion else {
+            throw RevocationError(.malformed, "revocation list version \(payload.version) is beyond the largest possible (2^53 - 1)")
         }
         var entries: [Entry] = []
         entries.reserveCapacity(payload.revoked.count)
