@@ -201,7 +201,7 @@ public struct RegistryRequest: Sendable, Equatable {
                 return .failure(.ambiguous("query has a broken escape"))
             }
             guard out.updateValue(value, forKey: key) == nil else {
-                return .failure(.ambiguous("query parameter '\(key.prefix(32))' is repeated"))
+                return .failure(.ambiguous("query parameter '\(RequestHead.printable(key))' is repeated"))
             }
         }
         return .success(out)

@@ -245,6 +245,20 @@ public final class Home {
         }
     }
 
+    /// Signs the list again as a new version made at `now` (same entries), when the one on disk
+    /// is older than `olderThan` seconds (always when nil). Verifiers with a maximum age
+    /// (`regtoken proxy --revocations-max-age`) bound how old a list's signature may be: run
+    /// this (`regtoken revocations refresh`) more often than that.
+    /// - Returns: true when a new list was written.
+    @discardableResult
+    public func refreshRevocations(now: Int64, olderThan: Int64? = nil) throws(LedgerError) -> Bool {
+        guard try keyRing().activeKey != nil else { throw Self.noSigningKey }
+        if let olderThan, let current = try? revocationFile(), now - current.issuedAt < olderThan { return false }
+        try ledger.renewRevocationList(now: now)
+        try syncRevocations(now: now)
+        return true
+    }
+
     private static let noSigningKey = LedgerError(.storage, "no active signing key to sign the revocation list; run regtoken keys activate <kid> (see regtoken keys list) or regtoken keys generate --activate")
 
     /// Makes the signed file say what the ledger says, signed by the active key. Versions only

@@ -219,6 +219,12 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// A new list version with the same entries, made at `now`: a fresh signature for verifiers
+    /// that bound how old a signed list may be.
+    public func renewRevocationList(now: Int64) throws(LedgerError) {
+        try write("renew the revocation list") { db in try Self.bumpVersion(db, now: now) }
+    }
+
     /// Raises the stored list version to at least `version` (after finding a newer verified file
     /// on disk).
     public func raiseRevocationVersion(to version: UInt64, now: Int64) throws(LedgerError) {

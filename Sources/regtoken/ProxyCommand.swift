@@ -15,9 +15,9 @@ struct ProxyCommand: AsyncParsableCommand {
         commandName: "proxy",
         abstract: "Run a registry front proxy that checks tokens before forwarding to the registry.",
         discussion: """
-            Clients log in with `docker login -u token -p <token> <proxy>`. The revocation list and \
-            the namespaces file are re-read within a second of a change and on SIGHUP; keys on SIGHUP. \
-            A bad new file is refused with a log line and the one in force stays.
+            Clients log in with `docker login -u token -p <token> <proxy>`. Keys, the revocation list \
+            and the namespaces file are re-read within a second of a change and on SIGHUP (with the TLS \
+            certificate). A bad new file is refused with a log line and the one in force stays.
             """)
 
     @Option(help: "Address to listen on, HOST:PORT.")
@@ -41,8 +41,14 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "PEM certificates to trust for an https revocation list URL (default: system roots).")
     var revocationsCA: String?
 
-    @Option(help: "Refuse non-expiring tokens when the revocation list in force has not been confirmed current for this long (e.g. 10m).")
+    @Option(help: "Refuse non-expiring tokens when the revocation list in force was last verified current, or was signed, longer ago than this (e.g. 10m).")
     var revocationsMaxAge: String?
+
+    @Option(help: "The most one fetch of a revocation list URL may take, connecting and TLS included.")
+    var revocationsTimeout: String = "10s"
+
+    @Option(help: "The proxy's state directory: the highest revocation list version accepted is kept in <home>/proxy (default: $REGTOKEN_HOME, else ~/.regtoken).")
+    var home: String?
 
     @Option(help: "Namespaces file: 'namespace account' per line (default: each account owns the namespace of its name).")
     var namespaces: String?
@@ -50,10 +56,16 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "TLS certificate chain (PEM).")
     var tlsCert: String?
 
-    @Option(help: "TLS private key (PEM).")
+    @Option(help: "TLS private key (PEM, mode 0600).")
     var tlsKey: String?
 
-    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+    @Option(help: "Lowest TLS version accepted: 1.2 or 1.3.")
+    var tlsMinVersion: String = "1.2"
+
+    @Option(help: "TLS 1.2 cipher suites, OpenSSL names separated by ':' (default: ECDHE with AES-GCM or ChaCha20-Poly1305 only).")
+    var tlsCiphers: String = ProxyTLS.defaultCipherSuites
+
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1).")
     var metrics: String?
 
     @Option(help: "Most client connections at once.")
@@ -84,6 +96,7 @@ struct ProxyCommand: AsyncParsableCommand {
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 1000000") }
         guard (0...(1 << 22)).contains(signatureCache) else { throw ValidationError("--signature-cache must be 0 to 4194304") }
         guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else { throw ValidationError("--leeway must be 0 to 600 seconds") }
+        if revocationsMaxAge != nil && revocations == nil { throw ValidationError("--revocations-max-age needs --revocations") }
     }
 
     /// Every client connection holds a descriptor, and one being forwarded holds a second to the
@@ -109,12 +122,13 @@ struct ProxyCommand: AsyncParsableCommand {
         }
     }
 
-    static func hostPort(_ text: String, what: String) throws -> (String, Int) {
+    /// `HOST:PORT`; an empty host is `defaultHost`.
+    static func hostPort(_ text: String, what: String, defaultHost: String = "0.0.0.0") throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw CLIError("\(what) must be HOST:PORT, such as 127.0.0.1:8443", exit: .invalidInput)
         }
         let host = String(text[..<colon]).filter { $0 != "[" && $0 != "]" }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
+        return (host.isEmpty ? defaultHost : host, port)
     }
 
     func run() async throws {
@@ -149,6 +163,7 @@ struct ProxyCommand: AsyncParsableCommand {
         let upstreamWait = try cli { try Durations.parse(upstreamTimeout) }
         let headerWait = try cli { try Durations.parse(headerTimeout) }
         let maxAge = try revocationsMaxAge.map { text in try cli { try Durations.parse(text) } }
+        let fetchTimeout = try cli { try Durations.parse(revocationsTimeout) }
 
         let keySource: Reloader.KeySource = keys.map { .directory($0) } ?? .jwks(jwks ?? "")
         let ring = try cli { try Reloader.loadKeys(keySource) }
@@ -162,23 +177,20 @@ struct ProxyCommand: AsyncParsableCommand {
         config.idleTimeout = .seconds(idle)
         config.upstreamResponseTimeout = .seconds(upstreamWait)
         config.headerTimeout = .seconds(headerWait)
-        if let tlsCert, let tlsKey {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
-                let key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
-                config.tls = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
-            } catch {
-                throw CLIError("cannot load TLS certificate or key (\(tlsCert), \(tlsKey)): \(error)")
-            }
-        }
+        if tlsCert != nil { config.tls = try loadTLS() }
         let revocationSource: Reloader.RevocationSource?
+        var acceptedVersion: AcceptedVersionFile? = nil
         if let revocations {
             if revocations.lowercased().hasPrefix("http://") || revocations.lowercased().hasPrefix("https://") {
-                do { revocationSource = .url(try HTTPFetcher(url: revocations, caFile: revocationsCA)) } catch {
+                do { revocationSource = .url(try DocumentFetcher(url: revocations, caFile: revocationsCA, timeout: .seconds(fetchTimeout))) } catch {
                     throw CLIError("--revocations: \(error)", exit: .invalidInput)
                 }
             } else {
                 revocationSource = .file(revocations)
+            }
+            let stateDirectory = Home.resolvePath(explicit: home, environment: ProcessInfo.processInfo.environment) + "/proxy"
+            do { acceptedVersion = try AcceptedVersionFile(directory: stateDirectory, source: revocations) } catch {
+                throw CLIError("cannot use the proxy's state directory \(stateDirectory) (--home): \(error)")
             }
         } else {
             revocationSource = nil
@@ -188,7 +200,7 @@ struct ProxyCommand: AsyncParsableCommand {
         Self.raiseDescriptorLimit(for: maxConnections, logger: logger)
         let server = ProxyServer(configuration: config, state: state, logger: logger)
         let reloader = Reloader(state: state, server: server, keys: keySource, revocations: revocationSource,
-                                namespacesPath: namespaces, logger: logger)
+                                namespacesPath: namespaces, acceptedVersion: acceptedVersion, logger: logger)
         do {
             try await reloader.loadInitial()
         } catch let e as RevocationError {
@@ -199,7 +211,8 @@ struct ProxyCommand: AsyncParsableCommand {
             throw CLIError("cannot load the revocation list: \(error)")
         }
         if let metrics {
-            let (host, port) = try Self.hostPort(metrics, what: "--metrics")
+            // Metrics say which tokens are refused and why: loopback unless an address is given.
+            let (host, port) = try Self.hostPort(metrics, what: "--metrics", defaultHost: "127.0.0.1")
             do {
                 try await MetricsServer { registry.emitToString() }.start(host: host, port: port)
             } catch {
@@ -212,6 +225,21 @@ struct ProxyCommand: AsyncParsableCommand {
             throw CLIError("cannot listen on \(listen): \(error)")
         }
         reloader.start()
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler { [self] in
+            Task { await reloader.reloadAll() }
+            if tlsCert != nil {
+                do {
+                    server.replaceTLS(try loadTLS())
+                    logger.info("TLS certificate reloaded")
+                } catch {
+                    logger.error("TLS certificate not reloaded; keeping the one in force", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        hup.resume()
+        Self.signalSources.append(hup)
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -227,6 +255,15 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
+
+    func loadTLS() throws -> NIOSSLContext {
+        guard let tlsCert, let tlsKey else { throw CLIError("--tls-cert and --tls-key go together", exit: .invalidInput) }
+        do {
+            return try ProxyTLS.serverContext(certificate: tlsCert, key: tlsKey, minimumVersion: tlsMinVersion, cipherSuites: tlsCiphers)
+        } catch {
+            throw CLIError("cannot use the TLS certificate or key: \(error.description)")
+        }
+    }
 }
 
 extension PrometheusCollectorRegistry {

@@ -7,7 +7,7 @@ struct RevocationsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "revocations",
         abstract: "Show or export the signed revocation list.",
-        subcommands: [Show.self, Export.self])
+        subcommands: [Show.self, Export.self, Refresh.self])
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the revocation list in force.")
@@ -28,6 +28,32 @@ struct RevocationsCommand: AsyncParsableCommand {
                 Output.line("")
                 Output.table(["TOKEN ID", "EXPIRY"], list.entries.map { [$0.id.description, Output.time($0.expiresAt)] })
             }
+        }
+    }
+
+    struct Refresh: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign the list again as a new version (same entries), for verifiers that bound how old its signature may be.",
+            discussion: """
+                A proxy run with --revocations-max-age refuses non-expiring tokens when the list's \
+                signature is older than that, even if nothing was revoked since. Run this from a timer \
+                (cron, a systemd timer) at less than half that age, e.g. every 5 minutes for 15m.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only when the list on disk was signed longer ago than this (e.g. 5m).") var ifOlderThan: String?
+
+        func run() async throws {
+            let home = try global.openHome()
+            let age = try ifOlderThan.map { text in try cli { try Durations.parse(text) } }
+            let now = Durations.now()
+            let renewed = try cli { try home.refreshRevocations(now: now, olderThan: age) }
+            let list = try cli { try home.revocationFile() }
+            if global.json {
+                struct Done: Encodable { var renewed: Bool; var version: UInt64; var issued: String }
+                return try Output.json(Done(renewed: renewed, version: list.version, issued: Durations.utc(list.issuedAt)))
+            }
+            Output.line(renewed ? "Signed revocation list version \(list.version) at \(Durations.utc(list.issuedAt))"
+                                : "Revocation list version \(list.version) was signed at \(Durations.utc(list.issuedAt)); nothing to do")
         }
     }
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// Serves `GET /metrics` with what `render` returns (the Prometheus text format), and 404
 /// otherwise. The library does not depend on a metrics backend: the executable passes its
@@ -9,20 +10,35 @@ public final class MetricsServer: Sendable {
     let render: @Sendable () -> String
     let group: any EventLoopGroup
 
-    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, render: @escaping @Sendable () -> String) {
+    /// A request head must arrive within this long, and a connection idle this long is closed.
+    let timeout: TimeAmount
+    /// Connections beyond this many are closed at once.
+    let maxConnections: Int
+    private let connections = Atomic<Int>(0)
+
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: TimeAmount = .seconds(10),
+                maxConnections: Int = 64, render: @escaping @Sendable () -> String) {
         self.render = render
         self.group = group
+        self.timeout = timeout
+        self.maxConnections = maxConnections
     }
 
     /// Binds; returns the port.
     @discardableResult
     public func start(host: String, port: Int) async throws -> Int {
         let render = self.render
+        let timeout = self.timeout
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+            .childChannelInitializer { [self] channel in
+                let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { [self] _ in _ = connections.wrappingSubtract(1, ordering: .relaxed) }
+                if open > maxConnections { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // No request within the timeout, or nothing for that long: closed.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout))
                     try channel.pipeline.syncOperations.addHandler(Handler(render: render))
                 }
             }
@@ -37,6 +53,14 @@ public final class MetricsServer: Sendable {
         var head: HTTPRequestHead?
 
         init(render: @escaping @Sendable () -> String) { self.render = render }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent {
+                context.close(promise: nil)
+                return
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {

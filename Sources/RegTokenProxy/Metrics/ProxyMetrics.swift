@@ -12,6 +12,8 @@ public final class ProxyMetrics: Sendable {
     let verification: Timer
     let revocationVersion: Gauge
     let revocationAge: Gauge
+    let revocationSignedAge: Gauge
+    let keyReloads: Counter
     let reloadFailures: Counter
 
     public init() {
@@ -27,6 +29,8 @@ public final class ProxyMetrics: Sendable {
         verification = Timer(label: "regtoken_proxy_verification_seconds", preferredDisplayUnit: .seconds)
         revocationVersion = Gauge(label: "regtoken_revocation_list_version")
         revocationAge = Gauge(label: "regtoken_revocation_list_age_seconds")
+        revocationSignedAge = Gauge(label: "regtoken_revocation_list_signed_age_seconds")
+        keyReloads = Counter(label: "regtoken_proxy_key_reloads_total")
         reloadFailures = Counter(label: "regtoken_proxy_reload_failures_total")
     }
 

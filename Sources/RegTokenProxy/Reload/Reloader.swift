@@ -1,7 +1,5 @@
-import Dispatch
 import Logging
 import NIOCore
-import NIOPosix
 import RegToken
 import RegTokenAccess
 import Synchronization
@@ -10,10 +8,21 @@ import Synchronization
 import Glibc
 #endif
 
-/// Keeps the proxy's snapshots current while it runs, dropping no connection: the revocation
-/// list and the namespaces file are re-read within a second of a change (polled every 250 ms,
-/// and on SIGHUP); keys on SIGHUP. A bad new file is refused with a log line, and the one in
-/// force stays. A revocation list published at an http(s) URL is polled with `If-None-Match`.
+/// Keeps the proxy's snapshots current while it runs, dropping no connection, off the event
+/// loops (a task on Swift's global executor: parsing a large list never stalls a request).
+///
+/// - **Keys** are watched like the list (the key directory's entries, or the JWKS file, every
+///   250 ms) and reloaded when they change; a list signed by a key the proxy does not know makes
+///   it reload its keys and try the list again. A bad new key file is refused with a log line
+///   and the keys in force stay.
+/// - **The revocation list** (a file polled every 250 ms, or an http(s) URL polled every second
+///   with `If-None-Match`) and the namespaces file are re-read when they change and on SIGHUP.
+/// - **Freshness is what was verified**: the list's age counts from the last list fetched,
+///   verified and accepted, or confirmed unchanged (the same file as the accepted one, or a 304
+///   for the accepted list's ETag). A refused list, a missing file, an error status, a timeout or
+///   a stall leaves the age growing, and polling never stops: every fetch ends within its timeout.
+/// - **No rollback**: the highest version accepted is recorded on disk
+///   (``AcceptedVersionFile``); after a restart a lower one is refused.
 public final class Reloader: Sendable {
     public enum KeySource: Sendable {
         case directory(String)
@@ -22,7 +31,14 @@ public final class Reloader: Sendable {
 
     public enum RevocationSource: Sendable {
         case file(String)
-        case url(HTTPFetcher)
+        case url(DocumentFetcher)
+
+        var name: String {
+            switch self {
+            case .file(let path): return path
+            case .url(let fetcher): return fetcher.url
+            }
+        }
     }
 
     let state: ProxyState
@@ -30,32 +46,35 @@ public final class Reloader: Sendable {
     let keys: KeySource
     let revocations: RevocationSource?
     let namespacesPath: String?
+    let acceptedVersion: AcceptedVersionFile?
     let logger: Logger
-    let pollInterval: TimeAmount
-    let urlInterval: TimeAmount
+    let pollInterval: Duration
+    let urlInterval: Duration
 
-    private struct Seen: Equatable {
-        var revocations: FileSignature?
+    private struct Seen {
+        /// The key sources as last loaded (or last refused).
+        var keys: [String: FileSignature?] = [:]
+        /// The revocation file as last accepted, and as last looked at.
+        var acceptedFile: FileSignature?
+        var lastFile: FileSignature?
+        var missingLogged = false
         var namespaces: FileSignature?
+        /// The ETag of the accepted list.
         var etag: String?
     }
 
     private let seen = Mutex(Seen())
-    private let tasks = Mutex<[RepeatedTask]>([])
-    /// The SIGHUP source; DispatchSource objects are thread-safe.
-    private final class SignalBox: @unchecked Sendable {
-        var source: (any DispatchSourceSignal)?
-    }
-    private let signalBox = Mutex(SignalBox())
+    private let task = Mutex<Task<Void, Never>?>(nil)
 
     public init(state: ProxyState, server: ProxyServer?, keys: KeySource, revocations: RevocationSource?,
-                namespacesPath: String?, logger: Logger, pollInterval: TimeAmount = .milliseconds(250),
-                urlInterval: TimeAmount = .seconds(1)) {
+                namespacesPath: String?, acceptedVersion: AcceptedVersionFile? = nil, logger: Logger,
+                pollInterval: Duration = .milliseconds(250), urlInterval: Duration = .seconds(1)) {
         self.state = state
         self.server = server
         self.keys = keys
         self.revocations = revocations
         self.namespacesPath = namespacesPath
+        self.acceptedVersion = acceptedVersion
         self.logger = logger
         self.pollInterval = pollInterval
         self.urlInterval = urlInterval
@@ -70,32 +89,60 @@ public final class Reloader: Sendable {
             return try KeyRing.load(directory: dir)
         case .jwks(let path):
             let bytes: [UInt8]
-            do { bytes = try AtomicFile.read(path, limit: 1 << 20) } catch {
+            do { bytes = try AtomicFile.read(path, limit: 1 << 20, trust: .owned) } catch {
                 throw KeyError(.io, "cannot read JWKS: \(error)")
             }
             return try KeyRing(jwksJSON: bytes)
         }
     }
 
-    /// The first load, before serving: every source must be good.
+    /// What identifies the key source's current contents.
+    private func keySignature() -> [String: FileSignature?] {
+        switch keys {
+        case .jwks(let path):
+            return [path: FileSignature(path: path)]
+        case .directory(let dir):
+            var out: [String: FileSignature?] = [dir: FileSignature(path: dir)]
+            for name in (try? AtomicFile.list(dir)) ?? [] where !name.hasPrefix(".") {
+                out[name] = FileSignature(path: "\(dir)/\(name)")
+            }
+            return out
+        }
+    }
+
+    /// The first load, before serving: every source must be good, and the list no older than
+    /// the highest version accepted before.
     public func loadInitial() async throws {
         let now = ProxyHandler.wallClock()
+        seen.withLock { $0.keys = keySignature() }
         if let namespacesPath {
             state.replaceNamespaces(try NamespaceMap.load(path: namespacesPath))
             seen.withLock { $0.namespaces = FileSignature(path: namespacesPath) }
         }
+        let recorded = try acceptedVersion?.load()
+        func checkRollback(_ list: RevocationList) throws(RevocationError) {
+            if let recorded, list.version < recorded {
+                throw RevocationError(.staleVersion, "revocation list version \(list.version) is older than version \(recorded) this proxy accepted before (\(acceptedVersion?.path ?? "")): a rollback? Publish a newer list; remove that file only if the issuer's versions were reset on purpose")
+            }
+        }
         switch revocations {
         case .file(let path)?:
             let sig = FileSignature(path: path)
-            try state.verifier.loadRevocations(signed: try readList(path))
-            seen.withLock { $0.revocations = sig }
+            let list = try RevocationList(signed: try readList(path), keys: state.verifier.keyRing)
+            try checkRollback(list)
+            try state.verifier.install(list)
+            try acceptedVersion?.record(list)
+            seen.withLock { $0.acceptedFile = sig; $0.lastFile = sig }
             state.revocationsConfirmed(at: now)
         case .url(let fetcher)?:
             let response = try await fetcher.fetch(ifNoneMatch: nil)
             guard response.status == 200 else {
-                throw HTTPFetcher.Failure(description: "revocation list URL answered \(response.status)")
+                throw DocumentFetcher.Failure(description: "revocation list URL answered \(response.status)")
             }
-            try state.verifier.loadRevocations(signed: response.body)
+            let list = try RevocationList(signed: response.body, keys: state.verifier.keyRing)
+            try checkRollback(list)
+            try state.verifier.install(list)
+            try acceptedVersion?.record(list)
             seen.withLock { $0.etag = response.etag }
             state.revocationsConfirmed(at: now)
         case nil:
@@ -105,64 +152,77 @@ public final class Reloader: Sendable {
     }
 
     private func readList(_ path: String) throws(RevocationError) -> [UInt8] {
-        do { return try AtomicFile.read(path, limit: RevocationList.maximumBytes) } catch {
+        do { return try AtomicFile.read(path, limit: RevocationList.maximumBytes, trust: .owned) } catch {
             throw RevocationError(.io, "cannot read revocation list: \(error)")
         }
     }
 
     // MARK: Running
 
-    /// Starts polling and the SIGHUP handler.
-    public func start(on loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
-        var started: [RepeatedTask] = []
-        started.append(loop.scheduleRepeatedTask(initialDelay: pollInterval, delay: pollInterval) { [self] _ in
-            pollFiles(force: false)
-        })
-        if case .url(let fetcher) = revocations {
-            started.append(loop.scheduleRepeatedAsyncTask(initialDelay: urlInterval, delay: urlInterval) { [self] task in
-                loop.makeFutureWithTask { await self.pollURL(fetcher) }
-            })
-        }
-        tasks.withLock { $0 = started }
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler { [self] in
-            logger.info("SIGHUP: reloading keys, revocation list and namespaces")
-            reloadKeys()
-            pollFiles(force: true)
-            if case .url(let fetcher) = revocations {
-                Task { await self.pollURL(fetcher) }
-            }
-        }
-        source.resume()
-        let box = SignalBox()
-        box.source = source
-        signalBox.withLock { $0 = box }
+    /// Starts polling, on a task of its own (off the event loops), until ``stop()``.
+    public func start() {
+        let t = Task.detached { [self] in await self.run() }
+        task.withLock { $0 = t }
     }
 
     public func stop() {
-        tasks.withLock { tasks in
-            for t in tasks { t.cancel() }
-            tasks.removeAll()
-        }
-        signalBox.withLock { $0.source?.cancel(); $0 = SignalBox() }
+        task.withLock { $0?.cancel(); $0 = nil }
     }
 
-    /// Reloads the key ring (on SIGHUP).
-    public func reloadKeys() {
+    /// Polls until cancelled. A fetch always ends (it has a deadline), so polling never stops.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    pollFiles(force: false)
+                    try? await Task.sleep(for: pollInterval)
+                }
+            }
+            if case .url(let fetcher) = revocations {
+                group.addTask { [self] in
+                    while !Task.isCancelled {
+                        await pollURL(fetcher)
+                        try? await Task.sleep(for: urlInterval)
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: keys, files and the URL, at once.
+    public func reloadAll() async {
+        logger.info("SIGHUP: reloading keys, revocation list and namespaces")
+        reloadKeys()
+        pollFiles(force: true)
+        if case .url(let fetcher) = revocations { await pollURL(fetcher) }
+    }
+
+    /// Reloads the key ring (on a change, on SIGHUP, or for a list signed by an unknown key).
+    /// - Returns: true when the keys in force were replaced.
+    @discardableResult
+    public func reloadKeys() -> Bool {
+        let signature = keySignature()
+        seen.withLock { $0.keys = signature }
         do {
             let ring = try Self.loadKeys(keys)
             state.verifier.replaceKeys(ring)
+            server?.keysReloaded()
             logger.info("keys reloaded", metadata: ["keys": "\(ring.keys.map(\.id).sorted().joined(separator: ","))"])
+            return true
         } catch {
             server?.reloadFailed()
             logger.error("keys not reloaded; keeping the keys in force", metadata: ["error": "\(error.reason)"])
+            return false
         }
     }
 
-    /// Re-reads files that changed (or all, when forced).
+    /// Re-reads what changed (or everything, when forced): keys, the namespaces file, the list file.
     public func pollFiles(force: Bool) {
         let now = ProxyHandler.wallClock()
+        var keysChanged = false
+        if force || seen.withLock({ $0.keys }) != keySignature() {
+            keysChanged = reloadKeys()
+        }
         if let namespacesPath {
             let sig = FileSignature(path: namespacesPath)
             let changed = seen.withLock { s -> Bool in
@@ -181,43 +241,74 @@ public final class Reloader: Sendable {
             }
         }
         if case .file(let path) = revocations {
-            let sig = FileSignature(path: path)
-            let changed = seen.withLock { s -> Bool in
-                defer { s.revocations = sig }
-                return force || sig != s.revocations
-            }
-            if sig == nil {
-                if changed { logger.error("revocation list file is missing; keeping the list in force", metadata: ["path": "\(path)"]) }
-            } else if changed {
-                do {
-                    let (list, didChange) = try state.verifier.loadRevocations(signed: try readList(path))
-                    state.revocationsConfirmed(at: now)
-                    if didChange {
-                        logger.info("revocation list reloaded", metadata: ["version": "\(list.version)", "revoked": "\(list.entries.count)"])
-                    }
-                } catch {
-                    server?.reloadFailed()
-                    logger.error("revocation list refused; keeping the list in force",
-                                 metadata: ["error": "\(error.reason)", "version_in_force": "\(state.verifier.revocationVersion)"])
-                }
-            } else {
-                // Unchanged and still there: the list in force is current.
-                state.revocationsConfirmed(at: now)
-            }
+            pollListFile(path, force: force || keysChanged, now: now)
         }
         server?.updateRevocationGauges(now: now)
     }
 
-    func pollURL(_ fetcher: HTTPFetcher) async {
-        let now = ProxyHandler.wallClock()
+    private func pollListFile(_ path: String, force: Bool, now: Int64) {
+        let sig = FileSignature(path: path)
+        let (accepted, last) = seen.withLock { ($0.acceptedFile, $0.lastFile) }
+        guard let sig else {
+            let logged = seen.withLock { s -> Bool in defer { s.missingLogged = true; s.lastFile = nil }; return s.missingLogged }
+            if !logged { logger.error("revocation list file is missing; keeping the list in force, its age growing", metadata: ["path": "\(path)"]) }
+            return
+        }
+        seen.withLock { $0.missingLogged = false }
+        if sig == accepted && !force {
+            // The very file accepted last: the list in force is current.
+            state.revocationsConfirmed(at: now)
+            return
+        }
+        // A file refused before stays refused until it changes (or the keys do).
+        guard force || sig != last else { return }
+        seen.withLock { $0.lastFile = sig }
+        do {
+            let bytes = try readList(path)
+            let (list, changed) = try installVerified(bytes)
+            seen.withLock { $0.acceptedFile = sig }
+            state.revocationsConfirmed(at: now)
+            if changed {
+                logger.info("revocation list reloaded", metadata: ["version": "\(list.version)", "revoked": "\(list.entries.count)"])
+            }
+        } catch {
+            server?.reloadFailed()
+            logger.error("revocation list refused; keeping the list in force, its age growing",
+                         metadata: ["error": "\(error.reason)", "version_in_force": "\(state.verifier.revocationVersion)"])
+        }
+    }
+
+    /// Verifies and installs a signed list; one signed by a key not in force makes the proxy
+    /// reload its keys first and try again. Records the accepted version.
+    private func installVerified(_ bytes: [UInt8]) throws(RevocationError) -> (RevocationList, Bool) {
+        let list: RevocationList
+        do {
+            list = try RevocationList(signed: bytes, keys: state.verifier.keyRing)
+        } catch where error.code == .badSignature {
+            logger.info("revocation list signed by a key not in force: reloading keys", metadata: ["error": "\(error.reason)"])
+            guard reloadKeys() else { throw error }
+            list = try RevocationList(signed: bytes, keys: state.verifier.keyRing)
+        }
+        let changed = try state.verifier.install(list)
+        if changed, let acceptedVersion {
+            do { try acceptedVersion.record(list) } catch {
+                logger.error("cannot record the accepted revocation list version", metadata: ["path": "\(acceptedVersion.path)", "error": "\(error)"])
+            }
+        }
+        return (list, changed)
+    }
+
+    func pollURL(_ fetcher: DocumentFetcher) async {
         let etag = seen.withLock { $0.etag }
         do {
             let response = try await fetcher.fetch(ifNoneMatch: etag)
+            let now = ProxyHandler.wallClock()
             switch response.status {
-            case 304:
+            case 304 where etag != nil:
+                // Unchanged since the accepted list (its ETag): current.
                 state.revocationsConfirmed(at: now)
             case 200:
-                let (list, changed) = try state.verifier.loadRevocations(signed: response.body)
+                let (list, changed) = try installVerified(response.body)
                 seen.withLock { $0.etag = response.etag }
                 state.revocationsConfirmed(at: now)
                 if changed {
@@ -225,16 +316,16 @@ public final class Reloader: Sendable {
                 }
             default:
                 server?.reloadFailed()
-                logger.error("revocation list URL answered \(response.status); keeping the list in force")
+                logger.error("revocation list URL answered \(response.status); keeping the list in force, its age growing")
             }
         } catch let error as RevocationError {
             server?.reloadFailed()
-            logger.error("revocation list from URL refused; keeping the list in force", metadata: ["error": "\(error.reason)"])
+            logger.error("revocation list from URL refused; keeping the list in force, its age growing", metadata: ["error": "\(error.reason)"])
         } catch {
             server?.reloadFailed()
-            logger.error("revocation list URL unreachable; keeping the list in force", metadata: ["error": "\(error)"])
+            logger.error("revocation list URL unreachable; keeping the list in force, its age growing", metadata: ["error": "\(error)"])
         }
-        server?.updateRevocationGauges(now: now)
+        server?.updateRevocationGauges(now: ProxyHandler.wallClock())
     }
 }
 
@@ -248,7 +339,7 @@ struct FileSignature: Equatable, Sendable {
 
     init?(path: String) {
         var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard lstat(path, &st) == 0 else { return nil }
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         size = Int64(st.st_size)

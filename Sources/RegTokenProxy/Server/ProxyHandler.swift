@@ -381,12 +381,14 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private func logAccess(decision: String, reason: String, message: String? = nil) {
         let latency = Double((NIODeadline.now() - started).nanoseconds) / 1_000_000
+        // The method, path and message come from the client: every control byte is escaped, so
+        // no client can forge or break a log line.
         var metadata: Logger.Metadata = [
-            "method": "\(method)", "path": "\(path)", "status": "\(status)", "decision": "\(decision)",
+            "method": "\(LogText.escape(method))", "path": "\(LogText.escape(path))", "status": "\(status)", "decision": "\(decision)",
             "reason": "\(reason)", "latency_ms": "\(String(format: latency))",
         ]
         if let tokenID { metadata["token_id"] = "\(tokenID)" }
-        if let message { metadata["message"] = "\(message)" }
+        if let message { metadata["message"] = "\(LogText.escape(message))" }
         logger.info("access", metadata: metadata)
     }
 
@@ -422,6 +424,24 @@ extension Substring {
         while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
         while let c = s.last, c == " " || c == "\t" { s.removeLast() }
         return String(s)
+    }
+}
+
+/// Text from a client made safe for a log line.
+enum LogText {
+    /// Control bytes (below 0x20, DEL) and backslashes as `\xHH`; everything else as it is.
+    static func escape(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 16)
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\\" {
+                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }
 

@@ -16,6 +16,8 @@ public final class ProxyServer: Sendable {
     let group: any EventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
     private let connections = Atomic<Int>(0)
+    /// The TLS context new connections get (replaced on SIGHUP by ``replaceTLS(_:)``).
+    private let tls: Mutex<NIOSSLContext?>
 
     public init(configuration: ProxyConfiguration, state: ProxyState, metrics: ProxyMetrics = ProxyMetrics(),
                 logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -24,6 +26,13 @@ public final class ProxyServer: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.group = group
+        self.tls = Mutex(configuration.tls)
+    }
+
+    /// Swaps the TLS certificate and key: connections accepted from now on use `context`; those
+    /// open keep theirs.
+    public func replaceTLS(_ context: NIOSSLContext) {
+        tls.withLock { $0 = context }
     }
 
     /// The number of client connections open now.
@@ -50,7 +59,7 @@ public final class ProxyServer: Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tls = config.tls {
+                    if let tls = tls.withLock({ $0 }) {
                         try sync.addHandler(NIOSSLServerHandler(context: tls))
                     } else {
                         try sync.addHandler(PlainTextGuard())
@@ -86,9 +95,14 @@ public final class ProxyServer: Sendable {
     public func updateRevocationGauges(now: Int64) {
         metrics.revocationVersion.record(Int64(state.verifier.revocationVersion))
         metrics.revocationAge.record(state.revocationAge(now: now))
+        metrics.revocationSignedAge.record(state.revocationSignedAge(now: now) ?? 0)
     }
 
     func reloadFailed() {
         metrics.reloadFailures.increment()
+    }
+
+    func keysReloaded() {
+        metrics.keyReloads.increment()
     }
 }

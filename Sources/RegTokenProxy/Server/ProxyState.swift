@@ -7,8 +7,9 @@ import Synchronization
 public final class ProxyState: Sendable {
     public let verifier: TokenVerifier
     public let region: String
-    /// Past this age (seconds since the list in force was last confirmed current), non-expiring
-    /// tokens are refused. `nil`: no limit.
+    /// Past this age, non-expiring tokens are refused (fail closed): the age since the list in
+    /// force was last verified current, and the age of its signature (`iat`), whichever is
+    /// greater. `nil`: no limit.
     public let revocationMaxAge: Int64?
 
     final class NamespaceBox: Sendable {
@@ -34,20 +35,35 @@ public final class ProxyState: Sendable {
         namespaceCell.replace(NamespaceBox(map))
     }
 
-    /// Records that the revocation list in force was confirmed current at `now`.
+    /// Records that the revocation list in force was verified current at `now`: a list fetched,
+    /// verified and accepted, or the one in force confirmed unchanged (the same file, or a 304
+    /// for the ETag of the accepted list). Nothing else may call this: a refused list, a
+    /// timeout or a stall leaves the age growing.
     public func revocationsConfirmed(at now: Int64) {
         confirmedAt.store(now, ordering: .relaxed)
     }
 
-    /// Seconds since the revocation list in force was last confirmed current.
+    /// Seconds since the revocation list in force was last verified current.
     public func revocationAge(now: Int64) -> Int64 {
         max(0, now - confirmedAt.load(ordering: .relaxed))
+    }
+
+    /// Seconds since the revocation list in force was signed (its `iat`), or nil before any.
+    public func revocationSignedAge(now: Int64) -> Int64? {
+        verifier.revocationIssuedAt.map { max(0, now - $0) }
+    }
+
+    /// True when non-expiring tokens must be refused: the list in force is older than
+    /// ``revocationMaxAge`` by either measure.
+    public func revocationsStale(now: Int64) -> Bool {
+        guard let revocationMaxAge else { return false }
+        return revocationAge(now: now) > revocationMaxAge || (revocationSignedAge(now: now) ?? 0) > revocationMaxAge
     }
 
     /// The decision for one request that would be forwarded: the forwarding rules, then the rights.
     public func decide(_ head: RequestHead, now: Int64) -> AccessDecision {
         namespaceCell.read { box in
-            let stale = revocationMaxAge.map { revocationAge(now: now) > $0 } ?? false
+            let stale = revocationsStale(now: now)
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
                 .decide(head: head, verifier: verifier, now: now)
         }

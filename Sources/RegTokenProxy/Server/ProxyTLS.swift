@@ -1,0 +1,57 @@
+import NIOSSL
+import RegToken
+
+/// The proxy's TLS settings: TLS 1.2 or later, and on TLS 1.2 only forward-secret AEAD suites
+/// (ECDHE with AES-GCM or ChaCha20-Poly1305; TLS 1.3's suites are all of that kind). Static RSA
+/// key exchange, CBC and SHA-1 suites, TLS 1.0 and 1.1 are refused.
+public enum ProxyTLS {
+    /// The TLS 1.2 suites offered by default (OpenSSL names).
+    public static let defaultCipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// A server context from a certificate chain and its key. The key file must be the running
+    /// user's (or root's), a regular file, and readable by nobody else (0600).
+    /// - Parameters:
+    ///   - minimumVersion: `1.2` (default) or `1.3`.
+    ///   - cipherSuites: TLS 1.2 suites, OpenSSL names separated by `:`.
+    public static func serverContext(certificate: String, key: String, minimumVersion: String = "1.2",
+                                     cipherSuites: String = defaultCipherSuites) throws(Failure) -> NIOSSLContext {
+        let keyBytes: [UInt8]
+        let certBytes: [UInt8]
+        do {
+            keyBytes = try AtomicFile.read(key, limit: 1 << 20, trust: .secret)
+            certBytes = try AtomicFile.read(certificate, limit: 1 << 20, trust: .owned)
+        } catch {
+            throw Failure(description: "\(error)")
+        }
+        var config: TLSConfiguration
+        do {
+            let chain = try NIOSSLCertificate.fromPEMBytes(certBytes).map { NIOSSLCertificateSource.certificate($0) }
+            guard !chain.isEmpty else { throw Failure(description: "\(certificate) holds no PEM certificate") }
+            let privateKey = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
+            config = .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        } catch let error as Failure {
+            throw error
+        } catch {
+            throw Failure(description: "cannot read the TLS certificate \(certificate) or key \(key): \(error)")
+        }
+        switch minimumVersion {
+        case "1.2": config.minimumTLSVersion = .tlsv12
+        case "1.3": config.minimumTLSVersion = .tlsv13
+        default: throw Failure(description: "TLS minimum version must be 1.2 or 1.3, not \(minimumVersion.prefix(16))")
+        }
+        config.cipherSuites = cipherSuites
+        do {
+            return try NIOSSLContext(configuration: config)
+        } catch {
+            throw Failure(description: "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(error)")
+        }
+    }
+}
