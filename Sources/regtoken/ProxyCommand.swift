@@ -214,7 +214,7 @@ struct ProxyCommand: AsyncParsableCommand {
             // Metrics say which tokens are refused and why: loopback unless an address is given.
             let (host, port) = try Self.hostPort(metrics, what: "--metrics", defaultHost: "127.0.0.1")
             do {
-                try await MetricsServer { registry.emitToString() }.start(host: host, port: port)
+                try await MetricsServer(timeout: .seconds(headerWait)) { registry.emitToString() }.start(host: host, port: port)
             } catch {
                 throw CLIError("cannot listen for metrics on \(metrics): \(error)")
             }
