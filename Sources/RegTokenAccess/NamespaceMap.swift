@@ -54,7 +54,7 @@ public struct NamespaceMap: Sendable, Equatable {
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(Invalid) -> NamespaceMap {
         let bytes: [UInt8]
-        do { bytes = try AtomicFile.read(path, limit: 16 << 20) } catch {
+        do { bytes = try AtomicFile.read(path, limit: 16 << 20, trust: .owned) } catch {
             throw Invalid(description: "cannot read namespaces file: \(error)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {

@@ -5,6 +5,9 @@ import Metrics
 import NIOCore
 import NIOSSL
 import Prometheus
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
 import RegToken
 import RegTokenAccess
 import RegTokenLedger
@@ -79,6 +82,9 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: "Give up on the registry's answer after this long (504).")
     var upstreamTimeout: String = "60s"
+
+    @Option(help: "On SIGTERM or SIGINT, give requests in flight this long to finish before closing their connections.")
+    var shutdownGrace: String = "30s"
 
     @Option(help: "Clock leeway in seconds for token expiry and issue time (0 to 600).")
     var leeway: Int64 = 60
@@ -177,6 +183,7 @@ struct ProxyCommand: AsyncParsableCommand {
         config.idleTimeout = .seconds(idle)
         config.upstreamResponseTimeout = .seconds(upstreamWait)
         config.headerTimeout = .seconds(headerWait)
+        config.shutdownGrace = .seconds(try cli { try Durations.parse(shutdownGrace) })
         if tlsCert != nil { config.tls = try loadTLS() }
         let revocationSource: Reloader.RevocationSource?
         var acceptedVersion: AcceptedVersionFile? = nil
@@ -203,58 +210,80 @@ struct ProxyCommand: AsyncParsableCommand {
                                 namespacesPath: namespaces, acceptedVersion: acceptedVersion, logger: logger)
         do {
             try await reloader.loadInitial()
-        } catch let e as RevocationError {
-            throw CLIError("revocation list refused: \(e.reason)")
-        } catch let e as NamespaceMap.Invalid {
-            throw CLIError("namespaces file refused: \(e.description)")
         } catch {
-            throw CLIError("cannot load the revocation list: \(error)")
+            await reloader.shutdown()
+            switch error {
+            case let e as RevocationError: throw CLIError("revocation list refused: \(e.reason)")
+            case let e as NamespaceMap.Invalid: throw CLIError("namespaces file refused: \(e.description)")
+            default: throw CLIError("cannot load the revocation list: \(error)")
+            }
         }
+        var metricsServer: MetricsServer? = nil
         if let metrics {
             // Metrics say which tokens are refused and why: loopback unless an address is given.
             let (host, port) = try Self.hostPort(metrics, what: "--metrics", defaultHost: "127.0.0.1")
+            let m = MetricsServer(timeout: .seconds(headerWait)) { registry.emitToString() }
             do {
-                try await MetricsServer(timeout: .seconds(headerWait)) { registry.emitToString() }.start(host: host, port: port)
+                try await m.start(host: host, port: port)
             } catch {
+                await reloader.shutdown()
                 throw CLIError("cannot listen for metrics on \(metrics): \(error)")
             }
+            metricsServer = m
         }
         do {
             try await server.start()
         } catch {
+            await reloader.shutdown()
             throw CLIError("cannot listen on \(listen): \(error)")
         }
-        reloader.start()
-        signal(SIGHUP, SIG_IGN)
-        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hup.setEventHandler { [self] in
-            Task { await reloader.reloadAll() }
-            if tlsCert != nil {
-                do {
-                    server.replaceTLS(try loadTLS())
-                    logger.info("TLS certificate reloaded")
-                } catch {
-                    logger.error("TLS certificate not reloaded; keeping the one in force", metadata: ["error": "\(error)"])
+
+        // The services stop in the reverse of this order: the proxy drains first, while the
+        // reloader and the metrics keep working.
+        var services: [any Service] = [reloader]
+        if let metricsServer { services.append(metricsServer) }
+        services.append(server)
+        let group = ServiceGroup(services: services, logger: logger)
+        // Signals: SIGHUP reloads; the first SIGTERM or SIGINT drains (graceful shutdown), a
+        // second one stops at once.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
+        let running = Task { try await group.run() }
+        let cut = Mutex(false)
+        let watcher = Task { [self] in
+            var stopping = false
+            for await sig in signals {
+                if sig == .sighup {
+                    await reloader.reloadAll()
+                    if tlsCert != nil {
+                        do {
+                            server.replaceTLS(try loadTLS())
+                            logger.info("TLS certificate reloaded")
+                        } catch {
+                            logger.error("TLS certificate not reloaded; keeping the one in force", metadata: ["error": "\(error)"])
+                        }
+                    }
+                } else if !stopping {
+                    stopping = true
+                    logger.info("\(sig): shutting down gracefully (a second signal stops at once)")
+                    await group.triggerGracefulShutdown()
+                } else {
+                    logger.warning("\(sig) again: stopping at once")
+                    cut.withLock { $0 = true }
+                    running.cancel()
                 }
             }
         }
-        hup.resume()
-        Self.signalSources.append(hup)
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                logger.info("shutting down")
-                Task { try? await server.close() }
-            }
-            source.resume()
-            Self.signalSources.append(source)
+        let result = await running.result
+        watcher.cancel()
+        await reloader.shutdown()
+        if cut.withLock({ $0 }) {
+            throw CLIError("stopped at once by a second signal; requests in flight were cut")
         }
-        try await server.waitUntilClosed()
-        reloader.stop()
+        if case .failure(let error) = result {
+            throw CLIError("proxy stopped: \(error)")
+        }
+        logger.info("stopped")
     }
-
-    nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
 
     func loadTLS() throws -> NIOSSLContext {
         guard let tlsCert, let tlsKey else { throw CLIError("--tls-cert and --tls-key go together", exit: .invalidInput) }

@@ -190,6 +190,9 @@ final class ProxyProcess {
 
     var isRunning: Bool { process.isRunning }
 
+    /// The exit status once the proxy ended.
+    var exitStatus: Int32? { process.exitStatus }
+
     /// Peak resident memory (VmHWM) in KiB.
     var peakRSSKiB: Int? { Harness.peakRSSKiB(pid) }
 

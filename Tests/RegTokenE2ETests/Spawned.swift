@@ -32,11 +32,17 @@ final class Spawned {
         pid = child
     }
 
+    /// The exit status once the child ended: its exit code, or 128 + the signal that killed it.
+    private(set) var exitStatus: Int32?
+
     var isRunning: Bool {
         guard !reaped else { return false }
         var status: Int32 = 0
         let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { reaped = true }
+        if r == pid {
+            reaped = true
+            exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        }
         return r == 0
     }
 

@@ -142,6 +142,12 @@ struct KeyTests {
             k.keyOps = ops
             #expect(throws: KeyError(.invalidKey, "")) { try KeyRing(jwksJSON: Array(try JSONEncoder().encode(JWKSet(keys: [k])))) }
         }
+        // A degenerate key (private scalar 1 or n - 1: the public point is the generator, or its negation).
+        let gx = Fixture.hex("6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296")
+        let gy = Fixture.hex("4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5")
+        let negGy = Fixture.hex("B01CBD1C01E58065711814B583F061E9D431CCA994CEA1313449BF97C840AE0A")
+        #expect(throws: KeyError(.invalidKey, "")) { try SigningKey(id: "g", publicPoint: [0x04] + gx + gy) }
+        #expect(throws: KeyError(.invalidKey, "")) { try SigningKey(id: "g", publicPoint: [0x04] + gx + negGy) }
         var verifyOnly = try #require(try Fixture.esKey.publicJWK())
         verifyOnly.keyOps = ["verify"]
         #expect(try KeyRing(jwksJSON: Array(try JSONEncoder().encode(JWKSet(keys: [verifyOnly])))).keys.count == 1)

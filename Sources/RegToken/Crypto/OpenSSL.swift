@@ -78,7 +78,18 @@ final class P256Key: @unchecked Sendable {
         self.uid = CRegTokenFastPath_next_key_uid()
         self.hasPrivateKey = hasPrivateKey
         ERR_clear_error()
+        // A degenerate key: the private scalar 1 or n − 1 (the public point is ±G, whose x is
+        // the generator's). Anyone can sign with it.
+        if let point = try? publicPoint(), Array(point[1..<33]) == Self.generatorX {
+            throw KeyError(.invalidKey, "degenerate P-256 key (its private scalar is 1 or n - 1): make a new key with regtoken keys generate")
+        }
     }
+
+    /// The x coordinate of P-256's generator G.
+    static let generatorX: [UInt8] = [
+        0x6B, 0x17, 0xD1, 0xF2, 0xE1, 0x2C, 0x42, 0x47, 0xF8, 0xBC, 0xE6, 0xE5, 0x63, 0xA4, 0x40, 0xF2,
+        0x77, 0x03, 0x7D, 0x81, 0x2D, 0xEB, 0x33, 0xA0, 0xF4, 0xA1, 0x39, 0x45, 0xD8, 0x98, 0xC2, 0x96,
+    ]
 
     deinit { EVP_PKEY_free(pkey) }
 

@@ -1,12 +1,13 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// Serves `GET /metrics` with what `render` returns (the Prometheus text format), and 404
 /// otherwise. The library does not depend on a metrics backend: the executable passes its
 /// registry's rendering in.
-public final class MetricsServer: Sendable {
+public final class MetricsServer: Service, Sendable {
     let render: @Sendable () -> String
     let group: any EventLoopGroup
 
@@ -15,6 +16,18 @@ public final class MetricsServer: Sendable {
     /// Connections beyond this many are closed at once.
     let maxConnections: Int
     private let connections = Atomic<Int>(0)
+    private let listener = Mutex<(any Channel)?>(nil)
+
+    /// As a service: serves until graceful shutdown, then stops listening. Binds first if
+    /// ``start(host:port:)`` was not called (it needs an address, so it must have been).
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            guard let channel = listener.withLock({ $0 }) else { return }
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            self.listener.withLock { $0 }?.close(promise: nil)
+        }
+    }
 
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: TimeAmount = .seconds(10),
                 maxConnections: Int = 64, render: @escaping @Sendable () -> String) {
@@ -43,6 +56,7 @@ public final class MetricsServer: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
+        listener.withLock { $0 = channel }
         return channel.localAddress?.port ?? port
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// Fetches a published document (the signed revocation list) over http or https with
 /// `If-None-Match`, through AsyncHTTPClient.
@@ -83,8 +84,11 @@ public final class DocumentFetcher: Sendable {
         return Response(status: Int(response.status.code), etag: response.headers.first(name: "etag"), body: Array(body.readableBytesView))
     }
 
-    /// Closes the client's connections.
+    private let isShutDown = Mutex(false)
+
+    /// Closes the client's connections (once; later calls do nothing).
     public func shutdown() async {
+        guard isShutDown.withLock({ s -> Bool in defer { s = true }; return !s }) else { return }
         try? await client.shutdown()
     }
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import RegToken
 import RegTokenAccess
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -23,7 +24,7 @@ import Glibc
 ///   a stall leaves the age growing, and polling never stops: every fetch ends within its timeout.
 /// - **No rollback**: the highest version accepted is recorded on disk
 ///   (``AcceptedVersionFile``); after a restart a lower one is refused.
-public final class Reloader: Sendable {
+public final class Reloader: Service, Sendable {
     public enum KeySource: Sendable {
         case directory(String)
         case jwks(String)
@@ -161,16 +162,29 @@ public final class Reloader: Sendable {
 
     /// Starts polling, on a task of its own (off the event loops), until ``stop()``.
     public func start() {
-        let t = Task.detached { [self] in await self.run() }
+        let t = Task.detached { [self] in await self.poll() }
         task.withLock { $0 = t }
     }
 
+    /// Stops polling started by ``start()``.
     public func stop() {
         task.withLock { $0?.cancel(); $0 = nil }
     }
 
+    /// As a service: polls until graceful shutdown (or cancellation), then closes the fetcher's
+    /// connections.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.poll() }
+        await shutdown()
+    }
+
+    /// Closes the URL fetcher's connections (needed before the fetcher goes away).
+    public func shutdown() async {
+        if case .url(let fetcher) = revocations { await fetcher.shutdown() }
+    }
+
     /// Polls until cancelled. A fetch always ends (it has a deadline), so polling never stops.
-    public func run() async {
+    public func poll() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 while !Task.isCancelled {

@@ -27,6 +27,9 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamConnectTimeout: TimeAmount = .seconds(5)
     /// The registry must start its response this long after the request ended, else 504.
     public var upstreamResponseTimeout: TimeAmount = .seconds(60)
+    /// On graceful shutdown, requests in flight get this long to finish; then their connections
+    /// are closed.
+    public var shutdownGrace: TimeAmount = .seconds(30)
 
     public init(listenHost: String, listenPort: Int, upstreamHost: String, upstreamPort: Int, region: String) {
         self.listenHost = listenHost

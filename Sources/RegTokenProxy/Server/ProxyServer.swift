@@ -3,12 +3,19 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ServiceLifecycle
 import Synchronization
 
 /// The registry front proxy: listens, and gives each connection a pipeline of (TLS or a guard
 /// against TLS on the plain port) → HTTP/1.1 server codec with pipelining assistance and error
 /// handling → idle timeout → ``ProxyHandler``.
-public final class ProxyServer: Sendable {
+///
+/// As a swift-service-lifecycle `Service`, it drains on graceful shutdown (SIGTERM, SIGINT): it
+/// stops listening (new connections are refused), closes idle connections, lets every request in
+/// flight finish, body and response included, and closes each connection after its response
+/// (`ChannelShouldQuiesceEvent`); whatever is still open after ``ProxyConfiguration/shutdownGrace``
+/// is closed. Cancellation (a second signal) closes everything at once.
+public final class ProxyServer: Service, Sendable {
     public let configuration: ProxyConfiguration
     public let state: ProxyState
     let metrics: ProxyMetrics
@@ -16,6 +23,8 @@ public final class ProxyServer: Sendable {
     let group: any EventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
     private let connections = Atomic<Int>(0)
+    /// Every open client connection, to quiesce or close them on shutdown.
+    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
     /// The TLS context new connections get (replaced on SIGHUP by ``replaceTLS(_:)``).
     private let tls: Mutex<NIOSSLContext?>
 
@@ -51,9 +60,14 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { [self] channel in
-                let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
-                channel.closeFuture.whenComplete { [self] _ in _ = connections.wrappingSubtract(1, ordering: .relaxed) }
-                if open > config.maxConnections {
+                let count = connections.wrappingAdd(1, ordering: .relaxed).newValue
+                let id = ObjectIdentifier(channel)
+                self.open.withLock { $0[id] = channel }
+                channel.closeFuture.whenComplete { [self] _ in
+                    _ = connections.wrappingSubtract(1, ordering: .relaxed)
+                    _ = self.open.withLock { $0.removeValue(forKey: id) }
+                }
+                if count > config.maxConnections {
                     logger.warning("connection limit reached; closing a new connection", metadata: ["limit": "\(config.maxConnections)"])
                     return channel.close()
                 }
@@ -77,6 +91,53 @@ public final class ProxyServer: Sendable {
             "region": "\(config.region)", "tls": "\(config.tls != nil)",
         ])
         return port
+    }
+
+    /// Runs until graceful shutdown, then drains (see the type's documentation). Binds first if
+    /// ``start()`` was not called.
+    public func run() async throws {
+        if channel.withLock({ $0 }) == nil { try await start() }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await waitUntilClosed()
+            } onGracefulShutdown: {
+                self.beginDrain()
+            }
+            await finishDrain()
+        } onCancel: {
+            self.closeAll()
+        }
+    }
+
+    /// Stops listening and asks every open connection to finish what it is doing and close.
+    public func beginDrain() {
+        logger.info("draining: no new connections; finishing the requests in flight",
+                    metadata: ["connections": "\(openConnections)", "grace": "\(configuration.shutdownGrace)"])
+        channel.withLock { $0 }?.close(promise: nil)
+        for c in open.withLock({ Array($0.values) }) {
+            c.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
+
+    /// Waits for open connections to close, at most the shutdown grace; then closes the rest.
+    func finishDrain() async {
+        let deadline = ContinuousClock.now + .nanoseconds(configuration.shutdownGrace.nanoseconds)
+        while openConnections > 0 && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let left = openConnections
+        if left > 0 {
+            logger.warning("shutdown grace over: closing the connections still open", metadata: ["connections": "\(left)"])
+            closeAll()
+        } else {
+            logger.info("drained: every request in flight finished")
+        }
+    }
+
+    /// Closes the listener and every connection now.
+    func closeAll() {
+        channel.withLock { $0 }?.close(promise: nil)
+        for c in open.withLock({ Array($0.values) }) { c.close(promise: nil) }
     }
 
     /// Waits until the listening socket closes.
