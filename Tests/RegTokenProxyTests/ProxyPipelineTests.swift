@@ -16,10 +16,15 @@ final class ProxyPipeline {
     let client: EmbeddedChannel
     private(set) var upstreams: [EmbeddedChannel] = []
 
-    init(state: ProxyState, region: String = "eu-west-1") throws {
+    /// When set, connecting to the registry fails.
+    var connectFails = false
+
+    init(state: ProxyState, region: String = "eu-west-1", configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
         client = EmbeddedChannel(loop: loop)
-        let config = ProxyConfiguration(listenHost: "127.0.0.1", listenPort: 0, upstreamHost: "127.0.0.1", upstreamPort: 5000, region: region)
+        var config = ProxyConfiguration(listenHost: "127.0.0.1", listenPort: 0, upstreamHost: "127.0.0.1", upstreamPort: 5000, region: region)
+        configure(&config)
         let connector = UpstreamConnector { [loop] _ in
+            if self.connectFails { return loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(5))) }
             let channel = EmbeddedChannel(loop: loop)
             self.upstreams.append(channel)
             do {

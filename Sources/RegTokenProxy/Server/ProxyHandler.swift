@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import RegToken
 import RegTokenAccess
 
@@ -13,54 +12,39 @@ import Glibc
 /// is allowed to the registry over one upstream keep-alive connection on the same event loop,
 /// streaming bodies both ways with backpressure (no reads from a side whose peer cannot write).
 ///
-/// Per request: head → decision → (deny: Docker error, body discarded) or (allow: head, body and
-/// end forwarded; the response streamed back). Requests on a connection are one at a time (the
-/// pipeline's pipelining assistance holds later ones until the response ends).
+/// What happens when is ``ProxyConnectionStateMachine``'s: every callback here turns into one of
+/// its events, and this class performs the actions it returns (writes, reads, timers, logging).
 final class ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private enum Phase {
-        case idle
-        case denied
-        case forwarding
-    }
-
     private let state: ProxyState
     private let config: ProxyConfiguration
     private let metrics: ProxyMetrics
     private let logger: Logger
+    private let connector: UpstreamConnector
     private var context: ChannelHandlerContext?
+    private var machine = ProxyConnectionStateMachine()
 
-    private var upstream: Channel?
+    private var upstream: (any Channel)?
     private var upstreamHandler: UpstreamHandler?
-    private var connecting = false
-    private var pendingUpstream: [HTTPClientRequestPart] = []
+    /// Request parts waiting for the registry connection.
+    private var pending: [HTTPClientRequestPart] = []
+    private var responseTimer: Scheduled<Void>?
+    private var headerTimer: Scheduled<Void>?
 
-    private var phase = Phase.idle
-    /// Set once the connection is to be closed: nothing more is read from it or forwarded, even
-    /// a request the pipelining assistant delivers after the answer that ends the connection.
-    private var closing = false
-    private var requestDone = false
-    private var responseStarted = false
-    private var responseDone = false
-    private var keepAlive = true
-    private var closeAfterResponse = false
-    private var upstreamWantsClose = false
-    private var readPending = false
+    // The exchange in progress: what is forwarded, what a refusal says, and the access log.
+    private var forwardedHead: HTTPRequestHead?
+    private var partToForward: HTTPClientRequestPart?
+    private var partToWrite: HTTPServerResponsePart?
+    private var refusal: (code: String, message: String, reason: String)?
     private var requestVersion = HTTPVersion.http1_1
-    private var responseTimeout: Scheduled<Void>?
-    private var headDeadline: Scheduled<Void>?
-
-    // For the access log.
     private var started = NIODeadline.now()
     private var method = ""
     private var path = ""
     private var tokenID: UUIDBytes?
     private var status = 0
-
-    private let connector: UpstreamConnector
 
     init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
          connector: UpstreamConnector? = nil) {
@@ -77,18 +61,16 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { scheduleHeadDeadline() }
+        if context.channel.isActive { startHeaderTimer() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        scheduleHeadDeadline()
+        startHeaderTimer()
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        headDeadline?.cancel()
-        responseTimeout?.cancel()
-        dropUpstream()
+        perform(machine.clientClosed())
         self.context = nil
         context.fireChannelInactive()
     }
@@ -96,7 +78,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             logger.debug("closing idle connection")
-            context.close(promise: nil)
+            perform(machine.idleTimedOut())
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -104,38 +86,26 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        perform(machine.idleTimedOut())
     }
 
     // MARK: Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if closing { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestHead(head, context: context)
         case .body(let buffer):
-            if phase == .forwarding { sendUpstream(.body(.byteBuffer(buffer))) }
-        case .end(let trailers):
-            switch phase {
-            case .forwarding:
-                requestDone = true
-                // Trailers are not forwarded: a registry has no use for them, and they are one
-                // more place for headers the decision never saw.
-                _ = trailers
-                sendUpstream(.end(nil))
-                upstream?.flush()
-                if !responseStarted && !connecting && upstream != nil { scheduleResponseTimeout() }
-                if responseDone { finishCycle() }
-            case .denied:
-                if !closeAfterResponse {
-                    phase = .idle
-                    scheduleHeadDeadline()
-                }
-            case .idle:
-                break
-            }
+            partToForward = .body(.byteBuffer(buffer))
+            perform(machine.requestBody())
+        case .end:
+            // Trailers are not forwarded: a registry has no use for them, and they are one
+            // more place for headers the decision never saw.
+            partToForward = .end(nil)
+            perform(machine.requestEnd())
+            upstream?.flush()
         }
+        partToForward = nil
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -145,40 +115,29 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Backpressure: no reads from the client while the registry side cannot take more.
     func read(context: ChannelHandlerContext) {
-        if connecting || (upstream.map { !$0.isWritable } ?? false) {
-            readPending = true
-            return
-        }
-        context.read()
+        perform(machine.clientReadRequested(upstreamWritable: upstream?.isWritable ?? true))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { upstreamHandler?.resumeReading() }
+        if context.channel.isWritable { perform(machine.clientBecameWritable()) }
         context.fireChannelWritabilityChanged()
     }
 
     private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        headDeadline?.cancel()
-        headDeadline = nil
         started = .now()
-        keepAlive = head.isKeepAlive
         requestVersion = head.version
-        requestDone = false
-        responseStarted = false
-        responseDone = false
-        closeAfterResponse = false
-        upstreamWantsClose = false
         tokenID = nil
         status = 0
+        refusal = nil
+        forwardedHead = nil
         method = head.method.rawValue
         path = String(head.uri.prefix { $0 != "?" }.prefix(512))
+        let http10 = head.version.major == 1 && head.version.minor == 0
 
         let headSize = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         if headSize > config.maxHeaderBytes {
-            phase = .denied
-            closeAfterResponse = true
-            respondError(status: 431, code: "UNSUPPORTED", message: "request headers are larger than \(config.maxHeaderBytes / 1024) KiB", close: true)
-            logAccess(decision: "deny", reason: "headers_too_large")
+            refusal = ("UNSUPPORTED", "request headers are larger than \(config.maxHeaderBytes / 1024) KiB", "headers_too_large")
+            perform(machine.requestHead(.refuse(status: 431, close: true), keepAlive: head.isKeepAlive, http10: http10))
             return
         }
 
@@ -191,191 +150,191 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         switch decision {
         case .deny(let denied):
-            phase = .denied
             tokenID = denied.tokenID
-            closeAfterResponse = denied.close || !keepAlive
-            respondError(status: denied.status, code: denied.code, message: denied.message, close: closeAfterResponse)
-            logAccess(decision: "deny", reason: denied.reason.rawValue, message: denied.message)
+            refusal = (denied.code, denied.message, denied.reason.rawValue)
+            perform(machine.requestHead(.refuse(status: denied.status, close: denied.close), keepAlive: head.isKeepAlive, http10: http10))
         case .allow(let allowed):
-            phase = .forwarding
             tokenID = allowed.tokenID
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
             let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.tls != nil ? "https" : "http",
                                                     clientAddress: context.channel.remoteAddress?.ipAddress)
-            let forwarded = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
-            sendUpstream(.head(forwarded))
+            forwardedHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
+            perform(machine.requestHead(.forward, keepAlive: head.isKeepAlive, http10: http10))
         }
     }
 
-    // MARK: Proxy → registry
+    // MARK: Registry → client (called by UpstreamHandler)
 
-    private func sendUpstream(_ part: HTTPClientRequestPart) {
-        if let upstream, !connecting {
-            upstream.write(part, promise: nil)
-            return
-        }
-        pendingUpstream.append(part)
-        if !connecting { connectUpstream() }
-    }
-
-    private func connectUpstream() {
-        guard let context else { return }
-        connecting = true
-        connector.connect(context.eventLoop)
-            .assumeIsolated()
-            .whenComplete { result in self.upstreamConnected(result) }
-    }
-
-    private func upstreamConnected(_ result: Result<Channel, any Error>) {
-        connecting = false
-        switch result {
-        case .failure(let error):
-            pendingUpstream.removeAll()
-            logger.warning("registry unreachable", metadata: ["upstream": "\(config.upstreamHost):\(config.upstreamPort)", "error": "\(error)"])
-            upstreamFailed(status: 502, message: "registry unavailable")
-        case .success(let channel):
-            guard context != nil, let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
-                channel.close(promise: nil)
-                return
-            }
-            handler.owner = self
-            upstream = channel
-            upstreamHandler = handler
-            for part in pendingUpstream { channel.write(part, promise: nil) }
-            pendingUpstream.removeAll()
-            channel.flush()
-            if requestDone && !responseStarted { scheduleResponseTimeout() }
-            if readPending {
-                readPending = false
-                context?.read()
-            }
-        }
-    }
-
-    func upstreamBecameWritable() {
-        if readPending, !connecting {
-            readPending = false
-            context?.read()
-        }
-    }
-
-    // MARK: Registry → client
-
-    func upstreamRead(_ part: HTTPClientResponsePart, from channel: Channel) {
-        guard let context, channel === upstream, phase == .forwarding else { return }
+    func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
+        guard channel === upstream else { return }
         switch part {
         case .head(let head):
-            // An informational response (100 Continue) is not the response.
-            if head.status.code >= 100 && head.status.code < 200 { return }
-            responseTimeout?.cancel()
-            responseTimeout = nil
-            responseStarted = true
-            upstreamWantsClose = !head.isKeepAlive
             status = Int(head.status.code)
             var headers = Self.forwardedResponseHeaders(head.headers)
-            // An HTTP/1.0 client cannot take a chunked body: without a length, the end of the
-            // connection ends the body.
-            if requestVersion.minor == 0 && !headers.contains(name: "content-length") { closeAfterResponse = true }
-            if !keepAlive || closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: requestVersion, status: head.status, headers: headers))), promise: nil)
-        case .body(let buffer):
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .end(let trailers):
-            responseDone = true
-            logAccess(decision: "allow", reason: "ok")
-            if upstreamWantsClose { dropUpstream() }
-            if !requestDone { closeAfterResponse = true }  // answered before the body ended: cannot reuse
-            let close = !keepAlive || closeAfterResponse
-            if close { closing = true }
-            // The cycle ends before the response's end is written: writing it lets the
-            // pipelining assistant deliver the next request at once, inside this call.
-            if !close && requestDone { finishCycle() }
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
-            if close {
-                promise.futureResult.assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.isKeepAlive, hasContentLength: headers.contains(name: "content-length"))
+            if case .writeResponseHead(let close)? = actions.last, close {
+                headers.replaceOrAdd(name: "Connection", value: "close")
             }
+            partToWrite = .head(HTTPResponseHead(version: requestVersion, status: head.status, headers: headers))
+            perform(actions)
+        case .body(let buffer):
+            partToWrite = .body(.byteBuffer(buffer))
+            perform(machine.responseBody())
+        case .end(let trailers):
+            partToWrite = .end(trailers)
+            perform(machine.responseEnd())
         }
+        partToWrite = nil
     }
 
     func upstreamReadComplete() {
         context?.flush()
     }
 
-    func upstreamClosed(_ channel: Channel) {
+    func upstreamBecameWritable() {
+        perform(machine.upstreamBecameWritable())
+    }
+
+    func upstreamReadRequested() -> Bool {
+        var allowed = false
+        for action in machine.upstreamReadRequested(clientWritable: downstreamWritable) where action == .readUpstream { allowed = true }
+        return allowed
+    }
+
+    func upstreamClosed(_ channel: any Channel) {
         guard channel === upstream else { return }
         upstream = nil
-        upstreamHandler = nil
-        if phase == .forwarding && !responseDone {
-            if responseStarted {
-                context?.close(promise: nil)
-            } else {
-                upstreamFailed(status: 502, message: "registry closed the connection")
-            }
-        }
-    }
-
-    private func finishCycle() {
-        phase = .idle
-        scheduleHeadDeadline()
-    }
-
-    private func dropUpstream() {
         upstreamHandler?.owner = nil
         upstreamHandler = nil
-        upstream?.close(promise: nil)
-        upstream = nil
+        perform(machine.upstreamClosed())
     }
 
-    private func upstreamFailed(status: Int, message: String) {
-        (status == 504 ? metrics.gatewayTimeout : metrics.badGateway).increment()
-        dropUpstream()
-        if responseStarted {
-            context?.close(promise: nil)
-            return
-        }
-        responseStarted = true
-        responseDone = true
-        respondError(status: status, code: "UNAVAILABLE", message: message, close: true)
-        logAccess(decision: "error", reason: status == 504 ? "gateway_timeout" : "bad_gateway")
+    // MARK: Actions
+
+    private func perform(_ actions: [ProxyConnectionStateMachine.Action]) {
+        for action in actions { perform(action) }
     }
 
-    // MARK: Timers
-
-    private func scheduleHeadDeadline() {
-        guard let context else { return }
-        headDeadline?.cancel()
-        headDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: config.headerTimeout) {
-            if self.phase == .idle { self.context?.close(promise: nil) }
-        }
-    }
-
-    private func scheduleResponseTimeout() {
-        guard let context else { return }
-        responseTimeout?.cancel()
-        responseTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: config.upstreamResponseTimeout) {
-            if self.phase == .forwarding && !self.responseStarted {
-                self.logger.warning("registry did not answer in time", metadata: ["path": "\(self.path)"])
-                self.upstreamFailed(status: 504, message: "registry did not answer in time")
+    private func perform(_ action: ProxyConnectionStateMachine.Action) {
+        switch action {
+        case .cancelHeaderTimer:
+            headerTimer?.cancel()
+            headerTimer = nil
+        case .startHeaderTimer:
+            startHeaderTimer()
+        case .startResponseTimer:
+            guard let context else { return }
+            responseTimer?.cancel()
+            responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: config.upstreamResponseTimeout) {
+                self.logger.warning("registry did not answer in time", metadata: ["path": "\(LogText.escape(self.path))"])
+                self.perform(self.machine.responseTimedOut())
             }
+        case .cancelResponseTimer:
+            responseTimer?.cancel()
+            responseTimer = nil
+        case .respondError(let status, let close):
+            respondError(status: status, close: close)
+        case .connectUpstream:
+            connectUpstream()
+        case .forwardHead:
+            if let forwardedHead { sendUpstream(.head(forwardedHead)) }
+        case .forwardBody, .forwardEnd:
+            if let partToForward { sendUpstream(partToForward) }
+        case .flushPending:
+            if let upstream {
+                for part in pending { upstream.write(part, promise: nil) }
+                pending.removeAll()
+                upstream.flush()
+            }
+        case .writeResponseHead, .writeResponseBody:
+            if let context, let partToWrite { context.write(wrapOutboundOut(partToWrite), promise: nil) }
+        case .writeResponseEnd(let close):
+            guard let context, let partToWrite else { return }
+            if close {
+                context.writeAndFlush(wrapOutboundOut(partToWrite)).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+            } else {
+                context.writeAndFlush(wrapOutboundOut(partToWrite), promise: nil)
+            }
+        case .closeClient:
+            context?.close(promise: nil)
+        case .dropUpstream:
+            pending.removeAll()
+            upstreamHandler?.owner = nil
+            upstreamHandler = nil
+            upstream?.close(promise: nil)
+            upstream = nil
+        case .readClient:
+            context?.read()
+        case .readUpstream:
+            upstreamHandler?.readNow()
+        case .logAllowed:
+            logAccess(decision: "allow", reason: "ok")
+        case .logUpstreamFailure(let status):
+            (status == 504 ? metrics.gatewayTimeout : metrics.badGateway).increment()
+            self.status = status
+            logAccess(decision: "error", reason: status == 504 ? "gateway_timeout" : "bad_gateway")
         }
+    }
+
+    private func startHeaderTimer() {
+        guard let context else { return }
+        headerTimer?.cancel()
+        headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: config.headerTimeout) {
+            self.perform(self.machine.headerTimedOut())
+        }
+    }
+
+    private func sendUpstream(_ part: HTTPClientRequestPart) {
+        if let upstream {
+            upstream.write(part, promise: nil)
+        } else {
+            pending.append(part)
+        }
+    }
+
+    private func connectUpstream() {
+        guard let context else { return }
+        connector.connect(context.eventLoop)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .failure(let error):
+                    self.logger.warning("registry unreachable", metadata: ["upstream": "\(self.config.upstreamHost):\(self.config.upstreamPort)", "error": "\(error)"])
+                    self.perform(self.machine.upstreamConnectFailed())
+                case .success(let channel):
+                    guard self.context != nil, let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    self.upstream = channel
+                    self.upstreamHandler = handler
+                    handler.owner = self
+                    self.perform(self.machine.upstreamConnected())
+                }
+            }
     }
 
     // MARK: Responses
 
-    private func respondError(status: Int, code: String, message: String, close: Bool) {
+    private func respondError(status: Int, close: Bool) {
         guard let context else { return }
-        if close { closing = true }
         self.status = status
+        let (code, message): (String, String)
+        if status == 502 || status == 504 {
+            (code, message) = ("UNAVAILABLE", status == 504 ? "registry did not answer in time" : "registry unavailable")
+        } else {
+            (code, message) = (refusal?.code ?? "UNSUPPORTED", refusal?.message ?? "refused")
+            logAccess(decision: "deny", reason: refusal?.reason ?? "refused", message: refusal?.message)
+        }
         let (head, body) = DockerError.response(status: status, code: code, message: message, realm: config.realm,
                                                 version: requestVersion, close: close, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
         if close {
-            promise.futureResult.assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
 
@@ -418,15 +377,6 @@ final class ProxyHandler: ChannelDuplexHandler {
 @available(*, unavailable)
 extension ProxyHandler: Sendable {}
 
-extension Substring {
-    var trimmingCharacters: String {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return String(s)
-    }
-}
-
 /// Text from a client made safe for a log line.
 enum LogText {
     /// Control bytes (below 0x20, DEL) and backslashes as `\xHH`; everything else as it is.
@@ -442,6 +392,15 @@ enum LogText {
             }
         }
         return out
+    }
+}
+
+extension Substring {
+    var trimmingCharacters: String {
+        var s = self
+        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
+        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
+        return String(s)
     }
 }
 

@@ -10,7 +10,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     /// Set once connected; cleared when the proxy lets go of this connection.
     var owner: ProxyHandler?
-    private var readPending = false
     private var context: ChannelHandlerContext?
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -38,19 +37,15 @@ final class UpstreamHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    /// Backpressure: no reads from the registry while the client is not writable.
+    /// Backpressure: no reads from the registry while the client is not writable (the owner's
+    /// state machine holds the read and asks for it again with ``readNow()``).
     func read(context: ChannelHandlerContext) {
-        if let owner, !owner.downstreamWritable {
-            readPending = true
-            return
-        }
+        if let owner, !owner.upstreamReadRequested() { return }
         context.read()
     }
 
-    func resumeReading() {
-        guard readPending, let context else { return }
-        readPending = false
-        context.read()
+    func readNow() {
+        context?.read()
     }
 }
 
