@@ -183,12 +183,12 @@ struct ProxySoakTests {
         let loris = try #require((f["slowloris"] as? [[Any]])?.first)
         #expect(loris.first as? String == "closed" || loris.first as? Int == 408, "\(loris)")
         #expect(((loris.last as? Double) ?? 0) >= 9 && ((loris.last as? Double) ?? 99) < 16, "\(loris)")
-        // Malformed HTTP is answered by the proxy itself: 400 when the head does not parse, 431
-        // when it is too large, 401 for the one whose head parses (the bad chunk comes later)
-        // but carries no credentials. None of them carries a token, so none could be forwarded.
+        // Malformed HTTP is answered by the proxy itself: 400 when the head does not parse or
+        // its framing is refused (a POST with a chunked body, whose bad chunk comes later), 431
+        // when it is too large. None of them carries a token, so none could be forwarded.
         let malformed = try #require(f["malformed"] as? [String: Any])
         let expected = ["garbage": 400, "no method": 400, "header without colon": 400, "bad version": 400, "negative length": 400,
-                        "two lengths": 400, "length and chunked": 400, "bad chunk": 401, "bare LF line ends": 400,
+                        "two lengths": 400, "length and chunked": 400, "bad chunk": 400, "bare LF line ends": 400,
                         "long request line": 431, "many headers": 431, "NUL in header": 400]
         #expect(Set(malformed.keys) == Set(expected.keys))
         for (name, status) in malformed {
