@@ -200,10 +200,10 @@ public final class Home {
 
     // MARK: Tokens
 
-    /// Issues a token and records it.
+    /// Issues a token and records it (its claims and key id; never its value).
     /// - Parameter lifetime: seconds until expiry, or `nil` for a non-expiring token.
     public func issueToken(account: String, region: String, scope: Scope, description: String,
-                           lifetime: Int64?, namespaces: [String]?, now: Int64) throws(LedgerError) -> TokenRecord {
+                           lifetime: Int64?, namespaces: [String]?, now: Int64) throws(LedgerError) -> IssuedToken {
         let ring = try keyRing()
         let claims = TokenClaims(account: account, region: region, scope: scope, issuedAt: now,
                                  expiresAt: lifetime.map { now + $0 }, namespaces: namespaces)
@@ -216,9 +216,24 @@ public final class Home {
             throw LedgerError(error.code == .invalidClaims ? .invalidInput : .storage, error.reason)
         }
         let record = TokenRecord(id: claims.id, account: account, region: region, scope: scope, description: description,
-                                 createdAt: now, expiresAt: claims.expiresAt, keyID: issuer.key.id, token: token, namespaces: namespaces)
+                                 createdAt: now, expiresAt: claims.expiresAt, keyID: issuer.key.id, namespaces: namespaces)
         try ledger.add(record)
-        return record
+        return IssuedToken(record: record, value: token)
+    }
+
+    /// The value of a recorded token: its claims signed again with the key that signed them
+    /// (HS256 gives the same bytes; ES256 a fresh signature, with the same id, rights, expiry and
+    /// revocation). A token whose key was retired no longer exists.
+    public func tokenValue(_ record: TokenRecord) throws(LedgerError) -> IssuedToken {
+        let ring = try keyRing()
+        guard let key = ring.key(id: record.keyID), key.canSign else {
+            throw LedgerError(.notFound, "token \(record.id) was signed by key '\(record.keyID)', which is retired or not a signing key here; the token no longer exists")
+        }
+        do {
+            return IssuedToken(record: record, value: try TokenIssuer(key: key).issue(record.claims))
+        } catch {
+            throw LedgerError(.storage, "cannot sign token \(record.id) again: \(error.reason)")
+        }
     }
 
     /// Removes tokens (all or none), revoking those not yet expired, and rewrites the revocation

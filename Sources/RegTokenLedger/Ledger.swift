@@ -18,9 +18,17 @@ public final class Ledger: Sendable {
         config.busyMode = .timeout(30)
         // GRDB opens write transactions of a DatabasePool with BEGIN IMMEDIATE.
         config.label = "regtoken-ledger"
+        // Deleted content is overwritten, not left in free pages.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            let hadValues = try pool.read { db in try db.tableExists("token") && db.columns(in: "token").contains { $0.name == "token" } }
             try Self.migrator.migrate(pool)
+            if hadValues {
+                // The values dropped by the migration must not survive in the file or the WAL.
+                try pool.vacuum()
+                try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            }
         } catch {
             throw LedgerError(.storage, "cannot open the ledger \(path): \(Self.describe(error)); if it is damaged, move it aside (tokens it lists will no longer show in token-list)")
         }
@@ -62,6 +70,11 @@ public final class Ledger: Sendable {
                 INSERT INTO meta(key, value) VALUES ('revocation_version', 0), ('revocation_issued_at', 0);
                 """)
         }
+        // No token values at rest: the claims and the key id are enough to sign a token again
+        // (token-get). Ledgers made before drop their values here, and lose no token.
+        m.registerMigration("v2-no-token-values") { db in
+            try db.execute(sql: "ALTER TABLE token DROP COLUMN token")
+        }
         return m
     }
 
@@ -88,10 +101,10 @@ public final class Ledger: Sendable {
     public func add(_ record: TokenRecord) throws(LedgerError) {
         try write("record the token") { db in
             try db.execute(sql: """
-                INSERT INTO token(id, account, region, scope, description, created_at, expires_at, key_id, token, namespaces)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO token(id, account, region, scope, description, created_at, expires_at, key_id, namespaces)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id.description, record.account, record.region, record.scope.rawValue, record.description,
-                                 record.createdAt, record.expiresAt, record.keyID, record.token,
+                                 record.createdAt, record.expiresAt, record.keyID,
                                  record.namespaces.map { $0.joined(separator: ",") }])
         }
     }
@@ -122,7 +135,7 @@ public final class Ledger: Sendable {
         guard let id = UUIDBytes(row["id"] as String), let scope = Scope(rawValue: row["scope"]) else { return nil }
         let ns: String? = row["namespaces"]
         return TokenRecord(id: id, account: row["account"], region: row["region"], scope: scope, description: row["description"],
-                           createdAt: row["created_at"], expiresAt: row["expires_at"], keyID: row["key_id"], token: row["token"],
+                           createdAt: row["created_at"], expiresAt: row["expires_at"], keyID: row["key_id"],
                            namespaces: ns.map { $0.split(separator: ",").map(String.init) })
     }
 

@@ -1,6 +1,8 @@
 import RegToken
 
 /// One issued token as the ledger keeps it: what `token-list`, `token-get` and `token-rm` need.
+/// What the ledger keeps of a token: its claims and the id of the key that signed it, never the
+/// token's value.
 public struct TokenRecord: Sendable, Hashable {
     public var id: UUIDBytes
     public var account: String
@@ -11,13 +13,12 @@ public struct TokenRecord: Sendable, Hashable {
     public var createdAt: Int64
     /// Seconds since 1970, or `nil` for a non-expiring token.
     public var expiresAt: Int64?
+    /// The key that signed the token: ``Home/tokenValue(_:)`` signs the claims again with it.
     public var keyID: String
-    /// The token value. Printed only by `token-add` and `token-get`; never logged.
-    public var token: String
     public var namespaces: [String]?
 
     public init(id: UUIDBytes, account: String, region: String, scope: Scope, description: String, createdAt: Int64,
-                expiresAt: Int64?, keyID: String, token: String, namespaces: [String]?) {
+                expiresAt: Int64?, keyID: String, namespaces: [String]?) {
         self.id = id
         self.account = account
         self.region = region
@@ -26,11 +27,23 @@ public struct TokenRecord: Sendable, Hashable {
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.keyID = keyID
-        self.token = token
         self.namespaces = namespaces
     }
 
     public var isReadOnly: Bool { scope.isReadOnly }
+
+    /// The token's claims, exactly as issued (no value is stored: the claims are signed again).
+    public var claims: TokenClaims {
+        TokenClaims(id: id, account: account, region: region, scope: scope, issuedAt: createdAt, expiresAt: expiresAt, namespaces: namespaces)
+    }
+}
+
+/// A token just issued or signed again: its record and its value. The value is shown only to
+/// whoever asked for it and is never stored.
+public struct IssuedToken: Sendable {
+    public var record: TokenRecord
+    /// The compact JWS. Printed only by `token-add` and `token-get`; never logged or stored.
+    public var value: String
 }
 
 /// Why the state directory, its ledger or its files could not be used. `message` is one line

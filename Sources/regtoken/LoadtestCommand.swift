@@ -84,14 +84,14 @@ struct LoadtestCommand: AsyncParsableCommand {
         let now = Durations.now()
         var tokens: [Outcome: [String]] = [:]
         try cli {
-            func add(_ scope: Scope, _ lifetime: Int64?) throws -> TokenRecord {
+            func add(_ scope: Scope, _ lifetime: Int64?) throws -> IssuedToken {
                 try home.issueToken(account: account, region: region, scope: scope, description: "loadtest", lifetime: lifetime, namespaces: nil, now: now)
             }
-            tokens[.valid] = try (0..<8).map { _ in try add(.pushPull, 3600).token }
-            tokens[.wrongscope] = try (0..<4).map { _ in try add(.pull, 3600).token }
+            tokens[.valid] = try (0..<8).map { _ in try add(.pushPull, 3600).value }
+            tokens[.wrongscope] = try (0..<4).map { _ in try add(.pull, 3600).value }
             let revoked = try (0..<4).map { _ in try add(.pushPull, 3600) }
-            _ = try home.removeTokens(revoked.map(\.id), account: account, region: region, now: now)
-            tokens[.revoked] = revoked.map(\.token)
+            _ = try home.removeTokens(revoked.map(\.record.id), account: account, region: region, now: now)
+            tokens[.revoked] = revoked.map(\.value)
             let issuer = try TokenIssuer(keyRing: home.keyRing())
             tokens[.expired] = try (0..<4).map { _ in
                 try issuer.issue(TokenClaims(account: account, region: region, scope: .pushPull, issuedAt: now - 7200, expiresAt: now - 3600))

@@ -51,9 +51,9 @@ struct TokenJSON: Encodable {
     var keyId: String
     var login: String?
 
-    init(_ r: TokenRecord, includeToken: Bool, registry: String?) {
+    init(_ r: TokenRecord, value: String?, registry: String?) {
         id = r.id.description
-        token = includeToken ? r.token : nil
+        token = value
         account = r.account
         region = r.region
         readonly = r.isReadOnly
@@ -63,19 +63,19 @@ struct TokenJSON: Encodable {
         expires = r.expiresAt.map(Durations.utc)
         namespaces = r.namespaces
         keyId = r.keyID
-        login = includeToken ? registry.map { "docker login -u token -p \(r.token) \($0)" } : nil
+        login = value.flatMap { v in registry.map { "docker login -u token -p \(v) \($0)" } }
     }
 }
 
-extension TokenRecord {
+extension IssuedToken {
     /// The token-add / token-get output.
     func printCredentials(json: Bool, registry: String?, quiet: Bool = false) throws {
-        if json { return try Output.json(TokenJSON(self, includeToken: true, registry: registry)) }
-        if quiet { return Output.line(token) }
-        Output.pairs([("Token identifier", id.description), ("Token", token)])
+        if json { return try Output.json(TokenJSON(record, value: value, registry: registry)) }
+        if quiet { return Output.line(value) }
+        Output.pairs([("Token identifier", record.id.description), ("Token", value)])
         if let registry {
             Output.line("")
-            Output.line("docker login -u token -p \(token) \(registry)")
+            Output.line("docker login -u token -p \(value) \(registry)")
         }
     }
 }

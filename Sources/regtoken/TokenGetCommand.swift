@@ -26,7 +26,8 @@ struct TokenGetCommand: AsyncParsableCommand {
         if record.isExpired(at: Durations.now()) {
             throw CLIError("token \(tokenID) expired at \(Durations.utc(record.expiresAt ?? 0)); it is no longer shown (regtoken token-rm still revokes it while a verifier's clock leeway could accept it)", exit: .notFound)
         }
-        try record.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)
+        let issued = try cli { try home.tokenValue(record) }
+        try issued.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)
     }
 }
 

@@ -18,7 +18,7 @@ struct TokenListCommand: AsyncParsableCommand {
         let now = Durations.now()
         let tokens = try cli { try home.ledger.tokens(account: account, region: region) }.filter { !$0.isExpired(at: now) }
         if global.json {
-            return try Output.json(tokens.map { TokenJSON($0, includeToken: false, registry: nil) })
+            return try Output.json(tokens.map { TokenJSON($0, value: nil, registry: nil) })
         }
         Output.table(["TOKEN ID", "READONLY", "EXPIRY", "DESCRIPTION"],
                      tokens.map { [$0.id.description, String($0.isReadOnly), Output.time($0.expiresAt), $0.description] })
