@@ -7,7 +7,8 @@ import RegToken
 /// invalid (and a running proxy keeps the map it had). Without a file, each account owns the
 /// namespace of its own name and nothing else.
 public struct NamespaceMap: Sendable, Equatable {
-    private let owners: [String: String]?
+    /// Namespace → account; nil when each account owns the namespace of its own name.
+    public let owners: [String: String]?
 
     /// Each account owns the namespace named after it.
     public static let accountNamed = NamespaceMap(owners: nil)

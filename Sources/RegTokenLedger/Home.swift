@@ -27,7 +27,9 @@ public final class Home {
     public let path: String
     public private(set) var config: HomeConfig
     public let ledger: Ledger
-    private let lock: FileLock
+    /// Held for the life of the object, unless the home is shared (``init(path:initialAlgorithm:now:shared:)``).
+    private var lock: FileLock?
+    private let lockPath: String
 
     public var keysDirectory: String { "\(path)/keys" }
     public var revocationsPath: String { "\(path)/revocations.jws" }
@@ -43,8 +45,14 @@ public final class Home {
 
     /// Opens the state directory at `path`, creating it (0700, with a fresh `initialAlgorithm`
     /// signing key) on first use.
-    public init(path: String, initialAlgorithm: Algorithm = .es256, now: Int64) throws(LedgerError) {
+    /// - Parameter shared: false (the command line): the lock is held for the life of the object,
+    ///   so regtoken processes on one home take turns. True (`regtoken serve`, which runs for
+    ///   days): the lock is held only while opening and during each change that writes the
+    ///   revocation list or the keys (``withLock(_:)``), so the operator's commands on the same
+    ///   home run beside the service.
+    public init(path: String, initialAlgorithm: Algorithm = .es256, now: Int64, shared: Bool = false) throws(LedgerError) {
         self.path = path
+        self.lockPath = path + "/lock"
         do {
             try AtomicFile.makeDirectory(path, mode: 0o700)
         } catch {
@@ -80,6 +88,10 @@ public final class Home {
         // Without an active key (the operator removed `keys/active`) the list cannot be re-signed;
         // the commands that fix that (`keys list`, `keys activate`) must still run.
         if try keyRing().activeKey != nil { try syncRevocations(now: now) }
+        if shared {
+            lock?.unlock()
+            lock = nil
+        }
     }
 
     /// The ledger's files (SQLite opens them itself) must be the running user's regular files.
@@ -99,7 +111,25 @@ public final class Home {
     }
 
     /// Releases the lock (also released when the object goes away or the process dies).
-    public func close() { lock.unlock() }
+    public func close() {
+        lock?.unlock()
+        lock = nil
+    }
+
+    /// Runs `body` holding the home's lock: at once when the lock is held for the object's life,
+    /// else taking it for the call (a shared home). Changes to the revocation list and the keys
+    /// go through this.
+    public func withLock<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        if lock != nil { return try body() }
+        let held = try FileLock(path: lockPath)
+        defer { held.unlock() }
+        // Another process may have changed the keys meanwhile.
+        cachedRing = nil
+        return try body()
+    }
+
+    /// Forgets the cached key ring (a shared home re-reads keys the operator changed).
+    public func forgetCachedKeys() { cachedRing = nil }
 
     // MARK: Config
 
@@ -239,13 +269,15 @@ public final class Home {
     /// Removes tokens (all or none), revoking those not yet expired, and rewrites the revocation
     /// list before returning.
     public func removeTokens(_ ids: [UUIDBytes], account: String, region: String, now: Int64) throws(LedgerError) -> [TokenRecord] {
-        // Refuse before touching the ledger when the list could not be re-signed afterwards.
-        guard try keyRing().activeKey != nil else {
-            throw Self.noSigningKey
+        try withLock { () throws(LedgerError) -> [TokenRecord] in
+            // Refuse before touching the ledger when the list could not be re-signed afterwards.
+            guard try keyRing().activeKey != nil else {
+                throw Self.noSigningKey
+            }
+            let removed = try ledger.remove(ids: ids, account: account, region: region, now: now)
+            try syncRevocations(now: now)
+            return removed
         }
-        let removed = try ledger.remove(ids: ids, account: account, region: region, now: now)
-        try syncRevocations(now: now)
-        return removed
     }
 
     // MARK: Revocations

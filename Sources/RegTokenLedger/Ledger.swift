@@ -75,10 +75,33 @@ public final class Ledger: Sendable {
         m.registerMigration("v2-no-token-values") { db in
             try db.execute(sql: "ALTER TABLE token DROP COLUMN token")
         }
+        // Accounts for regtoken serve: who owns which namespaces, and the hashes of their API keys.
+        m.registerMigration("v3-accounts") { db in
+            try db.execute(sql: """
+                CREATE TABLE account (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE namespace (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    account TEXT NOT NULL REFERENCES account(name) ON DELETE CASCADE
+                );
+                CREATE INDEX namespace_by_account ON namespace(account);
+                CREATE TABLE api_key (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    account TEXT NOT NULL REFERENCES account(name) ON DELETE CASCADE,
+                    hash BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER
+                );
+                CREATE INDEX api_key_by_account ON api_key(account);
+                INSERT INTO meta(key, value) VALUES ('namespaces_version', 0), ('namespaces_issued_at', 0);
+                """)
+        }
         return m
     }
 
-    private func write<T>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+    func write<T>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
         do {
             return try pool.write(body)
         } catch let e as LedgerError {
@@ -88,7 +111,7 @@ public final class Ledger: Sendable {
         }
     }
 
-    private func read<T>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+    func read<T>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
         do {
             return try pool.read(body)
         } catch {

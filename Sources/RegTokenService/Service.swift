@@ -1,1 +1,103 @@
-// placeholder
+import FoundationEssentials
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import OpenAPIHummingbird
+import RegToken
+import RegTokenAPI
+import RegTokenAPIDocument
+import RegTokenLedger
+import ServiceLifecycle
+
+/// `regtoken serve`: the issuer as an HTTP/JSON service (Hummingbird 2), following
+/// `openapi.yaml`: account holders create, list, get and remove their own tokens with an API
+/// key; verifiers fetch the public keys, the signed revocation list and the signed namespace map.
+///
+/// Run it as a swift-service-lifecycle service: on graceful shutdown it stops accepting and
+/// finishes the requests in flight (Hummingbird's quiescing), within the group's grace.
+public struct IssuerService {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var tls: TLSConfiguration?
+        /// Largest request body.
+        public var maxBodyBytes = 64 << 10
+
+        public init(host: String, port: Int, tls: TLSConfiguration? = nil) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+        }
+    }
+
+    public let issuer: Issuer
+    public let configuration: Configuration
+    public let logger: Logger
+    let now: @Sendable () -> Int64
+
+    public init(issuer: Issuer, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Int64 = Durations.now) {
+        self.issuer = issuer
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The router: access log, metrics, body limit and client address, then `/openapi.yaml` and
+    /// the API's operations.
+    public func router() throws -> Router<ServiceRequestContext> {
+        let router = Router(context: ServiceRequestContext.self)
+        router.add(middleware: AccessLogMiddleware(logger: logger))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: GuardMiddleware(limit: configuration.maxBodyBytes))
+        router.get("/openapi.yaml") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/yaml"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: APIDocument.yaml)))
+        }
+        let api = TokenAPI(issuer: issuer, now: now)
+        try api.registerHandlers(on: router, middlewares: [APIMiddleware(issuer: issuer, now: now, logger: logger)])
+        return router
+    }
+
+    /// The application, to run in a service group.
+    public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> any Service {
+        let router = try router()
+        let address = BindAddress.hostname(configuration.host, port: configuration.port)
+        if let tls = configuration.tls {
+            return Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                               configuration: .init(address: address, serverName: "regtoken"),
+                               onServerRunning: onServerRunning, logger: logger)
+        }
+        return Application(router: router, configuration: .init(address: address, serverName: "regtoken"),
+                           onServerRunning: onServerRunning, logger: logger)
+    }
+}
+
+/// Upkeep every `interval`: keys the operator changed, expired tokens and API keys, and the
+/// revocation list signed again before verifiers would find its signature too old.
+public struct Maintenance: Service {
+    let issuer: Issuer
+    let interval: Duration
+    let logger: Logger
+
+    public init(issuer: Issuer, interval: Duration = .seconds(30), logger: Logger) {
+        self.issuer = issuer
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try issuer.maintain(now: Durations.now()) } catch let error as LedgerError {
+                    logger.error("upkeep failed", metadata: ["error": "\(error.message)"])
+                } catch {
+                    logger.error("upkeep failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}

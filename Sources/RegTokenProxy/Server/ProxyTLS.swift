@@ -23,6 +23,18 @@ public enum ProxyTLS {
     ///   - cipherSuites: TLS 1.2 suites, OpenSSL names separated by `:`.
     public static func serverContext(certificate: String, key: String, minimumVersion: String = "1.2",
                                      cipherSuites: String = defaultCipherSuites) throws(Failure) -> NIOSSLContext {
+        let config = try serverConfiguration(certificate: certificate, key: key, minimumVersion: minimumVersion, cipherSuites: cipherSuites)
+        do {
+            return try NIOSSLContext(configuration: config)
+        } catch {
+            throw Failure(description: "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(error)")
+        }
+    }
+
+    /// The configuration ``serverContext(certificate:key:minimumVersion:cipherSuites:)`` makes
+    /// its context from (servers that build their own context, such as `regtoken serve`'s).
+    public static func serverConfiguration(certificate: String, key: String, minimumVersion: String = "1.2",
+                                           cipherSuites: String = defaultCipherSuites) throws(Failure) -> TLSConfiguration {
         let keyBytes: [UInt8]
         let certBytes: [UInt8]
         do {
@@ -48,10 +60,6 @@ public enum ProxyTLS {
         default: throw Failure(description: "TLS minimum version must be 1.2 or 1.3, not \(minimumVersion.prefix(16))")
         }
         config.cipherSuites = cipherSuites
-        do {
-            return try NIOSSLContext(configuration: config)
-        } catch {
-            throw Failure(description: "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(error)")
-        }
+        return config
     }
 }

@@ -1,0 +1,198 @@
+import FoundationEssentials
+import HTTPTypes
+import OpenAPIRuntime
+import RegToken
+import RegTokenAPI
+import RegTokenAPIDocument
+import RegTokenLedger
+
+/// The request's authenticated account and client address, set by the middlewares for the
+/// handlers (task-local: each request runs in its own task).
+enum RequestScope {
+    @TaskLocal static var account: String?
+    @TaskLocal static var clientAddress: String = "unknown"
+}
+
+/// The handlers of the API in `openapi.yaml`. Input that the schema allows but the service does
+/// not (lengths, character sets, contradictions) gets 400 with the field named, as the command
+/// line's invalid input does.
+struct TokenAPI: APIProtocol {
+    let issuer: Issuer
+    let now: @Sendable () -> Int64
+
+    typealias Err = Components.Schemas._Error
+
+    static func error(_ code: Err.CodePayload, _ message: String, field: String? = nil) -> Err {
+        Err(code: code, message: message, field: field)
+    }
+
+    /// The authenticated account (the auth middleware guarantees one on these operations).
+    private var account: String {
+        get throws {
+            guard let account = RequestScope.account else { throw AuthMissing() }
+            return account
+        }
+    }
+
+    struct AuthMissing: Error {}
+
+    // MARK: Tokens
+
+    func createToken(_ input: Operations.CreateToken.Input) async throws -> Operations.CreateToken.Output {
+        let account = try account
+        guard case .json(let request) = input.body else { return .badRequest(.init(body: .json(Self.error(.invalidInput, "a JSON body is needed")))) }
+        if let problem = Self.check(region: request.region) { return .badRequest(.init(body: .json(problem))) }
+        let description = request.description ?? ""
+        if description.utf8.count > 1024 || description.contains(where: \.isNewline) {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "description must be one line of at most 1024 bytes", field: "description"))))
+        }
+        let readwrite = request.readwrite ?? false, delete = request.delete ?? false, nonExpiring = request.nonExpiring ?? false
+        if delete && !readwrite {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "delete needs readwrite: a token that deletes can also push", field: "delete"))))
+        }
+        if nonExpiring && request.expiresIn != nil {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "non_expiring and expires_in contradict each other: give one", field: "expires_in"))))
+        }
+        if let e = request.expiresIn, !(1...31_536_000).contains(e) {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "expires_in must be 1 to 31536000 seconds", field: "expires_in"))))
+        }
+        let now = self.now()
+        var namespaces: [String]? = nil
+        if let requested = request.namespaces {
+            guard !requested.isEmpty, requested.count <= 64 else {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "namespaces must list 1 to 64 namespaces", field: "namespaces"))))
+            }
+            let owned = try issuer.withHome { home throws(LedgerError) in try home.ledger.account(named: account, now: now)?.namespaces ?? [] }
+            for ns in requested where !owned.contains(ns) {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "namespace \(Self.printable(ns)) is not owned by account \(account)", field: "namespaces"))))
+            }
+            namespaces = requested
+        }
+        let scope: Scope = delete ? .pushPullDelete : (readwrite ? .pushPull : .pull)
+        let lifetime: Int64? = nonExpiring ? nil : (request.expiresIn ?? TokenClaims.defaultLifetime)
+        let result = Result { () throws(LedgerError) -> IssuedToken in
+            try issuer.withHome { home throws(LedgerError) in
+                try home.issueToken(account: account, region: request.region, scope: scope, description: description,
+                                    lifetime: lifetime, namespaces: namespaces, now: now)
+            }
+        }
+        switch result {
+        case .success(let issued):
+            return .created(.init(body: .json(Self.token(issued.record, value: issued.value))))
+        case .failure(let error):
+            guard error.kind == .invalidInput else { throw error }
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, error.message))))
+        }
+    }
+
+    func listTokens(_ input: Operations.ListTokens.Input) async throws -> Operations.ListTokens.Output {
+        let account = try account
+        if let problem = Self.check(region: input.query.region) { return .badRequest(.init(body: .json(problem))) }
+        let now = self.now()
+        let tokens = try issuer.ledger.tokens(account: account, region: input.query.region).filter { !$0.isExpired(at: now) }
+        return .ok(.init(body: .json(.init(tokens: tokens.map { Self.token($0, value: nil) }))))
+    }
+
+    func getToken(_ input: Operations.GetToken.Input) async throws -> Operations.GetToken.Output {
+        let account = try account
+        if let problem = Self.check(region: input.query.region) { return .badRequest(.init(body: .json(problem))) }
+        guard let id = UUIDBytes(input.path.id) else {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "not a token identifier (a UUID)", field: "id"))))
+        }
+        let now = self.now()
+        // Another account's token answers exactly as an unknown one.
+        guard let record = try issuer.ledger.token(id: id, account: account, region: input.query.region), !record.isExpired(at: now) else {
+            return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
+        }
+        switch Result(catching: { () throws(LedgerError) -> IssuedToken in try issuer.withHome { home throws(LedgerError) in try home.tokenValue(record) } }) {
+        case .success(let issued):
+            return .ok(.init(body: .json(Self.token(issued.record, value: issued.value))))
+        case .failure(let error):
+            guard error.kind == .notFound else { throw error }
+            return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
+        }
+    }
+
+    func deleteToken(_ input: Operations.DeleteToken.Input) async throws -> Operations.DeleteToken.Output {
+        let account = try account
+        if let problem = Self.check(region: input.query.region) { return .badRequest(.init(body: .json(problem))) }
+        guard let id = UUIDBytes(input.path.id) else {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "not a token identifier (a UUID)", field: "id"))))
+        }
+        let now = self.now()
+        let result = Result { () throws(LedgerError) -> ([TokenRecord], UInt64) in
+            try issuer.withHome { home throws(LedgerError) in
+                (try home.removeTokens([id], account: account, region: input.query.region, now: now), try home.ledger.revocationList().version)
+            }
+        }
+        switch result {
+        case .success(let (removed, version)):
+            let revoked = removed.filter { $0.expiresAt.map { $0 > now } ?? true }
+            return .ok(.init(body: .json(.init(removed: removed.map(\.id.description), revoked: revoked.map(\.id.description),
+                                               revocationListVersion: Int64(version)))))
+        case .failure(let error):
+            guard error.kind == .notFound else { throw error }
+            return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
+        }
+    }
+
+    static func notFound(_ id: UUIDBytes, account: String, region: String) -> Err {
+        error(.notFound, "no token \(id) for account \(account) in region \(printable(region))")
+    }
+
+    /// A region as the issuer accepts it: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
+    static func check(region: String) -> Err? {
+        let ok = !region.isEmpty && region.utf8.count <= 64 && region.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x40 || c == 0x2D
+        }
+        return ok ? nil : error(.invalidInput, "region must be 1 to 64 of A-Z a-z 0-9 . _ @ -", field: "region")
+    }
+
+    /// Text from a request for an error message: visible ASCII only, at most 64 bytes.
+    static func printable(_ s: String) -> String {
+        String(decoding: s.utf8.prefix(64).map { ($0 >= 0x20 && $0 < 0x7F) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+    }
+
+    static func token(_ r: TokenRecord, value: String?) -> Components.Schemas.Token {
+        let scope: Components.Schemas.Token.ScopePayload
+        switch r.scope {
+        case .pull: scope = .pull
+        case .pushPull: scope = .pull_comma_push
+        case .pushPullDelete: scope = .pull_comma_push_comma_delete
+        }
+        return .init(id: r.id.description, token: value, account: r.account, region: r.region, readonly: r.isReadOnly, scope: scope,
+                     description: r.description, created: Durations.utc(r.createdAt), expires: r.expiresAt.map(Durations.utc),
+                     namespaces: r.namespaces, keyId: r.keyID)
+    }
+
+    // MARK: Verifiers
+
+    func getJWKS(_ input: Operations.GetJWKS.Input) async throws -> Operations.GetJWKS.Output {
+        let json = try issuer.jwks()
+        let jwks = try JSONDecoder().decode(Components.Schemas.Jwks.self, from: Data(json.utf8))
+        return .ok(.init(headers: .init(cacheControl: "public, max-age=60"), body: .json(jwks)))
+    }
+
+    func getRevocations(_ input: Operations.GetRevocations.Input) async throws -> Operations.GetRevocations.Output {
+        let document = try issuer.revocations()
+        if input.headers.ifNoneMatch == document.etag { return .notModified(.init(headers: .init(eTag: document.etag))) }
+        return .ok(.init(headers: .init(eTag: document.etag, cacheControl: "no-cache"), body: .applicationJose(HTTPBody(document.bytes))))
+    }
+
+    func getNamespaces(_ input: Operations.GetNamespaces.Input) async throws -> Operations.GetNamespaces.Output {
+        let document = try issuer.namespaces()
+        if input.headers.ifNoneMatch == document.etag { return .notModified(.init(headers: .init(eTag: document.etag))) }
+        return .ok(.init(headers: .init(eTag: document.etag, cacheControl: "no-cache"), body: .applicationJose(HTTPBody(document.bytes))))
+    }
+
+    // MARK: Health
+
+    func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
+        .ok(.init(body: .plainText(HTTPBody("ok\n"))))
+    }
+
+    func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
+        if let problem = issuer.readiness() { return .serviceUnavailable(.init(body: .plainText(HTTPBody("not ready: \(problem)\n")))) }
+        return .ok(.init(body: .plainText(HTTPBody("ready\n"))))
+    }
+}
