@@ -58,6 +58,31 @@ public enum Durations {
         return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2))Z"
     }
 
+    /// The inverse of ``utc(_:)``: `2026-11-29T08:18:58Z` to seconds since 1970, or nil.
+    public static func parseUTC(_ text: String) -> Int64? {
+        let b = Array(text.utf8)
+        guard b.count == 20, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x5A else { return nil }
+        func number(_ r: Range<Int>) -> Int32? {
+            var v: Int32 = 0
+            for c in b[r] {
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                v = v * 10 + Int32(c - 0x30)
+            }
+            return v
+        }
+        guard let y = number(0..<4), let mo = number(5..<7), let d = number(8..<10), let h = number(11..<13),
+              let mi = number(14..<16), let s = number(17..<19), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+        var tm = tm()
+        tm.tm_year = y - 1900
+        tm.tm_mon = mo - 1
+        tm.tm_mday = d
+        tm.tm_hour = h
+        tm.tm_min = mi
+        tm.tm_sec = s
+        let t = timegm(&tm)
+        return t == -1 && text != "1969-12-31T23:59:59Z" ? nil : Int64(t)
+    }
+
     /// Seconds since 1970, now.
     public static func now() -> Int64 {
         var ts = timespec()

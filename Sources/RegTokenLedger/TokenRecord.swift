@@ -44,6 +44,11 @@ public struct IssuedToken: Sendable {
     public var record: TokenRecord
     /// The compact JWS. Printed only by `token-add` and `token-get`; never logged or stored.
     public var value: String
+
+    public init(record: TokenRecord, value: String) {
+        self.record = record
+        self.value = value
+    }
 }
 
 /// Why the state directory, its ledger or its files could not be used. `message` is one line

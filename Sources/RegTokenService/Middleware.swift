@@ -7,7 +7,7 @@ import RegTokenAPI
 import RegTokenLedger
 
 /// The operations that need an account's API key (every other one is public).
-let authenticatedOperations: Set<String> = ["createToken", "listTokens", "getToken", "deleteToken"]
+let authenticatedOperations: Set<String> = ["getAccount", "createToken", "listTokens", "getToken", "deleteToken"]
 
 /// Checks the API key of the operations that need one, and turns every error of the generated
 /// layer (a body that does not decode: unknown field, wrong type, missing member; a missing

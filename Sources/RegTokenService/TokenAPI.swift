@@ -38,6 +38,12 @@ struct TokenAPI: APIProtocol {
 
     // MARK: Tokens
 
+    func getAccount(_ input: Operations.GetAccount.Input) async throws -> Operations.GetAccount.Output {
+        let account = try account
+        let namespaces = try issuer.ledger.account(named: account, now: now())?.namespaces ?? []
+        return .ok(.init(body: .json(.init(name: account, namespaces: namespaces))))
+    }
+
     func createToken(_ input: Operations.CreateToken.Input) async throws -> Operations.CreateToken.Output {
         let account = try account
         guard case .json(let request) = input.body else { return .badRequest(.init(body: .json(Self.error(.invalidInput, "a JSON body is needed")))) }

@@ -37,8 +37,27 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func resolvedRegion(_ home: Home) throws -> String {
-        if let region = nonEmpty(region) ?? nonEmpty(environment["REGTOKEN_REGION"]) ?? nonEmpty(home.config.region) { return region }
+        try resolvedRegion(home.config)
+    }
+
+    func resolvedRegion(_ config: HomeConfig) throws -> String {
+        if let region = nonEmpty(region) ?? nonEmpty(environment["REGTOKEN_REGION"]) ?? nonEmpty(config.region) { return region }
         throw CLIError("no region set: pass --region NAME, set REGTOKEN_REGION, or run: regtoken config set region NAME", exit: .invalidInput)
+    }
+
+    /// The home's config without opening (or creating) the home.
+    func peekConfig() throws -> HomeConfig {
+        try cli { try HomeConfig.peek(home: Home.resolvePath(explicit: home, environment: environment)) }
+    }
+
+    /// In server mode the account is the API key's: an explicit `--account` that names another
+    /// is an error rather than ignored.
+    func checkRemoteAccount(_ remote: Remote) async throws {
+        guard let wanted = nonEmpty(account) else { return }
+        let (name, _) = try await remote.account()
+        if name != wanted {
+            throw CLIError("logged in to \(remote.url) as account \(name), not \(wanted): the API key decides the account", exit: .invalidInput)
+        }
     }
 
     private func nonEmpty(_ s: String?) -> String? {

@@ -44,6 +44,15 @@ struct TokenAddCommand: AsyncParsableCommand {
             if nonExpiring { return nil }
             return try expiresIn.map(Durations.parse) ?? TokenClaims.defaultLifetime
         }
+        if try await Remote.session(global, { remote in
+            let config = try global.peekConfig()
+            let region = try global.resolvedRegion(config)
+            try await global.checkRemoteAccount(remote)
+            let issued = try await remote.create(.init(region: region, description: description, readwrite: readwrite, delete: delete,
+                                                       nonExpiring: nonExpiring, expiresIn: nonExpiring ? nil : lifetime,
+                                                       namespaces: namespaces.isEmpty ? nil : namespaces))
+            try issued.printCredentials(json: global.json, registry: config.registries[region], quiet: quiet)
+        }) { return }
         let home = try global.openHome()
         let account = try global.resolvedAccount(home)
         let region = try global.resolvedRegion(home)

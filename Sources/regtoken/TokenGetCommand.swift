@@ -17,6 +17,13 @@ struct TokenGetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let tokenID = try parseTokenID(id)
+        if try await Remote.session(global, { remote in
+            let config = try global.peekConfig()
+            let region = try global.resolvedRegion(config)
+            try await global.checkRemoteAccount(remote)
+            let issued = try await remote.get(tokenID, region: region)
+            try issued.printCredentials(json: global.json, registry: config.registries[region], quiet: quiet)
+        }) { return }
         let home = try global.openHome()
         let account = try global.resolvedAccount(home)
         let region = try global.resolvedRegion(home)

@@ -10,13 +10,21 @@ struct TokenListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let home = try global.openHome()
-        let account = try global.resolvedAccount(home)
-        let region = try global.resolvedRegion(home)
-        // Expired tokens are not listed (the ledger keeps them until no verifier's leeway could
-        // accept them, so that token-rm can still revoke one).
-        let now = Durations.now()
-        let tokens = try cli { try home.ledger.tokens(account: account, region: region) }.filter { !$0.isExpired(at: now) }
+        var tokens: [TokenRecord] = []
+        let remote = try await Remote.session(global) { remote in
+            let region = try global.resolvedRegion(try global.peekConfig())
+            try await global.checkRemoteAccount(remote)
+            tokens = try await remote.list(region: region)
+        }
+        if !remote {
+            let home = try global.openHome()
+            let account = try global.resolvedAccount(home)
+            let region = try global.resolvedRegion(home)
+            // Expired tokens are not listed (the ledger keeps them until no verifier's leeway could
+            // accept them, so that token-rm can still revoke one).
+            let now = Durations.now()
+            tokens = try cli { try home.ledger.tokens(account: account, region: region) }.filter { !$0.isExpired(at: now) }
+        }
         if global.json {
             return try Output.json(tokens.map { TokenJSON($0, value: nil, registry: nil) })
         }

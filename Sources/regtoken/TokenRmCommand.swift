@@ -18,6 +18,26 @@ struct TokenRmCommand: AsyncParsableCommand {
 
     func run() async throws {
         let tokenIDs = try ids.map(parseTokenID)
+        if try await Remote.session(global, { remote in
+            let region = try global.resolvedRegion(try global.peekConfig())
+            try await global.checkRemoteAccount(remote)
+            // All or none, as in local mode: every id must be the account's before any is removed.
+            for id in tokenIDs { _ = try await remote.get(id, region: region) }
+            var removed: [String] = [], revoked: [String] = []
+            var version: Int64 = 0
+            for id in tokenIDs {
+                let r = try await remote.delete(id, region: region)
+                removed += r.removed
+                revoked += r.revoked
+                version = r.revocationListVersion
+            }
+            if global.json {
+                struct Removed: Encodable { var removed: [String]; var revoked: [String]; var revocationListVersion: UInt64 }
+                try Output.json(Removed(removed: removed, revoked: revoked, revocationListVersion: UInt64(max(0, version))))
+                return
+            }
+            for id in removed { Output.line("Removed \(id)\(revoked.contains(id) ? " (revoked)" : "")") }
+        }) { return }
         let home = try global.openHome()
         let account = try global.resolvedAccount(home)
         let region = try global.resolvedRegion(home)

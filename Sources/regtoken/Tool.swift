@@ -22,7 +22,7 @@ struct RegTokenCommand: AsyncParsableCommand {
         subcommands: [
             TokenAddCommand.self, TokenListCommand.self, TokenGetCommand.self, TokenRmCommand.self,
             KeysCommand.self, VerifyCommand.self, RevocationsCommand.self, ConfigCommand.self, InitCommand.self, ProxyCommand.self, LoadtestCommand.self,
-            AccountsCommand.self, ServeCommand.self,
+            AccountsCommand.self, ServeCommand.self, LoginCommand.self, LogoutCommand.self,
         ]
     )
 }
