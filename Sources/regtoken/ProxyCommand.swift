@@ -32,6 +32,12 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "The region this proxy serves (default: $REGTOKEN_REGION).")
     var region: String?
 
+    @Option(help: "A regtoken service (regtoken serve) to take keys, revocations and the namespace map from, https://HOST[:PORT] (instead of --keys, --jwks, --revocations and --namespaces).")
+    var issuer: String?
+
+    @Option(help: "PEM certificates to trust for --issuer (default: system roots).")
+    var issuerCA: String?
+
     @Option(help: "Key directory (the public keys are enough for ES256).")
     var keys: String?
 
@@ -96,13 +102,19 @@ struct ProxyCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        if (keys == nil) == (jwks == nil) { throw ValidationError("give exactly one of --keys DIR or --jwks FILE") }
+        if issuer != nil {
+            if keys != nil || jwks != nil || revocations != nil || namespaces != nil {
+                throw ValidationError("--issuer gives the keys, revocations and namespaces: leave out --keys, --jwks, --revocations and --namespaces")
+            }
+        } else if (keys == nil) == (jwks == nil) {
+            throw ValidationError("give exactly one of --issuer URL, --keys DIR or --jwks FILE")
+        }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 1000000") }
         guard (0...(1 << 22)).contains(signatureCache) else { throw ValidationError("--signature-cache must be 0 to 4194304") }
         guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else { throw ValidationError("--leeway must be 0 to 600 seconds") }
-        if revocationsMaxAge != nil && revocations == nil { throw ValidationError("--revocations-max-age needs --revocations") }
+        if revocationsMaxAge != nil && revocations == nil && issuer == nil { throw ValidationError("--revocations-max-age needs --revocations or --issuer") }
     }
 
     /// Every client connection holds a descriptor, and one being forwarded holds a second to the
@@ -171,9 +183,26 @@ struct ProxyCommand: AsyncParsableCommand {
         let maxAge = try revocationsMaxAge.map { text in try cli { try Durations.parse(text) } }
         let fetchTimeout = try cli { try Durations.parse(revocationsTimeout) }
 
-        let keySource: Reloader.KeySource = keys.map { .directory($0) } ?? .jwks(jwks ?? "")
-        let ring = try cli { try Reloader.loadKeys(keySource) }
-        guard !ring.keys.isEmpty else { throw CLIError("no keys to verify with in \(keys ?? jwks ?? "")", exit: .invalidInput) }
+        // --issuer: keys, revocations and namespaces from regtoken serve.
+        let issuerBase = issuer.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        if let base = issuerBase, !(base.lowercased().hasPrefix("http://") || base.lowercased().hasPrefix("https://")) {
+            throw CLIError("--issuer must be http(s)://HOST[:PORT]", exit: .invalidInput)
+        }
+        func fetcher(_ path: String) throws -> DocumentFetcher {
+            do { return try DocumentFetcher(url: (issuerBase ?? "") + path, caFile: issuerCA, timeout: .seconds(fetchTimeout)) } catch {
+                throw CLIError("--issuer: \(error)", exit: .invalidInput)
+            }
+        }
+        let keySource: Reloader.KeySource
+        let ring: KeyRing
+        if issuerBase != nil {
+            keySource = .url(try fetcher("/.well-known/jwks.json"))
+            ring = try KeyRing(keys: [])  // fetched by loadInitial
+        } else {
+            keySource = keys.map { .directory($0) } ?? .jwks(jwks ?? "")
+            ring = try cli { try Reloader.loadKeys(keySource) }
+            guard !ring.keys.isEmpty else { throw CLIError("no keys to verify with in \(keys ?? jwks ?? "")", exit: .invalidInput) }
+        }
         let verifier = TokenVerifier(keys: ring, configuration: VerifierConfiguration(leeway: leeway, signatureCacheCapacity: signatureCache))
         let state = ProxyState(verifier: verifier, region: region, revocationMaxAge: maxAge, now: Durations.now())
 
@@ -187,6 +216,7 @@ struct ProxyCommand: AsyncParsableCommand {
         if tlsCert != nil { config.tls = try loadTLS() }
         let revocationSource: Reloader.RevocationSource?
         var acceptedVersion: AcceptedVersionFile? = nil
+        let revocations = issuerBase.map { $0 + "/v1/revocations" } ?? self.revocations
         if let revocations {
             if revocations.lowercased().hasPrefix("http://") || revocations.lowercased().hasPrefix("https://") {
                 do { revocationSource = .url(try DocumentFetcher(url: revocations, caFile: revocationsCA, timeout: .seconds(fetchTimeout))) } catch {
@@ -197,6 +227,7 @@ struct ProxyCommand: AsyncParsableCommand {
             }
             let stateDirectory = Home.resolvePath(explicit: home, environment: ProcessInfo.processInfo.environment) + "/proxy"
             do { acceptedVersion = try AcceptedVersionFile(directory: stateDirectory, source: revocations) } catch {
+                await Self.shutdown(keySource, revocationSource)
                 throw CLIError("cannot use the proxy's state directory \(stateDirectory) (--home): \(error)")
             }
         } else {
@@ -206,8 +237,14 @@ struct ProxyCommand: AsyncParsableCommand {
 
         Self.raiseDescriptorLimit(for: maxConnections, logger: logger)
         let server = ProxyServer(configuration: config, state: state, logger: logger)
+        let namespaceSource: Reloader.NamespaceSource?
+        if issuerBase != nil {
+            namespaceSource = .url(try fetcher("/v1/namespaces"))
+        } else {
+            namespaceSource = namespaces.map { .file($0) }
+        }
         let reloader = Reloader(state: state, server: server, keys: keySource, revocations: revocationSource,
-                                namespacesPath: namespaces, acceptedVersion: acceptedVersion, logger: logger)
+                                namespaces: namespaceSource, acceptedVersion: acceptedVersion, logger: logger)
         do {
             try await reloader.loadInitial()
         } catch {
@@ -283,6 +320,12 @@ struct ProxyCommand: AsyncParsableCommand {
             throw CLIError("proxy stopped: \(error)")
         }
         logger.info("stopped")
+    }
+
+    /// Closes fetchers made before the reloader that owns them exists.
+    static func shutdown(_ keys: Reloader.KeySource, _ revocations: Reloader.RevocationSource?) async {
+        if case .url(let f) = keys { await f.shutdown() }
+        if case .url(let f)? = revocations { await f.shutdown() }
     }
 
     func loadTLS() throws -> NIOSSLContext {

@@ -154,6 +154,44 @@ struct ServeTests {
         for line in server.logText.split(separator: "\n") { #expect(!line.contains("eyJ") && !line.contains("rtk_")) }
     }
 
+    @Test("a proxy fed only by --issuer in front of the real registry: namespaces given to the account work, others do not; a token removed through the service is refused within 2 s")
+    func proxyFedByIssuer() throws {
+        let server = try Server()
+        let acme = try Client(server, key: try server.addAccount("acme", "--namespace", "acme", "--namespace", "acme-team"))
+        _ = try server.addAccount("globex")
+        let registry = try Registry()
+        let proxy = try ProxyProcess(upstream: registry.port, args: ["--issuer", server.url, "--home", try Harness.tempDir("proxy-home")])
+        let added = try acme("token-add", "--readwrite", "--output", "json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(added.stdout.utf8)) as? [String: Any])
+        let token = try #require(object["token"] as? String), id = try #require(object["id"] as? String)
+        let dir = try Harness.tempDir("img")
+        #expect(try Harness.run("/bin/bash", ["\(Harness.scripts)/make-image.sh", dir, "v1"]).status == 0)
+        let skopeo = try Skopeo()
+        func push(_ repo: String) throws -> Harness.Output {
+            try skopeo(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", "token:\(token)", "oci:\(dir):v1", "docker://127.0.0.1:\(proxy.port)/\(repo):v1"])
+        }
+        #expect(try push("acme/app").status == 0)
+        let given = try push("acme-team/app")
+        #expect(given.status == 0, "\(given.stderr)")
+        #expect(try push("globex/app").status != 0)
+        #expect(try push("nobody/app").status != 0)
+        // (skopeo stops at a refused HEAD, which has no body: the reasons, by GET.)
+        let other = try curl(["-H", basicAuth(token), "http://127.0.0.1:\(proxy.port)/v2/globex/app/tags/list"])
+        #expect(other.status == 403 && other.body.contains("not owned"), "\(other.body)")
+        let unknown = try curl(["-H", basicAuth(token), "http://127.0.0.1:\(proxy.port)/v2/nobody/app/tags/list"])
+        #expect(unknown.status == 403 && unknown.body.contains("does not exist"), "\(unknown.body)")
+        // Removed through the service: refused at the proxy within 2 s.
+        #expect(try acme("token-rm", id).status == 0)
+        let removedAt = Date()
+        var refused = false
+        while Date().timeIntervalSince(removedAt) < 2 && !refused {
+            refused = try curl(["-H", basicAuth(token), "http://127.0.0.1:\(proxy.port)/v2/"]).status == 401
+            if !refused { usleep(100_000) }
+        }
+        #expect(refused, "the removed token still works after 2 s")
+        #expect(try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(token)", "docker://127.0.0.1:\(proxy.port)/acme/app:v1"]).stderr.contains("token revoked"))
+    }
+
     @Test("2 client processes x 100 concurrent token-add: 200 distinct tokens; kill -9 under that load loses no acknowledged token")
     func concurrencyAndCrash() throws {
         let server = try Server(alg: "HS256")

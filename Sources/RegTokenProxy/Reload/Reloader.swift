@@ -28,6 +28,15 @@ public final class Reloader: Service, Sendable {
     public enum KeySource: Sendable {
         case directory(String)
         case jwks(String)
+        /// A JWKS published by `regtoken serve` (`/.well-known/jwks.json`), polled with the list.
+        case url(DocumentFetcher)
+    }
+
+    /// Where the namespace map comes from: a file, or the signed map `regtoken serve` publishes
+    /// (`/v1/namespaces`), verified with the keys and polled with `If-None-Match`.
+    public enum NamespaceSource: Sendable {
+        case file(String)
+        case url(DocumentFetcher)
     }
 
     public enum RevocationSource: Sendable {
@@ -46,7 +55,11 @@ public final class Reloader: Service, Sendable {
     let server: ProxyServer?
     let keys: KeySource
     let revocations: RevocationSource?
-    let namespacesPath: String?
+    let namespaces: NamespaceSource?
+    var namespacesPath: String? {
+        if case .file(let path) = namespaces { return path }
+        return nil
+    }
     let acceptedVersion: AcceptedVersionFile?
     let logger: Logger
     let pollInterval: Duration
@@ -62,19 +75,23 @@ public final class Reloader: Service, Sendable {
         var namespaces: FileSignature?
         /// The ETag of the accepted list.
         var etag: String?
+        /// Issuer mode: the JWKS in force, and the signed namespace map's ETag and version.
+        var jwks: [UInt8]?
+        var namespacesETag: String?
+        var namespacesVersion: UInt64?
     }
 
     private let seen = Mutex(Seen())
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     public init(state: ProxyState, server: ProxyServer?, keys: KeySource, revocations: RevocationSource?,
-                namespacesPath: String?, acceptedVersion: AcceptedVersionFile? = nil, logger: Logger,
+                namespaces: NamespaceSource?, acceptedVersion: AcceptedVersionFile? = nil, logger: Logger,
                 pollInterval: Duration = .milliseconds(250), urlInterval: Duration = .seconds(1)) {
         self.state = state
         self.server = server
         self.keys = keys
         self.revocations = revocations
-        self.namespacesPath = namespacesPath
+        self.namespaces = namespaces
         self.acceptedVersion = acceptedVersion
         self.logger = logger
         self.pollInterval = pollInterval
@@ -94,12 +111,16 @@ public final class Reloader: Service, Sendable {
                 throw KeyError(.io, "cannot read JWKS: \(error)")
             }
             return try KeyRing(jwksJSON: bytes)
+        case .url(let fetcher):
+            throw KeyError(.io, "keys from \(fetcher.url) are fetched, not read")
         }
     }
 
     /// What identifies the key source's current contents.
     private func keySignature() -> [String: FileSignature?] {
         switch keys {
+        case .url:
+            return [:]
         case .jwks(let path):
             return [path: FileSignature(path: path)]
         case .directory(let dir):
@@ -116,9 +137,24 @@ public final class Reloader: Service, Sendable {
     public func loadInitial() async throws {
         let now = ProxyHandler.wallClock()
         seen.withLock { $0.keys = keySignature() }
-        if let namespacesPath {
-            state.replaceNamespaces(try NamespaceMap.load(path: namespacesPath))
-            seen.withLock { $0.namespaces = FileSignature(path: namespacesPath) }
+        if case .url(let fetcher) = keys {
+            let response = try await fetcher.fetch(ifNoneMatch: nil)
+            guard response.status == 200 else { throw DocumentFetcher.Failure(description: "\(fetcher.url) answered \(response.status)") }
+            state.verifier.replaceKeys(try KeyRing(jwksJSON: response.body))
+            seen.withLock { $0.jwks = response.body }
+        }
+        switch namespaces {
+        case .file(let path)?:
+            state.replaceNamespaces(try NamespaceMap.load(path: path))
+            seen.withLock { $0.namespaces = FileSignature(path: path) }
+        case .url(let fetcher)?:
+            let response = try await fetcher.fetch(ifNoneMatch: nil)
+            guard response.status == 200 else { throw DocumentFetcher.Failure(description: "\(fetcher.url) answered \(response.status)") }
+            let signed = try SignedNamespaceMap(signed: response.body, keys: state.verifier.keyRing)
+            state.replaceNamespaces(signed.map)
+            seen.withLock { $0.namespacesETag = response.etag; $0.namespacesVersion = signed.version }
+        case nil:
+            break
         }
         let recorded = try acceptedVersion?.load()
         func checkRollback(_ list: RevocationList) throws(RevocationError) {
@@ -181,6 +217,8 @@ public final class Reloader: Service, Sendable {
     /// Closes the URL fetcher's connections (needed before the fetcher goes away).
     public func shutdown() async {
         if case .url(let fetcher) = revocations { await fetcher.shutdown() }
+        if case .url(let fetcher) = keys { await fetcher.shutdown() }
+        if case .url(let fetcher) = namespaces { await fetcher.shutdown() }
     }
 
     /// Polls until cancelled. A fetch always ends (it has a deadline), so polling never stops.
@@ -195,6 +233,7 @@ public final class Reloader: Service, Sendable {
             if case .url(let fetcher) = revocations {
                 group.addTask { [self] in
                     while !Task.isCancelled {
+                        await pollIssuer()
                         await pollURL(fetcher)
                         try? await Task.sleep(for: urlInterval)
                     }
@@ -203,10 +242,49 @@ public final class Reloader: Service, Sendable {
         }
     }
 
+    /// Issuer mode: the keys first (a list signed by a new key verifies in the same round), then
+    /// the namespace map. Each fetch has its deadline; a failure keeps what is in force.
+    func pollIssuer() async {
+        if case .url(let fetcher) = keys {
+            do {
+                let response = try await fetcher.fetch(ifNoneMatch: nil)
+                guard response.status == 200 else { throw DocumentFetcher.Failure(description: "answered \(response.status)") }
+                if response.body != seen.withLock({ $0.jwks }) {
+                    let ring = try KeyRing(jwksJSON: response.body)
+                    state.verifier.replaceKeys(ring)
+                    seen.withLock { $0.jwks = response.body }
+                    server?.keysReloaded()
+                    logger.info("keys reloaded from the issuer", metadata: ["keys": "\(ring.keys.map(\.id).sorted().joined(separator: ","))"])
+                }
+            } catch {
+                server?.reloadFailed()
+                logger.error("keys from the issuer not reloaded; keeping the keys in force", metadata: ["url": "\(fetcher.url)", "error": "\(error)"])
+            }
+        }
+        if case .url(let fetcher) = namespaces {
+            let etag = seen.withLock { $0.namespacesETag }
+            do {
+                let response = try await fetcher.fetch(ifNoneMatch: etag)
+                if response.status == 304 && etag != nil { return }
+                guard response.status == 200 else { throw DocumentFetcher.Failure(description: "answered \(response.status)") }
+                let signed = try SignedNamespaceMap(signed: response.body, keys: state.verifier.keyRing)
+                if let version = seen.withLock({ $0.namespacesVersion }), signed.version < version {
+                    throw DocumentFetcher.Failure(description: "namespace map version \(signed.version) is older than version \(version) in force")
+                }
+                state.replaceNamespaces(signed.map)
+                seen.withLock { $0.namespacesETag = response.etag; $0.namespacesVersion = signed.version }
+                logger.info("namespaces reloaded from the issuer", metadata: ["version": "\(signed.version)", "namespaces": "\(signed.map.count ?? 0)"])
+            } catch {
+                server?.reloadFailed()
+                logger.error("namespace map from the issuer refused; keeping the map in force", metadata: ["url": "\(fetcher.url)", "error": "\(error)"])
+            }
+        }
+    }
+
     /// SIGHUP: keys, files and the URL, at once.
     public func reloadAll() async {
         logger.info("SIGHUP: reloading keys, revocation list and namespaces")
-        reloadKeys()
+        if case .url = keys { await pollIssuer() } else { reloadKeys() }
         pollFiles(force: true)
         if case .url(let fetcher) = revocations { await pollURL(fetcher) }
     }
@@ -215,6 +293,7 @@ public final class Reloader: Service, Sendable {
     /// - Returns: true when the keys in force were replaced.
     @discardableResult
     public func reloadKeys() -> Bool {
+        if case .url = keys { return false }  // fetched by pollIssuer()
         let signature = keySignature()
         seen.withLock { $0.keys = signature }
         do {
