@@ -90,7 +90,9 @@ let package = Package(
             ],
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
-        // The same openapi.yaml (a link) as a resource, served at /openapi.yaml.
+        // The same openapi.yaml (a copy: a test checks they are equal) as a resource, served at
+        // /openapi.yaml. (The generator's target cannot also hold it as a resource: the bundle
+        // accessor's import clashes with the generated code's package imports.)
         .target(name: "RegTokenAPIDocument", resources: [.copy("openapi.yaml")]),
         // regtoken serve: the issuer as an HTTP service (Hummingbird) over a home's ledger and keys.
         .target(
@@ -164,6 +166,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "RegTokenServiceTests", dependencies: ["RegTokenAPIDocument", "RegTokenService"]),
         // Tests that run the built `regtoken` binary as a user would.
         .testTarget(name: "RegTokenCLITests"),
         // regtoken proxy with a real registry (docker-registry) and a real client (skopeo).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building regtoken needs when it is missing: OpenSSL's libcrypto headers
 # (libssl-dev), SQLite's (libsqlite3-dev) and pkg-config. With --test, also what the tests need:
-# the openssl tool, PyJWT, and Debian's docker-registry and skopeo. Installs only what is absent.
+# the openssl tool, PyJWT, schemathesis, and Debian's docker-registry and skopeo. Installs only
+# what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,12 @@ if [ "${1:-}" = "--test" ]; then
       || python3 -m pip install -q --break-system-packages pyjwt cryptography 2>/dev/null \
       || apt_install python3-jwt python3-cryptography
     python3 -c 'import jwt, cryptography'
+  fi
+  # schemathesis, run against regtoken serve by the end-to-end tests.
+  if ! command -v schemathesis >/dev/null 2>&1; then
+    echo "install-deps.sh: installing schemathesis" >&2
+    python3 -m pip install -q schemathesis 2>/dev/null || python3 -m pip install -q --break-system-packages schemathesis
+    command -v schemathesis >/dev/null
   fi
   # The real registry and client for the end-to-end tests.
   bash Tests/e2e/install.sh

@@ -119,7 +119,28 @@ struct TooLarge: Error {}
 struct GuardMiddleware<Context: ServiceRequestContextProtocol>: RouterMiddleware {
     let limit: Int
 
+    /// The methods each path of the API answers: any other gets 405 with `Allow`.
+    static var methods: [(prefix: String, exact: Bool, allowed: [HTTPRequest.Method])] { apiMethods }
+}
+
+let apiMethods: [(prefix: String, exact: Bool, allowed: [HTTPRequest.Method])] = [
+        ("/v1/tokens", true, [.get, .post]), ("/v1/tokens/", false, [.get, .delete]), ("/v1/account", true, [.get]),
+        ("/.well-known/jwks.json", true, [.get]), ("/v1/revocations", true, [.get]), ("/v1/namespaces", true, [.get]),
+        ("/healthz", true, [.get]), ("/readyz", true, [.get]), ("/openapi.yaml", true, [.get]),
+]
+
+extension GuardMiddleware {
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if let route = Self.methods.first(where: { $0.exact ? path == $0.prefix : (path.hasPrefix($0.prefix) && path.count > $0.prefix.count && !path.dropFirst($0.prefix.count).contains("/")) }),
+           !route.allowed.contains(request.method) {
+            var headers = HTTPFields()
+            headers[.allow] = route.allowed.map(\.rawValue).joined(separator: ", ")
+            headers[.contentType] = "application/json; charset=utf-8"
+            let body = "{\"code\":\"invalid_input\",\"message\":\"method \(TokenAPI.printable(request.method.rawValue)) is not allowed here\"}"
+            return Response(status: .methodNotAllowed, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             return Self.tooLarge()
         }

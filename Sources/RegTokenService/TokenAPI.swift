@@ -49,8 +49,8 @@ struct TokenAPI: APIProtocol {
         guard case .json(let request) = input.body else { return .badRequest(.init(body: .json(Self.error(.invalidInput, "a JSON body is needed")))) }
         if let problem = Self.check(region: request.region) { return .badRequest(.init(body: .json(problem))) }
         let description = request.description ?? ""
-        if description.utf8.count > 1024 || description.contains(where: \.isNewline) {
-            return .badRequest(.init(body: .json(Self.error(.invalidInput, "description must be one line of at most 1024 bytes", field: "description"))))
+        if description.unicodeScalars.count > 1024 || description.contains(where: \.isNewline) {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "description must be one line of at most 1024 characters", field: "description"))))
         }
         let readwrite = request.readwrite ?? false, delete = request.delete ?? false, nonExpiring = request.nonExpiring ?? false
         if delete && !readwrite {
@@ -68,9 +68,12 @@ struct TokenAPI: APIProtocol {
             guard !requested.isEmpty, requested.count <= 64 else {
                 return .badRequest(.init(body: .json(Self.error(.invalidInput, "namespaces must list 1 to 64 namespaces", field: "namespaces"))))
             }
+            for ns in requested where ns.utf8.count > 64 || !TokenClaims.isNameComponent(ns) {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "namespace \(Self.printable(ns)) is not a namespace name", field: "namespaces"))))
+            }
             let owned = try issuer.withHome { home throws(LedgerError) in try home.ledger.account(named: account, now: now)?.namespaces ?? [] }
             for ns in requested where !owned.contains(ns) {
-                return .badRequest(.init(body: .json(Self.error(.invalidInput, "namespace \(Self.printable(ns)) is not owned by account \(account)", field: "namespaces"))))
+                return .forbidden(.init(body: .json(Self.error(.forbidden, "namespace \(ns) is not owned by account \(account)", field: "namespaces"))))
             }
             namespaces = requested
         }

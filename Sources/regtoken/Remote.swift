@@ -94,7 +94,7 @@ struct Remote {
     static func failure(_ status: Int, _ body: Components.Schemas._Error?) -> CLIError {
         let message = body?.message ?? "the service answered \(status)"
         switch body?.code {
-        case .invalidInput?: return CLIError(message, exit: .invalidInput)
+        case .invalidInput?, .forbidden?: return CLIError(message, exit: .invalidInput)
         case .notFound?: return CLIError(message, exit: .notFound)
         case .unauthorized?: return CLIError("\(message)", exit: .failure)
         default: return CLIError(message, exit: status == 400 ? .invalidInput : (status == 404 ? .notFound : .failure))
@@ -134,6 +134,7 @@ struct Remote {
             case .created(let r): return try Self.issued(try r.body.json)
             case .badRequest(let r): throw Self.failure(400, try? r.body.json)
             case .unauthorized(let r): throw Self.failure(401, try? r.body.json)
+            case .forbidden(let r): throw Self.failure(403, try? r.body.json)
             case .contentTooLarge(let r): throw Self.failure(413, try? r.body.json)
             case .tooManyRequests(let r): throw Self.failure(429, try? r.body.json)
             case .undocumented(let status, _): throw Self.failure(status, nil)

@@ -44,12 +44,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "On SIGTERM or SIGINT, give requests in flight this long to finish.")
     var shutdownGrace: String = "30s"
 
+    @Option(help: "Failed authentications from one address within a minute before it gets 429.")
+    var authFailureLimit: Int = 10
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard authFailureLimit >= 1 else { throw ValidationError("--auth-failure-limit must be at least 1") }
     }
 
     func run() async throws {
@@ -67,7 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
         let refresh = try cli { try Durations.parse(revocationsRefresh) }
         let grace = try cli { try Durations.parse(shutdownGrace) }
         let path = Home.resolvePath(explicit: home, environment: ProcessInfo.processInfo.environment)
-        let issuer = try cli { try Issuer(home: path, revocationRefresh: refresh, now: Durations.now()) }
+        let issuer = try cli {
+            try Issuer(home: path, revocationRefresh: refresh, failures: FailedAuthentications(limit: authFailureLimit), now: Durations.now())
+        }
         var configuration = IssuerService.Configuration(host: host, port: port)
         if let tlsCert, let tlsKey {
             do {

@@ -37,8 +37,8 @@ struct TokenAddCommand: AsyncParsableCommand {
         if nonExpiring && expiresIn != nil {
             throw CLIError("--non-expiring and --expires-in contradict each other: give one", exit: .invalidInput)
         }
-        if description.utf8.count > 1024 || description.contains(where: { $0.isNewline }) {
-            throw CLIError("--description must be one line of at most 1024 bytes", exit: .invalidInput)
+        if description.unicodeScalars.count > 1024 || description.contains(where: { $0.isNewline }) {
+            throw CLIError("--description must be one line of at most 1024 characters", exit: .invalidInput)
         }
         let lifetime: Int64? = try cli {
             if nonExpiring { return nil }

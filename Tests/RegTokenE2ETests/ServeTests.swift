@@ -192,6 +192,21 @@ struct ServeTests {
         #expect(try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(token)", "docker://127.0.0.1:\(proxy.port)/acme/app:v1"]).stderr.contains("token revoked"))
     }
 
+    @Test("schemathesis against the live service and its own /openapi.yaml: no 5xx, no answer outside the schema, every check")
+    func schemathesis() throws {
+        // Fuzzing sends many bad keys from one address: the 429 limit would hide the other answers.
+        let server = try Server(extra: ["--auth-failure-limit", "100000000"])
+        let key = try server.addAccount("acme", "--namespace", "acme", "--namespace", "acme-ci")
+        let out = try Harness.tempDir("schemathesis") + "/report.txt"
+        let r = try Harness.run("/usr/bin/env", ["schemathesis", "run", "\(server.url)/openapi.yaml", "--checks", "all",
+                                                 "-H", "Authorization: Bearer \(key)", "--max-examples", "40", "--workers", "2",
+                                                 "--no-color"], env: ["SCHEMATHESIS_HOOKS": ""])
+        try? r.stdout.write(toFile: out, atomically: true, encoding: .utf8)
+        #expect(r.status == 0, "schemathesis found problems:\n\(r.stdout.suffix(6000))\n\(r.stderr.suffix(2000))")
+        #expect(r.stdout.contains("No issues found"), "\(r.stdout.suffix(3000))")
+        for line in server.logText.split(separator: "\n") { #expect(!line.contains(key)) }
+    }
+
     @Test("2 client processes x 100 concurrent token-add: 200 distinct tokens; kill -9 under that load loses no acknowledged token")
     func concurrencyAndCrash() throws {
         let server = try Server(alg: "HS256")
@@ -306,7 +321,9 @@ struct ServeTests {
             ("non_expiring and expires_in", #"{"region":"eu-west-1","non_expiring":true,"expires_in":60}"#, 400, "expires_in"),
             ("expires_in zero", #"{"region":"eu-west-1","expires_in":0}"#, 400, "expires_in"),
             ("expires_in huge", #"{"region":"eu-west-1","expires_in":99999999999}"#, 400, "expires_in"),
-            ("namespace not owned", #"{"region":"eu-west-1","namespaces":["globex"]}"#, 400, "namespaces"),
+            ("namespace not owned", #"{"region":"eu-west-1","namespaces":["globex"]}"#, 403, "namespaces"),
+            ("namespace not a name", #"{"region":"eu-west-1","namespaces":["Acme"]}"#, 400, "namespaces"),
+            ("null means absent", #"{"region":"eu-west-1","description":null,"namespaces":null}"#, 201, nil),
             ("no namespaces", #"{"region":"eu-west-1","namespaces":[]}"#, 400, "namespaces"),
             ("array body", "[]", 400, nil),
             ("empty body", "", 400, nil),
@@ -314,9 +331,9 @@ struct ServeTests {
         for (name, body, status, field) in cases {
             let r = try post(body)
             #expect(r.status == status, "\(name): \(r.status) \(r.body)")
-            if status == 400 {
+            if status == 400 || status == 403 {
                 let json = try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
-                #expect(json?["code"] as? String == "invalid_input", "\(name): \(r.body)")
+                #expect(json?["code"] as? String == (status == 400 ? "invalid_input" : "forbidden"), "\(name): \(r.body)")
                 if let field { #expect(json?["field"] as? String == field, "\(name): \(r.body)") }
             }
         }
@@ -328,6 +345,9 @@ struct ServeTests {
         #expect(chunked.status == 413, "\(chunked.status)")
         // Content type: JSON only.
         #expect(try post(#"{"region":"eu-west-1"}"#, contentType: "text/plain").status == 400)
+        // Methods the API does not have: 405 with Allow.
+        let trace = try curl(["-X", "TRACE", "-H", "Authorization: Bearer \(key)", base])
+        #expect(trace.status == 405 && trace.headers.lowercased().contains("allow: get, post"), "\(trace.status) \(trace.headers)")
         // Parameters.
         #expect(try curl(["-H", "Authorization: Bearer \(key)", base]).status == 400)  // no region
         let badID = try curl(["-H", "Authorization: Bearer \(key)", "\(base)/not-a-uuid?region=eu-west-1"])
