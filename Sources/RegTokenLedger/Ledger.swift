@@ -19,7 +19,10 @@ public final class Ledger: Sendable {
         // GRDB opens write transactions of a DatabasePool with BEGIN IMMEDIATE.
         config.label = "regtoken-ledger"
         // Deleted content is overwritten, not left in free pages.
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+        // Durability: every commit (each acknowledged token, removal, account change) is fsynced
+        // before it returns (WAL with synchronous FULL), so neither kill -9 nor a power loss
+        // loses it. Deleted content is overwritten, not left in free pages.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             let hadValues = try pool.read { db in try db.tableExists("token") && db.columns(in: "token").contains { $0.name == "token" } }

@@ -45,6 +45,15 @@ public final class Issuer: @unchecked Sendable {
         return try home.ledger.authenticate(key, now: now)
     }
 
+    /// What `POST /v1/tokens` does for a read-write token, without HTTP: the in-process row of
+    /// the service's benchmark.
+    public func issueForBenchmark(account: String, region: String) throws(LedgerError) -> IssuedToken {
+        try withHome { home throws(LedgerError) in
+            try home.issueToken(account: account, region: region, scope: .pushPull, description: "", lifetime: TokenClaims.defaultLifetime,
+                                namespaces: nil, now: Durations.now())
+        }
+    }
+
     /// Periodic upkeep: re-read keys the operator changed, delete tokens and API keys past their
     /// time, and sign the revocation list again when it changed or its signature got old.
     public func maintain(now: Int64) throws(LedgerError) {

@@ -3,6 +3,7 @@ import Foundation
 import RegToken
 import RegTokenLedger
 import RegTokenLoadTest
+import RegTokenService
 
 struct LoadtestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,6 +39,9 @@ struct LoadtestCommand: AsyncParsableCommand {
     @Option(help: "Keep-alive connections (HTTP mode).")
     var connections: Int = 8
 
+    @Flag(help: "Issue tokens in process on --home (the work of regtoken serve's POST /v1/tokens without HTTP), --threads at once, for --duration; the benchmark's in-process row.")
+    var issue = false
+
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256") }
         guard (1...4096).contains(connections) else { throw ValidationError("--connections must be 1 to 4096") }
@@ -53,6 +57,7 @@ struct LoadtestCommand: AsyncParsableCommand {
             let rate = Double(ops) / max(elapsed, 0.001)
             FileHandle.standardError.write(Data("\r\u{1B}[K\(Int(elapsed)) s  \(ops) operations  \(Int(rate)) /s".utf8))
         }
+        if issue { return try issueLoad(seconds: seconds) }
         let report: Report
         if let url {
             report = try await http(url: url, seconds: seconds, mix: mix, progress: progress)
@@ -107,5 +112,53 @@ struct LoadtestCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("cannot load \(url): \(error)")
         }
+    }
+
+    /// In-process token issuing through the service's own ``Issuer`` (one lock, SQLite commit
+    /// with fsync per token): throughput and latency percentiles, to set beside the same work
+    /// through `regtoken serve` over HTTP (scripts/bench-serve.sh).
+    func issueLoad(seconds: Double) throws {
+        let path = Home.resolvePath(explicit: global.home, environment: global.environment)
+        let issuer = try cli { try Issuer(home: path, now: Durations.now()) }
+        let account = try global.account ?? global.environment["REGTOKEN_ACCOUNT"] ?? { throw CLIError("--issue needs --account", exit: .invalidInput) }()
+        let region = global.region ?? global.environment["REGTOKEN_REGION"] ?? "eu-west-1"
+        final class Samples: @unchecked Sendable {
+            let lock = NSLock()
+            var latencies: [Double] = []
+            var failures = 0
+        }
+        let samples = Samples()
+        let deadline = Date().addingTimeInterval(seconds)
+        let group = DispatchGroup()
+        for _ in 0..<threads {
+            group.enter()
+            Thread.detachNewThread {
+                var mine: [Double] = []
+                var failed = 0
+                while Date() < deadline {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    do {
+                        _ = try issuer.issueForBenchmark(account: account, region: region)
+                        mine.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                    } catch {
+                        failed += 1
+                    }
+                }
+                samples.lock.lock()
+                samples.latencies += mine
+                samples.failures += failed
+                samples.lock.unlock()
+                group.leave()
+            }
+        }
+        group.wait()
+        let sorted = samples.latencies.sorted()
+        func p(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
+        let rate = Double(sorted.count) / seconds
+        if global.json {
+            struct R: Encodable { var mode: String; var operations: Int; var perSecond: Double; var p50Ms: Double; var p99Ms: Double; var failures: Int }
+            return try Output.json(R(mode: "issue", operations: sorted.count, perSecond: rate, p50Ms: p(0.5), p99Ms: p(0.99), failures: samples.failures))
+        }
+        Output.line("issue in process: \(sorted.count) tokens in \(Int(seconds)) s, \(Int(rate))/s, p50 \(p(0.5)) ms, p99 \(p(0.99)) ms, \(samples.failures) failures")
     }
 }
