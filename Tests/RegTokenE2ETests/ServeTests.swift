@@ -192,6 +192,48 @@ struct ServeTests {
         #expect(try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(token)", "docker://127.0.0.1:\(proxy.port)/acme/app:v1"]).stderr.contains("token revoked"))
     }
 
+    @Test("TLS, metrics, REGTOKEN_SERVER and REGTOKEN_API_KEY for a CI job, and accounts rm: its keys stop, its tokens are revoked")
+    func operations() throws {
+        let pki = try Harness.tempDir("pki")
+        let certs = try Harness.bash("""
+            set -e; cd "$1"
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=regtoken-test-ca 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf 2>/dev/null
+            chmod 600 server.key
+            """, [pki])
+        #expect(certs.status == 0, "\(certs.stderr)")
+        let metricsPort = Harness.freePort()
+        let server = try Server(extra: ["--tls-cert", "\(pki)/server.crt", "--tls-key", "\(pki)/server.key", "--metrics", "127.0.0.1:\(metricsPort)"])
+        let key = try server.addAccount("acme")
+        let url = "https://127.0.0.1:\(server.port)"
+        // A CI job: no login, no home of its own; the environment names the service.
+        let job = try Harness.tempDir("job") + "/never-made"
+        let env = ["REGTOKEN_SERVER": url, "REGTOKEN_API_KEY": key, "REGTOKEN_SERVER_CA": "\(pki)/ca.crt", "REGTOKEN_REGION": "eu-west-1", "REGTOKEN_HOME": job]
+        let added = try Harness.run(Harness.binary, ["token-add", "--readwrite", "-q"], env: env)
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: job), "a CI job's token-add made a local home")
+        #expect(try verify(server, added.out, "--access", "push") == 0)
+        // Without the CA, the service's certificate is not trusted.
+        var untrusted = env
+        untrusted["REGTOKEN_SERVER_CA"] = nil
+        let refused = try Harness.run(Harness.binary, ["token-list"], env: untrusted)
+        #expect(refused.status == 1 && refused.stderr.contains("cannot reach the service"), "\(refused.stderr)")
+        // Plain HTTP to the TLS port is not served.
+        #expect(try curl(["http://127.0.0.1:\(server.port)/healthz"]).status != 200)
+        // Metrics of the requests.
+        let m = try curl(["http://127.0.0.1:\(metricsPort)/metrics"])
+        #expect(m.status == 200 && m.body.contains("hb_"), "\(m.body.prefix(500))")
+        // accounts rm: the key stops at once, the token is revoked.
+        let rm = try server("accounts", "rm", "acme")
+        #expect(rm.status == 0 && rm.out.contains("Removed account acme"), "\(rm.stderr)")
+        #expect(try verify(server, added.out) == 13)
+        let after = try Harness.run(Harness.binary, ["token-list"], env: env)
+        #expect(after.status == 1 && after.stderr.contains("API key"), "\(after.stderr)")
+        #expect(try server("accounts", "list").out.split(separator: "\n").count == 1)
+    }
+
     @Test("schemathesis against the live service and its own /openapi.yaml: no 5xx, no answer outside the schema, every check")
     func schemathesis() throws {
         // Fuzzing sends many bad keys from one address: the 429 limit would hide the other answers.
