@@ -73,6 +73,11 @@ public final class Home {
         config = try HomeConfig.load("\(path)/config.json")
         let hasKeys = ((try? AtomicFile.list("\(path)/keys")) ?? []).contains { $0.hasSuffix(".pem") || $0.hasSuffix(".hs256") }
         if !hasKeys {
+            // A home that has issued tokens and lost its keys must not get a new key silently:
+            // every token it issued would stop verifying. Say what is missing instead.
+            if access("\(path)/ledger.sqlite", F_OK) == 0 {
+                throw LedgerError(.storage, "\(path)/keys holds no signing key, but this home has a ledger of issued tokens: restore keys/ from a backup (a new key would make every issued token fail), or move the home aside to start over")
+            }
             do {
                 let key = try SigningKey.generate(initialAlgorithm)
                 try KeyRing.save(key, directory: "\(path)/keys")

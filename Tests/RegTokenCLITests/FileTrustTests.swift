@@ -92,6 +92,18 @@ struct FileTrustTests {
         #expect(Date().timeIntervalSince(t0) < 10)
     }
 
+    @Test("a home whose keys/ went missing is not given a new key: the error names what is missing")
+    func missingKeys() throws {
+        let cli = try home()
+        let t = try cli.add()
+        try sh("rm -rf '\(cli.home)/keys'")
+        expectRefused(try cli("token-list"), ["keys", "restore"])
+        #expect(!FileManager.default.fileExists(atPath: cli.home + "/keys"), "a new key directory was made")
+        try sh("mkdir -m 700 '\(cli.home)/keys'")
+        expectRefused(try cli("token-add"), ["holds no signing key"])
+        _ = t
+    }
+
     @Test("degenerate HS256 secrets are refused")
     func degenerateSecret() throws {
         let cli = try home()

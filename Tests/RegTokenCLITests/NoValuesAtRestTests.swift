@@ -44,6 +44,9 @@ struct NoValuesAtRestTests {
             c.execute("DROP TABLE token")
             c.execute("CREATE TABLE token (id TEXT PRIMARY KEY NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, scope TEXT NOT NULL, description TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, key_id TEXT NOT NULL, token TEXT NOT NULL, namespaces TEXT)")
             c.execute("INSERT INTO token VALUES (?,?,?,?,?,?,?,?,?,?)", row[:8] + (value,) + row[8:])
+            for t in ("api_key", "namespace", "account"):
+                c.execute("DROP TABLE " + t)
+            c.execute("DELETE FROM meta WHERE key LIKE 'namespaces_%'")
             c.execute("DELETE FROM grdb_migrations WHERE identifier != 'v1'")
             c.commit()
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
