@@ -32,12 +32,12 @@ let package = Package(
         .executableTarget(name: "FuzzRevocations", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzKeys", dependencies: ["FuzzSupport"]),
         // The proxy's request path, raw client bytes in, what the registry would read out
-        // (imports RegTokenProxy with @testable: fuzz.sh builds with -enable-testing).
+        // (imports RegTokenProxyCore with @testable: fuzz.sh builds with -enable-testing).
         .executableTarget(
             name: "FuzzForwarding",
             dependencies: [
                 "FuzzSupport",
-                .product(name: "RegTokenProxy", package: regtoken),
+                .product(name: "RegTokenProxyCore", package: regtoken),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

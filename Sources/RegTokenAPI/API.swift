@@ -1,5 +1,5 @@
-// The service's contract is `openapi.yaml` in this folder: swift-openapi-generator makes the
-// `Components`, `Operations`, `APIProtocol` (server) and `Client` types from it at build time,
-// with package access (not public API). The document itself is served from
-// `RegTokenAPIDocument`, which holds a copy (`Tests/RegTokenServiceTests` checks the two
-// are the same bytes: edit this one and copy it there).
+// The service's contract is `openapi.yaml` in this folder. `Generated/` holds what
+// swift-openapi-generator 1.14.3 makes from it (`Components`, `Operations`, `APIProtocol` for the
+// server, `Client`), with package access: run `scripts/generate-api.sh` after editing the
+// document; it also copies the document to `RegTokenAPIDocument` (served at /openapi.yaml) and
+// records its SHA-256, which `APIDocumentTests` checks, so a stale generation fails the tests.

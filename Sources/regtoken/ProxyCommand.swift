@@ -12,6 +12,7 @@ import RegToken
 import RegTokenAccess
 import RegTokenLedger
 import RegTokenProxy
+import RegTokenProxyCore
 
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -213,7 +214,8 @@ struct ProxyCommand: AsyncParsableCommand {
         config.upstreamResponseTimeout = .seconds(upstreamWait)
         config.headerTimeout = .seconds(headerWait)
         config.shutdownGrace = .seconds(try cli { try Durations.parse(shutdownGrace) })
-        if tlsCert != nil { config.tls = try loadTLS() }
+        let tls: NIOSSLContext? = tlsCert != nil ? try loadTLS() : nil
+        if tls != nil { config.clientScheme = "https" }
         let revocationSource: Reloader.RevocationSource?
         var acceptedVersion: AcceptedVersionFile? = nil
         let revocations = issuerBase.map { $0 + "/v1/revocations" } ?? self.revocations
@@ -236,7 +238,7 @@ struct ProxyCommand: AsyncParsableCommand {
         }
 
         Self.raiseDescriptorLimit(for: maxConnections, logger: logger)
-        let server = ProxyServer(configuration: config, state: state, logger: logger)
+        let server = ProxyServer(configuration: config, tls: tls, state: state, logger: logger)
         let namespaceSource: Reloader.NamespaceSource?
         if issuerBase != nil {
             namespaceSource = .url(try fetcher("/v1/namespaces"))

@@ -2,6 +2,7 @@ import Foundation
 import RegToken
 import RegTokenAccess
 import RegTokenProxy
+import RegTokenProxyCore
 import Testing
 
 /// The access decision as a pure function: method, path, query and credentials against the

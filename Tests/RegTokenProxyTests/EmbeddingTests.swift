@@ -5,6 +5,7 @@ import NIOHTTP1
 import RegToken
 import RegTokenAccess
 import RegTokenProxy
+import RegTokenProxyCore
 import Testing
 
 /// The README's embedding example: the verifier and the access decision in a plain SwiftNIO

@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOHTTP1
 import RegToken
 import RegTokenAccess
-@testable import RegTokenProxy
+@testable import RegTokenProxyCore
 import Testing
 
 /// A client connection's whole pipeline (HTTP server codec with pipelining assistance and error

@@ -3,7 +3,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import RegToken
-@testable import RegTokenProxy
+@testable import RegTokenProxyCore
 import Testing
 
 /// The proxy connection's state machine, transition by transition: first as a plain value

@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOHTTP1
 import RegToken
 import RegTokenAccess
-@testable import RegTokenProxy
+@testable import RegTokenProxyCore
 
 // The proxy's whole request path: raw client bytes go through the same pipeline as a real
 // connection (HTTP/1.1 server codec with pipelining assistance and error handling, then

@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix

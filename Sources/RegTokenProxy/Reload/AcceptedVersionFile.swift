@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import FoundationEssentials
 import RegToken
 

@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1

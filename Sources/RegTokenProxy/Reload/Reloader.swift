@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import Logging
 import NIOCore
 import RegToken

@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import NIOCore
 
 /// On a plain-HTTP listener, closes a connection whose first byte starts a TLS handshake

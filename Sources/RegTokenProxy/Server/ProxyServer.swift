@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -28,14 +29,15 @@ public final class ProxyServer: Service, Sendable {
     /// The TLS context new connections get (replaced on SIGHUP by ``replaceTLS(_:)``).
     private let tls: Mutex<NIOSSLContext?>
 
-    public init(configuration: ProxyConfiguration, state: ProxyState, metrics: ProxyMetrics = ProxyMetrics(),
+    /// - Parameter tls: TLS on the listening side, when set (replaced by ``replaceTLS(_:)``).
+    public init(configuration: ProxyConfiguration, tls: NIOSSLContext? = nil, state: ProxyState, metrics: ProxyMetrics = ProxyMetrics(),
                 logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         self.state = state
         self.metrics = metrics
         self.logger = logger
         self.group = group
-        self.tls = Mutex(configuration.tls)
+        self.tls = Mutex(tls)
     }
 
     /// Swaps the TLS certificate and key: connections accepted from now on use `context`; those
@@ -88,7 +90,7 @@ public final class ProxyServer: Service, Sendable {
         let port = bound.localAddress?.port ?? config.listenPort
         logger.info("proxy listening", metadata: [
             "listen": "\(config.listenHost):\(port)", "upstream": "\(config.upstreamHost):\(config.upstreamPort)",
-            "region": "\(config.region)", "tls": "\(config.tls != nil)",
+            "region": "\(config.region)", "tls": "\(tls.withLock { $0 } != nil)",
         ])
         return port
     }

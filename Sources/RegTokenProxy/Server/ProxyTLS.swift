@@ -1,3 +1,4 @@
+import RegTokenProxyCore
 import NIOSSL
 import RegToken
 

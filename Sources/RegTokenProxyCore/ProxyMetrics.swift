@@ -10,11 +10,11 @@ public final class ProxyMetrics: Sendable {
     let badGateway: Counter
     let gatewayTimeout: Counter
     let verification: Timer
-    let revocationVersion: Gauge
-    let revocationAge: Gauge
-    let revocationSignedAge: Gauge
-    let keyReloads: Counter
-    let reloadFailures: Counter
+    package let revocationVersion: Gauge
+    package let revocationAge: Gauge
+    package let revocationSignedAge: Gauge
+    package let keyReloads: Counter
+    package let reloadFailures: Counter
 
     public init() {
         let name = "regtoken_proxy_requests_total"

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOSSL
 
 /// How a ``ProxyServer`` listens, where it forwards, and its limits.
 public struct ProxyConfiguration: Sendable {
@@ -11,8 +10,10 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamPort: Int
     /// The region this proxy serves.
     public var region: String
-    /// TLS on the listening side, when set.
-    public var tls: NIOSSLContext?
+    /// The scheme clients use to reach the proxy (`https` when it terminates TLS): the registry
+    /// builds upload URLs with it (`X-Forwarded-Proto`). The TLS context itself is the server's
+    /// (``ProxyServer``).
+    public var clientScheme: String = "http"
     /// The `realm` of the `WWW-Authenticate: Basic` challenge.
     public var realm: String = "regtoken"
     /// Connections beyond this are closed at once.

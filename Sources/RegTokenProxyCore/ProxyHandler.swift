@@ -14,10 +14,10 @@ import Glibc
 ///
 /// What happens when is ``ProxyConnectionStateMachine``'s: every callback here turns into one of
 /// its events, and this class performs the actions it returns (writes, reads, timers, logging).
-final class ProxyHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+package final class ProxyHandler: ChannelDuplexHandler {
+    package typealias InboundIn = HTTPServerRequestPart
+    package typealias OutboundIn = HTTPServerResponsePart
+    package typealias OutboundOut = HTTPServerResponsePart
 
     private let state: ProxyState
     private let config: ProxyConfiguration
@@ -46,8 +46,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var tokenID: UUIDBytes?
     private var status = 0
 
-    init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
-         connector: UpstreamConnector? = nil) {
+    package init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
+                 connector: UpstreamConnector? = nil) {
         self.state = state
         self.config = config
         self.metrics = metrics
@@ -59,23 +59,23 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: Lifecycle
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if context.channel.isActive { startHeaderTimer() }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         startHeaderTimer()
         context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         perform(machine.clientClosed())
         self.context = nil
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             logger.debug("closing idle connection")
             perform(machine.idleTimedOut())
@@ -84,14 +84,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
         perform(machine.idleTimedOut())
     }
 
     // MARK: Client → proxy
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestHead(head, context: context)
@@ -108,17 +108,17 @@ final class ProxyHandler: ChannelDuplexHandler {
         partToForward = nil
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         upstream?.flush()
         context.fireChannelReadComplete()
     }
 
     /// Backpressure: no reads from the client while the registry side cannot take more.
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         perform(machine.clientReadRequested(upstreamWritable: upstream?.isWritable ?? true))
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { perform(machine.clientBecameWritable()) }
         context.fireChannelWritabilityChanged()
     }
@@ -157,7 +157,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             tokenID = allowed.tokenID
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
-            let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.tls != nil ? "https" : "http",
+            let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.clientScheme,
                                                     clientAddress: context.channel.remoteAddress?.ipAddress)
             forwardedHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
             perform(machine.requestHead(.forward, keepAlive: head.isKeepAlive, http10: http10))
@@ -367,7 +367,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         return out
     }
 
-    static func wallClock() -> Int64 {
+    package static func wallClock() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec)
@@ -378,9 +378,9 @@ final class ProxyHandler: ChannelDuplexHandler {
 extension ProxyHandler: Sendable {}
 
 /// Text from a client made safe for a log line.
-enum LogText {
+package enum LogText {
     /// Control bytes (below 0x20, DEL) and backslashes as `\xHH`; everything else as it is.
-    static func escape(_ text: String) -> String {
+    package static func escape(_ text: String) -> String {
         guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 16)
@@ -396,7 +396,7 @@ enum LogText {
 }
 
 extension Substring {
-    var trimmingCharacters: String {
+    package var trimmingCharacters: String {
         var s = self
         while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
         while let c = s.last, c == " " || c == "\t" { s.removeLast() }

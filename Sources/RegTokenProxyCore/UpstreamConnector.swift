@@ -5,11 +5,13 @@ import NIOPosix
 /// How a ``ProxyHandler`` opens its connection to the registry: a channel on the handler's own
 /// event loop whose pipeline ends in an ``UpstreamHandler``. The proxy uses TCP; tests and the
 /// fuzz target hand it an `EmbeddedChannel` and read what would go over the wire.
-struct UpstreamConnector {
-    let connect: (any EventLoop) -> EventLoopFuture<any Channel>
+package struct UpstreamConnector {
+    package init(connect: @escaping (any EventLoop) -> EventLoopFuture<any Channel>) { self.connect = connect }
+
+    package let connect: (any EventLoop) -> EventLoopFuture<any Channel>
 
     /// Plain HTTP/1.1 over TCP, with Nagle off.
-    static func tcp(host: String, port: Int, timeout: TimeAmount) -> UpstreamConnector {
+    package static func tcp(host: String, port: Int, timeout: TimeAmount) -> UpstreamConnector {
         UpstreamConnector { eventLoop in
             ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)
@@ -22,7 +24,7 @@ struct UpstreamConnector {
     }
 
     /// The registry side's pipeline: HTTP/1.1 client codec, then the ``UpstreamHandler``.
-    static func configureUpstreamPipeline(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
+    package static func configureUpstreamPipeline(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
         try pipeline.addHTTPClientHandlers()
         try pipeline.addHandler(UpstreamHandler())
     }
