@@ -196,13 +196,19 @@ enum ClaimsParser {
         @inline(__always) func word(_ i: Int) -> UInt64 {
             UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
         }
-        /// True when `claim`'s lead (its opening, and a string value's quote) is at `i`; the
-        /// caller has checked that `max(8, leadCount)` bytes are there. One word, or two that
-        /// overlap for a lead of nine to sixteen bytes.
-        @inline(__always) func lead(_ claim: IssuedClaim, at i: Int) -> Bool {
-            let n = claim.leadCount
-            if n <= 8 { return word(i) & IssuedClaim.mask(n) == claim.leadWord() }
-            return word(i) == claim.leadWord() && word(i &+ n &- 8) == claim.leadWord(from: n - 8)
+        // The leads (a member's opening, and a string value's quote) as the words the token holds
+        // there: computed here, in this function, where the optimiser folds them into constants
+        // (passed to a helper as a claim, they were computed on every call).
+        let jtiWord = IssuedClaim.jti.leadWord(), subWord = IssuedClaim.sub.leadWord()
+        let regionWord = IssuedClaim.region.leadWord(), regionTail = IssuedClaim.region.leadWord(from: regionLead - 8)
+        let scopeWord = IssuedClaim.scope.leadWord(), scopeTail = IssuedClaim.scope.leadWord(from: scopeLead - 8)
+        let iatWord = IssuedClaim.iat.leadWord(), expWord = IssuedClaim.exp.leadWord()
+        let iatLead = IssuedClaim.iat.leadCount, expLead = IssuedClaim.exp.leadCount
+        /// True when the lead `first` (`count` bytes; when more than eight, `tail` holds its last
+        /// eight) is at `i`; the caller has checked that `max(8, count)` bytes are there.
+        @inline(__always) func lead(at i: Int, _ first: UInt64, _ count: Int, _ tail: UInt64 = 0) -> Bool {
+            if count <= 8 { return word(i) & IssuedClaim.mask(count) == first }
+            return word(i) == first && word(i &+ count &- 8) == tail
         }
         /// The plain string that starts at `start` (after its quote): the index of its closing
         /// quote when it is 1 to 64 plain bytes followed by `"`, else nil.
@@ -211,7 +217,7 @@ enum ClaimsParser {
             guard close < end, base[close] == UInt8(ascii: "\""), close > start, close &- start <= ShortString.capacity else { return nil }
             return close
         }
-        /// `claim`'s lead (`,"iat":` or `,"exp":`, seven bytes) at `i`, then a date of 1 to 15
+        /// The lead `leadWord` (`,"iat":` or `,"exp":`, `leadCount` bytes, at most eight) at `i`, then a date of 1 to 15
         /// digits that does not start with `0`: the date and the index after it. Such a date is
         /// below 2^53, so ``JSONReader/numericDate()`` reads the same value (it stops at the same
         /// byte, and the caller requires `,` or `}` there); a lone `0`, 16 digits or anything
@@ -221,9 +227,9 @@ enum ClaimsParser {
         /// eight bytes that end eight further on or at the end of the text, whichever comes
         /// first, shifted so that the ninth digit is lowest (the shift brings in zero bytes,
         /// which are not digits, in place of bytes past the end).
-        @inline(__always) func date(_ i: Int, _ claim: IssuedClaim) -> (Int64, Int)? {
-            let start = i &+ claim.leadCount
-            guard start &+ 8 <= end, lead(claim, at: i), base[start] != UInt8(ascii: "0") else { return nil }
+        @inline(__always) func date(_ i: Int, _ leadWord: UInt64, _ leadCount: Int) -> (Int64, Int)? {
+            let start = i &+ leadCount
+            guard start &+ 8 <= end, lead(at: i, leadWord, leadCount), base[start] != UInt8(ascii: "0") else { return nil }
             let first = word(start)
             let n = JSONReader.leadingDigits(first)
             guard n > 0 else { return nil }
@@ -240,23 +246,23 @@ enum ClaimsParser {
         var claims = ParsedClaims()
         // {"jti":"<36>"
         let idEnd = jtiLead &+ 36
-        guard lead(.jti, at: 0), base[idEnd] == UInt8(ascii: "\""),
+        guard lead(at: 0, jtiWord, jtiLead), base[idEnd] == UInt8(ascii: "\""),
               let id = UUIDBytes(utf8: UnsafeRawBufferPointer(start: base + jtiLead, count: 36)), !id.isNil else { return nil }
         claims.id = id
         // ,"sub":"<account>"
         let accountStart = idEnd &+ 1 &+ subLead
-        guard lead(.sub, at: idEnd &+ 1), let accountEnd = plainString(accountStart) else { return nil }
+        guard lead(at: idEnd &+ 1, subWord, subLead), let accountEnd = plainString(accountStart) else { return nil }
         claims.account = UnsafeBufferPointer(start: base + accountStart, count: accountEnd &- accountStart)
         // ,"region":"<region>"
         var i = accountEnd &+ 1
-        guard i &+ regionLead &+ 1 <= end, lead(.region, at: i) else { return nil }
+        guard i &+ regionLead &+ 1 <= end, lead(at: i, regionWord, regionLead, regionTail) else { return nil }
         i &+= regionLead
         guard let regionEnd = plainString(i) else { return nil }
         claims.region = UnsafeBufferPointer(start: base + i, count: regionEnd &- i)
         // ,"scope":"pull" or ,"scope":"pull,push"
         i = regionEnd &+ 1
         // scope's lead, `pull"`, iat's lead, 1 digit, `}`: 24 bytes at least.
-        guard i &+ scopeLead &+ 5 &+ IssuedClaim.iat.leadCount &+ 2 <= end, lead(.scope, at: i) else { return nil }
+        guard i &+ scopeLead &+ 5 &+ iatLead &+ 2 <= end, lead(at: i, scopeWord, scopeLead, scopeTail) else { return nil }
         i &+= scopeLead
         // The scope values the issuer writes most (and their closing quotes): Scope's spellings.
         let scope = word(i)
@@ -270,12 +276,12 @@ enum ClaimsParser {
             return nil  // pull,push,delete and every other spelling
         }
         // ,"iat":<s>
-        guard let (issuedAt, afterIssuedAt) = date(i, .iat) else { return nil }
+        guard let (issuedAt, afterIssuedAt) = date(i, iatWord, iatLead) else { return nil }
         claims.issuedAt = issuedAt
         i = afterIssuedAt
         // [,"exp":<s>]
         if i < end && base[i] == UInt8(ascii: ",") {
-            guard let (expiresAt, afterExpiresAt) = date(i, .exp) else { return nil }
+            guard let (expiresAt, afterExpiresAt) = date(i, expWord, expLead) else { return nil }
             claims.expiresAt = expiresAt
             i = afterExpiresAt
         }
