@@ -62,34 +62,41 @@ void CRegTokenFastPath_hmac_sha256_prefix_clear(CRegTokenFastPath_HMACSHA256Pref
 
 // HMAC-SHA256 of `msg` into `mac`, from the pad states, or from the prefix state when `msg` starts
 // with the prefix (of which the caller vouches for the first `known` bytes). The one HMAC of the
-// package: signing, the key API and the verifier all come here. Finished the standard way:
-// a copy of the state, SHA256_Update, SHA256_Final, then the outer hash likewise.
+// package: signing, the key API and the verifier all come here. Finished the standard way: a
+// copy of the state, SHA256_Update, SHA256_Final, then the outer hash likewise. What is left of
+// the key in `t` (the hash state, the inner digest) is wiped by the caller, with the MAC, in one
+// OPENSSL_cleanse (SHA256_Final wipes its own block buffer).
+typedef struct {
+    SHA256_CTX c;
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    unsigned char mac[SHA256_DIGEST_LENGTH];
+} hmac_scratch_t;
+
 static inline __attribute__((always_inline)) void hmac(const pads_t *pads, const prefix_t *prefix, size_t known,
-                                                       const unsigned char *m, size_t n, unsigned char mac[SHA256_DIGEST_LENGTH]) {
+                                                       const unsigned char *m, size_t n, hmac_scratch_t *t) {
     // The prefix and the message are public: comparing them with an early exit leaks nothing.
     int resume = prefix != NULL && n >= SHA256_CBLOCK;
     for (size_t i = known; resume && i < SHA256_CBLOCK; i++) resume = m[i] == prefix->prefix[i];
-    SHA256_CTX c;
     if (resume) {
-        c = prefix->inner;
+        t->c = prefix->inner;
         m += SHA256_CBLOCK;
         n -= SHA256_CBLOCK;
     } else {
-        c = pads->inner;
+        t->c = pads->inner;
     }
-    unsigned char inner[SHA256_DIGEST_LENGTH];
-    SHA256_Update(&c, m, n);
-    SHA256_Final(inner, &c);
-    c = pads->outer;
-    SHA256_Update(&c, inner, sizeof(inner));
-    SHA256_Final(mac, &c);
-    OPENSSL_cleanse(&c, sizeof(c));
-    OPENSSL_cleanse(inner, sizeof(inner));
+    SHA256_Update(&t->c, m, n);
+    SHA256_Final(t->inner, &t->c);
+    t->c = pads->outer;
+    SHA256_Update(&t->c, t->inner, sizeof(t->inner));
+    SHA256_Final(t->mac, &t->c);
 }
 
 void CRegTokenFastPath_hmac_sha256(const CRegTokenFastPath_HMACSHA256Pads *blob,
                                    const void *msg, size_t msg_len, uint8_t *out) {
-    hmac((const pads_t *)blob->bytes, NULL, 0, (const unsigned char *)msg, msg_len, out);
+    hmac_scratch_t t;
+    hmac((const pads_t *)blob->bytes, NULL, 0, (const unsigned char *)msg, msg_len, &t);
+    memcpy(out, t.mac, sizeof(t.mac));
+    OPENSSL_cleanse(&t, sizeof(t));
 }
 
 static inline uint64_t load64(const unsigned char *p) {
@@ -101,15 +108,15 @@ static inline uint64_t load64(const unsigned char *p) {
 int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads_blob,
                                            const CRegTokenFastPath_HMACSHA256Prefix *prefix_blob, size_t known,
                                            const void *msg, size_t msg_len, const void *tag32) {
-    unsigned char mac[SHA256_DIGEST_LENGTH];
+    hmac_scratch_t t;
     hmac((const pads_t *)pads_blob->bytes, prefix_blob ? (const prefix_t *)prefix_blob->bytes : NULL, known,
-         (const unsigned char *)msg, msg_len, mac);
+         (const unsigned char *)msg, msg_len, &t);
     // Constant time: the four 8-byte words XORed and ORed, no branch on their contents, one test
     // of the result (CRYPTO_memcmp goes byte by byte through a volatile pointer).
     const unsigned char *tag = (const unsigned char *)tag32;
     uint64_t diff = 0;
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i += 8) diff |= load64(mac + i) ^ load64(tag + i);
-    OPENSSL_cleanse(mac, sizeof(mac));
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i += 8) diff |= load64(t.mac + i) ^ load64(tag + i);
+    OPENSSL_cleanse(&t, sizeof(t));
     return diff == 0 ? 1 : 0;
 }
 

@@ -31,15 +31,15 @@ import Musl
 ///   is fine.
 public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
     /// Reader stripes (cache lines of counts). A power of two.
-    static var stripes: Int { 16 }
+    @usableFromInline static var stripes: Int { 16 }
     /// Bytes per line: two cache lines, so that the adjacent-line prefetcher does not pair them.
-    static var line: Int { 128 }
+    @usableFromInline static var line: Int { 128 }
 
     /// One allocation of `1 + stripes` lines of `Atomic<Int>`, made in init and freed in deinit:
     /// line 0 holds the index of the slot in force (0 or 1) and the two slots (the objects'
     /// addresses, each retained once while in a slot, 0 when empty); line `1 + s` holds stripe
     /// `s`'s count of readers inside a read of slot 0, and of slot 1.
-    private let words: UnsafeMutableRawPointer
+    @usableFromInline let words: UnsafeMutableRawPointer
     private let writer = WriterLock()
 
     public init(_ value: Value) {
@@ -61,32 +61,33 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
         words.deallocate()
     }
 
-    @inline(__always)
-    private var inForce: UnsafeMutablePointer<Atomic<Int>> { words.assumingMemoryBound(to: Atomic<Int>.self) }
+    @inlinable @inline(__always)
+    var inForce: UnsafeMutablePointer<Atomic<Int>> { words.assumingMemoryBound(to: Atomic<Int>.self) }
 
     /// Slot `i`'s object address (0 or 1).
-    @inline(__always)
-    private func slot(_ i: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+    @inlinable @inline(__always)
+    func slot(_ i: Int) -> UnsafeMutablePointer<Atomic<Int>> {
         words.assumingMemoryBound(to: Atomic<Int>.self) + 1 + i
     }
 
     /// The counts (slot 0, slot 1) of stripe `s`.
-    @inline(__always)
-    private func counts(_ s: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+    @inlinable @inline(__always)
+    func counts(_ s: Int) -> UnsafeMutablePointer<Atomic<Int>> {
         (words + Self.line * (1 + s)).assumingMemoryBound(to: Atomic<Int>.self)
     }
 
     /// This thread's stripe: a multiplicative hash of its id, whose top bits depend on all of it
     /// (thread ids are addresses some megabytes apart).
-    @inline(__always)
-    private static func stripe() -> Int {
+    @inlinable @inline(__always)
+    static func stripe() -> Int {
         let id = UInt64(pthread_self())
         return Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> 60) & (stripes - 1)
     }
 
     /// Runs `body` with the current value. The value stays alive until `body` returns.
+    /// Inlinable, so that callers in other modules (a server's own snapshots) get it specialised.
     /// - Warning: do not let the reference escape `body` (see the type's warning).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
         let mine = counts(Self.stripe())
         // Sequentially consistent on both sides (a Dekker pair): either the writer's scan sees
