@@ -113,7 +113,8 @@ int CBench_hmac_prefix_init(CBench_HMACPrefix *blob, const CBench_HMACPads *pads
 
 static inline uint64_t load64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-// regtoken's hmac_sha256.c now: the standard finish, one OPENSSL_cleanse of what is left.
+// The standard finish (a state copy, SHA256_Update, SHA256_Final, one OPENSSL_cleanse of what is
+// left): what regtoken's hmac_sha256.c would be without its hand-finished MAC.
 typedef struct { SHA256_CTX c; unsigned char inner[32]; unsigned char mac[32]; } scratch_t;
 
 int CBench_hmac_verify_standard(const CBench_HMACPads *pads_blob, const CBench_HMACPrefix *prefix_blob, size_t known,
@@ -135,7 +136,7 @@ int CBench_hmac_verify_standard(const CBench_HMACPads *pads_blob, const CBench_H
     return diff == 0;
 }
 
-// The removed code: regtoken's fastpath.c hmac_words and hmac_sha256_verify32 before.
+// A copy of regtoken's hmac_sha256.c (hmac_words and hmac_sha256_verify32): the MAC finished by hand.
 static inline void wipe(void *p, size_t n) {
     memset(p, 0, n);
     __asm__ __volatile__("" : : "r"(p) : "memory");

@@ -3,10 +3,12 @@
 //
 // Why C: the pad states are SHA256_CTX values of OpenSSL's low-level SHA-256 API, deprecated in
 // 3.0 and compiled out of CRegTokenOpenSSL (OPENSSL_NO_DEPRECATED); this file alone compiles it
-// with OPENSSL_SUPPRESS_DEPRECATED. Copying a 112-byte state per MAC is far cheaper than EVP's
-// contexts (EVP_MAC or EVP_MD_CTX_copy_ex: see BENCHMARKS.md for the rows), takes no lock and
-// allocates nothing. The MAC is finished the standard way (SHA256_Update, SHA256_Final) and every
-// temporary state is wiped with OPENSSL_cleanse.
+// with OPENSSL_SUPPRESS_DEPRECATED. Resuming from a precomputed state per MAC is far cheaper than
+// EVP's contexts (EVP_MAC or EVP_MD_CTX_copy_ex), takes no lock and allocates nothing; the prefix
+// state saves one SHA-256 block of every issued token; the MAC is finished by hand around
+// SHA256_Update. Each of the three has its row with and without it in BENCHMARKS.md ("C only
+// where it pays"). Pad and prefix states are wiped with OPENSSL_cleanse by the clear functions,
+// temporaries inline.
 #ifndef C_REGTOKEN_FAST_PATH_HMAC_SHA256_H
 #define C_REGTOKEN_FAST_PATH_HMAC_SHA256_H
 
@@ -63,10 +65,6 @@ void CRegTokenFastPath_hmac_sha256_prefix_clear(CRegTokenFastPath_HMACSHA256Pref
 int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pads *pads,
                                            const CRegTokenFastPath_HMACSHA256Prefix *prefix, size_t known,
                                            const void *msg, size_t msg_len, const void *tag32);
-
-/// SHA-256 of msg into out (32 bytes), through the same low-level API: no provider fetch, no
-/// context, no allocation (for es256.c).
-void CRegTokenFastPath_sha256(const void *msg, size_t msg_len, uint8_t *out);
 
 #ifdef __cplusplus
 }

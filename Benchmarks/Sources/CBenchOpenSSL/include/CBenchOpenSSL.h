@@ -21,24 +21,24 @@ size_t CBench_raw_to_der(const uint8_t *sig64, uint8_t *der);
 
 // ---- "C only where it pays" (BENCHMARKS.md): each exception's "with" and "without" ----
 
-/// The P-256 verification without regtoken's per-thread contexts: a context made (and freed)
-/// per call for the key of `ctx` (from CBench_p256_context).
+/// The P-256 verification with a context made (and freed) per call for the key of `ctx` (from
+/// CBench_p256_context), as regtoken does now that its per-thread contexts are gone.
 int CBench_p256_verify_fresh_context(void *ctx, const uint8_t *digest32, const uint8_t *der, size_t der_len);
 
 /// The inner pad state advanced over 64 prefix bytes, with those bytes (as regtoken keeps per key).
 typedef struct { _Alignas(16) unsigned char bytes[192]; } CBench_HMACPrefix;
 int CBench_hmac_prefix_init(CBench_HMACPrefix *prefix, const CBench_HMACPads *pads, const uint8_t *prefix64);
 
-/// 1 when HMAC-SHA256(msg) equals tag32: a copy of regtoken's hmac_sha256.c (standard finish:
-/// SHA256_Update, SHA256_Final, OPENSSL_cleanse), resuming from `prefix` when not NULL and the
+/// 1 when HMAC-SHA256(msg) equals tag32, finished the standard way (SHA256_Update, SHA256_Final,
+/// OPENSSL_cleanse): regtoken's MAC without its hand-finished exception. Resuming from `prefix` when not NULL and the
 /// message starts with its bytes (of which the caller vouches for the first `known`, as the
 /// verifier does for the header it compared).
 int CBench_hmac_verify_standard(const CBench_HMACPads *pads, const CBench_HMACPrefix *prefix, size_t known,
                                 const uint8_t *msg, size_t len, const uint8_t *tag32);
 
-/// The same, finished by hand around SHA256_Update as regtoken did before (whole blocks from the
-/// message, the padding and the outer block built by hand, no SHA256_Final, an inline wipe):
-/// the removed code, kept here for its row.
+/// The same, finished by hand around SHA256_Update (whole blocks from the message, the padding
+/// and the outer block built by hand, no SHA256_Final, an inline wipe): a copy of regtoken's
+/// hmac_sha256.c.
 int CBench_hmac_verify_by_hand(const CBench_HMACPads *pads, const CBench_HMACPrefix *prefix, size_t known,
                                const uint8_t *msg, size_t len, const uint8_t *tag32);
 
