@@ -176,3 +176,10 @@ int CRegTokenFastPath_hmac_sha256_verify(const CRegTokenFastPath_HMACSHA256Pads 
     wipe(mac, sizeof(mac));
     return ok;
 }
+
+void CRegTokenFastPath_sha256(const void *msg, size_t msg_len, uint8_t *out) {
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, msg, msg_len);
+    SHA256_Final(out, &c);
+}

@@ -5,8 +5,8 @@
 // "With" calls regtoken's own C through `@_spi(Benchmarks)` (FastPathProbe), its public API, or a
 // copy of it in CBenchOpenSSL (the MAC functions, which the library keeps internal); "without" is
 // a plain Swift or standard-primitive alternative kept here, in the Benchmarks package only.
-// Two removed exceptions are kept here too, as they were, for their rows: the hazard-record
-// snapshot reads, and the per-thread P-256 contexts (the "reused context" yardstick row).
+// One removed exception is kept here too, as it was, for its row: the hazard-record snapshot
+// reads (CBenchOpenSSL).
 import Benchmark
 import CBenchOpenSSL
 import Foundation
@@ -270,7 +270,7 @@ func registerExceptionBenchmarks(_ f: Fixture) {
     let derLength = CBench_raw_to_der(rawSig, &der)
     precondition(CBench_p256_verify_fresh_context(p256, digest, der, derLength) == 1, "the fresh context must verify")
     // With: the yardstick row "P-256 verify of the same digest (OpenSSL, reused context)", what
-    // regtoken's per-thread contexts (removed) did. Without: a context per call, as regtoken now.
+    // regtoken's per-thread contexts (es256.c) do. Without: a context made per call.
     Benchmark("C or not: P-256 verify of the same digest, context made per call (OpenSSL)", configuration: config(.one)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(CBench_p256_verify_fresh_context(p256, digest, der, derLength)) }
     }

@@ -5,6 +5,8 @@
 // - hmac_sha256.h: HMAC-SHA256 from precomputed pad states and a per-key prefix state, through
 //   OpenSSL's low-level SHA-256 API (deprecated in 3.0; EVP takes about twice as long), finished
 //   by hand.
+// - es256.h: ES256 verification through per-thread EVP_PKEY_CTX (no fetch and no context per
+//   call), and raw r||s to DER.
 // - base64url.h: strict base64url decoding (four tables; 32 characters at a time with AVX2).
 // - signature_cache.h: the ES256 verified-signature cache (direct-mapped, sequence counters).
 //
@@ -15,6 +17,7 @@
 #define C_REGTOKEN_FAST_PATH_H
 
 #include "hmac_sha256.h"
+#include "es256.h"
 #include "base64url.h"
 #include "signature_cache.h"
 

@@ -66,6 +66,10 @@ int CRegTokenFastPath_hmac_sha256_verify32(const CRegTokenFastPath_HMACSHA256Pad
                                            const CRegTokenFastPath_HMACSHA256Prefix *prefix, size_t known,
                                            const void *msg, size_t msg_len, const void *tag32);
 
+/// SHA-256 of msg into out (32 bytes), through the same low-level API: no provider fetch, no
+/// context, no allocation (for es256.c).
+void CRegTokenFastPath_sha256(const void *msg, size_t msg_len, uint8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

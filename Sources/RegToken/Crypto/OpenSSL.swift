@@ -1,6 +1,5 @@
 internal import CRegTokenOpenSSL
 internal import CRegTokenFastPath
-import Synchronization
 
 /// Helpers around libcrypto. Every call's return value is checked; on failure the per-thread
 /// error queue is read into the error and cleared.
@@ -57,11 +56,9 @@ enum OpenSSL {
 /// (OpenSSL allows concurrent use of a key through separate contexts).
 final class P256Key: @unchecked Sendable {
     let pkey: OpaquePointer
-    /// Process-unique, never reused: names this key in the ES256 verified-signature cache.
+    /// Process-unique, never reused: names this key in the per-thread verification contexts and
+    /// the ES256 verified-signature cache.
     let uid: UInt64
-
-    /// The next ``uid``.
-    private static let nextUID = Atomic<UInt64>(1)
     let hasPrivateKey: Bool
 
     /// Takes ownership of `pkey`, which must be a P-256 key.
@@ -79,7 +76,7 @@ final class P256Key: @unchecked Sendable {
                 : "the public point is not on the P-256 curve")
         }
         self.pkey = pkey
-        self.uid = Self.nextUID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.uid = CRegTokenFastPath_next_key_uid()
         self.hasPrivateKey = hasPrivateKey
         ERR_clear_error()
         // A degenerate key: the private scalar 1 or n − 1 (the public point is ±G, whose x is
@@ -209,67 +206,13 @@ final class P256Key: @unchecked Sendable {
         return raw
     }
 
-    /// ES256 verification of raw `r || s` over `message`.
+    /// ES256 verification of raw `r || s` over `message`, through the per-thread context cache.
     func isValidSignature(_ signature: UnsafeRawBufferPointer, for message: UnsafeRawBufferPointer) -> Bool {
-        Self.verify(pkey: pkey, signature, for: message)
-    }
-
-    /// SHA-256, fetched once: an implicit fetch per digest takes read locks in the provider store.
-    /// `nonisolated(unsafe)`: a fetched EVP_MD is immutable and OpenSSL allows its use from any
-    /// thread; it is never freed.
-    nonisolated(unsafe) private static let sha256: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
-
-    /// ES256 verification of raw `r || s` (64 bytes) over `message` with `pkey`, a P-256 public
-    /// key: SHA-256 of the message, `r || s` as DER, and a verification context made for the
-    /// call. Plain Swift over EVP: the per-thread contexts this replaced (C, thread-local
-    /// storage) saved under 2 % of a verification (BENCHMARKS.md, "C only where it pays").
-    /// The per-thread OpenSSL error queue is left empty.
-    static func verify(pkey: OpaquePointer, _ signature: UnsafeRawBufferPointer, for message: UnsafeRawBufferPointer) -> Bool {
-        guard signature.count == 64, let sha256 else { return false }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32 + 72) { buffer -> Bool in
-            let digest = buffer.baseAddress!
-            let der = digest + 32
-            var digestLength: UInt32 = 0
-            defer { ERR_clear_error() }
-            // One byte of address for an empty message.
-            let ok = withUnsafeBytes(of: UInt8(0)) { empty in
-                EVP_Digest(message.baseAddress ?? empty.baseAddress, message.count, digest, &digestLength, sha256, nil)
-            }
-            guard ok == 1, digestLength == 32 else { return false }
-            let derLength = ecdsaDER(rawSignature: signature, into: der)
-            guard let ctx = EVP_PKEY_CTX_new_from_pkey(nil, pkey, nil) else { return false }
-            defer { EVP_PKEY_CTX_free(ctx) }
-            // 0 is "does not verify"; a negative value is a malformed signature (r or s out of
-            // range), which is also "does not verify".
-            return EVP_PKEY_verify_init(ctx) > 0 && EVP_PKEY_verify(ctx, der, derLength, digest, 32) == 1
-        }
-    }
-
-    /// Raw `r || s` (32 bytes each, big-endian) as a DER ECDSA-Sig-Value into `der` (room for
-    /// 72 bytes); returns its length. Each INTEGER without leading zero bytes, and with one zero
-    /// byte where its first byte has the high bit set.
-    static func ecdsaDER(rawSignature sig: UnsafeRawBufferPointer, into der: UnsafeMutablePointer<UInt8>) -> Int {
-        var n = 2
-        for half in 0..<2 {
-            let v = UnsafeRawBufferPointer(rebasing: sig[(32 * half)..<(32 * half + 32)])
-            var i = 0
-            while i < 31 && v[i] == 0 { i += 1 }
-            let pad = v[i] & 0x80 != 0
-            der[n] = 0x02
-            der[n + 1] = UInt8(32 - i + (pad ? 1 : 0))
-            n += 2
-            if pad {
-                der[n] = 0
-                n += 1
-            }
-            for k in i..<32 {
-                der[n] = v[k]
-                n += 1
-            }
-        }
-        der[0] = 0x30
-        der[1] = UInt8(n - 2)  // at most 2 * 35 = 70 < 128: short form
-        return n
+        guard signature.count == 64, let sig = signature.baseAddress else { return false }
+        return CRegTokenFastPath_es256_verify(
+            UnsafeMutableRawPointer(pkey), uid,
+            message.baseAddress, message.count,
+            sig.assumingMemoryBound(to: UInt8.self)) == 1
     }
 }
 

@@ -222,7 +222,8 @@ public final class TokenVerifier: Sendable {
                                                               signingInput.count, sig) == 1
             case .es256:
                 guard let pkey = key.pointee.p256 else { return false }
-                return P256Key.verify(pkey: pkey, UnsafeRawBufferPointer(start: sig, count: 64), for: signingInput)
+                return CRegTokenFastPath_es256_verify(UnsafeMutableRawPointer(pkey), key.pointee.p256UID, signingInput.baseAddress,
+                                                      signingInput.count, sig.assumingMemoryBound(to: UInt8.self)) == 1
             }
         }
         guard valid else { throw TokenError(.badSignature, "signature does not verify") }

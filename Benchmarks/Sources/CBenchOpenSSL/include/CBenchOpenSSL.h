@@ -21,8 +21,8 @@ size_t CBench_raw_to_der(const uint8_t *sig64, uint8_t *der);
 
 // ---- "C only where it pays" (BENCHMARKS.md): each exception's "with" and "without" ----
 
-/// The P-256 verification with a context made (and freed) per call for the key of `ctx` (from
-/// CBench_p256_context), as regtoken does now that its per-thread contexts are gone.
+/// The P-256 verification without regtoken's per-thread contexts: a context made (and freed) per
+/// call for the key of `ctx` (from CBench_p256_context).
 int CBench_p256_verify_fresh_context(void *ctx, const uint8_t *digest32, const uint8_t *der, size_t der_len);
 
 /// The inner pad state advanced over 64 prefix bytes, with those bytes (as regtoken keeps per key).
