@@ -94,7 +94,7 @@ static inline void sha256_blocks(SHA256_CTX *c, const void *blocks, size_t len) 
 // Finished by hand around SHA256_Update (whole blocks straight from the message, the padding
 // and the outer block built here, no SHA256_Final, an inline wipe instead of OPENSSL_cleanse):
 // a measured exception of its own. The standard finish (a state copy, SHA256_Update,
-// SHA256_Final, OPENSSL_cleanse) cost 6 % of an HS256 verification (BENCHMARKS.md, "C only
+// SHA256_Final, OPENSSL_cleanse) cost 6 to 7 % of an HS256 verification (BENCHMARKS.md, "C only
 // where it pays", where a copy of it keeps its row); FastPathTests compare this MAC with
 // OpenSSL's one-shot HMAC for every message length from 0 to 320 bytes, with and without the
 // prefix state.
