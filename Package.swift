@@ -3,8 +3,9 @@ import PackageDescription
 
 // One module per concern (see README "Layout"):
 // - CRegTokenOpenSSL: the system libcrypto (OpenSSL 3), API pinned to 3.0 with deprecated calls compiled out.
-// - CRegTokenFastPath: the measured exceptions in C (HMAC-SHA256 pad and prefix states, per-thread ECDSA contexts,
-//   base64url, the ES256 cache, snapshot reader records).
+// - CRegTokenFastPath: the measured exceptions in C, one file per concern (HMAC-SHA256 from pad and prefix states,
+//   finished by hand; per-thread ECDSA contexts; base64url; the ES256 verified-signature cache); each stays only because a benchmark row
+//   shows what it buys (BENCHMARKS.md, "C only where it pays").
 // - RegToken: claims, keys, issuer, verifier, revocation list. Pure: no networking, no database.
 let package = Package(
     name: "regtoken",

@@ -21,7 +21,31 @@ long CRegTokenMallocCounter_stop(void) { armed = 0; return counted; }
 void *malloc(size_t n) { if (armed) counted++; return __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { if (armed) counted++; return __libc_calloc(a, b); }
 void *realloc(void *p, size_t n) { if (armed) counted++; return __libc_realloc(p, n); }
-void free(void *p) { __libc_free(p); }
+// A watched block: when it is freed, whether its bytes were all zero then (-1 until then).
+static void *watched;
+static size_t watched_len;
+static int watched_zero = -1;
+
+void CRegTokenMallocCounter_watchFree(const void *p, size_t n) {
+    watched_len = n;
+    __atomic_store_n(&watched_zero, -1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&watched, (void *)p, __ATOMIC_SEQ_CST);
+}
+
+int CRegTokenMallocCounter_watchedWasZero(void) {
+    return __atomic_load_n(&watched_zero, __ATOMIC_SEQ_CST);
+}
+
+void free(void *p) {
+    if (p != NULL && p == __atomic_load_n(&watched, __ATOMIC_SEQ_CST)) {
+        const unsigned char *b = (const unsigned char *)p;
+        int zero = 1;
+        for (size_t i = 0; i < watched_len; i++) zero &= b[i] == 0;
+        __atomic_store_n(&watched, NULL, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&watched_zero, zero, __ATOMIC_SEQ_CST);
+    }
+    __libc_free(p);
+}
 void *memalign(size_t a, size_t n) { if (armed) counted++; return __libc_memalign(a, n); }
 void *aligned_alloc(size_t a, size_t n) { if (armed) counted++; return __libc_memalign(a, n); }
 int posix_memalign(void **out, size_t a, size_t n) {

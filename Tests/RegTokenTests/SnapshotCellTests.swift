@@ -1,4 +1,3 @@
-import CRegTokenFastPath
 import Foundation
 import Synchronization
 import Testing
@@ -55,14 +54,12 @@ func parkedReader(_ cell: SnapshotCell<Tracked>, whileInside: (@Sendable (Tracke
     return waited(entered) ? (leave, done) : nil
 }
 
-/// SnapshotCell's readers hold no lock and execute no locked instruction; a writer releases the
-/// object it replaced only after every reader of it is done, and never waits for anything else.
-/// Run twice by scripts/test.sh: with membarrier, and with REGTOKEN_NO_MEMBARRIER=1 (fences).
+/// SnapshotCell's readers hold no lock and never wait; a writer releases the object it replaced
+/// only after every reader of it is done, and never waits for anything else.
 @Suite("SnapshotCell", .serialized)
 struct SnapshotCellTests {
-    static let fences = ProcessInfo.processInfo.environment["REGTOKEN_NO_MEMBARRIER"] != nil
 
-    @Test("no hazard-protected reader is still inside a read of an object once replace has returned, reads nested up to six deep over six cells; every replaced object is released")
+    @Test("no reader is still inside a read of an object once replace has returned, reads nested up to six deep over six cells; every replaced object is released")
     func noReadAfterReplace() throws {
         let cells = (0..<6).map { SnapshotCell(Tracked($0 * 1_000_000)) }
         let stop = Atomic<Bool>(false)
@@ -71,18 +68,16 @@ struct SnapshotCellTests {
         let done = DispatchSemaphore(value: 0)
         let readers = 3
 
-        // Reads cells[depth...] nested inside one another; `level` is how many reads are open
-        // on the thread. At the end of each body (after the nested reads and some work) the
-        // object must be this cell's and, for the four innermost-possible levels that hold a
-        // hazard record, not retired: replace waits for those readers. Deeper reads hold a
-        // strong reference instead (a writer does not wait for them; they keep the object alive).
-        @Sendable func nested(_ depth: Int, _ level: Int, _ spin: Int) {
+        // Reads cells[depth...] nested inside one another. At the end of each body (after the
+        // nested reads and some work) the object must be this cell's and not retired: replace
+        // waits for its readers, at every depth.
+        @Sendable func nested(_ depth: Int, _ spin: Int) {
             cells[depth].read { object in
                 var x = object.id
                 for i in 0..<spin { x = x &* 31 &+ i }
-                if depth + 1 < cells.count { nested(depth + 1, level + 1, spin) }
+                if depth + 1 < cells.count { nested(depth + 1, spin) }
                 if object.id / 1_000_000 != depth { bad.add(1, ordering: .relaxed) }
-                if level <= 4 && object.retired.load(ordering: .acquiring) { bad.add(1, ordering: .relaxed) }
+                if object.retired.load(ordering: .acquiring) { bad.add(1, ordering: .relaxed) }
                 if x == 42 { bad.add(0, ordering: .relaxed) }
             }
         }
@@ -90,7 +85,7 @@ struct SnapshotCellTests {
             Thread {
                 var n = 0
                 while !stop.load(ordering: .relaxed) {
-                    nested((n + r) % cells.count, 1, n % 64)
+                    nested((n + r) % cells.count, n % 64)
                     n += 1
                 }
                 reads.add(n, ordering: .relaxed)
@@ -120,7 +115,7 @@ struct SnapshotCellTests {
         for _ in 0..<readers { #expect(waited(done)) }
         let wrong = bad.load(ordering: .relaxed)
         let readCount = reads.load(ordering: .relaxed)
-        #expect(wrong == 0, "fences: \(Self.fences)")
+        #expect(wrong == 0)
         #expect(readCount > 0 && swaps > 0)
         all = []
         previous = []
@@ -132,68 +127,6 @@ struct SnapshotCellTests {
             #expect(!released.contains(current))
             #expect(created[i].dropLast().allSatisfy { released.contains($0) })
         }
-    }
-
-    @Test("a pointer that changes between a reader's load and its record's publication is read again: the reader never keeps one a writer did not wait for")
-    func readerRechecks() {
-        final class Step: @unchecked Sendable {
-            let loaded = DispatchSemaphore(value: 0)
-            let proceed = DispatchSemaphore(value: 0)
-        }
-        let word = UnsafeMutablePointer<UInt>.allocate(capacity: 1)
-        defer { word.deallocate() }
-        word.initialize(to: 0xA000)
-        let step = Step()
-        let got = Atomic<UInt>(0)
-        let done = DispatchSemaphore(value: 0)
-        let wordBits = UInt(bitPattern: word)
-        Thread {
-            var hazard: UnsafeMutablePointer<UInt>? = nil
-            let context = Unmanaged.passUnretained(step).toOpaque()
-            let p = CRegTokenFastPath_reader_enter_stepped(UnsafePointer(bitPattern: wordBits), &hazard, { ctx in
-                let step = Unmanaged<Step>.fromOpaque(ctx!).takeUnretainedValue()
-                step.loaded.signal()
-                step.proceed.wait()
-            }, context)
-            got.store(p, ordering: .relaxed)
-            if let hazard { CRegTokenFastPath_reader_exit(hazard) }
-            done.signal()
-        }.start()
-        #expect(waited(step.loaded))
-        // The reader has read 0xA000 and not yet published it: a writer replaces it and does not
-        // (must not) wait for this reader.
-        CRegTokenFastPath_atomic_store(word, 0xB000)
-        #expect(finishes { _ = CRegTokenFastPath_reader_synchronize(0xA000) })
-        step.proceed.signal()
-        #expect(waited(done))
-        #expect(got.load(ordering: .relaxed) == 0xB000)
-    }
-
-    @Test("readers use membarrier(2) unless REGTOKEN_NO_MEMBARRIER is set (then they fence)")
-    func barrierMode() {
-        _ = SnapshotCell(Tracked(-500)).read { $0.id }
-        #expect(CRegTokenFastPath_reader_uses_membarrier() == (Self.fences ? 0 : 1))
-    }
-
-    @Test("a thread that exits gives its reader record back: 400 short-lived threads reuse a few records")
-    func exitedThreadsReleaseRecords() throws {
-        let cell = SnapshotCell(Tracked(-1))
-        _ = cell.read { $0.id }
-        let before = CRegTokenFastPath_reader_records()
-        for round in 0..<100 {
-            let group = DispatchGroup()
-            for _ in 0..<4 {
-                group.enter()
-                Thread {
-                    _ = cell.read { $0.id }
-                    group.leave()
-                }.start()
-            }
-            #expect(group.wait(timeout: .now() + 20) == .success)
-            cell.replace(Tracked(-2 - round))
-        }
-        // Four threads at a time, and the threads of other suites: far fewer than 400.
-        #expect(CRegTokenFastPath_reader_records() < before + 128)
     }
 
     @Test("a value replaced while a reader still reads it stays alive until the reader is done")
@@ -260,18 +193,18 @@ struct SnapshotCellTests {
         return (reader, writer)
     }
 
-    @Test("no deadlock: a reader re-reads the cell a writer waits on, nested past four reads (the retaining slow path)")
-    func slowPathWhileWriterWaits() {
+    @Test("no deadlock: a reader nested six deep reads cells again, and load()s, while a writer waits for its outermost read")
+    func nestedReadsWhileWriterWaits() {
         let others = (0..<3).map { SnapshotCell(Tracked(-30_000 - $0)) }
         let x2 = SnapshotCell(Tracked(-30_100))
-        // x (depth 1), three others (2-4), then x2 and x2 again past depth four: retained reads,
-        // which must not take a lock the writer of x holds. x itself is read again through load().
+        // x (depth 1), three others (2-4), then x2 and x2 again: none may take a lock the writer
+        // of x holds.
         let outcome = whileWriterWaits(nesting: others) {
             x2.read { _ in x2.read { o in _ = o.id } }
             _ = x2.load()
+            _ = others[0].read { $0.id }
         }
         #expect(outcome.reader && outcome.writer)
-        #expect(CRegTokenFastPath_reader_depth() == 0)
     }
 
     @Test("no deadlock: a reader of one cell replaces another while the first one's writer waits")
@@ -310,45 +243,21 @@ struct SnapshotCellTests {
         #expect(!Tracked.wasReleased(-60_000))
     }
 
-    @Test("a read whose body throws ends the read: depth back to zero, and writers do not wait for it")
+    @Test("a read whose body throws ends the read: writers do not wait for it")
     func throwingBody() {
         let cell = SnapshotCell(Tracked(-70_000))
         let cells = (0..<6).map { SnapshotCell(Tracked(-70_100 - $0)) }
         for _ in 0..<10 {
             #expect(throws: SnapshotTestError.self) { try cell.read { (_) throws(SnapshotTestError) in throw SnapshotTestError() } }
-            // Thrown from six deep: the two innermost reads are retained ones.
+            // Thrown from six deep.
             func nest(_ k: Int) throws(SnapshotTestError) {
                 if k == cells.count { throw SnapshotTestError() }
                 try cells[k].read { (_) throws(SnapshotTestError) in try nest(k + 1) }
             }
             #expect(throws: SnapshotTestError.self) { try nest(0) }
-            #expect(CRegTokenFastPath_reader_depth() == 0)
         }
         #expect(finishes { cell.replace(Tracked(-70_001)) })
         #expect(finishes { for c in cells { c.replace(Tracked(-70_200)) } })
         #expect(Tracked.wasReleased(-70_000))
-    }
-
-    @Test("a thread that exits in the middle of a read (pthread_exit) does not hold up writers")
-    func threadExitsInsideRead() {
-        let cell = SnapshotCell(Tracked(-80_000))
-        // The thread enters a read through the C protocol and exits without leaving it.
-        final class Box: @unchecked Sendable { let cell: UnsafeMutablePointer<UInt>; init(_ p: UnsafeMutablePointer<UInt>) { cell = p } }
-        let word = UnsafeMutablePointer<UInt>.allocate(capacity: 1)
-        defer { word.deallocate() }
-        word.initialize(to: 0x1000)
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(word)).toOpaque()
-        let created = pthread_create(&thread, nil, { arg in
-            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-            var hazard: UnsafeMutablePointer<UInt>? = nil
-            _ = CRegTokenFastPath_reader_enter(box.cell, &hazard)
-            pthread_exit(nil)
-        }, box)
-        #expect(created == 0)
-        if created == 0 { pthread_join(thread, nil) }
-        // A writer waiting for that value (as if it had been replaced) finishes.
-        #expect(finishes { _ = CRegTokenFastPath_reader_synchronize(0x1000) })
-        #expect(finishes { cell.replace(Tracked(-80_001)) })
     }
 }

@@ -194,4 +194,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     hsBytes[0] = hsBytes[0]
+
+    // ---- Each C exception with and without it (Exceptions.swift) ----
+    registerExceptionBenchmarks(f)
 }

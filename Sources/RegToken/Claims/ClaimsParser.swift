@@ -16,15 +16,16 @@ struct ParsedClaims {
 
 /// The strict claims parser: known members only, each at most once, each of its type.
 enum ClaimsParser {
-    private static let jti: UInt16 = 1 << 0
-    private static let sub: UInt16 = 1 << 1
-    private static let region: UInt16 = 1 << 2
-    private static let scope: UInt16 = 1 << 3
-    private static let iat: UInt16 = 1 << 4
-    private static let exp: UInt16 = 1 << 5
-    private static let nbf: UInt16 = 1 << 6
-    private static let namespaces: UInt16 = 1 << 7
-    private static let required: UInt16 = jti | sub | region | scope | iat
+    // The members' bits, from the one description of the issued layout (``IssuedClaim``).
+    private static var jti: UInt16 { IssuedClaim.jti.bit }
+    private static var sub: UInt16 { IssuedClaim.sub.bit }
+    private static var region: UInt16 { IssuedClaim.region.bit }
+    private static var scope: UInt16 { IssuedClaim.scope.bit }
+    private static var iat: UInt16 { IssuedClaim.iat.bit }
+    private static var exp: UInt16 { IssuedClaim.exp.bit }
+    private static var nbf: UInt16 { IssuedClaim.nbf.bit }
+    private static var namespaces: UInt16 { IssuedClaim.namespaces.bit }
+    private static var required: UInt16 { IssuedClaim.requiredBits }
     /// An unknown member name.
     private static let unknown: UInt16 = 0
 
@@ -65,37 +66,26 @@ enum ClaimsParser {
         }
     }
 
-    /// The bit of the member `name` names, or ``unknown``. By length first, then the bytes as one
-    /// little-endian word: one or two compares per name instead of a byte loop per candidate.
+    /// The bit of the member `name` names, or ``unknown``: the claim of ``IssuedClaim`` whose
+    /// name has this length and these bytes. Out of the hot path (``nextMember(_:)`` reads the
+    /// compact names), so a loop over the description: no table to keep beside it.
     @inline(__always)
     static func member(_ name: UnsafeBufferPointer<UInt8>) -> UInt16 {
-        @inline(__always) func word3(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt32 { UInt32(a) | UInt32(b) << 8 | UInt32(c) << 16 }
-        switch name.count {
-        case 3:
-            switch word3(name[0], name[1], name[2]) {
-            case word3(0x6A, 0x74, 0x69): return jti  // "jti"
-            case word3(0x73, 0x75, 0x62): return sub  // "sub"
-            case word3(0x69, 0x61, 0x74): return iat  // "iat"
-            case word3(0x65, 0x78, 0x70): return exp  // "exp"
-            case word3(0x6E, 0x62, 0x66): return nbf  // "nbf"
-            default: return unknown
-            }
-        case 5:
-            return JSONReader.equals(name, "scope") ? scope : unknown
-        case 6:
-            return JSONReader.equals(name, "region") ? region : unknown
-        case 10:
-            return JSONReader.equals(name, "namespaces") ? namespaces : unknown
-        default:
-            return unknown
+        var r = 0
+        // By raw value, not `allCases` (an array built, so allocated, per call).
+        while let claim = IssuedClaim(rawValue: r) {
+            if claim.isNamed(name) { return claim.bit }
+            r += 1
         }
+        return unknown
     }
 
     /// The member whose name starts at the reader, with the reader moved past the name, its `:`
     /// and any whitespace; what `member(reader.memberName())` returns, and where it leaves the reader.
     ///
     /// Compact names (`"jti":`, `"sub":`, `"iat":`, `"exp":`, `"nbf":`, `"scope":`, `"region":`,
-    /// as the issuer writes them) are recognised by comparing the next eight bytes with constants:
+    /// as the issuer writes them) are recognised by comparing the next eight bytes with words of
+    /// ``IssuedClaim``'s openings (folded into constants by the optimiser):
     /// the reader then moves by a length the (predicted) match fixes, instead of by the result of
     /// a scan for the closing quote, which put a load and a bit scan per name on the chain of
     /// dependent loads that parsing is. The bytes compared are the whole quoted name and its
@@ -106,28 +96,25 @@ enum ClaimsParser {
     static func nextMember(_ reader: inout JSONReader) throws(TokenError) -> UInt16 {
         reader.skipWhitespace()
         if let w = reader.peekWord() {
-            // `"abc":` in the low six bytes of a little-endian word.
-            @inline(__always) func quoted3(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt64 {
-                0x22 | UInt64(a) << 8 | UInt64(b) << 16 | UInt64(c) << 24 | 0x22 << 32 | 0x3A << 40
-            }
-            @inline(__always) func word8(_ b: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> UInt64 {
-                UInt64(b.0) | UInt64(b.1) << 8 | UInt64(b.2) << 16 | UInt64(b.3) << 24
-                    | UInt64(b.4) << 32 | UInt64(b.5) << 40 | UInt64(b.6) << 48 | UInt64(b.7) << 56
+            /// The claim's quoted name and `:` as the word `w` holds them (eight bytes at most).
+            @inline(__always) func quoted(_ claim: IssuedClaim) -> UInt64 {
+                claim.leadWord(from: 1, count: min(claim.quotedNameCount, 8))
             }
             var bit = unknown
             var length = 0
-            switch w & 0xFFFF_FFFF_FFFF {
-            case quoted3(0x6A, 0x74, 0x69): bit = jti; length = 6  // "jti":
-            case quoted3(0x73, 0x75, 0x62): bit = sub; length = 6  // "sub":
-            case quoted3(0x69, 0x61, 0x74): bit = iat; length = 6  // "iat":
-            case quoted3(0x65, 0x78, 0x70): bit = exp; length = 6  // "exp":
-            case quoted3(0x6E, 0x62, 0x66): bit = nbf; length = 6  // "nbf":
+            // The three-letter names: `"abc":` in the low six bytes.
+            switch w & IssuedClaim.mask(6) {
+            case quoted(.jti): bit = jti; length = IssuedClaim.jti.quotedNameCount
+            case quoted(.sub): bit = sub; length = IssuedClaim.sub.quotedNameCount
+            case quoted(.iat): bit = iat; length = IssuedClaim.iat.quotedNameCount
+            case quoted(.exp): bit = exp; length = IssuedClaim.exp.quotedNameCount
+            case quoted(.nbf): bit = nbf; length = IssuedClaim.nbf.quotedNameCount
             default:
-                if w == word8((0x22, 0x73, 0x63, 0x6F, 0x70, 0x65, 0x22, 0x3A)) {  // "scope":
-                    bit = scope; length = 8
-                } else if w == word8((0x22, 0x72, 0x65, 0x67, 0x69, 0x6F, 0x6E, 0x22)), reader.index &+ 8 < reader.end,
-                          reader.base[reader.index &+ 8] == UInt8(ascii: ":") {  // "region":
-                    bit = region; length = 9
+                if w == quoted(.scope) {  // "scope": (eight bytes)
+                    bit = scope; length = IssuedClaim.scope.quotedNameCount
+                } else if w == quoted(.region), reader.index &+ 8 < reader.end,
+                          reader.base[reader.index &+ 8] == IssuedClaim.region.leadByte(9) {  // "region" and its `:`
+                    bit = region; length = IssuedClaim.region.quotedNameCount
                 }
             }
             if length > 0 {
@@ -195,14 +182,33 @@ enum ClaimsParser {
     /// parser decides (checked against it for every byte value at every position in the tests).
     @inline(__always)
     static func issuedLayout(_ json: UnsafeBufferPointer<UInt8>) -> ParsedClaims? {
-        // The shortest such text: `{"jti":"` 36 `"` `,"sub":"` 1 `"` `,"region":"` 1 `"`
-        // `,"scope":"pull"` `,"iat":` 1 `}`, 92 bytes; the offsets up to the account are then safe.
-        guard let base = json.baseAddress, json.count >= 92 else { return nil }
+        // The layout's texts and offsets come from ``IssuedClaim`` (the optimiser folds them
+        // into constants). The shortest such text: jti's lead, 36, `"`, sub's lead, 1, `"`,
+        // region's lead, 1, `"`, scope's lead, `pull"`, iat's lead, 1 digit, `}`: 92 bytes, so
+        // the offsets up to the account are safe.
+        let jtiLead = IssuedClaim.jti.leadCount, subLead = IssuedClaim.sub.leadCount
+        let regionLead = IssuedClaim.region.leadCount, scopeLead = IssuedClaim.scope.leadCount
+        let shortest = jtiLead + 37 + subLead + 2 + regionLead + 2 + scopeLead + 5 + IssuedClaim.iat.leadCount + 2
+        guard let base = json.baseAddress, json.count >= shortest else { return nil }
         let end = json.count
         let reader = JSONReader(base: UnsafeMutablePointer(mutating: base), end: end)
-        /// The eight bytes at `i` as a little-endian word (constants below: the text they spell).
+        /// The eight bytes at `i` as a little-endian word.
         @inline(__always) func word(_ i: Int) -> UInt64 {
             UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+        }
+        // The leads (a member's opening, and a string value's quote) as the words the token holds
+        // there: computed here, in this function, where the optimiser folds them into constants
+        // (passed to a helper as a claim, they were computed on every call).
+        let jtiWord = IssuedClaim.jti.leadWord(), subWord = IssuedClaim.sub.leadWord()
+        let regionWord = IssuedClaim.region.leadWord(), regionTail = IssuedClaim.region.leadWord(from: regionLead - 8)
+        let scopeWord = IssuedClaim.scope.leadWord(), scopeTail = IssuedClaim.scope.leadWord(from: scopeLead - 8)
+        let iatWord = IssuedClaim.iat.leadWord(), expWord = IssuedClaim.exp.leadWord()
+        let iatLead = IssuedClaim.iat.leadCount, expLead = IssuedClaim.exp.leadCount
+        /// True when the lead `first` (`count` bytes; when more than eight, `tail` holds its last
+        /// eight) is at `i`; the caller has checked that `max(8, count)` bytes are there.
+        @inline(__always) func lead(at i: Int, _ first: UInt64, _ count: Int, _ tail: UInt64 = 0) -> Bool {
+            if count <= 8 { return word(i) & IssuedClaim.mask(count) == first }
+            return word(i) == first && word(i &+ count &- 8) == tail
         }
         /// The plain string that starts at `start` (after its quote): the index of its closing
         /// quote when it is 1 to 64 plain bytes followed by `"`, else nil.
@@ -211,7 +217,7 @@ enum ClaimsParser {
             guard close < end, base[close] == UInt8(ascii: "\""), close > start, close &- start <= ShortString.capacity else { return nil }
             return close
         }
-        /// `,"iat":` or `,"exp":` (the seven bytes of `name`) at `i`, then a date of 1 to 15
+        /// The lead `leadWord` (`,"iat":` or `,"exp":`, `leadCount` bytes, at most eight) at `i`, then a date of 1 to 15
         /// digits that does not start with `0`: the date and the index after it. Such a date is
         /// below 2^53, so ``JSONReader/numericDate()`` reads the same value (it stops at the same
         /// byte, and the caller requires `,` or `}` there); a lone `0`, 16 digits or anything
@@ -221,9 +227,9 @@ enum ClaimsParser {
         /// eight bytes that end eight further on or at the end of the text, whichever comes
         /// first, shifted so that the ninth digit is lowest (the shift brings in zero bytes,
         /// which are not digits, in place of bytes past the end).
-        @inline(__always) func date(_ i: Int, _ name: UInt64) -> (Int64, Int)? {
-            let start = i &+ 7
-            guard start &+ 8 <= end, word(i) & 0x00FF_FFFF_FFFF_FFFF == name, base[start] != UInt8(ascii: "0") else { return nil }
+        @inline(__always) func date(_ i: Int, _ leadWord: UInt64, _ leadCount: Int) -> (Int64, Int)? {
+            let start = i &+ leadCount
+            guard start &+ 8 <= end, lead(at: i, leadWord, leadCount), base[start] != UInt8(ascii: "0") else { return nil }
             let first = word(start)
             let n = JSONReader.leadingDigits(first)
             guard n > 0 else { return nil }
@@ -239,42 +245,43 @@ enum ClaimsParser {
 
         var claims = ParsedClaims()
         // {"jti":"<36>"
-        guard word(0) == 0x223A_2269_746A_227B, base[44] == UInt8(ascii: "\""),  // {"jti":"
-              let id = UUIDBytes(utf8: UnsafeRawBufferPointer(start: base + 8, count: 36)), !id.isNil else { return nil }
+        let idEnd = jtiLead &+ 36
+        guard lead(at: 0, jtiWord, jtiLead), base[idEnd] == UInt8(ascii: "\""),
+              let id = UUIDBytes(utf8: UnsafeRawBufferPointer(start: base + jtiLead, count: 36)), !id.isNil else { return nil }
         claims.id = id
         // ,"sub":"<account>"
-        guard word(45) == 0x223A_2262_7573_222C, let accountEnd = plainString(53) else { return nil }  // ,"sub":"
-        claims.account = UnsafeBufferPointer(start: base + 53, count: accountEnd &- 53)
+        let accountStart = idEnd &+ 1 &+ subLead
+        guard lead(at: idEnd &+ 1, subWord, subLead), let accountEnd = plainString(accountStart) else { return nil }
+        claims.account = UnsafeBufferPointer(start: base + accountStart, count: accountEnd &- accountStart)
         // ,"region":"<region>"
         var i = accountEnd &+ 1
-        guard i &+ 12 <= end, word(i) == 0x6E6F_6967_6572_222C,  // ,"region
-              word(i &+ 3) == 0x223A_226E_6F69_6765 else { return nil }  // egion":"
-        i &+= 11
+        guard i &+ regionLead &+ 1 <= end, lead(at: i, regionWord, regionLead, regionTail) else { return nil }
+        i &+= regionLead
         guard let regionEnd = plainString(i) else { return nil }
         claims.region = UnsafeBufferPointer(start: base + i, count: regionEnd &- i)
         // ,"scope":"pull" or ,"scope":"pull,push"
         i = regionEnd &+ 1
-        // `,"scope":"pull"` `,"iat":` 1 `}`: 24 bytes at least.
-        guard i &+ 24 <= end, word(i) == 0x2265_706F_6373_222C,  // ,"scope"
-              base[i &+ 8] == UInt8(ascii: ":"), base[i &+ 9] == UInt8(ascii: "\"") else { return nil }
-        i &+= 10
+        // scope's lead, `pull"`, iat's lead, 1 digit, `}`: 24 bytes at least.
+        guard i &+ scopeLead &+ 5 &+ iatLead &+ 2 <= end, lead(at: i, scopeWord, scopeLead, scopeTail) else { return nil }
+        i &+= scopeLead
+        // The scope values the issuer writes most (and their closing quotes): Scope's spellings.
         let scope = word(i)
-        if scope & 0xFF_FFFF_FFFF == 0x22_6C6C_7570 {  // pull"
+        if scope & IssuedClaim.mask(5) == littleEndianWord("pull\"") {
             claims.scope = .pull
             i &+= 5
-        } else if scope == 0x7375_702C_6C6C_7570, base[i &+ 8] == UInt8(ascii: "h"), base[i &+ 9] == UInt8(ascii: "\"") {  // pull,pus h"
+        } else if scope == littleEndianWord("pull,push\""), base[i &+ 8] == UInt8(ascii: "h"), base[i &+ 9] == UInt8(ascii: "\"") {
             claims.scope = .pushPull
             i &+= 10
         } else {
             return nil  // pull,push,delete and every other spelling
         }
         // ,"iat":<s>
-        guard let (issuedAt, afterIssuedAt) = date(i, 0x3A22_7461_6922_2C) else { return nil }  // ,"iat":
+        guard let (issuedAt, afterIssuedAt) = date(i, iatWord, iatLead) else { return nil }
         claims.issuedAt = issuedAt
         i = afterIssuedAt
         // [,"exp":<s>]
         if i < end && base[i] == UInt8(ascii: ",") {
-            guard let (expiresAt, afterExpiresAt) = date(i, 0x3A22_7078_6522_2C) else { return nil }  // ,"exp":
+            guard let (expiresAt, afterExpiresAt) = date(i, expWord, expLead) else { return nil }
             claims.expiresAt = expiresAt
             i = afterExpiresAt
         }

@@ -1,11 +1,12 @@
 /// The claims of a regtoken token (RFC 7519), as the issuer writes them and `token-get`/`verify`
 /// show them.
 ///
-/// On the wire they are one JSON object in this fixed order, without whitespace:
-/// `{"jti":"<uuid>","sub":"<account>","region":"<region>","scope":"pull"|"pull,push","iat":<s>,"exp":<s>,"namespaces":["ns",...]}`
+/// On the wire they are one JSON object in the fixed order of ``IssuedClaim`` (the one description
+/// of the layout), without whitespace:
+/// `{"jti":"<uuid>","sub":"<account>","region":"<region>","scope":"pull"|"pull,push"|"pull,push,delete","iat":<s>,"exp":<s>,"namespaces":["ns",...]}`
 /// with `exp` absent for a non-expiring token and `namespaces` absent for a token valid on all
-/// of the account's namespaces. The verifier accepts these members in any order (plus `nbf`),
-/// and nothing else.
+/// of the account's namespaces (`nbf`, before `namespaces`, only when set). The verifier accepts
+/// these members in any order, and nothing else.
 public struct TokenClaims: Sendable, Hashable {
     /// The token identifier (`jti`), a random UUID: the "Token identifier" users see.
     public var id: UUIDBytes
@@ -45,38 +46,35 @@ public struct TokenClaims: Sendable, Hashable {
         return now >= expiresAt
     }
 
-    /// How the claims JSON the issuer writes always begins (the verifier's HMAC prefix state is
-    /// built from it: see ``VerifierState``).
-    static let issuedOpening = "{\"jti\":"
+    /// How the claims JSON the issuer writes always begins: the first issued member's opening
+    /// (the verifier's HMAC prefix state is built from it: see ``VerifierState``).
+    static var issuedOpening: StaticString { IssuedClaim.jti.opening }
 
-    /// The claims JSON, in the fixed order above.
+    /// The claims JSON: each member of ``IssuedClaim`` in its order, written as its opening and
+    /// then its value, members without a value left out.
     public var json: String {
         var w = JSONWriter()
-        w.raw(Self.issuedOpening)
-        w.string(id.description)
-        w.raw(",\"sub\":")
-        w.string(account)
-        w.raw(",\"region\":")
-        w.string(region)
-        w.raw(",\"scope\":")
-        w.string(scope.rawValue)
-        w.raw(",\"iat\":")
-        w.raw(String(issuedAt))
-        if let expiresAt {
-            w.raw(",\"exp\":")
-            w.raw(String(expiresAt))
-        }
-        if let notBefore {
-            w.raw(",\"nbf\":")
-            w.raw(String(notBefore))
-        }
-        if let namespaces {
-            w.raw(",\"namespaces\":[")
-            for (i, ns) in namespaces.enumerated() {
-                if i > 0 { w.raw(",") }
-                w.string(ns)
+        for claim in IssuedClaim.allCases {
+            switch claim {
+            case .jti: w.member(claim.opening) { $0.string(id.description) }
+            case .sub: w.member(claim.opening) { $0.string(account) }
+            case .region: w.member(claim.opening) { $0.string(region) }
+            case .scope: w.member(claim.opening) { $0.string(scope.rawValue) }
+            case .iat: w.member(claim.opening) { $0.raw(String(issuedAt)) }
+            case .exp: if let expiresAt { w.member(claim.opening) { $0.raw(String(expiresAt)) } }
+            case .nbf: if let notBefore { w.member(claim.opening) { $0.raw(String(notBefore)) } }
+            case .namespaces:
+                if let namespaces {
+                    w.member(claim.opening) { w in
+                        w.raw("[")
+                        for (i, ns) in namespaces.enumerated() {
+                            if i > 0 { w.raw(",") }
+                            w.string(ns)
+                        }
+                        w.raw("]")
+                    }
+                }
             }
-            w.raw("]")
         }
         w.raw("}")
         return w.output

@@ -56,7 +56,8 @@ enum OpenSSL {
 /// (OpenSSL allows concurrent use of a key through separate contexts).
 final class P256Key: @unchecked Sendable {
     let pkey: OpaquePointer
-    /// Process-unique, never reused: names this key in the per-thread verification contexts.
+    /// Process-unique, never reused: names this key in the per-thread verification contexts and
+    /// the ES256 verified-signature cache.
     let uid: UInt64
     let hasPrivateKey: Bool
 
@@ -215,26 +216,40 @@ final class P256Key: @unchecked Sendable {
     }
 }
 
-/// An HMAC-SHA256 secret with its pad states precomputed, in memory that is wiped on release.
+/// An HMAC-SHA256 secret with its pad states precomputed, in memory that is wiped on release:
+/// the secret's bytes live in a buffer of their own (an array's storage could be copied, kept or
+/// freed without being wiped), and deinit wipes them and the pad states with `OPENSSL_cleanse`
+/// before the memory goes back (tested by watching `free`). The prefix states derived from the
+/// pads are wiped by their owner, ``VerifierState``.
 final class HMACSecret: @unchecked Sendable {
     /// Immutable after init.
     let pads: UnsafeMutablePointer<CRegTokenFastPath_HMACSHA256Pads>
-    let bytes: [UInt8]
+    /// The secret. Immutable after init.
+    let secret: UnsafeMutableRawBufferPointer
+
+    /// A copy of the secret (for writing a key file): the caller owns that copy.
+    var bytes: [UInt8] { Array(secret) }
 
     init(_ secret: [UInt8]) throws(KeyError) {
         pads = .allocate(capacity: 1)
-        bytes = secret
+        self.secret = .allocate(byteCount: secret.count, alignment: 16)
+        self.secret.copyBytes(from: secret)
         let ok = secret.withUnsafeBytes { CRegTokenFastPath_hmac_sha256_init(pads, $0.baseAddress, $0.count) }
         guard ok == 1 else {
-            CRegTokenFastPath_hmac_sha256_clear(pads)
-            pads.deallocate()
-            throw KeyError(.crypto, "could not prepare the HMAC key: \(OpenSSL.drainError())")
+            let reason = OpenSSL.drainError()
+            Self.wipe(pads: pads, secret: self.secret)
+            throw KeyError(.crypto, "could not prepare the HMAC key: \(reason)")
         }
     }
 
-    deinit {
+    deinit { Self.wipe(pads: pads, secret: secret) }
+
+    /// Wipes and frees what an HMACSecret owns.
+    private static func wipe(pads: UnsafeMutablePointer<CRegTokenFastPath_HMACSHA256Pads>, secret: UnsafeMutableRawBufferPointer) {
         CRegTokenFastPath_hmac_sha256_clear(pads)
         pads.deallocate()
+        OPENSSL_cleanse(secret.baseAddress, secret.count)
+        secret.deallocate()
     }
 
     func mac(_ message: UnsafeRawBufferPointer) -> [UInt8] {

@@ -6,6 +6,18 @@ struct JSONWriter {
 
     mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
+    /// Appends literal text (an object member's opening, say).
+    mutating func literal(_ s: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// One object member: its `opening` (`{` or `,`, the quoted name and `:`), then the value
+    /// `value` writes.
+    mutating func member(_ opening: StaticString, _ value: (inout JSONWriter) -> Void) {
+        literal(opening)
+        value(&self)
+    }
+
     mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         for b in s.utf8 {

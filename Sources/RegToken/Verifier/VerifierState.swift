@@ -95,7 +95,8 @@ final class VerifierState: @unchecked Sendable {
     /// nil when those bytes are fewer than 64, or the header is not the issuer's.
     private static func hmacPrefix(_ secret: HMACSecret, issuedHeader header: UnsafeRawBufferPointer)
         -> UnsafeMutablePointer<CRegTokenFastPath_HMACSHA256Prefix>? {
-        let opening = Array(TokenClaims.issuedOpening.utf8)
+        let issued = TokenClaims.issuedOpening
+        let opening = Array(UnsafeBufferPointer(start: issued.utf8Start, count: issued.utf8CodeUnitCount))
         var bytes = Array(header)
         bytes.append(UInt8(ascii: "."))
         bytes += Array(Base64URL.encode(opening.prefix(opening.count / 3 * 3)).utf8)

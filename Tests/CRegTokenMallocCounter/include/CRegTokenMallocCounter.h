@@ -15,4 +15,13 @@ long CRegTokenMallocCounter_stop(void);
 int CRegTokenMallocCounter_pauseThrowHooks(void);
 void CRegTokenMallocCounter_resumeThrowHooks(void);
 
+#include <stddef.h>
+
+/// Watches the block at `p` (its first `n` bytes): when it is freed, records whether those bytes
+/// were all zero at that moment (what memory holding a secret must be when it goes back).
+void CRegTokenMallocCounter_watchFree(const void *p, size_t n);
+/// 1 when the watched block was freed all zero, 0 when it was freed with a non-zero byte, -1 when
+/// it has not been freed since the watch began.
+int CRegTokenMallocCounter_watchedWasZero(void);
+
 #endif
