@@ -13,9 +13,9 @@ public enum Credentials: Sendable, Equatable {
     public static func parse(_ values: [String]) -> Credentials {
         guard let value = values.first else { return .none }
         guard values.count == 1 else { return .unusable("several Authorization headers") }
-        let trimmed = value.trimmingSpaces
+        let trimmed = value.trimmingSpacesAndTabs
         let scheme = trimmed.prefix { $0 != " " }.lowercased()
-        let rest = String(trimmed.dropFirst(scheme.count)).trimmingSpaces
+        let rest = String(trimmed.dropFirst(scheme.count)).trimmingSpacesAndTabs
         switch scheme {
         case "basic":
             guard rest.utf8.count <= 16384, let decoded = Data(base64Encoded: rest) else {
@@ -42,11 +42,3 @@ public enum Credentials: Sendable, Equatable {
     }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return String(s)
-    }
-}

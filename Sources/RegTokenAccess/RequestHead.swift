@@ -98,7 +98,7 @@ extension RequestHead {
             case "content-type": contentTypes += 1
             case "connection":
                 for token in value.split(separator: ",") {
-                    let named = String(token).trimmingSpaces.asciiLowercased
+                    let named = String(token).trimmingSpacesAndTabs.asciiLowercased
                     if Self.protectedHeaders.contains(named) {
                         return ambiguous("Connection must not name \(named)")
                     }
@@ -114,13 +114,13 @@ extension RequestHead {
         if !transferEncodings.isEmpty {
             if version.major == 1 && version.minor == 0 { return ambiguous("Transfer-Encoding on an HTTP/1.0 request") }
             if !contentLengths.isEmpty { return ambiguous("both Content-Length and Transfer-Encoding") }
-            guard transferEncodings.count == 1, transferEncodings[0].trimmingSpaces.asciiLowercased == "chunked" else {
+            guard transferEncodings.count == 1, transferEncodings[0].trimmingSpacesAndTabs.asciiLowercased == "chunked" else {
                 return ambiguous("Transfer-Encoding other than a single 'chunked'")
             }
             framing = .chunked
         } else if !contentLengths.isEmpty {
             guard contentLengths.count == 1 else { return ambiguous("several Content-Length headers") }
-            let digits = contentLengths[0].trimmingSpaces
+            let digits = contentLengths[0].trimmingSpacesAndTabs
             guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(digits) else {
                 return ambiguous("Content-Length is not a decimal number")
             }
@@ -144,7 +144,7 @@ extension RequestHead {
         if let contentType, contentType.utf8.contains(where: { $0 >= 0x80 }) {
             return HeadViolation(message: "Content-Type has a non-ASCII character", close: framing != .none, reason: .formBody)
         }
-        let mediaType = contentType.map { String($0.prefix { $0 != ";" }).trimmingSpaces.asciiLowercased }
+        let mediaType = contentType.map { String($0.prefix { $0 != ";" }).trimmingSpacesAndTabs.asciiLowercased }
         switch endpoint {
         case .uploadStart, .upload:
             switch mediaType {
@@ -197,7 +197,7 @@ public enum ForwardedHeaders {
     public static func upstream(_ head: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?) -> [(name: String, value: String)] {
         var named: Set<String> = []
         for (name, value) in head.headers where name.equalsIgnoringASCIICase("connection") {
-            for token in value.split(separator: ",") { named.insert(String(token).trimmingSpaces.asciiLowercased) }
+            for token in value.split(separator: ",") { named.insert(String(token).trimmingSpacesAndTabs.asciiLowercased) }
         }
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(head.headers.count + 3)

@@ -33,7 +33,7 @@ public struct APIKey: Sendable {
 
     /// Parses a key as given (surrounding whitespace ignored); nil when it is not one.
     public init?(text: String) {
-        let t = text.trimmingWhitespaceASCII
+        let t = text.trimmingWhitespace
         let parts = t.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "rtk", parts[1].utf8.count == 12,
               parts[1].utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
@@ -66,10 +66,4 @@ extension String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 
-    var trimmingWhitespaceASCII: String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" || c == "\n" || c == "\r" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" || c == "\n" || c == "\r" { s.removeLast() }
-        return String(s)
-    }
 }

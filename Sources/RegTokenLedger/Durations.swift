@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import RegToken
 
 /// Parsing and printing of durations and times for the command line.
 public enum Durations {
@@ -12,7 +13,7 @@ public enum Durations {
     /// Parses `90s`, `15m`, `1h`, `7d`, `2w`, or combinations such as `1h30m`, into seconds.
     /// A bare number is refused (the unit must be explicit).
     public static func parse(_ text: String) throws(LedgerError) -> Int64 {
-        let s = text.trimmingCharacters
+        let s = text.trimmingWhitespace
         func bad() -> LedgerError {
             LedgerError(.invalidInput, "invalid duration '\(text.prefix(40))': use a number and a unit, s, m, h, d or w (for example 90s, 1h, 7d)")
         }
@@ -85,18 +86,7 @@ public enum Durations {
 
     /// Seconds since 1970, now.
     public static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec)
+        WallClock.now()
     }
 }
 
-extension String {
-    /// Without leading and trailing whitespace (spaces, tabs, newlines).
-    public var trimmingCharacters: String {
-        var s = Substring(self)
-        while let c = s.first, c.isWhitespace { s.removeFirst() }
-        while let c = s.last, c.isWhitespace { s.removeLast() }
-        return String(s)
-    }
-}

@@ -89,16 +89,7 @@ extension Ledger {
                 throw LedgerError(.notFound, "no account \(name) (see regtoken accounts list)")
             }
             let tokens = try Row.fetchAll(db, sql: "SELECT * FROM token WHERE account = ?", arguments: [name]).compactMap(Self.record)
-            var revoked = 0
-            for record in tokens {
-                try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [record.id.description])
-                if !record.isPastEveryLeeway(at: now) {
-                    try db.execute(sql: "INSERT OR REPLACE INTO revocation(id, expires_at, key_id, revoked_at) VALUES (?, ?, ?, ?)",
-                                   arguments: [record.id.description, record.expiresAt, record.keyID, now])
-                    revoked += 1
-                }
-            }
-            if revoked > 0 { try Self.bumpVersion(db, now: now) }
+            try Self.delete(tokens, db, now: now)
             try db.execute(sql: "DELETE FROM account WHERE name = ?", arguments: [name])
             try Self.bumpNamespaces(db, now: now)
             return tokens

@@ -30,7 +30,7 @@ public final class Ledger: Sendable {
             if hadValues {
                 // The values dropped by the migration must not survive in the file or the WAL.
                 try pool.vacuum()
-                try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             }
         } catch {
             throw LedgerError(.storage, "cannot open the ledger \(path): \(Self.describe(error)); if it is damaged, move it aside (tokens it lists will no longer show in token-list)")
@@ -179,18 +179,7 @@ public final class Ledger: Sendable {
                 }
                 removed.append(record)
             }
-            var revoked = 0
-            for record in removed {
-                try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [record.id.description])
-                // A token past its expiry still verifies within a verifier's leeway: it is
-                // revoked until it is past every verifier's leeway.
-                if !record.isPastEveryLeeway(at: now) {
-                    try db.execute(sql: "INSERT OR REPLACE INTO revocation(id, expires_at, key_id, revoked_at) VALUES (?, ?, ?, ?)",
-                                   arguments: [record.id.description, record.expiresAt, record.keyID, now])
-                    revoked += 1
-                }
-            }
-            if revoked > 0 { try Self.bumpVersion(db, now: now) }
+            try Self.delete(removed, db, now: now)
             return removed
         }
     }
@@ -222,6 +211,21 @@ public final class Ledger: Sendable {
             if db.changesCount > 0 { try Self.bumpVersion(db, now: now) }
             return tokens
         }
+    }
+
+    /// Deletes tokens, revoking those a verifier could still accept (a token past its expiry
+    /// still verifies within a verifier's leeway), and bumps the list version when any was.
+    static func delete(_ records: [TokenRecord], _ db: Database, now: Int64) throws {
+        var revoked = 0
+        for record in records {
+            try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [record.id.description])
+            if !record.isPastEveryLeeway(at: now) {
+                try db.execute(sql: "INSERT OR REPLACE INTO revocation(id, expires_at, key_id, revoked_at) VALUES (?, ?, ?, ?)",
+                               arguments: [record.id.description, record.expiresAt, record.keyID, now])
+                revoked += 1
+            }
+        }
+        if revoked > 0 { try bumpVersion(db, now: now) }
     }
 
     static func bumpVersion(_ db: Database, now: Int64) throws {

@@ -191,11 +191,7 @@ enum LoadClock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    static func wallSeconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return ts.tv_sec
-    }
+    static func wallSeconds() -> Int { Int(WallClock.now()) }
 }
 
 /// A plain pthread for a worker (not a Swift concurrency task: workers spin on the CPU).

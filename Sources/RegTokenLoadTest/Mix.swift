@@ -17,7 +17,7 @@ public struct Mix: Sendable, Equatable, CustomStringConvertible {
         var w: [Outcome: Int] = [:]
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", omittingEmptySubsequences: false)
-            guard kv.count == 2, let outcome = Outcome(rawValue: kv[0].trimmingCharacters), let n = Int(kv[1].trimmingCharacters), n >= 0 else {
+            guard kv.count == 2, let outcome = Outcome(rawValue: kv[0].trimmingSpacesAndTabs), let n = Int(kv[1].trimmingSpacesAndTabs), n >= 0 else {
                 throw Invalid(description: "invalid --mix '\(text.prefix(80))': use outcome=weight pairs, outcomes valid, expired, revoked, wrongscope, malformed")
             }
             guard w.updateValue(n, forKey: outcome) == nil else { throw Invalid(description: "--mix names \(outcome.rawValue) twice") }
@@ -42,11 +42,3 @@ public struct Mix: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-extension Substring {
-    var trimmingCharacters: String {
-        var s = self
-        while let c = s.first, c == " " { s.removeFirst() }
-        while let c = s.last, c == " " { s.removeLast() }
-        return String(s)
-    }
-}

@@ -144,7 +144,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         let request = RequestHead(method: head.method.rawValue, target: head.uri,
                                   version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
         let t0 = NIODeadline.now()
-        let decision = state.decide(request, now: Self.wallClock())
+        let decision = state.decide(request, now: WallClock.now())
         metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
         metrics.record(decision)
 
@@ -357,7 +357,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
     static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        let named = Set(headers["connection"].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters.lowercased() } })
+        let named = Set(headers["connection"].flatMap { $0.split(separator: ",").map { $0.trimmingSpacesAndTabs.lowercased() } })
         var out = HTTPHeaders()
         for (name, value) in headers {
             let lower = name.lowercased()
@@ -367,11 +367,6 @@ package final class ProxyHandler: ChannelDuplexHandler {
         return out
     }
 
-    package static func wallClock() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec)
-    }
 }
 
 @available(*, unavailable)
@@ -395,14 +390,6 @@ package enum LogText {
     }
 }
 
-extension Substring {
-    package var trimmingCharacters: String {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return String(s)
-    }
-}
 
 extension String {
     init(format value: Double) {

@@ -223,11 +223,3 @@ public struct ServiceRequestContext: ServiceRequestContextProtocol {
     }
 }
 
-extension String {
-    var trimmingCharacters: String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return String(s)
-    }
-}

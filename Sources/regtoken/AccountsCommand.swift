@@ -91,7 +91,7 @@ struct AccountsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let seconds: Int64 = try cli {
-                let t = overlap.trimmingCharacters
+                let t = overlap.trimmingWhitespace
                 if t == "0" || t == "0s" { return 0 }
                 return try Durations.parse(t)
             }

@@ -21,7 +21,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             let home = try global.openHome()
-            let v = value.trimmingCharacters
+            let v = value.trimmingWhitespace
             switch name {
             case .account, .region:
                 let probe = TokenClaims(account: name == .account ? v : "a", region: name == .region ? v : "r", scope: .pull, issuedAt: 0, expiresAt: nil)

@@ -61,7 +61,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     private func nonEmpty(_ s: String?) -> String? {
-        guard let s = s?.trimmingCharacters, !s.isEmpty else { return nil }
+        guard let s = s?.trimmingWhitespace, !s.isEmpty else { return nil }
         return s
     }
 }

@@ -51,12 +51,12 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let home = try global.openHome()
             try cli {
-                try home.activateKey(keyID.trimmingCharacters)
+                try home.activateKey(keyID.trimmingWhitespace)
                 try home.syncRevocations(now: Durations.now())
             }
-            if !global.json { Output.line("Activated key \(keyID.trimmingCharacters)") } else {
+            if !global.json { Output.line("Activated key \(keyID.trimmingWhitespace)") } else {
                 struct Done: Encodable { var activated: String }
-                try Output.json(Done(activated: keyID.trimmingCharacters))
+                try Output.json(Done(activated: keyID.trimmingWhitespace))
             }
         }
     }
@@ -69,12 +69,12 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let home = try global.openHome()
-            let forgotten = try cli { try home.retireKey(keyID.trimmingCharacters, now: Durations.now()) }
+            let forgotten = try cli { try home.retireKey(keyID.trimmingWhitespace, now: Durations.now()) }
             if global.json {
                 struct Done: Encodable { var retired: String; var tokensRemoved: Int }
-                return try Output.json(Done(retired: keyID.trimmingCharacters, tokensRemoved: forgotten))
+                return try Output.json(Done(retired: keyID.trimmingWhitespace, tokensRemoved: forgotten))
             }
-            Output.line("Retired key \(keyID.trimmingCharacters); \(forgotten) token(s) it signed were removed from the ledger")
+            Output.line("Retired key \(keyID.trimmingWhitespace); \(forgotten) token(s) it signed were removed from the ledger")
         }
     }
 

@@ -45,13 +45,13 @@ struct LoginCommand: AsyncParsableCommand {
 
     private func readKey() throws -> String {
         if apiKeyStdin {
-            return (readLine(strippingNewline: true) ?? "").trimmingCharacters
+            return (readLine(strippingNewline: true) ?? "").trimmingWhitespace
         }
         guard isatty(STDIN_FILENO) == 1 else {
             throw CLIError("standard input is not a terminal: pass --api-key-stdin and the key on standard input", exit: .invalidInput)
         }
         guard let p = getpass("API key: ") else { return "" }
-        return String(cString: p).trimmingCharacters
+        return String(cString: p).trimmingWhitespace
     }
 }
 

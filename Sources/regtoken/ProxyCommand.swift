@@ -283,43 +283,23 @@ struct ProxyCommand: AsyncParsableCommand {
         if let metricsServer { services.append(metricsServer) }
         services.append(server)
         let group = ServiceGroup(services: services, logger: logger)
-        // Signals: SIGHUP reloads; the first SIGTERM or SIGINT drains (graceful shutdown), a
-        // second one stops at once.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
-        let running = Task { try await group.run() }
-        let cut = Mutex(false)
-        let watcher = Task { [self] in
-            var stopping = false
-            for await sig in signals {
-                if sig == .sighup {
-                    await reloader.reloadAll()
-                    if tlsCert != nil {
-                        do {
-                            server.replaceTLS(try loadTLS())
-                            logger.info("TLS certificate reloaded")
-                        } catch {
-                            logger.error("TLS certificate not reloaded; keeping the one in force", metadata: ["error": "\(error)"])
-                        }
-                    }
-                } else if !stopping {
-                    stopping = true
-                    logger.info("\(sig): shutting down gracefully (a second signal stops at once)")
-                    await group.triggerGracefulShutdown()
-                } else {
-                    logger.warning("\(sig) again: stopping at once")
-                    cut.withLock { $0 = true }
-                    running.cancel()
+        // SIGHUP reloads (keys, lists, the TLS certificate); SIGTERM or SIGINT drains.
+        let outcome = await ServiceRunner.run(group, logger: logger) { [self] in
+            await reloader.reloadAll()
+            if tlsCert != nil {
+                do {
+                    server.replaceTLS(try loadTLS())
+                    logger.info("TLS certificate reloaded")
+                } catch {
+                    logger.error("TLS certificate not reloaded; keeping the one in force", metadata: ["error": "\(error)"])
                 }
             }
         }
-        let result = await running.result
-        watcher.cancel()
         await reloader.shutdown()
-        if cut.withLock({ $0 }) {
-            throw CLIError("stopped at once by a second signal; requests in flight were cut")
-        }
-        if case .failure(let error) = result {
-            throw CLIError("proxy stopped: \(error)")
+        switch outcome {
+        case .cut: throw CLIError("stopped at once by a second signal; requests in flight were cut")
+        case .failed(let error): throw CLIError("proxy stopped: \(error)")
+        case .stopped: break
         }
         logger.info("stopped")
     }

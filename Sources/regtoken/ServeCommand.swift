@@ -101,28 +101,11 @@ struct ServeCommand: AsyncParsableCommand {
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(grace)
         let group = ServiceGroup(configuration: groupConfiguration)
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let running = Task { try await group.run() }
-        let cut = Mutex(false)
-        let watcher = Task {
-            var stopping = false
-            for await sig in signals {
-                if !stopping {
-                    stopping = true
-                    logger.info("\(sig): shutting down gracefully (a second signal stops at once)")
-                    await group.triggerGracefulShutdown()
-                } else {
-                    logger.warning("\(sig) again: stopping at once")
-                    cut.withLock { $0 = true }
-                    running.cancel()
-                }
-            }
-        }
-        let result = await running.result
-        watcher.cancel()
-        if cut.withLock({ $0 }) { throw CLIError("stopped at once by a second signal; requests in flight were cut") }
-        if case .failure(let error) = result {
+        switch await ServiceRunner.run(group, logger: logger) {
+        case .cut: throw CLIError("stopped at once by a second signal; requests in flight were cut")
+        case .failed(let error):
             throw CLIError(listening.withLock({ $0 }) ? "service stopped: \(error)" : "cannot listen on \(listen): \(error)")
+        case .stopped: break
         }
         logger.info("stopped")
     }

@@ -40,8 +40,8 @@ struct TokenGetCommand: AsyncParsableCommand {
 
 /// A token id as typed or pasted: surrounding whitespace is ignored.
 func parseTokenID(_ text: String) throws -> UUIDBytes {
-    guard let id = UUIDBytes(text.trimmingCharacters) else {
-        throw CLIError("'\(text.trimmingCharacters.prefix(60))' is not a token identifier (a UUID such as 0b4e6a52-6f8e-4c1d-9a51-3f6e2c1d0a99)", exit: .invalidInput)
+    guard let id = UUIDBytes(text.trimmingWhitespace) else {
+        throw CLIError("'\(text.trimmingWhitespace.prefix(60))' is not a token identifier (a UUID such as 0b4e6a52-6f8e-4c1d-9a51-3f6e2c1d0a99)", exit: .invalidInput)
     }
     return id
 }

@@ -36,7 +36,7 @@ struct VerifyCommand: AsyncParsableCommand {
             guard data.count <= 1 << 20 else { throw CLIError("the token on standard input is larger than 1 MiB", exit: .malformed) }
             text = String(decoding: data, as: UTF8.self)
         }
-        text = text.trimmingCharacters
+        text = text.trimmingWhitespace
         let home = try global.openHome()
         let region = try global.resolvedRegion(home)
         let verifier = TokenVerifier(keys: try cli { try home.keyRing() }, configuration: VerifierConfiguration(leeway: leeway))

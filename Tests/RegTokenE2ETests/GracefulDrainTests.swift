@@ -8,14 +8,6 @@ import Testing
 struct GracefulDrainTests {
     static let size = 64 << 20
 
-    func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
 
     /// A 64 MiB file of random bytes and its digest.
     func blob() throws -> (path: String, digest: String) {

@@ -237,3 +237,13 @@ func curl(_ args: [String]) throws -> (status: Int, body: String, headers: Strin
 func basicAuth(_ token: String) -> String {
     "Authorization: Basic " + Data("token:\(token)".utf8).base64EncodedString()
 }
+
+/// Polls `condition` until it holds or `seconds` pass (a last check at the end).
+func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(50_000)
+    }
+    return try condition()
+}

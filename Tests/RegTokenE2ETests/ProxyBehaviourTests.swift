@@ -29,14 +29,6 @@ struct ProxyBehaviourTests {
         deinit { stop() }
     }
 
-    func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
 
     @Test("Host and repeated headers pass through unchanged; the token never reaches the registry")
     func passThrough() throws {

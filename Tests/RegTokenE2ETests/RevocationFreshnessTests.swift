@@ -7,14 +7,6 @@ import Testing
 struct RevocationFreshnessTests {
     typealias FakeUpstream = ProxyBehaviourTests.FakeUpstream
 
-    func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(100_000)
-        }
-        return try condition()
-    }
 
     func status(_ proxy: ProxyProcess, _ token: String) throws -> Int {
         try curl(["-H", basicAuth(token), "http://127.0.0.1:\(proxy.port)/v2/"]).status

@@ -236,7 +236,7 @@ struct SnapshotCellTests {
     func unchangedUpdateDoesNotWait() throws {
         let cell = SnapshotCell(Tracked(-60_000))
         let parked = try #require(parkedReader(cell))
-        let returned = finishes { _ = cell.update { ($0, ()) } }
+        let returned = finishes { cell.update { ($0, ()) } }
         #expect(returned)
         parked.leave.signal()
         #expect(waited(parked.done))

@@ -76,8 +76,10 @@ EOF
   ) &
   echo $! >"$pidf"
   deadline=$(( $(date +%s) + ${E2E_START_TIMEOUT:-20} ))
+  # While starting, the child may still be the subshell closing descriptors (its command line is
+  # not docker-registry's yet): only its death counts as a failed start, not its name.
   until [ "$(code)" = 200 ]; do
-    if ! alive; then
+    if ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
       echo "registry.sh: registry exited during start; log tail:" >&2; tail -n 20 "$log" >&2; rm -f "$pidf"; exit 1
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then

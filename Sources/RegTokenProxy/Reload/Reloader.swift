@@ -136,7 +136,7 @@ public final class Reloader: Service, Sendable {
     /// The first load, before serving: every source must be good, and the list no older than
     /// the highest version accepted before.
     public func loadInitial() async throws {
-        let now = ProxyHandler.wallClock()
+        let now = WallClock.now()
         seen.withLock { $0.keys = keySignature() }
         if case .url(let fetcher) = keys {
             let response = try await fetcher.fetch(ifNoneMatch: nil)
@@ -312,7 +312,7 @@ public final class Reloader: Service, Sendable {
 
     /// Re-reads what changed (or everything, when forced): keys, the namespaces file, the list file.
     public func pollFiles(force: Bool) {
-        let now = ProxyHandler.wallClock()
+        let now = WallClock.now()
         var keysChanged = false
         if force || seen.withLock({ $0.keys }) != keySignature() {
             keysChanged = reloadKeys()
@@ -396,7 +396,7 @@ public final class Reloader: Service, Sendable {
         let etag = seen.withLock { $0.etag }
         do {
             let response = try await fetcher.fetch(ifNoneMatch: etag)
-            let now = ProxyHandler.wallClock()
+            let now = WallClock.now()
             switch response.status {
             case 304 where etag != nil:
                 // Unchanged since the accepted list (its ETag): current.
@@ -419,7 +419,7 @@ public final class Reloader: Service, Sendable {
             server?.reloadFailed()
             logger.error("revocation list URL unreachable; keeping the list in force, its age growing", metadata: ["error": "\(error)"])
         }
-        server?.updateRevocationGauges(now: ProxyHandler.wallClock())
+        server?.updateRevocationGauges(now: WallClock.now())
     }
 }
 
