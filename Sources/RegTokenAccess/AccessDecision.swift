@@ -146,9 +146,9 @@ public struct AccessPolicy: Sendable {
         let request: RegistryRequest
         switch RegistryRequest.parse(target: target) {
         case .success(let r): request = r
-        case .failure(.ambiguous(let why)): return deny(400, "UNSUPPORTED", "ambiguous request: \(why)", .ambiguousPath)
-        case .failure(.invalidName(let why)): return deny(400, "NAME_INVALID", why, .invalidName)
-        case .failure(.notFound): return deny(404, "UNSUPPORTED", "not a registry API path", .notFound)
+        case .failure(let e) where e.code == .ambiguous: return deny(400, "UNSUPPORTED", "ambiguous request: \(e.reason)", .ambiguousPath)
+        case .failure(let e) where e.code == .invalidName: return deny(400, "NAME_INVALID", e.reason, .invalidName)
+        case .failure(let e): return deny(404, "UNSUPPORTED", e.reason, .notFound)
         }
 
         // 2. Who is asking.

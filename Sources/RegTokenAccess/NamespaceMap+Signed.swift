@@ -38,27 +38,27 @@ public struct SignedNamespaceMap: Sendable, Equatable {
     }
 
     /// Verifies a signed map with `keys` and checks every name in it.
-    public init(signed bytes: [UInt8], keys: KeyRing) throws(NamespaceMap.Invalid) {
-        guard bytes.count <= 16 << 20 else { throw NamespaceMap.Invalid(description: "namespace map is larger than 16 MiB") }
+    public init(signed bytes: [UInt8], keys: KeyRing) throws(NamespaceMapError) {
+        guard bytes.count <= 16 << 20 else { throw NamespaceMapError(.malformed, "namespace map is larger than 16 MiB") }
         var compact = bytes[...]
         while let last = compact.last, last == 0x0A || last == 0x0D { compact.removeLast() }
         let verified: JWS.Verified
         do { verified = try JWS.verify(Array(compact), keys: keys) } catch {
-            throw NamespaceMap.Invalid(description: "namespace map signature does not verify (\(error.code): \(error.reason))")
+            throw NamespaceMapError(.badSignature, "namespace map signature does not verify (\(error.code): \(error.reason))")
         }
         guard verified.type == Self.jwsType else {
-            throw NamespaceMap.Invalid(description: "not a namespace map (header typ is not \(Self.jwsType))")
+            throw NamespaceMapError(.malformed, "not a namespace map (header typ is not \(Self.jwsType))")
         }
         let payload: Payload
         do { payload = try JSONDecoder().decode(Payload.self, from: Data(verified.payload)) } catch {
-            throw NamespaceMap.Invalid(description: "namespace map content is malformed")
+            throw NamespaceMapError(.malformed, "namespace map content is malformed")
         }
         guard payload.version <= RevocationList.maximumVersion else {
-            throw NamespaceMap.Invalid(description: "namespace map version is beyond the largest possible")
+            throw NamespaceMapError(.malformed, "namespace map version is beyond the largest possible")
         }
         for (ns, account) in payload.namespaces {
             guard RegistryRequest.isNameComponent(ns), ns.utf8.count <= 255, TokenClaims.isNameComponent(account) || account.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-                throw NamespaceMap.Invalid(description: "namespace map has an invalid name")
+                throw NamespaceMapError(.malformed, "namespace map has an invalid name")
             }
         }
         self.init(owners: payload.namespaces, version: payload.version, issuedAt: payload.iat)

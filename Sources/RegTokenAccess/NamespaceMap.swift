@@ -25,44 +25,70 @@ public struct NamespaceMap: Sendable, Equatable {
 
     public var count: Int? { owners?.count }
 
-    public struct Invalid: Error, Sendable, CustomStringConvertible {
-        public let description: String
-    }
-
     /// Parses the file's text.
-    public static func parse(_ text: String) throws(Invalid) -> NamespaceMap {
+    public static func parse(_ text: String) throws(NamespaceMapError) -> NamespaceMap {
         var owners: [String: String] = [:]
         for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.prefix { $0 != "#" }.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             if line.isEmpty { continue }
             guard line.count == 2 else {
-                throw Invalid(description: "line \(n + 1): expected 'namespace account'")
+                throw NamespaceMapError(.malformed, "line \(n + 1): expected 'namespace account'")
             }
             let ns = String(line[0]), account = String(line[1])
             guard RegistryRequest.isNameComponent(ns) else {
-                throw Invalid(description: "line \(n + 1): '\(ns.prefix(64))' is not a namespace (lowercase letters, digits, separators)")
+                throw NamespaceMapError(.malformed, "line \(n + 1): '\(ns.prefix(64))' is not a namespace (lowercase letters, digits, separators)")
             }
             guard (try? TokenClaims(account: account, region: "r", scope: .pull, issuedAt: 0, expiresAt: nil).validate()) != nil else {
-                throw Invalid(description: "line \(n + 1): '\(account.prefix(64))' is not an account name")
+                throw NamespaceMapError(.malformed, "line \(n + 1): '\(account.prefix(64))' is not an account name")
             }
             guard owners.updateValue(account, forKey: ns) == nil else {
-                throw Invalid(description: "line \(n + 1): namespace '\(ns)' is listed twice")
+                throw NamespaceMapError(.malformed, "line \(n + 1): namespace '\(ns)' is listed twice")
             }
         }
         return NamespaceMap(owners: owners)
     }
 
     /// Reads and parses the file at `path`.
-    public static func load(path: String) throws(Invalid) -> NamespaceMap {
+    public static func load(path: String) throws(NamespaceMapError) -> NamespaceMap {
         let bytes: [UInt8]
         do { bytes = try AtomicFile.read(path, limit: 16 << 20, trust: .owned) } catch {
-            throw Invalid(description: "cannot read namespaces file: \(error)")
+            throw NamespaceMapError(.io, "cannot read namespaces file: \(error)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw Invalid(description: "namespaces file \(path) is not UTF-8 text")
+            throw NamespaceMapError(.malformed, "namespaces file \(path) is not UTF-8 text")
         }
         do { return try parse(text) } catch {
-            throw Invalid(description: "\(path): \(error.description)")
+            throw NamespaceMapError(.malformed, "\(path): \(error.reason)")
         }
     }
+}
+
+/// Why a namespace map (a namespaces file, or a signed map from the issuer) was refused; the map
+/// in force stays.
+///
+/// Equality is on ``code`` only.
+public struct NamespaceMapError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        /// Not a namespace map: a bad line, name, JSON, JWS type, or too large.
+        public static let malformed = ErrorCode(name: "malformed")
+        /// A signed map whose signature does not verify with the key ring.
+        public static let badSignature = ErrorCode(name: "bad_signature")
+        /// The file could not be read.
+        public static let io = ErrorCode(name: "io")
+        public var description: String { name }
+    }
+
+    public let code: ErrorCode
+    public let reason: String
+
+    public init(_ code: ErrorCode, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+    public static func == (lhs: NamespaceMapError, rhs: NamespaceMapError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -37,17 +37,9 @@ public struct RegistryRequest: Sendable, Equatable {
     /// The namespace of the mount's source repository.
     public var mountFromNamespace: String? { mountFrom.map { String($0.prefix { $0 != "/" }) } }
 
-    public enum Failure: Error, Sendable, Equatable {
-        /// 400: the path or query could mean two things.
-        case ambiguous(String)
-        /// 400: a repository name or reference outside the distribution grammar.
-        case invalidName(String)
-        /// 404: not a registry API path.
-        case notFound
-    }
 
     /// Parses a request target (`/v2/acme/app/manifests/v1?x=y`).
-    public static func parse(target: String) -> Result<RegistryRequest, Failure> {
+    public static func parse(target: String) -> Result<RegistryRequest, RequestError> {
         let bytes = Array(target.utf8)
         guard bytes.count <= 8192 else { return .failure(.ambiguous("request target is too long")) }
         for b in bytes where b < 0x21 || b > 0x7E || b == UInt8(ascii: "#") || b == UInt8(ascii: "\\") {
@@ -62,9 +54,9 @@ public struct RegistryRequest: Sendable, Equatable {
         }
         var segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         // A path starts with '/': the first segment is empty.
-        guard segments.first == "" else { return .failure(.notFound) }
+        guard segments.first == "" else { return .failure(.notRegistryPath) }
         segments.removeFirst()
-        guard segments.first == "v2" else { return .failure(.notFound) }
+        guard segments.first == "v2" else { return .failure(.notRegistryPath) }
         segments.removeFirst()
         if segments.isEmpty || segments == [""] {
             return .success(RegistryRequest(endpoint: .base, repository: nil, mountFrom: nil))
@@ -86,8 +78,8 @@ public struct RegistryRequest: Sendable, Equatable {
             return .success(RegistryRequest(endpoint: .catalog, repository: nil, mountFrom: nil))
         }
         let n = segments.count
-        func name(_ count: Int) -> Result<String, Failure> {
-            guard count >= 1 else { return .failure(.notFound) }
+        func name(_ count: Int) -> Result<String, RequestError> {
+            guard count >= 1 else { return .failure(.notRegistryPath) }
             let parts = Array(segments[0..<count])
             guard parts.allSatisfy(isNameComponent) else {
                 return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
@@ -96,7 +88,7 @@ public struct RegistryRequest: Sendable, Equatable {
             guard joined.utf8.count <= 255 else { return .failure(.invalidName("repository name is longer than 255 characters")) }
             return .success(joined)
         }
-        func make(_ endpoint: Endpoint, nameCount: Int, mountFrom: String? = nil) -> Result<RegistryRequest, Failure> {
+        func make(_ endpoint: Endpoint, nameCount: Int, mountFrom: String? = nil) -> Result<RegistryRequest, RequestError> {
             name(nameCount).map { RegistryRequest(endpoint: endpoint, repository: $0, mountFrom: mountFrom) }
         }
 
@@ -133,10 +125,10 @@ public struct RegistryRequest: Sendable, Equatable {
             guard isDigest(digest) else { return .failure(.invalidName("invalid digest")) }
             return make(.referrers(digest: digest), nameCount: n - 2)
         }
-        return .failure(.notFound)
+        return .failure(.notRegistryPath)
     }
 
-    private static func uploadStart(nameCount: Int, query: [String: String], name: (Int) -> Result<String, Failure>) -> Result<RegistryRequest, Failure> {
+    private static func uploadStart(nameCount: Int, query: [String: String], name: (Int) -> Result<String, RequestError>) -> Result<RegistryRequest, RequestError> {
         name(nameCount).flatMap { repo in
             var from: String? = nil
             if let mount = query["mount"] {
@@ -188,7 +180,7 @@ public struct RegistryRequest: Sendable, Equatable {
     }
 
     /// `a=1&b=2`, percent-decoded ('+' is a space). A repeated parameter is ambiguous.
-    static func parseQuery(_ raw: [UInt8]) -> Result<[String: String], Failure> {
+    static func parseQuery(_ raw: [UInt8]) -> Result<[String: String], RequestError> {
         var out: [String: String] = [:]
         guard !raw.isEmpty else { return .success(out) }
         // Go's url.ParseQuery drops a pair with a ';' in it (since Go 1.17): the registry would
@@ -253,4 +245,37 @@ public struct RegistryRequest: Sendable, Equatable {
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == UInt8(ascii: "_") || c == UInt8(ascii: "=") || c == UInt8(ascii: "-")
         }
     }
+}
+
+/// Why a request target was refused before any credential was looked at.
+///
+/// Equality is on ``code`` only.
+public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        /// 400: the path or query could mean two things (to us and to the registry).
+        public static let ambiguous = ErrorCode(name: "ambiguous")
+        /// 400: a repository name or reference outside the distribution grammar.
+        public static let invalidName = ErrorCode(name: "invalid_name")
+        /// 404: not a registry API path.
+        public static let notRegistryPath = ErrorCode(name: "not_registry_path")
+        public var description: String { name }
+    }
+
+    public let code: ErrorCode
+    public let reason: String
+
+    public init(_ code: ErrorCode, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    static func ambiguous(_ reason: String) -> RequestError { RequestError(.ambiguous, reason) }
+    static func invalidName(_ reason: String) -> RequestError { RequestError(.invalidName, reason) }
+    static let notRegistryPath = RequestError(.notRegistryPath, "not a registry API path")
+
+    public var description: String { "\(code): \(reason)" }
+    public static func == (lhs: RequestError, rhs: RequestError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

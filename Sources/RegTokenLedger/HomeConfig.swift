@@ -53,7 +53,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     static func load(_ path: String) throws(LedgerError) -> HomeConfig {
         let bytes: [UInt8]
         do { bytes = try AtomicFile.read(path, limit: 1 << 20, trust: .secret) } catch {
-            if error.errno == ENOENT_ { return HomeConfig() }
+            if error.code == .notFound { return HomeConfig() }
             throw LedgerError(.storage, "cannot read \(path): \(error)")
         }
         do {
@@ -74,11 +74,3 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-let ENOENT_ = ENOENT
-#elseif canImport(Musl)
-import Musl
-let ENOENT_ = ENOENT
-#endif

@@ -51,25 +51,31 @@ public struct IssuedToken: Sendable {
     }
 }
 
-/// Why the state directory, its ledger or its files could not be used. `message` is one line
-/// that says what is wrong and what to do.
-public struct LedgerError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable {
-        /// A token id that is not in the ledger (for this account and region).
-        case notFound
+/// Why the state directory, its ledger or its files could not be used.
+///
+/// Equality is on ``code`` only. ``reason`` is one line that says what is wrong and what to do.
+public struct LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        /// A token id (or account) that is not in the ledger for this account and region.
+        public static let notFound = ErrorCode(name: "not_found")
         /// Input that is not acceptable (bad duration, bad name, missing account...).
-        case invalidInput
+        public static let invalidInput = ErrorCode(name: "invalid_input")
         /// The ledger, a key or the revocation list could not be read or written.
-        case storage
+        public static let storage = ErrorCode(name: "storage")
+        public var description: String { name }
     }
 
-    public let kind: Kind
-    public let message: String
+    public let code: ErrorCode
+    public let reason: String
 
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
+    public init(_ code: ErrorCode, _ reason: String) {
+        self.code = code
+        self.reason = reason
     }
 
-    public var description: String { message }
+    public var description: String { reason }
+    public static func == (lhs: LedgerError, rhs: LedgerError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

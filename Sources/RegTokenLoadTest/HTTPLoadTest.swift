@@ -49,16 +49,20 @@ public struct HTTPLoadTest: Sendable {
         for c in 0..<connections {
             let promise = group.next().makePromise(of: Void.self)
             let plan = Plan(table: table, tokens: tokens, repository: repository, host: "\(host):\(port)", deadline: deadline, seed: UInt64(c + 1))
-            let channel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(Connection(plan: plan, totals: totals, done: promise))
+            do {
+                _ = try await ClientBootstrap(group: group)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                            try channel.pipeline.syncOperations.addHandler(Connection(plan: plan, totals: totals, done: promise))
+                        }
                     }
-                }
-                .connect(host: host, port: port).get()
-            _ = channel
+                    .connect(host: host, port: port).get()
+            } catch {
+                promise.fail(error)
+                throw LoadTestError(.unreachable, "cannot connect to \(host):\(port): \(error)")
+            }
             done.append(promise.futureResult)
         }
         var lastProgress = start

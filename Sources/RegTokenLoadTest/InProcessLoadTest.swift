@@ -141,7 +141,7 @@ public struct InProcessLoadTest: Sendable {
                 let token = pool[Int(rng.next() % UInt64(pool.count))]
                 let request = outcome == .wrongscope ? push : (rng.next() & 1 == 0 ? pull : push)
                 let t0 = LoadClock.nanoseconds()
-                let code: TokenError.Code? = token.withUnsafeBytes { bytes -> TokenError.Code? in
+                let code: TokenError.ErrorCode? = token.withUnsafeBytes { bytes -> TokenError.ErrorCode? in
                     do {
                         _ = try corpus.verifier.verify(bytes: bytes, at: corpus.now, for: request)
                         return nil
@@ -159,7 +159,7 @@ public struct InProcessLoadTest: Sendable {
             result(histogram, counts, wrong)
         }
 
-        static func expected(_ outcome: Outcome, _ code: TokenError.Code?) -> Bool {
+        static func expected(_ outcome: Outcome, _ code: TokenError.ErrorCode?) -> Bool {
             switch outcome {
             case .valid: return code == nil
             case .expired: return code == .expired
@@ -211,12 +211,37 @@ enum LoadThread {
         }, box)
         guard rc == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
-            throw LoadTestError(description: "cannot start a thread: \(rc)")
+            throw LoadTestError(.system, "cannot start a thread: \(rc)")
         }
         return thread
     }
 }
 
-public struct LoadTestError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+/// Why a load test could not be set up or run.
+///
+/// Equality is on ``code`` only.
+public struct LoadTestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        /// A `--mix` that is not outcome=weight pairs with at least one weight above zero.
+        public static let invalidMix = ErrorCode(name: "invalid_mix")
+        /// The target (a proxy) could not be connected to.
+        public static let unreachable = ErrorCode(name: "unreachable")
+        /// The system refused a resource (a thread, a socket).
+        public static let system = ErrorCode(name: "system")
+        public var description: String { name }
+    }
+
+    public let code: ErrorCode
+    public let reason: String
+
+    public init(_ code: ErrorCode, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+    public static func == (lhs: LoadTestError, rhs: LoadTestError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -11,18 +11,16 @@ public struct Mix: Sendable, Equatable, CustomStringConvertible {
 
     public init(weights: [Outcome: Int]) { self.weights = weights }
 
-    public struct Invalid: Error, CustomStringConvertible, Sendable { public let description: String }
-
-    public init(parsing text: String) throws {
+    public init(parsing text: String) throws(LoadTestError) {
         var w: [Outcome: Int] = [:]
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", omittingEmptySubsequences: false)
             guard kv.count == 2, let outcome = Outcome(rawValue: kv[0].trimmingSpacesAndTabs), let n = Int(kv[1].trimmingSpacesAndTabs), n >= 0 else {
-                throw Invalid(description: "invalid --mix '\(text.prefix(80))': use outcome=weight pairs, outcomes valid, expired, revoked, wrongscope, malformed")
+                throw LoadTestError(.invalidMix, "invalid --mix '\(text.prefix(80))': use outcome=weight pairs, outcomes valid, expired, revoked, wrongscope, malformed")
             }
-            guard w.updateValue(n, forKey: outcome) == nil else { throw Invalid(description: "--mix names \(outcome.rawValue) twice") }
+            guard w.updateValue(n, forKey: outcome) == nil else { throw LoadTestError(.invalidMix, "--mix names \(outcome.rawValue) twice") }
         }
-        guard w.values.reduce(0, +) > 0 else { throw Invalid(description: "--mix weights must not all be zero") }
+        guard w.values.reduce(0, +) > 0 else { throw LoadTestError(.invalidMix, "--mix weights must not all be zero") }
         weights = w
     }
 

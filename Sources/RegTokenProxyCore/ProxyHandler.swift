@@ -372,23 +372,6 @@ package final class ProxyHandler: ChannelDuplexHandler {
 @available(*, unavailable)
 extension ProxyHandler: Sendable {}
 
-/// Text from a client made safe for a log line.
-package enum LogText {
-    /// Control bytes (below 0x20, DEL) and backslashes as `\xHH`; everything else as it is.
-    package static func escape(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) else { return text }
-        var out = ""
-        out.reserveCapacity(text.utf8.count + 16)
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\\" {
-                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-}
 
 
 extension String {

@@ -119,7 +119,7 @@ public final class Issuer: @unchecked Sendable {
                 return try home.keyRing().activeKey == nil ? "no active signing key (regtoken keys activate)" : nil
             }
         } catch {
-            return error.message
+            return error.reason
         }
     }
 }

@@ -64,7 +64,7 @@ struct APIMiddleware: ServerMiddleware {
             return (response, responseBody)
         } catch let error as ServerError {
             if let ledger = error.underlyingError as? LedgerError {
-                logger.error("storage failure", metadata: ["operation": "\(operationID)", "error": "\(ledger.message)"])
+                logger.error("storage failure", metadata: ["operation": "\(operationID)", "error": "\(ledger.reason)"])
                 return Self.error(.internalServerError, .storage, "the service cannot use its storage now; try again")
             }
             if error.underlyingError is TooLarge {

@@ -92,7 +92,7 @@ public struct Maintenance: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try issuer.maintain(now: Durations.now()) } catch let error as LedgerError {
-                    logger.error("upkeep failed", metadata: ["error": "\(error.message)"])
+                    logger.error("upkeep failed", metadata: ["error": "\(error.reason)"])
                 } catch {
                     logger.error("upkeep failed", metadata: ["error": "\(error)"])
                 }

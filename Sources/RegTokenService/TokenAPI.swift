@@ -89,8 +89,8 @@ struct TokenAPI: APIProtocol {
         case .success(let issued):
             return .created(.init(body: .json(Self.token(issued.record, value: issued.value))))
         case .failure(let error):
-            guard error.kind == .invalidInput else { throw error }
-            return .badRequest(.init(body: .json(Self.error(.invalidInput, error.message))))
+            guard error.code == .invalidInput else { throw error }
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, error.reason))))
         }
     }
 
@@ -117,7 +117,7 @@ struct TokenAPI: APIProtocol {
         case .success(let issued):
             return .ok(.init(body: .json(Self.token(issued.record, value: issued.value))))
         case .failure(let error):
-            guard error.kind == .notFound else { throw error }
+            guard error.code == .notFound else { throw error }
             return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
         }
     }
@@ -140,7 +140,7 @@ struct TokenAPI: APIProtocol {
             return .ok(.init(body: .json(.init(removed: removed.map(\.id.description), revoked: revoked.map(\.id.description),
                                                revocationListVersion: Int64(version)))))
         case .failure(let error):
-            guard error.kind == .notFound else { throw error }
+            guard error.code == .notFound else { throw error }
             return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
         }
     }

@@ -1,67 +1,87 @@
+import ArgumentParser
 import Foundation
 import RegToken
+import RegTokenAccess
 import RegTokenLedger
+import RegTokenLoadTest
+import RegTokenProxy
 
-/// A command-line failure: one line on stderr, a documented exit code.
+/// The documented exit codes (README.md, `regtoken --help`). Usage errors are ArgumentParser's
+/// `ExitCode.validationFailure` (64) and come only from parsing the command line.
+extension ExitCode {
+    /// Invalid input: a bad duration, name or URL, a missing account or region.
+    static let invalidInput = ExitCode(2)
+    /// An unknown token id, key id or account.
+    static let notFound = ExitCode(3)
+    /// `verify`: malformed token (including an unsupported `alg`).
+    static let malformedToken = ExitCode(10)
+    /// `verify`: bad signature, unknown key, or an algorithm not the key's.
+    static let badSignature = ExitCode(11)
+    /// `verify`: expired or not yet valid.
+    static let expiredToken = ExitCode(12)
+    /// `verify`: revoked.
+    static let revokedToken = ExitCode(13)
+    /// `verify`: not allowed (region, scope, namespace).
+    static let notAllowed = ExitCode(14)
+}
+
+/// A command-line failure: one line on stderr and a documented exit code. Every error a command
+/// throws becomes one (``init(_:)-(any Error)``), so none is ever reported as a usage error.
 struct CLIError: Error {
-    enum Exit: Int32 {
-        case failure = 1
-        case invalidInput = 2
-        case notFound = 3
-        case malformed = 10
-        case badSignature = 11
-        case expired = 12
-        case revoked = 13
-        case notAllowed = 14
-    }
-
     let message: String
-    let exit: Exit
+    let exitCode: ExitCode
 
-    init(_ message: String, exit: Exit = .failure) {
+    init(_ message: String, exit: ExitCode = .failure) {
         self.message = message
-        self.exit = exit
+        self.exitCode = exit
     }
 
-    init(_ error: LedgerError) {
-        switch error.kind {
-        case .notFound: self.init(error.message, exit: .notFound)
-        case .invalidInput: self.init(error.message, exit: .invalidInput)
-        case .storage: self.init(error.message, exit: .failure)
+    /// The one mapping from the libraries' errors to exit codes.
+    init(_ error: any Error) {
+        switch error {
+        case let e as CLIError:
+            self = e
+        case let e as LedgerError:
+            self.init(e.reason, exit: e.code == .notFound ? .notFound : e.code == .invalidInput ? .invalidInput : .failure)
+        case let e as IssueError:
+            self.init(e.reason, exit: e.code == .invalidClaims ? .invalidInput : .failure)
+        case let e as TokenError:
+            self.init("token refused: \(e.code): \(e.reason)", exit: Self.exit(for: e.code))
+        case let e as LoadTestError:
+            self.init(e.reason, exit: e.code == .invalidMix ? .invalidInput : .failure)
+        case let e as KeyError: self.init(e.reason)
+        case let e as RevocationError: self.init(e.reason)
+        case let e as FileError: self.init(e.reason)
+        case let e as NamespaceMapError: self.init(e.reason)
+        case let e as ProxyError: self.init(e.reason)
+        default:
+            // Whatever else (a system or library error): one line, exit 1.
+            let line = "\(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "failed"
+            self.init(line)
         }
     }
 
-    /// The exit class of a token verification failure.
-    static func exit(for code: TokenError.Code) -> Exit {
+    /// The exit code of a token verification failure.
+    static func exit(for code: TokenError.ErrorCode) -> ExitCode {
         switch code {
-        case .malformed, .unsupportedAlgorithm: return .malformed
+        case .malformed, .unsupportedAlgorithm: return .malformedToken
         case .badSignature, .unknownKey, .algorithmMismatch: return .badSignature
-        case .expired, .notYetValid: return .expired
-        case .revoked: return .revoked
+        case .expired, .notYetValid: return .expiredToken
+        case .revoked: return .revokedToken
         default: return .notAllowed
         }
     }
 
-    var exitCode: Int32 { exit.rawValue }
-
     func report() {
-        FileHandle.standardError.write(Data("regtoken: error: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("regtoken: error: \(LogText.escape(message))\n".utf8))
     }
 }
 
-/// Runs `body`, turning library errors into one-line CLI errors.
-func cli<T>(_ body: () throws -> T) throws -> T {
+/// Runs `body`, turning library errors into one-line CLI errors (``CLIError/init(_:)-(any Error)``).
+func cli<T>(_ body: () throws -> T) throws(CLIError) -> T {
     do {
         return try body()
-    } catch let e as CLIError {
-        throw e
-    } catch let e as LedgerError {
-        throw CLIError(e)
-    } catch let e as KeyError {
-        throw CLIError(e.reason)
-    } catch let e as RevocationError {
-        throw CLIError(e.reason)
-    } catch let e as IssueError {
-        throw CLIError(e.reason, exit: e.code == .invalidClaims ? .invalidInput : .failure)
+    } catch {
+        throw CLIError(error)
     }
 }

@@ -50,7 +50,7 @@ struct LoadtestCommand: AsyncParsableCommand {
     func run() async throws {
         let seconds = Double(try cli { try Durations.parse(duration) })
         let mix: Mix
-        do { mix = try Mix(parsing: self.mix) } catch { throw CLIError("\(error)", exit: .invalidInput) }
+        do { mix = try Mix(parsing: self.mix) } catch { throw CLIError(error) }
         let live = isatty(STDERR_FILENO) == 1
         let progress: @Sendable (Double, Int) -> Void = { elapsed, ops in
             guard live else { return }

@@ -253,7 +253,7 @@ struct ProxyCommand: AsyncParsableCommand {
             await reloader.shutdown()
             switch error {
             case let e as RevocationError: throw CLIError("revocation list refused: \(e.reason)")
-            case let e as NamespaceMap.Invalid: throw CLIError("namespaces file refused: \(e.description)")
+            case let e as NamespaceMapError: throw CLIError("namespaces file refused: \(e.description)")
             default: throw CLIError("cannot load the revocation list: \(error)")
             }
         }

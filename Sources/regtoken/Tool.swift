@@ -32,16 +32,10 @@ enum Tool {
     static func main() async {
         // Everything regtoken creates is private unless it says otherwise (public keys, the list).
         umask(0o077)
+        // Parsing (and each command's validate()) is the only source of usage errors (64).
+        var command: any ParsableCommand
         do {
-            var command = try RegTokenCommand.parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch let error as CLIError {
-            error.report()
-            exit(error.exitCode)
+            command = try RegTokenCommand.parseAsRoot()
         } catch {
             let code = RegTokenCommand.exitCode(for: error)
             let message = RegTokenCommand.fullMessage(for: error)
@@ -50,11 +44,28 @@ enum Tool {
                 print(message)
                 exit(0)
             }
-            // Usage errors: one line, and where to look.
             let first = message.split(separator: "\n").first.map(String.init) ?? "invalid arguments"
             let line = first.hasPrefix("Error: ") ? String(first.dropFirst(7)) : first
-            FileHandle.standardError.write(Data("regtoken: error: \(line) (see regtoken --help)\n".utf8))
-            exit(code.rawValue == 1 ? 64 : code.rawValue)
+            FileHandle.standardError.write(Data("regtoken: error: \(LogText.escape(line)) (see regtoken --help)\n".utf8))
+            exit(ExitCode.validationFailure.rawValue)
+        }
+        // Running: every failure is reported through CLIError with its documented code, never as usage.
+        do {
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch where RegTokenCommand.exitCode(for: error) == .success {
+            // --help, and a command with subcommands but no run of its own: its help.
+            print(RegTokenCommand.fullMessage(for: error))
+            exit(0)
+        } catch {
+            let failure = CLIError(error)
+            failure.report()
+            exit(failure.exitCode.rawValue)
         }
     }
 }

@@ -33,7 +33,7 @@ struct VerifyCommand: AsyncParsableCommand {
         var text = token
         if token == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
-            guard data.count <= 1 << 20 else { throw CLIError("the token on standard input is larger than 1 MiB", exit: .malformed) }
+            guard data.count <= 1 << 20 else { throw CLIError("the token on standard input is larger than 1 MiB", exit: .malformedToken) }
             text = String(decoding: data, as: UTF8.self)
         }
         text = text.trimmingWhitespace
@@ -68,7 +68,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 struct Invalid: Encodable { var valid = false; var code: String; var reason: String }
                 try Output.json(Invalid(code: error.code.description, reason: error.reason))
             }
-            throw CLIError("token refused: \(error.code): \(error.reason)", exit: CLIError.exit(for: error.code))
+            throw CLIError(error)
         }
     }
 

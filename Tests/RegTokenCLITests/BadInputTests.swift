@@ -87,6 +87,32 @@ struct BadInputTests {
         #expect(help.status == 0 && help.stdout.contains("token-add"))
     }
 
+    @Test("failures that are not usage errors never exit 64: each exits with its documented code and ends with one error line")
+    func runtimeFailuresAreNotUsageErrors() throws {
+        var cli = try CLI()
+        _ = try cli.add()
+        let keys = cli.home + "/keys"
+        // The proxy and serve log a line or two before failing: the last line is the error.
+        func expectFailure(_ r: CLI.Result, status: Int32, containing: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(r.status == status, "exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
+            let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(last.hasPrefix("regtoken: error: ") && last.contains(containing), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+            #expect(!r.stderr.contains("--help") && !r.stderr.contains("Fatal error") && !r.stderr.contains("Backtrac"), sourceLocation: sourceLocation)
+        }
+        let proxy = ["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--keys", keys]
+        expectFailure(try cli.run(proxy + ["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"]), status: 1, containing: "/nonexistent")
+        expectFailure(try cli.run(proxy + ["--namespaces", "/nonexistent"]), status: 1, containing: "namespaces")
+        expectFailure(try cli.run(["proxy", "--listen", "999.1.1.1:80", "--upstream", "http://127.0.0.1:9", "--keys", keys]), status: 1, containing: "999.1.1.1")
+        expectFailure(try cli("serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"), status: 1, containing: "/nonexistent")
+        // A load test against nothing: a connection failure, not a crash (a promise was leaked here once).
+        expectFailure(try cli("loadtest", "--url", "http://127.0.0.1:9", "--duration", "1s"), status: 1, containing: "127.0.0.1:9")
+        expectFailure(try cli("loadtest", "--url", "http://127.0.0.1:9", "--mix", "valid=x"), status: 2, containing: "--mix")
+        // A service that is not there.
+        cli.extraEnvironment = ["REGTOKEN_SERVER": "http://127.0.0.1:9", "REGTOKEN_API_KEY": "rtk_unused"]
+        expectFailure(try cli("token-list"), status: 1, containing: "cannot reach the service")
+        expectFailure(try cli("token-add"), status: 1, containing: "cannot reach the service")
+    }
+
     @Test("a corrupted or unreadable ledger is reported, not crashed on, and not overwritten")
     func corruptedLedger() throws {
         let cli = try CLI()

@@ -6,6 +6,8 @@ struct CLI {
     let home: String
     var account: String? = "acme"
     var region: String? = "eu-west-1"
+    /// More environment variables for every run.
+    var extraEnvironment: [String: String] = [:]
 
     static var binary: String {
         // The test runner lives in the build products directory, beside the regtoken executable.
@@ -33,6 +35,7 @@ struct CLI {
         env.removeValue(forKey: "REGTOKEN_REGION")
         if let account { env["REGTOKEN_ACCOUNT"] = account }
         if let region { env["REGTOKEN_REGION"] = region }
+        env.merge(extraEnvironment) { $1 }
         return env
     }
 

@@ -186,10 +186,10 @@ struct AccessDecisionTests {
         let map = try NamespaceMap.parse("acme acme # comment\n\n  tools   acme\n")
         #expect(map.owner(of: "tools") == "acme")
         #expect(map.owner(of: "other") == nil)
-        #expect(throws: NamespaceMap.Invalid.self) { try NamespaceMap.parse("acme acme\nacme globex\n") }
-        #expect(throws: NamespaceMap.Invalid.self) { try NamespaceMap.parse("Acme acme\n") }
-        #expect(throws: NamespaceMap.Invalid.self) { try NamespaceMap.parse("acme\n") }
-        #expect(throws: NamespaceMap.Invalid.self) { try NamespaceMap.parse("acme acme extra\n") }
+        #expect(throws: NamespaceMapError.self) { try NamespaceMap.parse("acme acme\nacme globex\n") }
+        #expect(throws: NamespaceMapError.self) { try NamespaceMap.parse("Acme acme\n") }
+        #expect(throws: NamespaceMapError.self) { try NamespaceMap.parse("acme\n") }
+        #expect(throws: NamespaceMapError.self) { try NamespaceMap.parse("acme acme extra\n") }
         #expect(NamespaceMap.accountNamed.owner(of: "x") == "x")
     }
 }

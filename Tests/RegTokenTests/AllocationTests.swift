@@ -33,7 +33,7 @@ struct AllocationTests {
         let revokedClaims = Fixture.claims()
         try verifier.install(RevocationList(version: 1, issuedAt: Fixture.now, entries: (0..<1000).map { _ in .init(id: .random(), expiresAt: nil) } + [.init(id: revokedClaims.id, expiresAt: nil)]))
         let request = AccessRequest(region: Fixture.region, access: .push, namespace: "acme-ci", namespaceOwner: "acme")
-        let cases: [(String, TokenError.Code?)] = [
+        let cases: [(String, TokenError.ErrorCode?)] = [
             (try Fixture.issue(Fixture.claims(scope: .pushPull, namespaces: ["acme", "acme-ci"])), nil),
             (try Fixture.issue(Fixture.claims(scope: .pushPull)), nil),
             ("not a token", .malformed),

@@ -14,7 +14,7 @@ struct AttackTests {
     let verifier: TokenVerifier
     init() throws { verifier = try Fixture.verifier() }
 
-    func code(_ token: String, _ other: TokenVerifier? = nil, _ request: AccessRequest = Fixture.pull) -> TokenError.Code? {
+    func code(_ token: String, _ other: TokenVerifier? = nil, _ request: AccessRequest = Fixture.pull) -> TokenError.ErrorCode? {
         tokenErrorCode { _ = try (other ?? verifier).verify(token, at: Fixture.now, for: request) }
     }
 

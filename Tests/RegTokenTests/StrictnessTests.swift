@@ -7,7 +7,7 @@ struct StrictnessTests {
     let verifier: TokenVerifier
     init() throws { verifier = try Fixture.verifier() }
 
-    func code(_ token: String, _ request: AccessRequest = Fixture.pull) -> TokenError.Code? {
+    func code(_ token: String, _ request: AccessRequest = Fixture.pull) -> TokenError.ErrorCode? {
         tokenErrorCode { _ = try verifier.verify(token, at: Fixture.now, for: request) }
     }
 

@@ -79,7 +79,7 @@ enum Fixture {
 }
 
 /// The code of the TokenError thrown by `body`, or nil when it did not throw.
-func tokenErrorCode(_ body: () throws -> Void) -> TokenError.Code? {
+func tokenErrorCode(_ body: () throws -> Void) -> TokenError.ErrorCode? {
     tokenError(body)?.code
 }
 

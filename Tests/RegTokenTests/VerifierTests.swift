@@ -71,13 +71,13 @@ struct ErrorCodeTests {
     let verifier: TokenVerifier
     init() throws { verifier = try Fixture.verifier() }
 
-    func code(_ token: String, at now: Int64 = Fixture.now, _ request: AccessRequest = Fixture.pull) -> TokenError.Code? {
+    func code(_ token: String, at now: Int64 = Fixture.now, _ request: AccessRequest = Fixture.pull) -> TokenError.ErrorCode? {
         tokenErrorCode { _ = try verifier.verify(token, at: now, for: request) }
     }
 
     @Test("every code has a distinct stable name")
     func names() {
-        let names = TokenError.Code.allCodes.map(\.description)
+        let names = TokenError.ErrorCode.allCodes.map(\.description)
         #expect(Set(names).count == 11)
         #expect(names.contains("namespace_not_allowed"))
     }

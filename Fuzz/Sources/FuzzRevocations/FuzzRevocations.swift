@@ -23,7 +23,7 @@ public func fuzzRevocations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     Fuzz.check((try? verifier.install(list)) != nil, "a loaded list does not install")
     // The verifier now refuses tokens with the listed ids, and only those.
     let issuer = Fuzz.must { try TokenIssuer(key: Fuzz.hsKey) }
-    func verdict(_ id: UUIDBytes) -> TokenError.Code? {
+    func verdict(_ id: UUIDBytes) -> TokenError.ErrorCode? {
         let token = Fuzz.must { try issuer.issue(TokenClaims(id: id, account: "acme", region: Fuzz.region, scope: .pull,
                                                               issuedAt: Fuzz.now, expiresAt: Fuzz.now + 3600)) }
         do throws(TokenError) { _ = try verifier.verify(token, at: Fuzz.now, for: AccessRequest(region: Fuzz.region, access: .pull)); return nil } catch {

@@ -30,7 +30,7 @@ private let esHeaderParsed = Array(#"{ "alg":"ES256","kid":"es-fuzz","typ":"JWT"
 
 private enum Outcome: Equatable {
     case accepted(VerifiedToken)
-    case rejected(TokenError.Code)
+    case rejected(TokenError.ErrorCode)
 }
 
 private func outcome(_ token: [UInt8], _ request: AccessRequest) -> Outcome {

@@ -149,21 +149,21 @@ public struct TokenClaims: Sendable, Hashable {
 
 /// Why a token could not be issued.
 public struct IssueError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
         /// The claims are not what regtoken issues (see ``TokenClaims/validate()``).
-        public static let invalidClaims = Code(name: "invalid_claims")
+        public static let invalidClaims = ErrorCode(name: "invalid_claims")
         /// The key ring has no active key that can sign.
-        public static let noSigningKey = Code(name: "no_signing_key")
+        public static let noSigningKey = ErrorCode(name: "no_signing_key")
         /// Signing failed inside OpenSSL.
-        public static let crypto = Code(name: "crypto")
+        public static let crypto = ErrorCode(name: "crypto")
         public var description: String { name }
     }
 
-    public let code: Code
+    public let code: ErrorCode
     public let reason: String
 
-    public init(_ code: Code, _ reason: String) {
+    public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }

@@ -2,23 +2,23 @@
 ///
 /// Equality is on ``code`` only.
 public struct RevocationError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
         /// Not a signed revocation list: bad JWS, bad JSON, a bad entry.
-        public static let malformed = Code(name: "malformed")
+        public static let malformed = ErrorCode(name: "malformed")
         /// The signature does not verify with any key in the ring, or names an unknown key.
-        public static let badSignature = Code(name: "bad_signature")
+        public static let badSignature = ErrorCode(name: "bad_signature")
         /// The list is older than the one in force (or the same version with other content).
-        public static let staleVersion = Code(name: "stale_version")
+        public static let staleVersion = ErrorCode(name: "stale_version")
         /// The file could not be read or written.
-        public static let io = Code(name: "io")
+        public static let io = ErrorCode(name: "io")
         public var description: String { name }
     }
 
-    public let code: Code
+    public let code: ErrorCode
     public let reason: String
 
-    public init(_ code: Code, _ reason: String) {
+    public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }

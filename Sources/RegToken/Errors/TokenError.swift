@@ -7,7 +7,7 @@
 /// the detail is a `StaticString`.
 public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The class of failure, stable across releases (new codes may be added).
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
+    public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         enum Raw: UInt8, Sendable, CaseIterable {
             case malformed = 1
             case unsupportedAlgorithm
@@ -25,30 +25,30 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
         let raw: Raw
 
         /// Not a well-formed token: size, segments, base64url, JSON, claim types, or a refused header member.
-        public static let malformed = Code(raw: .malformed)
+        public static let malformed = ErrorCode(raw: .malformed)
         /// The header names an algorithm regtoken does not accept (`none`, `HS384`, `RS256`, ...).
-        public static let unsupportedAlgorithm = Code(raw: .unsupportedAlgorithm)
+        public static let unsupportedAlgorithm = ErrorCode(raw: .unsupportedAlgorithm)
         /// No key with the token's `kid` is in the key ring (it may have been retired).
-        public static let unknownKey = Code(raw: .unknownKey)
+        public static let unknownKey = ErrorCode(raw: .unknownKey)
         /// The header's `alg` is not the algorithm of the key its `kid` names.
-        public static let algorithmMismatch = Code(raw: .algorithmMismatch)
+        public static let algorithmMismatch = ErrorCode(raw: .algorithmMismatch)
         /// The signature does not verify.
-        public static let badSignature = Code(raw: .badSignature)
+        public static let badSignature = ErrorCode(raw: .badSignature)
         /// The token expired (past `exp` plus the clock leeway).
-        public static let expired = Code(raw: .expired)
+        public static let expired = ErrorCode(raw: .expired)
         /// The token was issued in the future (past the clock leeway), or `nbf` is not reached yet.
-        public static let notYetValid = Code(raw: .notYetValid)
+        public static let notYetValid = ErrorCode(raw: .notYetValid)
         /// The token is for another region.
-        public static let wrongRegion = Code(raw: .wrongRegion)
+        public static let wrongRegion = ErrorCode(raw: .wrongRegion)
         /// A pull-only token was asked to push.
-        public static let insufficientScope = Code(raw: .insufficientScope)
+        public static let insufficientScope = ErrorCode(raw: .insufficientScope)
         /// The token is limited to other namespaces, or the namespace belongs to another account.
-        public static let namespaceNotAllowed = Code(raw: .namespaceNotAllowed)
+        public static let namespaceNotAllowed = ErrorCode(raw: .namespaceNotAllowed)
         /// The token's id is on the revocation list.
-        public static let revoked = Code(raw: .revoked)
+        public static let revoked = ErrorCode(raw: .revoked)
 
         /// Every code, for tables and exhaustive tests.
-        public static var allCodes: [Code] { Raw.allCases.map { Code(raw: $0) } }
+        public static var allCodes: [ErrorCode] { Raw.allCases.map { ErrorCode(raw: $0) } }
 
         /// A stable snake_case name, for logs, metrics and `--output json`.
         public var description: String {
@@ -69,11 +69,11 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The class of failure.
-    public let code: Code
+    public let code: ErrorCode
     /// A fixed, token-free description of exactly what was wrong.
     public let detail: StaticString
 
-    init(_ code: Code, _ detail: StaticString) {
+    init(_ code: ErrorCode, _ detail: StaticString) {
         self.code = code
         self.detail = detail
     }

@@ -10,20 +10,11 @@ import Darwin
 /// leave the old file in place (temporary file in the same directory, fsync, rename, fsync of
 /// the directory), so a crash never leaves a half-written key or revocation list.
 public enum AtomicFile {
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        public let path: String
-        public let operation: String
-        public let errno: Int32
-        /// What was wrong when it is not an errno (a file refused for its owner or mode).
-        public var detail: String? = nil
-        public var description: String { "\(operation) \(path): \(detail ?? String(cString: strerror(errno)))" }
-    }
-
     /// Writes `bytes` to `path` atomically with permissions `mode` (0600 for secrets).
     /// - Parameter exclusive: when true, fails if `path` already exists (never replaces a key).
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t, exclusive: Bool = false) throws(Failure) {
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t, exclusive: Bool = false) throws(FileError) {
         if exclusive, access(path, F_OK) == 0 {
-            throw Failure(path: path, operation: "create", errno: EEXIST)
+            throw FileError(path: path, operation: "create", errno: EEXIST)
         }
         let dir = directory(of: path)
         var tmp = ""
@@ -33,7 +24,7 @@ public enum AtomicFile {
             fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
             if fd >= 0 || errno != EEXIST { break }
         }
-        guard fd >= 0 else { throw Failure(path: tmp, operation: "create", errno: errno) }
+        guard fd >= 0 else { throw FileError(path: tmp, operation: "create", errno: errno) }
         var ok = false
         defer {
             if !ok { unlink(tmp) }
@@ -41,7 +32,7 @@ public enum AtomicFile {
         // The umask may have narrowed the mode; set exactly what was asked.
         if fchmod(fd, mode) != 0 {
             let e = errno; close(fd)
-            throw Failure(path: tmp, operation: "chmod", errno: e)
+            throw FileError(path: tmp, operation: "chmod", errno: e)
         }
         var written = 0
         while written < bytes.count {
@@ -49,21 +40,21 @@ public enum AtomicFile {
             if n < 0 {
                 if errno == EINTR { continue }
                 let e = errno; close(fd)
-                throw Failure(path: tmp, operation: "write", errno: e)
+                throw FileError(path: tmp, operation: "write", errno: e)
             }
             written += n
         }
         if fsync(fd) != 0 {
             let e = errno; close(fd)
-            throw Failure(path: tmp, operation: "fsync", errno: e)
+            throw FileError(path: tmp, operation: "fsync", errno: e)
         }
         close(fd)
         if exclusive {
             // link() fails if the target exists: no key is ever replaced by a race.
-            guard link(tmp, path) == 0 else { throw Failure(path: path, operation: "create", errno: errno) }
+            guard link(tmp, path) == 0 else { throw FileError(path: path, operation: "create", errno: errno) }
             unlink(tmp)
         } else {
-            guard rename(tmp, path) == 0 else { throw Failure(path: path, operation: "rename", errno: errno) }
+            guard rename(tmp, path) == 0 else { throw FileError(path: path, operation: "rename", errno: errno) }
         }
         ok = true
         syncDirectory(dir)
@@ -89,36 +80,30 @@ public enum AtomicFile {
         case secret
     }
 
-    /// Why a file was not trusted (the message says what to run).
-    public struct Untrusted: Error, Sendable, CustomStringConvertible {
-        public let path: String
-        public let description: String
-    }
-
     /// The whole file at `path`, which must be a regular file (not a FIFO, device, directory or
     /// symlink: opened with `O_NOFOLLOW | O_NONBLOCK`, then checked with `fstat`, so nothing can
     /// block or be swapped between the check and the read) trusted as `trust` says. Refuses
     /// anything larger than `limit` bytes.
-    public static func read(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(Failure) -> [UInt8] {
+    public static func read(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(FileError) -> [UInt8] {
         try readWithMode(path, limit: limit, trust: trust).bytes
     }
 
     /// As ``read(_:limit:trust:)``, with the permission bits the file had when it was read.
-    public static func readWithMode(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(Failure) -> (bytes: [UInt8], mode: mode_t) {
+    public static func readWithMode(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(FileError) -> (bytes: [UInt8], mode: mode_t) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
-            throw Failure(path: path, operation: errno == ELOOP ? "open (a symlink; give the file itself)" : "open", errno: errno)
+            throw FileError(path: path, operation: errno == ELOOP ? "open (a symlink; give the file itself)" : "open", errno: errno, code: errno == ELOOP ? .untrusted : nil)
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Failure(path: path, operation: "stat", errno: errno) }
+        guard fstat(fd, &st) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw Failure(path: path, operation: "open (not a regular file)", errno: EINVAL)
+            throw FileError(path: path, operation: "open (not a regular file)", errno: EINVAL, code: .untrusted)
         }
         if let problem = trustProblem(path: path, st: st, trust: trust) {
-            throw Failure(path: path, operation: "refusing", errno: EPERM, detail: problem)
+            throw FileError(path: path, operation: "refusing", errno: EPERM, detail: problem)
         }
-        if st.st_size > limit { throw Failure(path: path, operation: "read (file too large)", errno: EFBIG) }
+        if st.st_size > limit { throw FileError(path: path, operation: "read (file too large)", errno: EFBIG) }
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -126,11 +111,11 @@ public enum AtomicFile {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Failure(path: path, operation: "read", errno: errno)
+                throw FileError(path: path, operation: "read", errno: errno)
             }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
-            if out.count > limit { throw Failure(path: path, operation: "read (file too large)", errno: EFBIG) }
+            if out.count > limit { throw FileError(path: path, operation: "read (file too large)", errno: EFBIG) }
         }
         return (out, st.st_mode & 0o7777)
     }
@@ -159,45 +144,45 @@ public enum AtomicFile {
     /// Checks that the directory at `path` is a real directory (not a symlink) owned by the user
     /// running regtoken (or root) and not writable by group or others; with `private`, that
     /// group and others have no access at all (0700).
-    public static func checkDirectory(_ path: String, private: Bool) throws(Failure) {
+    public static func checkDirectory(_ path: String, private: Bool) throws(FileError) {
         var st = stat()
-        guard lstat(path, &st) == 0 else { throw Failure(path: path, operation: "stat", errno: errno) }
+        guard lstat(path, &st) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw Failure(path: path, operation: "open directory (not a directory, or a symlink)", errno: ENOTDIR)
+            throw FileError(path: path, operation: "open directory (not a directory, or a symlink)", errno: ENOTDIR)
         }
         let mode = st.st_mode & 0o7777
         if `private`, mode & 0o077 != 0 {
-            throw Failure(path: path, operation: "refusing", errno: EPERM,
+            throw FileError(path: path, operation: "refusing", errno: EPERM,
                           detail: "accessible by group or others (mode \(String(mode, radix: 8))); run: chmod 700 \(path)")
         }
         if let problem = trustProblem(path: path, st: st, trust: .owned) {
-            throw Failure(path: path, operation: "refusing", errno: EPERM, detail: problem)
+            throw FileError(path: path, operation: "refusing", errno: EPERM, detail: problem)
         }
     }
 
     /// The permission bits of `path` (`st_mode & 0o7777`).
-    public static func permissions(of path: String) throws(Failure) -> mode_t {
+    public static func permissions(of path: String) throws(FileError) -> mode_t {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw Failure(path: path, operation: "stat", errno: errno) }
+        guard stat(path, &st) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
         return st.st_mode & 0o7777
     }
 
     /// Creates `path` (and parents) as directories with `mode` if missing.
-    public static func makeDirectory(_ path: String, mode: mode_t) throws(Failure) {
+    public static func makeDirectory(_ path: String, mode: mode_t) throws(FileError) {
         var st = stat()
         if stat(path, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw Failure(path: path, operation: "mkdir (not a directory)", errno: ENOTDIR) }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileError(path: path, operation: "mkdir (not a directory)", errno: ENOTDIR) }
             return
         }
         let parent = directory(of: path)
         if parent != path && parent != "." && parent != "/" { try makeDirectory(parent, mode: mode) }
-        if mkdir(path, mode) != 0 && errno != EEXIST { throw Failure(path: path, operation: "mkdir", errno: errno) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw FileError(path: path, operation: "mkdir", errno: errno) }
         _ = chmod(path, mode)
     }
 
     /// The names in a directory (no `.` and `..`), sorted.
-    public static func list(_ path: String) throws(Failure) -> [String] {
-        guard let dir = opendir(path) else { throw Failure(path: path, operation: "open directory", errno: errno) }
+    public static func list(_ path: String) throws(FileError) -> [String] {
+        guard let dir = opendir(path) else { throw FileError(path: path, operation: "open directory", errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {

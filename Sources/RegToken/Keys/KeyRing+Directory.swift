@@ -29,7 +29,7 @@ extension KeyRing {
             try AtomicFile.checkDirectory(directory, private: false)
             names = try AtomicFile.list(directory)
         } catch {
-            throw KeyError(error.errno == EPERM ? .insecurePermissions : .io, "cannot use key directory: \(error)")
+            throw KeyError(error.code == .untrusted ? .insecurePermissions : .io, "cannot use key directory: \(error)")
         }
         var keys: [SigningKey] = []
         var active: String? = nil
@@ -92,7 +92,7 @@ extension KeyRing {
 
     private static func readKeyFileWithMode(_ path: String, trust: AtomicFile.Trust) throws(KeyError) -> (bytes: [UInt8], mode: mode_t) {
         do { return try AtomicFile.readWithMode(path, limit: 1 << 20, trust: trust) } catch {
-            if error.errno == EPERM {
+            if error.code == .untrusted, error.errno == EPERM {
                 throw KeyError(.insecurePermissions, trust == .secret ? "private key file \(error.path) refused: \(error.detail ?? "")"
                                                                        : "key file \(error.path) refused: \(error.detail ?? "")")
             }

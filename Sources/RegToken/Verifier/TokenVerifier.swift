@@ -58,7 +58,7 @@ public final class TokenVerifier: Sendable {
     /// Swaps in a revocation list that is newer than the one in force. The same version with the
     /// same ids is accepted as a no-op (returns false).
     /// - Returns: true when the list in force changed.
-    /// - Throws: ``RevocationError/Code/staleVersion`` for an older version, or the same version
+    /// - Throws: ``RevocationError/ErrorCode/staleVersion`` for an older version, or the same version
     ///   with other content; the list in force stays.
     @discardableResult
     public func install(_ list: RevocationList) throws(RevocationError) -> Bool {

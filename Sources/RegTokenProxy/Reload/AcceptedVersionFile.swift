@@ -42,20 +42,20 @@ public struct AcceptedVersionFile: Sendable {
     public func load() throws -> UInt64? {
         let bytes: [UInt8]
         do { bytes = try AtomicFile.read(path, limit: 4096, trust: .owned) } catch {
-            if error.errno == ENOENT { return nil }
+            if error.code == .notFound { return nil }
             throw error
         }
         do {
             return try JSONDecoder().decode(Record.self, from: Data(bytes)).version
         } catch {
-            throw DocumentFetcher.Failure(description: "\(path) is damaged; remove it to accept the next list as it comes (\(error))")
+            throw ProxyError(.storage, "\(path) is damaged; remove it to accept the next list as it comes (\(error))")
         }
     }
 
     /// Records `list` when its version is higher than the one recorded.
     public func record(_ list: RevocationList) throws {
         let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard lock >= 0 else { throw DocumentFetcher.Failure(description: "cannot open \(path).lock: \(String(cString: strerror(errno)))") }
+        guard lock >= 0 else { throw ProxyError(.storage, "cannot open \(path).lock: \(String(cString: strerror(errno)))") }
         defer { close(lock) }
         while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
         if let current = try? load(), current >= list.version { return }

@@ -20,10 +20,6 @@ public final class DocumentFetcher: Sendable {
         public var body: [UInt8]
     }
 
-    public struct Failure: Error, CustomStringConvertible, Sendable {
-        public let description: String
-    }
-
     public let url: String
     let client: HTTPClient
     let timeout: TimeAmount
@@ -36,7 +32,7 @@ public final class DocumentFetcher: Sendable {
     public init(url: String, caFile: String? = nil, timeout: TimeAmount = .seconds(10), maxBytes: Int = 64 << 20) throws {
         let lower = url.lowercased()
         guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
-            throw Failure(description: "URL must start with http:// or https:// (\(url.prefix(80)))")
+            throw ProxyError(.invalidFetchConfiguration, "URL must start with http:// or https:// (\(url.prefix(80)))")
         }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
@@ -44,7 +40,7 @@ public final class DocumentFetcher: Sendable {
             do {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
             } catch {
-                throw Failure(description: "cannot read CA certificates \(caFile): \(error)")
+                throw ProxyError(.invalidFetchConfiguration, "cannot read CA certificates \(caFile): \(error)")
             }
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
@@ -63,10 +59,10 @@ public final class DocumentFetcher: Sendable {
             group.addTask { try await self.get(ifNoneMatch: etag) }
             group.addTask {
                 try await Task.sleep(nanoseconds: UInt64(timeout.nanoseconds) + 100_000_000)
-                throw Failure(description: "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s")
+                throw ProxyError(.fetchFailed, "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s")
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw Failure(description: "no answer") }
+            guard let first = try await group.next() else { throw ProxyError(.fetchFailed, "no answer") }
             return first
         }
     }
@@ -80,7 +76,7 @@ public final class DocumentFetcher: Sendable {
         do {
             body = try await response.body.collect(upTo: maxBytes)
         } catch is NIOTooManyBytesError {
-            throw Failure(description: "answer is larger than \(maxBytes) bytes")
+            throw ProxyError(.fetchFailed, "answer is larger than \(maxBytes) bytes")
         }
         return Response(status: Int(response.status.code), etag: response.headers.first(name: "etag"), body: Array(body.readableBytesView))
     }

@@ -140,7 +140,7 @@ public final class Reloader: Service, Sendable {
         seen.withLock { $0.keys = keySignature() }
         if case .url(let fetcher) = keys {
             let response = try await fetcher.fetch(ifNoneMatch: nil)
-            guard response.status == 200 else { throw DocumentFetcher.Failure(description: "\(fetcher.url) answered \(response.status)") }
+            guard response.status == 200 else { throw ProxyError(.fetchFailed, "\(fetcher.url) answered \(response.status)") }
             state.verifier.replaceKeys(try KeyRing(jwksJSON: response.body))
             seen.withLock { $0.jwks = response.body }
         }
@@ -150,7 +150,7 @@ public final class Reloader: Service, Sendable {
             seen.withLock { $0.namespaces = FileSignature(path: path) }
         case .url(let fetcher)?:
             let response = try await fetcher.fetch(ifNoneMatch: nil)
-            guard response.status == 200 else { throw DocumentFetcher.Failure(description: "\(fetcher.url) answered \(response.status)") }
+            guard response.status == 200 else { throw ProxyError(.fetchFailed, "\(fetcher.url) answered \(response.status)") }
             let signed = try SignedNamespaceMap(signed: response.body, keys: state.verifier.keyRing)
             state.replaceNamespaces(signed.map)
             seen.withLock { $0.namespacesETag = response.etag; $0.namespacesVersion = signed.version }
@@ -175,7 +175,7 @@ public final class Reloader: Service, Sendable {
         case .url(let fetcher)?:
             let response = try await fetcher.fetch(ifNoneMatch: nil)
             guard response.status == 200 else {
-                throw DocumentFetcher.Failure(description: "revocation list URL answered \(response.status)")
+                throw ProxyError(.fetchFailed, "revocation list URL answered \(response.status)")
             }
             let list = try RevocationList(signed: response.body, keys: state.verifier.keyRing)
             try checkRollback(list)
@@ -249,7 +249,7 @@ public final class Reloader: Service, Sendable {
         if case .url(let fetcher) = keys {
             do {
                 let response = try await fetcher.fetch(ifNoneMatch: nil)
-                guard response.status == 200 else { throw DocumentFetcher.Failure(description: "answered \(response.status)") }
+                guard response.status == 200 else { throw ProxyError(.fetchFailed, "answered \(response.status)") }
                 if response.body != seen.withLock({ $0.jwks }) {
                     let ring = try KeyRing(jwksJSON: response.body)
                     state.verifier.replaceKeys(ring)
@@ -267,10 +267,10 @@ public final class Reloader: Service, Sendable {
             do {
                 let response = try await fetcher.fetch(ifNoneMatch: etag)
                 if response.status == 304 && etag != nil { return }
-                guard response.status == 200 else { throw DocumentFetcher.Failure(description: "answered \(response.status)") }
+                guard response.status == 200 else { throw ProxyError(.fetchFailed, "answered \(response.status)") }
                 let signed = try SignedNamespaceMap(signed: response.body, keys: state.verifier.keyRing)
                 if let version = seen.withLock({ $0.namespacesVersion }), signed.version < version {
-                    throw DocumentFetcher.Failure(description: "namespace map version \(signed.version) is older than version \(version) in force")
+                    throw ProxyError(.staleVersion, "namespace map version \(signed.version) is older than version \(version) in force")
                 }
                 state.replaceNamespaces(signed.map)
                 seen.withLock { $0.namespacesETag = response.etag; $0.namespacesVersion = signed.version }

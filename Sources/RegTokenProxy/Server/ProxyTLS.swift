@@ -13,52 +13,48 @@ public enum ProxyTLS {
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
 
-    public struct Failure: Error, CustomStringConvertible, Sendable {
-        public let description: String
-    }
-
     /// A server context from a certificate chain and its key. The key file must be the running
     /// user's (or root's), a regular file, and readable by nobody else (0600).
     /// - Parameters:
     ///   - minimumVersion: `1.2` (default) or `1.3`.
     ///   - cipherSuites: TLS 1.2 suites, OpenSSL names separated by `:`.
     public static func serverContext(certificate: String, key: String, minimumVersion: String = "1.2",
-                                     cipherSuites: String = defaultCipherSuites) throws(Failure) -> NIOSSLContext {
+                                     cipherSuites: String = defaultCipherSuites) throws(ProxyError) -> NIOSSLContext {
         let config = try serverConfiguration(certificate: certificate, key: key, minimumVersion: minimumVersion, cipherSuites: cipherSuites)
         do {
             return try NIOSSLContext(configuration: config)
         } catch {
-            throw Failure(description: "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(error)")
+            throw ProxyError(.invalidTLSConfiguration, "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(error)")
         }
     }
 
     /// The configuration ``serverContext(certificate:key:minimumVersion:cipherSuites:)`` makes
     /// its context from (servers that build their own context, such as `regtoken serve`'s).
     public static func serverConfiguration(certificate: String, key: String, minimumVersion: String = "1.2",
-                                           cipherSuites: String = defaultCipherSuites) throws(Failure) -> TLSConfiguration {
+                                           cipherSuites: String = defaultCipherSuites) throws(ProxyError) -> TLSConfiguration {
         let keyBytes: [UInt8]
         let certBytes: [UInt8]
         do {
             keyBytes = try AtomicFile.read(key, limit: 1 << 20, trust: .secret)
             certBytes = try AtomicFile.read(certificate, limit: 1 << 20, trust: .owned)
         } catch {
-            throw Failure(description: "\(error)")
+            throw ProxyError(.invalidTLSConfiguration, "\(error)")
         }
         var config: TLSConfiguration
         do {
             let chain = try NIOSSLCertificate.fromPEMBytes(certBytes).map { NIOSSLCertificateSource.certificate($0) }
-            guard !chain.isEmpty else { throw Failure(description: "\(certificate) holds no PEM certificate") }
+            guard !chain.isEmpty else { throw ProxyError(.invalidTLSConfiguration, "\(certificate) holds no PEM certificate") }
             let privateKey = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
             config = .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-        } catch let error as Failure {
+        } catch let error as ProxyError {
             throw error
         } catch {
-            throw Failure(description: "cannot read the TLS certificate \(certificate) or key \(key): \(error)")
+            throw ProxyError(.invalidTLSConfiguration, "cannot read the TLS certificate \(certificate) or key \(key): \(error)")
         }
         switch minimumVersion {
         case "1.2": config.minimumTLSVersion = .tlsv12
         case "1.3": config.minimumTLSVersion = .tlsv13
-        default: throw Failure(description: "TLS minimum version must be 1.2 or 1.3, not \(minimumVersion.prefix(16))")
+        default: throw ProxyError(.invalidTLSConfiguration, "TLS minimum version must be 1.2 or 1.3, not \(minimumVersion.prefix(16))")
         }
         config.cipherSuites = cipherSuites
         return config
