@@ -29,4 +29,24 @@ internal import CRegTokenFastPath
             cache.insert(token, keyUID: keyUID)
         }
     }
+
+    /// regtoken's snapshot cell (`SnapshotCell`, package-internal) holding one integer, read as
+    /// the verifier reads its state. Each read is one call into this module more than an inline read.
+    public final class SnapshotReads: Sendable {
+        final class Box: Sendable {
+            let value: Int
+            init(_ value: Int) { self.value = value }
+        }
+
+        let cell: SnapshotCell<Box>
+
+        public init(_ value: Int) {
+            cell = SnapshotCell(Box(value))
+        }
+
+        /// One read of the cell: the integer it holds.
+        public func read() -> Int {
+            cell.read { $0.value }
+        }
+    }
 }

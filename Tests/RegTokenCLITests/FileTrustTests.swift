@@ -110,7 +110,7 @@ struct FileTrustTests {
         for (name, bytes) in [("zero", [UInt8](repeating: 0, count: 32)), ("same", [UInt8](repeating: 0x41, count: 64)),
                               ("pattern", (0..<32).map { UInt8($0 % 4) })] {
             let path = "\(cli.home)/keys/\(name).hs256"
-            FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
             expectRefused(try cli("keys", "list"), ["\(name).hs256", "degenerate"])
             try FileManager.default.removeItem(atPath: path)
         }

@@ -71,8 +71,8 @@ enum Harness {
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-out-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: dir.path + ".out", contents: nil)
-        FileManager.default.createFile(atPath: dir.path + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.path + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.path + ".err", contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.path + ".out"))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.path + ".err"))
         p.standardOutput = out
@@ -171,7 +171,7 @@ final class ProxyProcess {
     init(upstream: Int, args: [String], port: Int? = nil, env: [String: String] = [:], waitReady: Bool = true) throws {
         self.port = port ?? Harness.freePort()
         log = try Harness.tempDir("proxy") + "/proxy.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process = try Spawned([Harness.binary, "proxy", "--listen", "127.0.0.1:\(self.port)", "--upstream", "http://127.0.0.1:\(upstream)",
                                "--region", "eu-west-1"] + args, environment: env, log: log)
         if waitReady {

@@ -13,7 +13,7 @@ struct ProxyBehaviourTests {
 
         init(_ extra: [String] = []) throws {
             log = try Harness.tempDir("fake") + "/requests.jsonl"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process = try Spawned(["python3", "\(Harness.scripts)/fake_upstream.py", String(port), log] + extra, log: log + ".out")
             guard Harness.waitForPort(port) else { throw HarnessError("fake upstream did not start") }
         }

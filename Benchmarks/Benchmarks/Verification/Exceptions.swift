@@ -225,11 +225,11 @@ func registerExceptionBenchmarks(_ f: Fixture) {
     }
 
     // ---- Snapshot reads: the verifier reads one per verification ----
-    let cell = SnapshotCell(Snapshot(1))
+    let cell = FastPathProbe.SnapshotReads(1)
     let hazardCell = HazardCell(Snapshot(1))
     let mutexCell = MutexCell(Snapshot(1))
     Benchmark("C or not: snapshot read, SnapshotCell (regtoken, Atomic)", configuration: config()) { benchmark in
-        for _ in benchmark.scaledIterations { blackHole(cell.read { $0.value }) }
+        for _ in benchmark.scaledIterations { blackHole(cell.read()) }
     }
     Benchmark("C or not: snapshot read, hazard record + membarrier (removed)", configuration: config()) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(hazardCell.read { $0.value }) }
@@ -239,7 +239,7 @@ func registerExceptionBenchmarks(_ f: Fixture) {
     }
     // Two threads reading at once, 1,000,000 reads each: what sharing costs.
     let twoThreadRows: [(String, @Sendable () -> Int)] = [
-        ("SnapshotCell (regtoken, Atomic)", { @Sendable in cell.read { $0.value } }),
+        ("SnapshotCell (regtoken, Atomic)", { @Sendable in cell.read() }),
         ("hazard record + membarrier (removed)", { @Sendable in hazardCell.read { $0.value } }),
         ("Mutex holding a reference", { @Sendable in mutexCell.read { $0.value } }),
     ]

@@ -42,6 +42,11 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
 
     public var isEmpty: Bool { length == 0 }
 
+    /// Empties the string (its storage stays as it is; only the length counts).
+    mutating func removeAll() {
+        length = 0
+    }
+
     /// Appends a byte; `false` when full.
     @discardableResult
     mutating func append(_ byte: UInt8) -> Bool {

@@ -1,7 +1,7 @@
 /// The claims of a regtoken token (RFC 7519), as the issuer writes them and `token-get`/`verify`
 /// show them.
 ///
-/// On the wire they are one JSON object in the fixed order of ``IssuedClaim`` (the one description
+/// On the wire they are one JSON object in the fixed order of `IssuedClaim` (the one description
 /// of the layout), without whitespace:
 /// `{"jti":"<uuid>","sub":"<account>","region":"<region>","scope":"pull"|"pull,push"|"pull,push,delete","iat":<s>,"exp":<s>,"namespaces":["ns",...]}`
 /// with `exp` absent for a non-expiring token and `namespaces` absent for a token valid on all
@@ -50,7 +50,7 @@ public struct TokenClaims: Sendable, Hashable {
     /// (the verifier's HMAC prefix state is built from it: see ``VerifierState``).
     static var issuedOpening: StaticString { IssuedClaim.jti.opening }
 
-    /// The claims JSON: each member of ``IssuedClaim`` in its order, written as its opening and
+    /// The claims JSON: each member of `IssuedClaim` in its order, written as its opening and
     /// then its value, members without a value left out.
     public var json: String {
         var w = JSONWriter()

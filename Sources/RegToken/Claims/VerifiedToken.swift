@@ -1,54 +1,39 @@
 /// The claims of a token that verified, held inline (no heap allocation).
 ///
-/// Read-only to users. The stored fields are written by the verifier field by field into the
-/// caller's value (see ``TokenVerifier``), and `TokenVerifier.verify(bytes:at:for:)` is inlinable,
-/// so the value is built where the caller keeps it: no copy of these some 240 bytes on the way
-/// out (building a second value and assigning it, or returning through the layers in between,
-/// cost a `memcpy` per copy).
+/// Read-only to users: the verifier writes the fields. ``TokenVerifier/verify(bytes:at:for:into:)``
+/// writes them field by field into the caller's own value, so that the some 240 bytes are not
+/// copied on the way out (returning through the layers in between cost a `memcpy` per copy:
+/// BENCHMARKS.md, 267 → 244 ns); the value-returning `verify` methods are inlinable wrappers of it.
 public struct VerifiedToken: Sendable, Hashable {
-    @usableFromInline var _id: UUIDBytes
-    @usableFromInline var _account: ShortString
-    @usableFromInline var _region: ShortString
-    @usableFromInline var _scope: Scope
-    @usableFromInline var _issuedAt: Int64
-    @usableFromInline var _expiresAt: Int64?
-    @usableFromInline var _keyID: ShortString
-    @usableFromInline var _algorithm: Algorithm
-    @usableFromInline var _isNamespaceRestricted: Bool
-
     /// The token identifier (`jti`).
-    public var id: UUIDBytes { _id }
+    public internal(set) var id: UUIDBytes
     /// The account (`sub`).
-    public var account: ShortString { _account }
+    public internal(set) var account: ShortString
     /// The region.
-    public var region: ShortString { _region }
+    public internal(set) var region: ShortString
     /// Pull, or push and pull.
-    public var scope: Scope { _scope }
+    public internal(set) var scope: Scope
     /// Issued-at, seconds since 1970 (`iat`).
-    public var issuedAt: Int64 { _issuedAt }
+    public internal(set) var issuedAt: Int64
     /// Expiry, seconds since 1970 (`exp`), or `nil` for a non-expiring token.
-    public var expiresAt: Int64? { _expiresAt }
+    public internal(set) var expiresAt: Int64?
     /// The key id (`kid`) that signed the token.
-    public var keyID: ShortString { _keyID }
+    public internal(set) var keyID: ShortString
     /// The algorithm of that key.
-    public var algorithm: Algorithm { _algorithm }
+    public internal(set) var algorithm: Algorithm
     /// True when the token is limited to a list of namespaces.
-    public var isNamespaceRestricted: Bool { _isNamespaceRestricted }
+    public internal(set) var isNamespaceRestricted: Bool
 
-    /// All zero: what the verifier starts from before it writes a verified token.
-    @inlinable @inline(__always)
-    static var placeholder: VerifiedToken { VerifiedToken(placeholder: ()) }
-
-    @inlinable @inline(__always)
-    init(placeholder: ()) {
-        _id = UUIDBytes(high: 0, low: 0)
-        _account = ShortString()
-        _region = ShortString()
-        _scope = .pull
-        _issuedAt = 0
-        _expiresAt = nil
-        _keyID = ShortString()
-        _algorithm = .hs256
-        _isNamespaceRestricted = false
+    /// An empty value (all zero, empty strings), for ``TokenVerifier/verify(bytes:at:for:into:)`` to write into.
+    public init() {
+        id = UUIDBytes(high: 0, low: 0)
+        account = ShortString()
+        region = ShortString()
+        scope = .pull
+        issuedAt = 0
+        expiresAt = nil
+        keyID = ShortString()
+        algorithm = .hs256
+        isNamespaceRestricted = false
     }
 }

@@ -2,9 +2,9 @@ internal import CRegTokenOpenSSL
 
 /// Small cryptographic helpers for regtoken's other modules (API keys, document ETags), through
 /// OpenSSL's libcrypto like the rest of regtoken's cryptography.
-public enum Digest {
+package enum Digest {
     /// SHA-256 of `bytes`.
-    public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    package static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
         let input = Array(bytes) + [0]  // one byte more, so the pointer is never nil
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
@@ -17,14 +17,14 @@ public enum Digest {
 
     /// Whether two byte strings are equal, in time that depends only on their lengths (for MACs
     /// and key hashes; `CRYPTO_memcmp`).
-    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    package static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
         return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, pa.count) == 0 } }
     }
 
     /// `count` random bytes from OpenSSL's CSPRNG.
-    public static func randomBytes(_ count: Int) throws(KeyError) -> [UInt8] {
+    package static func randomBytes(_ count: Int) throws(KeyError) -> [UInt8] {
         try OpenSSL.randomBytes(count)
     }
 }

@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 
-/// Why a file or directory could not be read, written or trusted (``AtomicFile``).
+/// Why a file or directory could not be read, written or trusted (by regtoken's atomic file operations).
 ///
 /// Equality is on ``code`` only. The description is one line: the operation, the path, and the
 /// system's reason or what was refused and what to run.

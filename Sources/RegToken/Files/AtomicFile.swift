@@ -9,10 +9,10 @@ import Darwin
 /// Small, careful file operations: whole-file reads, and writes that either fully happen or
 /// leave the old file in place (temporary file in the same directory, fsync, rename, fsync of
 /// the directory), so a crash never leaves a half-written key or revocation list.
-public enum AtomicFile {
+package enum AtomicFile {
     /// Writes `bytes` to `path` atomically with permissions `mode` (0600 for secrets).
     /// - Parameter exclusive: when true, fails if `path` already exists (never replaces a key).
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t, exclusive: Bool = false) throws(FileError) {
+    package static func write(_ bytes: [UInt8], to path: String, mode: mode_t, exclusive: Bool = false) throws(FileError) {
         if exclusive, access(path, F_OK) == 0 {
             throw FileError(path: path, operation: "create", errno: EEXIST)
         }
@@ -70,7 +70,7 @@ public enum AtomicFile {
     }
 
     /// How far a file's owner and permissions must be trusted before it is read.
-    public enum Trust: Sendable, Equatable {
+    package enum Trust: Sendable, Equatable {
         /// Any owner and mode (still a regular file, not a symlink).
         case any
         /// Owned by the user running regtoken (or by root), not writable by group or others:
@@ -84,12 +84,12 @@ public enum AtomicFile {
     /// symlink: opened with `O_NOFOLLOW | O_NONBLOCK`, then checked with `fstat`, so nothing can
     /// block or be swapped between the check and the read) trusted as `trust` says. Refuses
     /// anything larger than `limit` bytes.
-    public static func read(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(FileError) -> [UInt8] {
+    package static func read(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(FileError) -> [UInt8] {
         try readWithMode(path, limit: limit, trust: trust).bytes
     }
 
     /// As ``read(_:limit:trust:)``, with the permission bits the file had when it was read.
-    public static func readWithMode(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(FileError) -> (bytes: [UInt8], mode: mode_t) {
+    package static func readWithMode(_ path: String, limit: Int = 64 << 20, trust: Trust = .any) throws(FileError) -> (bytes: [UInt8], mode: mode_t) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
             throw FileError(path: path, operation: errno == ELOOP ? "open (a symlink; give the file itself)" : "open", errno: errno, code: errno == ELOOP ? .untrusted : nil)
@@ -144,7 +144,7 @@ public enum AtomicFile {
     /// Checks that the directory at `path` is a real directory (not a symlink) owned by the user
     /// running regtoken (or root) and not writable by group or others; with `private`, that
     /// group and others have no access at all (0700).
-    public static func checkDirectory(_ path: String, private: Bool) throws(FileError) {
+    package static func checkDirectory(_ path: String, private: Bool) throws(FileError) {
         var st = stat()
         guard lstat(path, &st) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -161,14 +161,14 @@ public enum AtomicFile {
     }
 
     /// The permission bits of `path` (`st_mode & 0o7777`).
-    public static func permissions(of path: String) throws(FileError) -> mode_t {
+    package static func permissions(of path: String) throws(FileError) -> mode_t {
         var st = stat()
         guard stat(path, &st) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
         return st.st_mode & 0o7777
     }
 
     /// Creates `path` (and parents) as directories with `mode` if missing.
-    public static func makeDirectory(_ path: String, mode: mode_t) throws(FileError) {
+    package static func makeDirectory(_ path: String, mode: mode_t) throws(FileError) {
         var st = stat()
         if stat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileError(path: path, operation: "mkdir (not a directory)", errno: ENOTDIR) }
@@ -181,7 +181,7 @@ public enum AtomicFile {
     }
 
     /// The names in a directory (no `.` and `..`), sorted.
-    public static func list(_ path: String) throws(FileError) -> [String] {
+    package static func list(_ path: String) throws(FileError) -> [String] {
         guard let dir = opendir(path) else { throw FileError(path: path, operation: "open directory", errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []

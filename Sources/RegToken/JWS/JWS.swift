@@ -1,17 +1,17 @@
 /// JWS compact serialization (RFC 7515) with one given key, for documents other than tokens
 /// (the revocation list) and for checking published examples. Tokens go through
 /// ``TokenIssuer`` and ``TokenVerifier``.
-public enum JWS {
+package enum JWS {
     /// A JWS that verified.
-    public struct Verified: Sendable {
-        public let algorithm: Algorithm
-        public let keyID: String?
-        public let type: String?
-        public let payload: [UInt8]
+    package struct Verified: Sendable {
+        package let algorithm: Algorithm
+        package let keyID: String?
+        package let type: String?
+        package let payload: [UInt8]
     }
 
     /// Signs `payload` with `key`: protected header `{"alg":…,"kid":…,"typ":…}`.
-    public static func sign(payload: [UInt8], key: SigningKey, type: String) throws(KeyError) -> String {
+    package static func sign(payload: [UInt8], key: SigningKey, type: String) throws(KeyError) -> String {
         let signingInput = Base64URL.encode(protectedHeader(algorithm: key.algorithm, keyID: key.id, type: type)) + "." + Base64URL.encode(payload)
         let signature = try key.signature(for: Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature)
@@ -32,12 +32,12 @@ public enum JWS {
 
     /// Verifies a compact JWS with exactly `key`. The header may carry only `alg`, `kid` and
     /// `typ`; its `alg` must be the key's algorithm; a `kid`, when present, must be the key's id.
-    public static func verify(_ compact: [UInt8], key: SigningKey) throws(TokenError) -> Verified {
+    package static func verify(_ compact: [UInt8], key: SigningKey) throws(TokenError) -> Verified {
         try verify(compact) { _ throws(TokenError) in key }
     }
 
     /// Verifies a compact JWS whose `kid` names a key of `keys`.
-    public static func verify(_ compact: [UInt8], keys: KeyRing) throws(TokenError) -> Verified {
+    package static func verify(_ compact: [UInt8], keys: KeyRing) throws(TokenError) -> Verified {
         try verify(compact) { (header) throws(TokenError) -> SigningKey in
             guard header.hasKeyID else { throw TokenError(.unknownKey, "header has no kid") }
             guard let key = keys.key(id: header.keyID.string) else { throw TokenError(.unknownKey, "no key with this kid") }
@@ -66,7 +66,7 @@ public enum JWS {
     /// The decoded payload of a compact JWS, checking neither header nor signature: for display
     /// after verification, or to read a hint (a list's version) that decides nothing.
     /// - Warning: nothing in it is authenticated.
-    public static func unverifiedPayload(_ compact: [UInt8]) -> [UInt8]? {
+    package static func unverifiedPayload(_ compact: [UInt8]) -> [UInt8]? {
         let parts = compact.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
         return Base64URL.decode(String(decoding: parts[1], as: UTF8.self))

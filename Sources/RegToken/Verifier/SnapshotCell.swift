@@ -29,20 +29,20 @@ import Musl
 ///   read of that same cell (the writer would wait for this very read). Reading or replacing
 ///   other cells, reading this one again (nested reads), or waiting for other threads that read,
 ///   is fine.
-public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
+package final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendable {
     /// Reader stripes (cache lines of counts). A power of two.
-    @usableFromInline static var stripes: Int { 16 }
+    package static var stripes: Int { 16 }
     /// Bytes per line: two cache lines, so that the adjacent-line prefetcher does not pair them.
-    @usableFromInline static var line: Int { 128 }
+    package static var line: Int { 128 }
 
     /// One allocation of `1 + stripes` lines of `Atomic<Int>`, made in init and freed in deinit:
     /// line 0 holds the index of the slot in force (0 or 1) and the two slots (the objects'
     /// addresses, each retained once while in a slot, 0 when empty); line `1 + s` holds stripe
     /// `s`'s count of readers inside a read of slot 0, and of slot 1.
-    @usableFromInline let words: UnsafeMutableRawPointer
+    package let words: UnsafeMutableRawPointer
     private let writer = WriterLock()
 
-    public init(_ value: Value) {
+    package init(_ value: Value) {
         let count = (1 + Self.stripes) * Self.line / MemoryLayout<Atomic<Int>>.stride
         words = .allocate(byteCount: (1 + Self.stripes) * Self.line, alignment: Self.line)
         let atomics = words.bindMemory(to: Atomic<Int>.self, capacity: count)
@@ -88,7 +88,7 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     /// Inlinable, so that callers in other modules (a server's own snapshots) get it specialised.
     /// - Warning: do not let the reference escape `body` (see the type's warning).
     @inlinable @inline(__always)
-    public func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
+    package func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
         let mine = counts(Self.stripe())
         // Sequentially consistent on both sides (a Dekker pair): either the writer's scan sees
         // this count, or this load sees the writer's new slot and the read moves to it.
@@ -112,14 +112,14 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     }
 
     /// Replaces the value.
-    public func replace(_ value: Value) {
+    package func replace(_ value: Value) {
         update { _ in (value, ()) }
     }
 
     /// Replaces the value with `transform(current)`, atomically with respect to other writers.
     /// Returns what `transform` returned beside the new value. Waits for readers of the old value
     /// (only those: not for readers of other cells, nor for reads that begin meanwhile).
-    public func update<R, E: Error>(_ transform: (Value) throws(E) -> (Value, R)) throws(E) -> R {
+    package func update<R, E: Error>(_ transform: (Value) throws(E) -> (Value, R)) throws(E) -> R {
         let outcome: Result<R, E> = writer.withLock {
             // Only writers change the slot in force, under this lock.
             let i = inForce.pointee.load(ordering: .relaxed)
@@ -160,7 +160,7 @@ public final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendabl
     }
 
     /// A strong reference to the current value (for reading outside the hot path).
-    public func load() -> Value {
+    package func load() -> Value {
         read { $0 }
     }
 }

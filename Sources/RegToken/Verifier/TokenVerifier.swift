@@ -91,9 +91,9 @@ public final class TokenVerifier: Sendable {
     @inlinable @inline(__always)
     public func verify(_ token: String, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
         var token = token
-        var verified = VerifiedToken.placeholder
+        var verified = VerifiedToken()
         let result: Result<Void, TokenError> = token.withUTF8 { utf8 in
-            Result { () throws(TokenError) in try _verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request, into: &verified) }
+            Result { () throws(TokenError) in try verify(bytes: UnsafeRawBufferPointer(utf8), at: now, for: request, into: &verified) }
         }
         try result.get()
         return verified
@@ -102,22 +102,21 @@ public final class TokenVerifier: Sendable {
     /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`.
     @inlinable @inline(__always)
     public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest) throws(TokenError) -> VerifiedToken {
-        var verified = VerifiedToken.placeholder
-        try _verify(bytes: token, at: now, for: request, into: &verified)
+        var verified = VerifiedToken()
+        try verify(bytes: token, at: now, for: request, into: &verified)
         return verified
     }
 
-    /// The verification behind both `verify` methods (which are inlinable, so that `verified` is
-    /// the caller's own storage, see ``VerifiedToken``), writing the verified claims into
-    /// `verified`, which must be ``VerifiedToken/placeholder`` (it is written only when the token
-    /// verifies).
+    /// Verifies the token in `bytes` at `now` (seconds since 1970) for `request`, writing the
+    /// verified claims into `verified` (left as it was when the token does not verify).
     ///
-    /// Why an inout and not a return value: the result (some 240 bytes of inline strings) would
-    /// travel out through the closures of the snapshot read and the stack buffers, each of which
-    /// wraps it in a `Result` (`withUnsafeTemporaryAllocation` does too); those copies cost more
-    /// than parsing the header. Every layer in between returns nothing.
-    @usableFromInline
-    func _verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
+    /// The form behind both value-returning `verify` methods (which are inlinable, so that
+    /// `verified` is the caller's own storage). Why an inout and not a return value: the result
+    /// (some 240 bytes of inline strings) would travel out through the closures of the snapshot
+    /// read and the stack buffers, each of which wraps it in a `Result`; those copies cost more
+    /// than parsing the header. A server that verifies on every request can keep one
+    /// ``VerifiedToken`` per connection and pass it here.
+    public func verify(bytes token: UnsafeRawBufferPointer, at now: Int64, for request: AccessRequest,
                  into verified: inout VerifiedToken) throws(TokenError) {
         guard token.count <= configuration.maximumTokenBytes else { throw .malformed("token is larger than the size limit") }
         try cell.read { (state) throws(TokenError) in
@@ -229,18 +228,19 @@ public final class TokenVerifier: Sendable {
         guard valid else { throw TokenError(.badSignature, "signature does not verify") }
         if algorithm == .es256 && !cached { cache?.insert(token, keyUID: key.pointee.p256UID) }
 
-        // Written into the caller's value field by field: `verified` is the all-zero placeholder
-        // (empty strings), so the account and region are appended in place, their bytes only.
-        // Account and region are checked to fit a short string by the parser.
-        verified._id = claims.id
-        verified._account.append(claims.account)
-        verified._region.append(claims.region)
-        verified._scope = claims.scope
-        verified._issuedAt = claims.issuedAt
-        verified._expiresAt = claims.expiresAt
-        verified._keyID = key.pointee.keyID
-        verified._algorithm = algorithm
-        verified._isNamespaceRestricted = claims.namespaceRestricted
+        // Written into the caller's value field by field: the account and region are emptied and
+        // appended in place, their bytes only. The parser checked that both fit a short string.
+        verified.id = claims.id
+        verified.account.removeAll()
+        verified.account.append(claims.account)
+        verified.region.removeAll()
+        verified.region.append(claims.region)
+        verified.scope = claims.scope
+        verified.issuedAt = claims.issuedAt
+        verified.expiresAt = claims.expiresAt
+        verified.keyID = key.pointee.keyID
+        verified.algorithm = algorithm
+        verified.isNamespaceRestricted = claims.namespaceRestricted
     }
 
     /// Parses the claims in `json`, setting `matched` when they list the namespace `wanted`.
