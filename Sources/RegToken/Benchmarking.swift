@@ -17,14 +17,19 @@ internal import CRegTokenFastPath
     public final class Cache: @unchecked Sendable {
         let cache: SignatureCache
 
+        /// A cache of at least `capacity` slots (rounded up to a power of two), each holding one
+        /// token of at most `maxTokenBytes` bytes.
         public init(capacity: Int, maxTokenBytes: Int) {
             cache = SignatureCache(capacity: capacity, maxTokenBytes: maxTokenBytes)
         }
 
+        /// True when `token` was inserted for the key `keyUID` and is still in its slot.
         public func contains(_ token: UnsafeRawBufferPointer, keyUID: UInt64) -> Bool {
             cache.contains(token, keyUID: keyUID)
         }
 
+        /// Records `token` as verified with the key `keyUID`, replacing what its slot held; a token
+        /// longer than the slots, or a slot another thread is writing, is skipped.
         public func insert(_ token: UnsafeRawBufferPointer, keyUID: UInt64) {
             cache.insert(token, keyUID: keyUID)
         }
@@ -40,6 +45,7 @@ internal import CRegTokenFastPath
 
         let cell: SnapshotCell<Box>
 
+        /// A cell holding `value`.
         public init(_ value: Int) {
             cell = SnapshotCell(Box(value))
         }

@@ -2,20 +2,27 @@ import RegToken
 
 /// What the proxy does with a request: forward it, or answer it with a Docker error.
 public enum AccessDecision: Sendable, Equatable {
+    /// Forward the request: its token has the rights it needs.
     case allow(Allowed)
+    /// Answer the request with a Docker error; forward nothing.
     case deny(Denied)
 
+    /// What an allowed request does, and which token allowed it.
     public struct Allowed: Sendable, Equatable {
+        /// The identifier (`jti`) of the token that allowed the request.
         public var tokenID: UUIDBytes
+        /// The token's account (`sub`).
         public var account: String
         /// The right the request used.
         public var access: Access
+        /// The request, as parsed from its target.
         public var request: RegistryRequest
         /// How the body is framed towards the registry (``AccessPolicy/decide(head:verifier:now:)``
         /// only; `.none` from the rights-only decision).
         public var framing: BodyFraming = .none
     }
 
+    /// How to answer a refused request, and why it was refused.
     public struct Denied: Sendable, Equatable {
         /// 400, 401, 403, 404 or 405.
         public var status: Int
@@ -32,6 +39,7 @@ public enum AccessDecision: Sendable, Equatable {
         public var close: Bool = false
     }
 
+    /// True for ``allow(_:)``.
     public var isAllowed: Bool {
         if case .allow = self { return true }
         return false
@@ -40,29 +48,56 @@ public enum AccessDecision: Sendable, Equatable {
 
 /// Why a request was refused, as a metric label.
 public enum DenyReason: String, Sendable, CaseIterable {
+    /// The path or query could mean two things to the proxy and the registry (400).
     case ambiguousPath = "ambiguous_path"
+    /// The head breaks the framing or header rules of ``RequestHead`` (400, connection closed).
     case ambiguousFraming = "ambiguous_framing"
+    /// The registry could read parameters from the body: a form or non-ASCII `Content-Type`, or an
+    /// upload that is not `application/octet-stream` (400).
     case formBody = "form_body"
+    /// A repository name, reference or namespace outside the distribution grammar (400).
     case invalidName = "invalid_name"
+    /// Not a registry API path (404).
     case notFound = "not_found"
+    /// A method the registry API does not have on that endpoint (405).
     case methodNotAllowed = "method_not_allowed"
+    /// No credentials, or skopeo's empty `Basic Og==`: the client must log in (401).
     case missingCredentials = "missing_credentials"
+    /// `Authorization` headers that carry no usable token (401).
     case badCredentials = "bad_credentials"
+    /// A malformed token, or one refused for a reason with no label of its own (401).
     case malformed
+    /// The token's algorithm is not accepted (401).
     case unsupportedAlgorithm = "unsupported_algorithm"
+    /// No key in force has the token's key id: retired, or another issuer's (401).
     case unknownKey = "unknown_key"
+    /// The token's algorithm is not that of the key it names (401).
     case algorithmMismatch = "algorithm_mismatch"
+    /// The token's signature does not verify (401).
     case badSignature = "bad_signature"
+    /// The token expired, clock leeway included (401).
     case expired
+    /// The token was issued in the future or its `nbf` is not reached, clock leeway included (401).
     case notYetValid = "not_yet_valid"
+    /// The token is on the revocation list (401).
     case revoked
+    /// A non-expiring token while the revocation list in force is stale
+    /// (``AccessPolicy/revocationsStale``) (401).
     case staleRevocations = "stale_revocations"
+    /// The token is for another region (403).
     case wrongRegion = "wrong_region"
+    /// A pull-only token asked to push (403).
     case pullOnly = "pull_only"
+    /// A token without the delete right asked to delete (403).
     case deleteNotAllowed = "delete_not_allowed"
+    /// The namespace map has no owner for the namespace (403).
     case namespaceUnknown = "namespace_unknown"
+    /// The namespace belongs to another account than the token's (403).
     case namespaceNotOwned = "namespace_not_owned"
+    /// The token is limited to other namespaces (403).
     case namespaceNotAllowed = "namespace_not_allowed"
+    /// A catalog listing by a valid token: always refused, since it would list other accounts'
+    /// repositories (403).
     case catalog
 }
 
@@ -77,6 +112,11 @@ public struct AccessPolicy: Sendable {
     /// tokens are then refused (fail closed), since a revocation may be missing.
     public var revocationsStale: Bool
 
+    /// A policy for one region.
+    /// - Parameters:
+    ///   - region: the region this proxy serves.
+    ///   - namespaces: who owns each namespace; by default each account owns the namespace of its own name.
+    ///   - revocationsStale: true to refuse non-expiring tokens, because the revocation list in force is stale.
     public init(region: String, namespaces: NamespaceMap = .accountNamed, revocationsStale: Bool = false) {
         self.region = region
         self.namespaces = namespaces
@@ -98,6 +138,23 @@ public struct AccessPolicy: Sendable {
         case (.upload, "GET"), (.upload, "PATCH"), (.upload, "PUT"), (.upload, "DELETE"): return .push
         default: return nil
         }
+    }
+
+    /// The decision on a token alone, for `access` on `namespace` (or on no namespace): the
+    /// very checks and answers of ``decide(method:target:authorization:verifier:now:)`` after it
+    /// has parsed the request, so that `regtoken verify --namespace` answers what the proxy does.
+    /// - Parameters:
+    ///   - token: the token's bytes (no `Bearer` or Basic wrapping).
+    ///   - access: what the request would do.
+    ///   - namespace: the namespace it would touch; ``namespaces`` says who owns it.
+    ///   - verifier: the token verifier (its keys and revocation list snapshots).
+    ///   - now: seconds since 1970.
+    public func decide(token: [UInt8], access: Access, namespace: String?, verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        if let namespace, !RegistryRequest.isNameComponent(namespace) {
+            return deny(400, "NAME_INVALID", "'\(namespace.prefix(64))' is not a namespace (lowercase letters, digits, separators)", .invalidName)
+        }
+        let request = RegistryRequest(endpoint: .base, repository: namespace, mountFrom: nil)
+        return verify(token, access: access, namespace: namespace, request: request, verifier: verifier, now: now)
     }
 
     /// Decides on a request that a front proxy would forward to the registry: the forwarding

@@ -3,6 +3,7 @@ import FoundationEssentials
 /// The token carried by an `Authorization` header: `Basic base64(token:<token>)`, as
 /// `docker login -u token -p <token>` sends it, or `Bearer <token>`.
 public enum Credentials: Sendable, Equatable {
+    /// The token's bytes: the password of `Basic` credentials for the user `token`, or the `Bearer` value.
     case token([UInt8])
     /// No `Authorization` header (or skopeo's empty `Basic Og==`): the client must log in.
     case none

@@ -6,12 +6,21 @@ import RegToken
 /// payload is `{"version":N,"iat":T,"namespaces":{"<namespace>":"<account>",...}}` with the
 /// namespaces sorted. Proxies verify it with the issuer's public keys; versions only go up.
 public struct SignedNamespaceMap: Sendable, Equatable {
+    /// The `typ` of a signed namespace map's JWS header; tokens and revocation lists can never pass for one.
     public static let jwsType = "regtoken-namespaces+jwt"
 
+    /// Which account owns each namespace.
     public var map: NamespaceMap
+    /// Increases with every change; a proxy refuses a map older than the one in force.
     public var version: UInt64
+    /// When this version was made, seconds since 1970.
     public var issuedAt: Int64
 
+    /// A map of `owners` to sign, unchecked.
+    /// - Parameters:
+    ///   - owners: namespace → account.
+    ///   - version: the map's version, larger than any published before.
+    ///   - issuedAt: when this version was made, seconds since 1970.
     public init(owners: [String: String], version: UInt64, issuedAt: Int64) {
         map = NamespaceMap(owners: owners)
         self.version = version
@@ -38,6 +47,8 @@ public struct SignedNamespaceMap: Sendable, Equatable {
     }
 
     /// Verifies a signed map with `keys` and checks every name in it.
+    /// - Throws: ``NamespaceMapError`` with code ``NamespaceMapError/ErrorCode/badSignature`` when
+    ///   the JWS does not verify, ``NamespaceMapError/ErrorCode/malformed`` for anything else wrong.
     public init(signed bytes: [UInt8], keys: KeyRing) throws(NamespaceMapError) {
         guard bytes.count <= 16 << 20 else { throw NamespaceMapError(.malformed, "namespace map is larger than 16 MiB") }
         var compact = bytes[...]

@@ -13,6 +13,8 @@ public struct NamespaceMap: Sendable, Equatable {
     /// Each account owns the namespace named after it.
     public static let accountNamed = NamespaceMap(owners: nil)
 
+    /// The map `owners` (namespace → account) as given, unchecked (``parse(_:)`` checks names), or
+    /// with `nil`, each account owning the namespace of its own name.
     public init(owners: [String: String]?) {
         self.owners = owners
     }
@@ -23,6 +25,7 @@ public struct NamespaceMap: Sendable, Equatable {
         return owners[namespace]
     }
 
+    /// The number of namespaces listed, or `nil` when each account owns the namespace of its own name.
     public var count: Int? { owners?.count }
 
     /// Parses the file's text.
@@ -77,18 +80,28 @@ public struct NamespaceMapError: Error, Sendable, Hashable, CustomStringConverti
         public static let badSignature = ErrorCode(name: "bad_signature")
         /// The file could not be read.
         public static let io = ErrorCode(name: "io")
+        /// The stable snake_case name, such as `malformed`.
         public var description: String { name }
     }
 
+    /// The class of failure; equality and hashing use it alone.
     public let code: ErrorCode
+    /// One line: why the map was refused, with the line number for a namespaces file.
     public let reason: String
 
+    /// An error of the class `code`, with a one-line reason.
+    /// - Parameters:
+    ///   - code: the class of failure.
+    ///   - reason: what failed and why, in one line.
     public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// The same as ``reason``.
     public var description: String { reason }
+    /// Equal when the codes are equal, whatever the reasons.
     public static func == (lhs: NamespaceMapError, rhs: NamespaceMapError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -7,6 +7,7 @@ import RegToken
 /// is refused with 400 and never reaches the registry, rather than normalised. A query with a
 /// `;` is refused too (Go drops such a pair, so the registry would not see what the proxy saw).
 public struct RegistryRequest: Sendable, Equatable {
+    /// The registry API endpoint a path names, with the reference, digest or upload id in it.
     public enum Endpoint: Sendable, Equatable {
         /// `/v2/`: API version check.
         case base
@@ -26,6 +27,7 @@ public struct RegistryRequest: Sendable, Equatable {
         case referrers(digest: String)
     }
 
+    /// The endpoint the path names.
     public var endpoint: Endpoint
     /// The repository name, such as `acme/app`; nil for `/v2/` and the catalog.
     public var repository: String?
@@ -260,12 +262,19 @@ public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidName = ErrorCode(name: "invalid_name")
         /// 404: not a registry API path.
         public static let notRegistryPath = ErrorCode(name: "not_registry_path")
+        /// The stable snake_case name, such as `ambiguous`.
         public var description: String { name }
     }
 
+    /// The class of failure; equality and hashing use it alone.
     public let code: ErrorCode
+    /// One line: what in the target was refused.
     public let reason: String
 
+    /// An error of the class `code`, with a one-line reason.
+    /// - Parameters:
+    ///   - code: the class of failure.
+    ///   - reason: what failed and why, in one line.
     public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
@@ -275,7 +284,10 @@ public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
     static func invalidName(_ reason: String) -> RequestError { RequestError(.invalidName, reason) }
     static let notRegistryPath = RequestError(.notRegistryPath, "not a registry API path")
 
+    /// The code and the reason, such as `not_registry_path: not a registry API path`.
     public var description: String { "\(code): \(reason)" }
+    /// Equal when the codes are equal, whatever the reasons.
     public static func == (lhs: RequestError, rhs: RequestError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

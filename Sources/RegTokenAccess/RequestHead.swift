@@ -38,6 +38,12 @@ public struct RequestHead: Sendable {
     /// Every header as received, in order, repeated ones included.
     public var headers: [(name: String, value: String)]
 
+    /// A request head as received.
+    /// - Parameters:
+    ///   - method: the method as received.
+    ///   - target: the request target (path and query) as received.
+    ///   - version: the HTTP version; 1.1 if omitted.
+    ///   - headers: every header as received, in order, repeated ones included.
     public init(method: String, target: String, version: (major: Int, minor: Int) = (1, 1), headers: [(name: String, value: String)]) {
         self.method = method
         self.target = target

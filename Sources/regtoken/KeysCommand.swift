@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RegToken
 import RegTokenLedger
 
@@ -86,8 +87,12 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let home = try global.openHome()
-            let jwks = try cli { try home.keyRing().jwksJSON() }
+            let ring = try cli { try home.keyRing() }
+            let jwks = try cli { try ring.jwksJSON() }
             print(jwks, terminator: "")
+            if !ring.keys.contains(where: { $0.algorithm == .es256 }) {
+                FileHandle.standardError.write(Data("note: the key set is empty: this home has only HS256 keys, whose secrets are never exported; verifiers of HS256 tokens need the secret itself (keys/<kid>.hs256), or make an ES256 key: regtoken keys generate --alg ES256\n".utf8))
+            }
         }
     }
 }

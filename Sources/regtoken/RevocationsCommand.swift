@@ -22,6 +22,12 @@ struct RevocationsCommand: AsyncParsableCommand {
                 return try Output.json(List(version: list.version, issued: Durations.utc(list.issuedAt), path: home.revocationsPath,
                                             entries: list.entries.map { Entry(id: $0.id.description, expires: $0.expiresAt.map(Durations.utc)) }))
             }
+            // A fresh home's list is version 0, never signed by a revocation: say so rather than
+            // show a date of 1970.
+            guard list.version > 0 else {
+                Output.pairs([("Version", "0 (no token revoked yet)"), ("File", home.revocationsPath), ("Revoked", "0")])
+                return
+            }
             Output.pairs([("Version", String(list.version)), ("Issued", Durations.utc(list.issuedAt)),
                           ("File", home.revocationsPath), ("Revoked", String(list.entries.count))])
             if !list.entries.isEmpty {

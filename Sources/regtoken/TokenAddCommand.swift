@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RegToken
 import RegTokenLedger
 
@@ -52,6 +53,7 @@ struct TokenAddCommand: AsyncParsableCommand {
                                                        nonExpiring: nonExpiring, expiresIn: nonExpiring ? nil : lifetime,
                                                        namespaces: namespaces.isEmpty ? nil : namespaces))
             try issued.printCredentials(json: global.json, registry: config.registries[region], quiet: quiet)
+            noteLeeway(lifetime)
         }) { return }
         let home = try global.openHome()
         let account = try global.resolvedAccount(home)
@@ -61,5 +63,17 @@ struct TokenAddCommand: AsyncParsableCommand {
                                 lifetime: lifetime, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now())
         }
         try record.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)
+        noteLeeway(lifetime)
+    }
+
+    /// A short-lived token is honest about the clock leeway: verifiers accept a token past its
+    /// expiry for their leeway (60 s by default) but never for more than a tenth of its lifetime.
+    /// The note goes to standard error, so that scripts reading the output are not disturbed.
+    func noteLeeway(_ lifetime: Int64?) {
+        guard let lifetime, lifetime < 10 * VerifierConfiguration().leeway, !quiet else { return }
+        let extra = max(0, lifetime / 10)
+        let text = "note: verifiers accept this token for at most \(extra) s past its expiry "
+            + "(clock leeway: a tenth of its \(lifetime) s lifetime, never more than their --leeway)\n"
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }

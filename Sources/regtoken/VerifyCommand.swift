@@ -1,24 +1,34 @@
 import ArgumentParser
 import Foundation
 import RegToken
+import RegTokenAccess
 import RegTokenLedger
 
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify a token with the keys and revocation list of the state directory.",
-        discussion: "Exit codes: 0 valid; 10 malformed; 11 bad signature or unknown key; 12 expired or not yet valid; 13 revoked; 14 not allowed (wrong region, pull-only token, namespace).")
+        discussion: """
+            The answer is the proxy's for the same request (the same code decides): with --namespace, \
+            the namespace must be the token's account's (by name, or as --namespaces FILE says, as for \
+            the proxy) and in the token's namespace list if it has one. \
+            Exit codes: 0 valid; 10 malformed; 11 bad signature or unknown key; 12 expired or not yet valid; \
+            13 revoked; 14 not allowed (wrong region, pull-only token, namespace, delete).
+            """)
 
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The token, or - to read it from standard input. Surrounding whitespace is ignored.")
     var token: String
 
-    @Option(help: "What to check the token for: pull or push.")
+    @Option(help: "What to check the token for: pull, push or delete.")
     var access: Access = .pull
 
     @Option(help: "A namespace the token must be valid for.")
     var namespace: String?
+
+    @Option(help: "The proxy's namespaces file (namespace account per line); without it a namespace belongs to the account of its name.")
+    var namespaces: String?
 
     @Option(help: "Clock leeway in seconds for expiry and issue time (0 to 600).")
     var leeway: Int64 = 60
@@ -42,7 +52,17 @@ struct VerifyCommand: AsyncParsableCommand {
         let verifier = TokenVerifier(keys: try cli { try home.keyRing() }, configuration: VerifierConfiguration(leeway: leeway))
         _ = try cli { try verifier.install(home.revocationFile()) }
         let now = Durations.now()
+        let map = try namespaces.map { path in try cli { try NamespaceMap.load(path: path) } } ?? .accountNamed
+        if case .deny(let denied) = AccessPolicy(region: region, namespaces: map)
+            .decide(token: Array(text.utf8), access: access, namespace: namespace, verifier: verifier, now: now) {
+            if global.json {
+                struct Invalid: Encodable { var valid = false; var code: String; var reason: String }
+                try Output.json(Invalid(code: denied.reason.rawValue, reason: denied.message))
+            }
+            throw CLIError("token refused: \(denied.reason.rawValue): \(denied.message)", exit: Self.exitCode(for: denied.reason))
+        }
         do {
+            // Allowed: the same verification again, for the claims to show.
             let v = try verifier.verify(text, at: now, for: AccessRequest(region: region, access: access, namespace: namespace))
             let claims = try TokenClaims(json: Self.claimsJSON(text))
             if global.json {
@@ -69,6 +89,18 @@ struct VerifyCommand: AsyncParsableCommand {
                 try Output.json(Invalid(code: error.code.description, reason: error.reason))
             }
             throw CLIError(error)
+        }
+    }
+
+    /// The documented exit code of a refusal.
+    static func exitCode(for reason: DenyReason) -> ExitCode {
+        switch reason {
+        case .malformed, .unsupportedAlgorithm, .badCredentials, .missingCredentials: return .malformedToken
+        case .badSignature, .unknownKey, .algorithmMismatch: return .badSignature
+        case .expired, .notYetValid: return .expiredToken
+        case .revoked: return .revokedToken
+        case .invalidName: return .invalidInput
+        default: return .notAllowed
         }
     }
 

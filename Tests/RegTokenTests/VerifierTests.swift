@@ -140,12 +140,20 @@ struct ErrorCodeTests {
         #expect(code(parts[0] + "." + forgedClaims + "." + parts[2], at: Fixture.now, Fixture.push) == .badSignature)
     }
 
-    @Test("expired, with the clock leeway")
+    @Test("expired, with the clock leeway: never more than a tenth of the token's lifetime")
     func expired() throws {
+        let day = try Fixture.issue(Fixture.claims(expiresAt: Fixture.now + 86_400))
+        #expect(code(day, at: Fixture.now + 86_459) == nil)      // inside the 60 s leeway
+        #expect(code(day, at: Fixture.now + 86_460) == .expired)
+        // A 100 s token: 10 s of leeway, not 60.
         let token = try Fixture.issue(Fixture.claims(expiresAt: Fixture.now + 100))
         #expect(code(token, at: Fixture.now + 99) == nil)
-        #expect(code(token, at: Fixture.now + 159) == nil)       // inside 60 s leeway
-        #expect(code(token, at: Fixture.now + 160) == .expired)
+        #expect(code(token, at: Fixture.now + 109) == nil)
+        #expect(code(token, at: Fixture.now + 110) == .expired)
+        // A 5 s token: none (a tenth of 5 s rounds down to 0).
+        let short = try Fixture.issue(Fixture.claims(expiresAt: Fixture.now + 5))
+        #expect(code(short, at: Fixture.now + 4) == nil)
+        #expect(code(short, at: Fixture.now + 5) == .expired)
         let strict = TokenVerifier(keys: try Fixture.ring(), configuration: VerifierConfiguration(leeway: 0))
         #expect(tokenErrorCode { _ = try strict.verify(token, at: Fixture.now + 100, for: Fixture.pull) } == .expired)
     }

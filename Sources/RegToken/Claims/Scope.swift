@@ -23,7 +23,9 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Codable {
 
 /// What a request asks of a token.
 public enum Access: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Reading: manifests, blobs, tags and referrers.
     case pull
+    /// Writing: pushing manifests and uploading or mounting blobs.
     case push
     /// Deleting manifests or blobs.
     case delete

@@ -31,6 +31,7 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         if let base = bytes.baseAddress { _ = append(base, count: bytes.count) }
     }
 
+    /// The literal's UTF-8 bytes, cut off after ``capacity`` bytes (a longer literal is a programming error).
     public init(stringLiteral value: String) {
         // A literal longer than the capacity is a programming error, caught in tests.
         self.init()
@@ -40,6 +41,7 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
     /// The number of UTF-8 bytes.
     public var count: Int { Int(length) }
 
+    /// True when the string holds no bytes.
     public var isEmpty: Bool { length == 0 }
 
     /// Empties the string (its storage stays as it is; only the length counts).
@@ -97,6 +99,7 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The same as ``string``.
     public var description: String { string }
 
     /// True when the bytes equal the UTF-8 of `other`, without allocating.
@@ -117,12 +120,14 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         literal.withUTF8Buffer { equals(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Equal when the UTF-8 bytes are equal.
     public static func == (lhs: ShortString, rhs: ShortString) -> Bool {
         guard lhs.length == rhs.length else { return false }
         for i in 0..<lhs.count where lhs.storage[i] != rhs.storage[i] { return false }
         return true
     }
 
+    /// Hashes the length and the UTF-8 bytes, as equality compares them.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(length)
         for i in 0..<count { hasher.combine(storage[i]) }

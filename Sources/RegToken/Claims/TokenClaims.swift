@@ -14,17 +14,29 @@ public struct TokenClaims: Sendable, Hashable {
     public var account: String
     /// The region.
     public var region: String
-    /// Pull, or push and pull.
+    /// What the token allows: pull; push and pull; or push, pull and delete.
     public var scope: Scope
     /// Issued-at (`iat`), seconds since 1970.
     public var issuedAt: Int64
     /// Expiry (`exp`), seconds since 1970; `nil` for a non-expiring token.
     public var expiresAt: Int64?
-    /// Not-before (`nbf`), accepted when verifying tokens from elsewhere; regtoken does not write it.
+    /// Not-before (`nbf`), seconds since 1970, or `nil`: written only when set (regtoken's commands
+    /// never set it), and checked when verifying tokens from elsewhere.
     public var notBefore: Int64?
     /// The namespaces the token is limited to, or `nil` for all of the account's namespaces.
     public var namespaces: [String]?
 
+    /// Claims as given, unchecked: ``validate()`` checks them (``TokenIssuer/issue(_:)`` calls it).
+    /// - Parameters:
+    ///   - id: the token identifier (`jti`); a fresh random UUID by default.
+    ///   - account: the account (`sub`).
+    ///   - region: the region the token is valid in.
+    ///   - scope: what the token allows.
+    ///   - issuedAt: issued-at (`iat`), seconds since 1970.
+    ///   - expiresAt: expiry (`exp`), seconds since 1970, or `nil` for a non-expiring token.
+    ///   - notBefore: not-before (`nbf`), seconds since 1970, or `nil` (the default) for none.
+    ///   - namespaces: the namespaces the token is limited to, or `nil` (the default) for all of
+    ///     the account's namespaces.
     public init(id: UUIDBytes = .random(), account: String, region: String, scope: Scope, issuedAt: Int64,
                 expiresAt: Int64?, notBefore: Int64? = nil, namespaces: [String]? = nil) {
         self.id = id
@@ -83,6 +95,8 @@ public struct TokenClaims: Sendable, Hashable {
     /// Checks what the issuer writes: account and region of 1 to 64 characters of
     /// `[A-Za-z0-9._@-]`, namespaces as Docker repository name components (lowercase letters and
     /// digits, separated by `.`, `_`, `__` or `-`), 1 to 64 of them, no duplicates.
+    /// - Throws: ``IssueError`` with code ``IssueError/ErrorCode/invalidClaims`` for a bad name,
+    ///   an expiry not after issued-at, or a time outside 0 through 2^53 − 1 seconds.
     public func validate() throws(IssueError) {
         try Self.check(account, what: "account", allowed: Self.isAccountCharacter)
         try Self.check(region, what: "region", allowed: Self.isAccountCharacter)
@@ -149,6 +163,7 @@ public struct TokenClaims: Sendable, Hashable {
 
 /// Why a token could not be issued.
 public struct IssueError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
         /// The claims are not what regtoken issues (see ``TokenClaims/validate()``).
@@ -157,18 +172,28 @@ public struct IssueError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let noSigningKey = ErrorCode(name: "no_signing_key")
         /// Signing failed inside OpenSSL.
         public static let crypto = ErrorCode(name: "crypto")
+        /// The stable snake_case name, such as `invalid_claims`.
         public var description: String { name }
     }
 
+    /// The class of failure; equality and hashing use it alone.
     public let code: ErrorCode
+    /// One line: why the token could not be issued (never key bytes).
     public let reason: String
 
+    /// An error of the class `code`, with a one-line reason.
+    /// - Parameters:
+    ///   - code: the class of failure.
+    ///   - reason: what failed and why, in one line.
     public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// The same as ``reason``.
     public var description: String { reason }
+    /// Equal when the codes are equal, whatever the reasons.
     public static func == (lhs: IssueError, rhs: IssueError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -7,6 +7,10 @@ public struct UUIDBytes: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Bytes 8..<16, big-endian.
     public let low: UInt64
 
+    /// The UUID made of `high` then `low`.
+    /// - Parameters:
+    ///   - high: bytes 0..<8, big-endian.
+    ///   - low: bytes 8..<16, big-endian.
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
@@ -94,6 +98,7 @@ public struct UUIDBytes: Sendable, Hashable, Comparable, CustomStringConvertible
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Byte order, which is also the order of the canonical lowercase strings.
     public static func < (a: UUIDBytes, b: UUIDBytes) -> Bool {
         a.high != b.high ? a.high < b.high : a.low < b.low
     }

@@ -11,7 +11,7 @@ public struct VerifiedToken: Sendable, Hashable {
     public internal(set) var account: ShortString
     /// The region.
     public internal(set) var region: ShortString
-    /// Pull, or push and pull.
+    /// What the token allows: pull; push and pull; or push, pull and delete.
     public internal(set) var scope: Scope
     /// Issued-at, seconds since 1970 (`iat`).
     public internal(set) var issuedAt: Int64

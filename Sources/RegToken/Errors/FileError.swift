@@ -23,9 +23,11 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let tooLarge = ErrorCode(name: "too_large")
         /// Any other failure of the file system (the system's reason is in ``reason``).
         public static let io = ErrorCode(name: "io")
+        /// The stable snake_case name, such as `not_found`.
         public var description: String { name }
     }
 
+    /// The class of failure; equality and hashing use it alone.
     public let code: ErrorCode
     /// The file or directory concerned.
     public let path: String
@@ -45,7 +47,10 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = "\(operation) \(path): \(detail ?? String(cString: strerror(errno)))"
     }
 
+    /// The same as ``reason``.
     public var description: String { reason }
+    /// Equal when the codes are equal, whatever the paths and reasons.
     public static func == (lhs: FileError, rhs: FileError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

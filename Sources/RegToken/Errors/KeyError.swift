@@ -2,6 +2,7 @@
 ///
 /// Equality is on ``code`` only. A reason names files and key ids but never key bytes.
 public struct KeyError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
         /// The key material is not what the algorithm needs (too short, wrong curve, not a key).
@@ -20,18 +21,28 @@ public struct KeyError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let io = ErrorCode(name: "io")
         /// OpenSSL reported an internal failure.
         public static let crypto = ErrorCode(name: "crypto")
+        /// The stable snake_case name, such as `invalid_key`.
         public var description: String { name }
     }
 
+    /// The class of failure; equality and hashing use it alone.
     public let code: ErrorCode
+    /// One line: what failed and why, naming files and key ids but never key bytes.
     public let reason: String
 
+    /// An error of the class `code`, with a one-line reason.
+    /// - Parameters:
+    ///   - code: the class of failure.
+    ///   - reason: what failed and why, in one line.
     public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// The same as ``reason``.
     public var description: String { reason }
+    /// Equal when the codes are equal, whatever the reasons.
     public static func == (lhs: KeyError, rhs: KeyError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

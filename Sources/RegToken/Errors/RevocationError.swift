@@ -2,6 +2,7 @@
 ///
 /// Equality is on ``code`` only.
 public struct RevocationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
         /// Not a signed revocation list: bad JWS, bad JSON, a bad entry.
@@ -12,18 +13,28 @@ public struct RevocationError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let staleVersion = ErrorCode(name: "stale_version")
         /// The file could not be read or written.
         public static let io = ErrorCode(name: "io")
+        /// The stable snake_case name, such as `stale_version`.
         public var description: String { name }
     }
 
+    /// The class of failure; equality and hashing use it alone.
     public let code: ErrorCode
+    /// One line: why the list was refused, or could not be read, signed or written.
     public let reason: String
 
+    /// An error of the class `code`, with a one-line reason.
+    /// - Parameters:
+    ///   - code: the class of failure.
+    ///   - reason: what failed and why, in one line.
     public init(_ code: ErrorCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// The same as ``reason``.
     public var description: String { reason }
+    /// Equal when the codes are equal, whatever the reasons.
     public static func == (lhs: RevocationError, rhs: RevocationError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

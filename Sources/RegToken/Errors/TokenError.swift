@@ -34,7 +34,7 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let algorithmMismatch = ErrorCode(raw: .algorithmMismatch)
         /// The signature does not verify.
         public static let badSignature = ErrorCode(raw: .badSignature)
-        /// The token expired (past `exp` plus the clock leeway).
+        /// The token expired (past `exp` plus the clock leeway, which is at most a tenth of its lifetime).
         public static let expired = ErrorCode(raw: .expired)
         /// The token was issued in the future (past the clock leeway), or `nbf` is not reached yet.
         public static let notYetValid = ErrorCode(raw: .notYetValid)
@@ -78,12 +78,15 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
         self.detail = detail
     }
 
-    /// A one-line human reason, such as `expired: token expired`.
+    /// The ``detail`` as a `String`, such as `token expired` (the code is not included).
     public var reason: String { detail.description }
 
+    /// The code and the detail, such as `expired: token expired`.
     public var description: String { "\(code): \(detail)" }
 
+    /// Equal when the codes are equal, whatever the details.
     public static func == (lhs: TokenError, rhs: TokenError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code alone, as equality compares it alone.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     static func malformed(_ detail: StaticString) -> TokenError { TokenError(.malformed, detail) }

@@ -3,6 +3,7 @@ public struct TokenIssuer: Sendable {
     /// The signing key (the ring's active key).
     public let key: SigningKey
 
+    /// An issuer that signs with the ring's active key.
     /// - Throws: ``IssueError`` when the ring has no active key that can sign.
     public init(keyRing: KeyRing) throws(IssueError) {
         guard let key = keyRing.activeKey else {
@@ -12,12 +13,15 @@ public struct TokenIssuer: Sendable {
     }
 
     /// An issuer that signs with `key`.
+    /// - Throws: ``IssueError`` with code ``IssueError/ErrorCode/noSigningKey`` when `key` is a public key.
     public init(key: SigningKey) throws(IssueError) {
         guard key.canSign else { throw IssueError(.noSigningKey, "key '\(key.id)' is a public key: it cannot sign") }
         self.key = key
     }
 
     /// The token for `claims`, as a JWS compact serialization.
+    /// - Throws: ``IssueError`` with code ``IssueError/ErrorCode/invalidClaims`` when
+    ///   ``TokenClaims/validate()`` refuses the claims, ``IssueError/ErrorCode/crypto`` when signing fails.
     public func issue(_ claims: TokenClaims) throws(IssueError) -> String {
         try claims.validate()
         do {

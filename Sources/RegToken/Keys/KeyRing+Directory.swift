@@ -20,6 +20,7 @@ import Musl
 /// a short pattern) are refused as degenerate. Names starting with `.` and the subdirectory
 /// `retired/` are ignored; any other file is an error, so a typo never goes unnoticed.
 extension KeyRing {
+    /// The file of a key directory that holds the id of the signing key, on one line.
     public static let activeFileName = "active"
 
     /// Loads every key in `directory`.

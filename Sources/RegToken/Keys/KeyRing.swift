@@ -9,6 +9,10 @@ public struct KeyRing: Sendable {
     /// The key id that signs, or `nil` for a verification-only ring.
     public let activeKeyID: String?
 
+    /// A ring of `keys` that signs with the key `activeKeyID` names, if any.
+    /// - Parameters:
+    ///   - keys: every key, each with its own id.
+    ///   - activeKeyID: the id of the key that signs, or `nil` for a verification-only ring.
     /// - Throws: ``KeyError`` when two keys share an id, or the active id is not in the ring or
     ///   cannot sign.
     public init(keys: [SigningKey], activeKeyID: String? = nil) throws(KeyError) {
@@ -34,7 +38,7 @@ public struct KeyRing: Sendable {
         return key(id: activeKeyID)
     }
 
-    /// The key with this id.
+    /// The key with this id, or `nil` when the ring has none.
     public func key(id: String) -> SigningKey? { keys.first { $0.id == id } }
 
     /// The ring a verifier that must not sign should hold: ES256 public keys only (HS256 secrets

@@ -141,13 +141,21 @@ public struct SigningKey: Sendable {
 
 /// A JSON Web Key (RFC 7517) for an ES256 public key.
 public struct JWK: Codable, Sendable, Hashable {
+    /// The key type: `EC` for every key regtoken accepts.
     public var kty: String
+    /// The curve: `P-256`.
     public var crv: String?
+    /// The public point's X coordinate: 32 bytes, base64url.
     public var x: String?
+    /// The public point's Y coordinate: 32 bytes, base64url.
     public var y: String?
+    /// The private scalar, which regtoken never writes: ``SigningKey/init(jwk:)`` refuses a JWK that has one.
     public var d: String?
+    /// The key id (`kid`); ``SigningKey/init(jwk:)`` requires it.
     public var kid: String?
+    /// The algorithm: `ES256`, or absent.
     public var alg: String?
+    /// What the key is for: `sig` (signatures), or absent; ``SigningKey/init(jwk:)`` refuses any other.
     public var use: String?
     /// RFC 7517 §4.3: what the key may be used for (`verify` is what a verifier needs).
     public var keyOps: [String]?
@@ -157,6 +165,17 @@ public struct JWK: Codable, Sendable, Hashable {
         case keyOps = "key_ops"
     }
 
+    /// A JWK with these members; a `nil` member is left out of the JSON.
+    /// - Parameters:
+    ///   - kty: the key type (`EC`).
+    ///   - crv: the curve (`P-256`).
+    ///   - x: the X coordinate, base64url.
+    ///   - y: the Y coordinate, base64url.
+    ///   - d: the private scalar, base64url (never for a published key).
+    ///   - kid: the key id.
+    ///   - alg: the algorithm (`ES256`).
+    ///   - use: the key's use (`sig`).
+    ///   - keyOps: the operations the key may be used for (`key_ops`).
     public init(kty: String, crv: String? = nil, x: String? = nil, y: String? = nil, d: String? = nil,
                 kid: String? = nil, alg: String? = nil, use: String? = nil, keyOps: [String]? = nil) {
         self.kty = kty; self.crv = crv; self.x = x; self.y = y; self.d = d

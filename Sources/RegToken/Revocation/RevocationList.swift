@@ -11,10 +11,15 @@ internal import FoundationEssentials
 public struct RevocationList: Sendable, Hashable {
     /// One revoked token.
     public struct Entry: Sendable, Hashable {
+        /// The revoked token's identifier (`jti`).
         public var id: UUIDBytes
         /// The token's expiry, or `nil` for a non-expiring token (kept until its key is retired).
         public var expiresAt: Int64?
 
+        /// An entry for the token `id`.
+        /// - Parameters:
+        ///   - id: the token's identifier (`jti`).
+        ///   - expiresAt: the token's expiry, seconds since 1970, or `nil` for a non-expiring token.
         public init(id: UUIDBytes, expiresAt: Int64?) {
             self.id = id
             self.expiresAt = expiresAt
@@ -38,6 +43,12 @@ public struct RevocationList: Sendable, Hashable {
     /// The revoked tokens, sorted by id, one per id.
     public private(set) var entries: [Entry]
 
+    /// A list of `entries` sorted by id, one per id: the nil UUID is dropped, and of two entries
+    /// for one id the later expiry is kept (no expiry being the latest).
+    /// - Parameters:
+    ///   - version: the list's version (not checked against ``maximumVersion`` here).
+    ///   - issuedAt: when this version was made, seconds since 1970.
+    ///   - entries: the revoked tokens, in any order.
     public init(version: UInt64, issuedAt: Int64, entries: [Entry]) {
         self.version = version
         self.issuedAt = issuedAt
@@ -69,7 +80,8 @@ public struct RevocationList: Sendable, Hashable {
     }
 
     /// The next version: `self` plus `added`, without entries past retention, made at `now`.
-    /// - Throws: when the version is already ``maximumVersion``.
+    /// - Throws: ``RevocationError`` with code ``RevocationError/ErrorCode/malformed`` when the
+    ///   version is already ``maximumVersion``.
     public func next(adding added: [Entry], now: Int64) throws(RevocationError) -> RevocationList {
         guard version < Self.maximumVersion else {
             throw RevocationError(.malformed, "revocation list version \(version) is the largest possible; no later list can be made")

@@ -29,6 +29,11 @@ public final class TokenVerifier: Sendable {
     /// take one heap allocation.
     static let stackClaimsBytes = 1024
 
+    /// A verifier with these keys and no revocation list yet (version 0, nothing revoked).
+    /// - Parameters:
+    ///   - keys: the keys tokens are verified with: ES256 public keys, or HS256 secrets (which
+    ///     can also sign; see ``KeyRing/publicOnly()``).
+    ///   - configuration: the time and size rules; the defaults of ``VerifierConfiguration`` if omitted.
     public init(keys: KeyRing, configuration: VerifierConfiguration = .init()) {
         self.configuration = configuration
         cache = configuration.signatureCacheCapacity > 0
@@ -189,7 +194,11 @@ public final class TokenVerifier: Sendable {
 
         // Time.
         let leeway = configuration.leeway
-        if let exp = claims.expiresAt, now >= exp &+ leeway { throw TokenError(.expired, "token expired") }
+        // The leeway past expiry is never more than a tenth of the token's lifetime: a 5 s token
+        // is not accepted for 65 s (README, "Expiry and the clock leeway").
+        if let exp = claims.expiresAt, now >= exp &+ min(leeway, max(0, (exp &- claims.issuedAt) / 10)) {
+            throw TokenError(.expired, "token expired")
+        }
         if let nbf = claims.notBefore, nbf &- leeway > now { throw TokenError(.notYetValid, "token is not valid yet (nbf)") }
         if claims.issuedAt &- leeway > now { throw TokenError(.notYetValid, "token was issued in the future (iat)") }
 

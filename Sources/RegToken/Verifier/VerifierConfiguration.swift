@@ -1,7 +1,8 @@
 /// How strict a ``TokenVerifier`` is about time and size.
 public struct VerifierConfiguration: Sendable, Hashable {
-    /// Clock skew tolerated on `exp` (a token is accepted until `exp + leeway`) and on `iat`/`nbf`
-    /// in the future. Default 60 s; at most ``maximumLeeway``.
+    /// Clock skew tolerated on `exp` (a token is accepted until `exp + leeway`, but never for more
+    /// than a tenth of its lifetime `exp − iat` past `exp`, so short tokens stay short) and on
+    /// `iat`/`nbf` in the future. Default 60 s; at most ``maximumLeeway``.
     public var leeway: Int64
     /// Tokens longer than this many bytes are refused before any work. Default 8 KiB.
     public var maximumTokenBytes: Int
@@ -18,6 +19,14 @@ public struct VerifierConfiguration: Sendable, Hashable {
     /// ``RevocationList/retentionAfterExpiry`` after their token expires, which must cover it.
     public static let maximumLeeway: Int64 = 600
 
+    /// Rules with each value clamped to its range.
+    /// - Parameters:
+    ///   - leeway: clock skew tolerated, in seconds, clamped to 0 through ``maximumLeeway``.
+    ///   - maximumTokenBytes: the largest token accepted, in bytes, clamped to 64 through 65,536.
+    ///   - signatureCacheCapacity: slots of the ES256 verified-signature cache, clamped to 0
+    ///     through 4,194,304 (2^22); 0 turns the cache off.
+    ///   - cacheableTokenBytes: the longest token cached, in bytes, clamped to 64 through
+    ///     `maximumTokenBytes`.
     public init(leeway: Int64 = 60, maximumTokenBytes: Int = 8192, signatureCacheCapacity: Int = 0, cacheableTokenBytes: Int = 1024) {
         self.leeway = min(max(leeway, 0), Self.maximumLeeway)
         self.maximumTokenBytes = min(max(maximumTokenBytes, 64), 65536)

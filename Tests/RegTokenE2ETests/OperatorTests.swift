@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+/// An operator's first hour, as a user meets it: the binary, the real registry, its proxy.
+@Suite("regtoken: what an operator meets in the first hour")
+struct OperatorTests {
+    /// What the proxy answers for `access` on `namespace` with `token`: the status and the Docker
+    /// error message (empty when allowed).
+    static func proxyAnswer(_ proxy: ProxyProcess, token: String, access: String, namespace: String) throws -> (allowed: Bool, message: String) {
+        let base = "http://127.0.0.1:\(proxy.port)/v2/\(namespace)/app"
+        let args: [String]
+        switch access {
+        case "pull": args = ["-X", "GET", "\(base)/manifests/latest"]
+        case "push": args = ["-X", "POST", "\(base)/blobs/uploads/"]
+        default: args = ["-X", "DELETE", "\(base)/manifests/sha256:" + String(repeating: "0", count: 64)]
+        }
+        let r = try curl(["-H", basicAuth(token)] + args)
+        let allowed = r.status != 401 && r.status != 403 && r.status != 400
+        guard !allowed else { return (true, "") }
+        let object = try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
+        let message = ((object?["errors"] as? [[String: Any]])?.first?["message"] as? String) ?? "(status \(r.status))"
+        return (false, message)
+    }
+
+    @Test("verify gives the proxy's answer for the same token, access and namespace, with and without a namespaces file")
+    func verifyAnswersAsTheProxy() throws {
+        let registry = try Registry()
+        defer { registry.stop() }
+        let issuer = try Issuer()
+        let ro = try issuer.token()
+        let rw = try issuer.token("--readwrite")
+        let rwd = try issuer.token("--readwrite", "--delete")
+        let limited = try issuer.token("--readwrite", "--namespace", "acme")
+        let revoked = try issuer.token("--readwrite")
+        #expect(try issuer("token-rm", revoked.id).status == 0)
+        let tokens = [("ro", ro.token), ("rw", rw.token), ("rwd", rwd.token), ("limited", limited.token), ("revoked", revoked.token)]
+        // Without a namespaces file a namespace is its account's; with one, acme also owns tools.
+        let map = try Harness.tempDir("map") + "/namespaces"
+        try "acme acme\ntools acme\nglobex globex\n".write(toFile: map, atomically: true, encoding: .utf8)
+        for mapArgs in [[String](), ["--namespaces", map]] {
+            let proxy = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys",
+                                                                         "--revocations", issuer.home + "/revocations.jws"] + mapArgs)
+            defer { proxy.stop() }
+            var allowedSome = 0, refusedSome = 0
+            for (name, token) in tokens {
+                for access in ["pull", "push", "delete"] {
+                    for namespace in ["acme", "globex", "tools"] {
+                        let answer = try Self.proxyAnswer(proxy, token: token, access: access, namespace: namespace)
+                        let v = try issuer(["verify", token, "--access", access, "--namespace", namespace] + mapArgs)
+                        let what = "\(name) \(access) \(namespace) \(mapArgs): proxy \(answer), verify \(v.status) \(v.stderr)"
+                        #expect((v.status == 0) == answer.allowed, "\(what)")
+                        if !answer.allowed {
+                            refusedSome += 1
+                            // The proxy names the repository (acme/app), verify the namespace alone.
+                            let message = answer.message.replacingOccurrences(of: "\(namespace)/app", with: namespace)
+                            #expect(v.stderr.contains(message), "\(what)")
+                            #expect([13, 14].contains(v.status), "\(what)")
+                        } else {
+                            allowedSome += 1
+                        }
+                    }
+                }
+            }
+            // The table has both answers in it (it would prove nothing otherwise).
+            #expect(allowedSome >= 6 && refusedSome >= 20, "\(allowedSome) allowed, \(refusedSome) refused")
+        }
+        // The namespaces file moves the answer: acme's token may push to tools only with it.
+        #expect(try issuer("verify", rw.token, "--access", "push", "--namespace", "tools").status == 14)
+        #expect(try issuer("verify", rw.token, "--access", "push", "--namespace", "tools", "--namespaces", map).status == 0)
+        // A namespace that cannot exist is bad input, not a refusal.
+        let bad = try issuer("verify", rw.token, "--namespace", "Not/A/Namespace")
+        #expect(bad.status == 2 && bad.stderr.contains("is not a namespace"), "\(bad.status) \(bad.stderr)")
+    }
+
+    @Test("a 5 s token is refused through the proxy once its 5 s are over, and token-add says how much leeway it gets")
+    func shortTokensStayShort() throws {
+        let registry = try Registry()
+        defer { registry.stop() }
+        let issuer = try Issuer()
+        let proxy = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys",
+                                                                     "--revocations", issuer.home + "/revocations.jws"])
+        defer { proxy.stop() }
+        let r = try issuer("token-add", "--expires-in", "5s", "--output", "json")
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("at most 0 s past its expiry"), "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let token = try #require(object["token"] as? String)
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(base64URL: String(token.split(separator: ".")[1]))) as? [String: Any])
+        let exp = try #require(claims["exp"] as? Int)
+        let pull = ["-H", basicAuth(token), "http://127.0.0.1:\(proxy.port)/v2/acme/app/tags/list"]
+        if Int(Date().timeIntervalSince1970) < exp - 1 {
+            #expect(try curl(pull).status == 404)    // allowed: the repository does not exist yet
+        }
+        // One second past its expiry (and the proxy's 60 s default leeway far from over): refused.
+        while Int(Date().timeIntervalSince1970) < exp + 1 { usleep(200_000) }
+        let late = try curl(pull)
+        #expect(late.status == 401 && late.body.contains("token expired"), "\(late.status) \(late.body)")
+        // A day-long token gets no note: the leeway is the verifiers' own.
+        #expect(!(try issuer("token-add", "-q").stderr.contains("note:")))
+    }
+
+    @Test("words for people: a fresh home's revocation list, and an empty key set from HS256-only keys")
+    func wordsForPeople() throws {
+        let issuer = try Issuer()
+        let show = try issuer("revocations", "show")
+        #expect(show.status == 0 && show.stdout.contains("no token revoked yet") && !show.stdout.contains("1970"), "\(show.stdout)")
+        let t = try issuer.token()
+        #expect(try issuer("token-rm", t.id).status == 0)
+        let after = try issuer("revocations", "show")
+        #expect(after.stdout.contains("Version   1") && after.stdout.contains(t.id), "\(after.stdout)")
+
+        let hs = try Harness.tempDir("hs") + "/home"
+        let env = ["REGTOKEN_HOME": hs, "REGTOKEN_ACCOUNT": "acme", "REGTOKEN_REGION": "eu-west-1"]
+        #expect(try Harness.run(Harness.binary, ["init", "--alg", "HS256"], env: env).status == 0)
+        let export = try Harness.run(Harness.binary, ["keys", "export-public"], env: env)
+        #expect(export.status == 0 && !export.stdout.contains("\"kty\""), "\(export.stdout)")
+        #expect(export.stderr.contains("only HS256 keys"), "\(export.stderr)")
+    }
+}
+
+extension Data {
+    /// Decodes unpadded base64url.
+    init(base64URL text: String) {
+        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while s.count % 4 != 0 { s += "=" }
+        self = Data(base64Encoded: s) ?? Data()
+    }
+}
+
+extension Issuer {
+    @discardableResult
+    func callAsFunction(_ args: [String]) throws -> Harness.Output {
+        try Harness.run(Harness.binary, args, env: env)
+    }
+}
