@@ -1,19 +1,20 @@
-/// How strict a ``TokenVerifier`` is about time and size.
+/// How strict a ``TokenVerifier`` is about time and size. Read-only: the initializer clamps each
+/// value to its range, and nothing can set it past that afterwards.
 public struct VerifierConfiguration: Sendable, Hashable {
     /// Clock skew tolerated on `exp` (a token is accepted until `exp + leeway`, but never for more
     /// than a tenth of its lifetime `exp − iat` past `exp`, so short tokens stay short) and on
     /// `iat`/`nbf` in the future. Default 60 s; at most ``maximumLeeway``.
-    public var leeway: Int64
+    public let leeway: Int64
     /// Tokens longer than this many bytes are refused before any work. Default 8 KiB.
-    public var maximumTokenBytes: Int
+    public let maximumTokenBytes: Int
 
     /// Slots of the ES256 verified-signature cache; 0 turns it off. A hit skips the curve
     /// arithmetic for a token whose exact bytes verified before with the same key; expiry,
     /// revocation, region, scope and namespace are checked on every verification all the same.
     /// Each slot holds one token of up to ``cacheableTokenBytes`` (about 1 KiB of memory a slot).
-    public var signatureCacheCapacity: Int
+    public let signatureCacheCapacity: Int
     /// Tokens longer than this are never cached (always verified).
-    public var cacheableTokenBytes: Int
+    public let cacheableTokenBytes: Int
 
     /// The largest leeway accepted: revocation list entries are kept for
     /// ``RevocationList/retentionAfterExpiry`` after their token expires, which must cover it.
