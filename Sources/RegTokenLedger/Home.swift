@@ -235,6 +235,20 @@ public final class Home {
 
     // MARK: Tokens
 
+    /// Refuses a token that could never work, before it is made: for an account registered in
+    /// this home (`accounts add`), a namespace it does not own; for any other account, a name that
+    /// is not a namespace (its only namespace is its name, as the proxy reads it without a
+    /// namespaces file), such as `Acme` or `ops@acme`.
+    public func checkTokenCanWork(account: String, namespaces: [String]?, now: Int64) throws(LedgerError) {
+        if let known = try ledger.account(named: account, now: now) {
+            if let outside = namespaces?.first(where: { !known.namespaces.contains($0) }) {
+                throw LedgerError(.invalidInput, "account \(account) does not own namespace \(outside) (it owns \(known.namespaces.joined(separator: ", "))): the proxy would refuse every request of the token there")
+            }
+        } else if !TokenClaims.isNameComponent(account) {
+            throw LedgerError(.invalidInput, "account '\(account)' is not a namespace name (lowercase letters, digits, separators), so its tokens could never pull or push: use a lowercase account name, which is also its namespace (as regtoken accounts add requires)")
+        }
+    }
+
     /// Issues a token and records it (its claims and key id; never its value).
     /// - Parameter lifetime: seconds until expiry, or `nil` for a non-expiring token.
     public func issueToken(account: String, region: String, scope: Scope, description: String,

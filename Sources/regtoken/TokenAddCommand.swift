@@ -58,6 +58,7 @@ struct TokenAddCommand: AsyncParsableCommand {
         let home = try global.openHome()
         let account = try global.resolvedAccount(home)
         let region = try global.resolvedRegion(home)
+        try cli { try home.checkTokenCanWork(account: account, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now()) }
         let record = try cli {
             try home.issueToken(account: account, region: region, scope: delete ? .pushPullDelete : (readwrite ? .pushPull : .pull), description: description,
                                 lifetime: lifetime, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now())

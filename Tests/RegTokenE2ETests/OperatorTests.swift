@@ -99,6 +99,25 @@ struct OperatorTests {
         #expect(!(try issuer("token-add", "-q").stderr.contains("note:")))
     }
 
+    @Test("tokens that could never work are refused when made: accounts that are no namespace, namespaces the account does not own")
+    func refuseWhatCannotWork() throws {
+        let issuer = try Issuer()
+        for account in ["Acme", "ops@acme"] {
+            let r = try issuer("token-add", "--account", account)
+            #expect(r.status == 2 && r.stderr.contains("is not a namespace name") && r.stderr.contains("lowercase"), "\(account): \(r.stderr)")
+        }
+        let bad = try issuer("token-add", "--namespace", "Bad/NS")
+        #expect(bad.status == 2 && bad.stderr.contains("namespace"), "\(bad.stderr)")
+        // An account registered with its namespaces: others are refused, its own accepted.
+        #expect(try issuer("accounts", "add", "shop", "--namespace", "shop", "--namespace", "shop-ci").status == 0)
+        #expect(try issuer("token-add", "--account", "shop", "--namespace", "shop-ci", "-q").status == 0)
+        let outside = try issuer("token-add", "--account", "shop", "--namespace", "acme")
+        #expect(outside.status == 2 && outside.stderr.contains("does not own namespace acme"), "\(outside.stderr)")
+        // Nothing was recorded for the refused ones.
+        let list = try issuer("token-list", "--account", "Acme")
+        #expect(list.status == 0 && list.stdout.split(separator: "\n").count <= 1, "\(list.stdout)")
+    }
+
     @Test("words for people: a fresh home's revocation list, and an empty key set from HS256-only keys")
     func wordsForPeople() throws {
         let issuer = try Issuer()
