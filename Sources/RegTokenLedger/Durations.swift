@@ -12,7 +12,8 @@ public enum Durations {
 
     /// Parses `90s`, `15m`, `1h`, `7d`, `2w`, or combinations such as `1h30m`, into seconds.
     /// A bare number is refused (the unit must be explicit).
-    public static func parse(_ text: String) throws(LedgerError) -> Int64 {
+    /// - Parameter allowZero: whether `0s` is a valid answer (a leeway, an overlap), or refused (a lifetime).
+    public static func parse(_ text: String, allowZero: Bool = false) throws(LedgerError) -> Int64 {
         let s = text.trimmingWhitespace
         func bad() -> LedgerError {
             LedgerError(.invalidInput, "invalid duration '\(text.prefix(40))': use a number and a unit, s, m, h, d or w (for example 90s, 1h, 7d)")
@@ -43,7 +44,7 @@ public enum Durations {
             number = nil
         }
         guard number == nil else { throw bad() }
-        guard total > 0 else { throw LedgerError(.invalidInput, "duration '\(text.prefix(40))' must be longer than zero") }
+        guard total > 0 || allowZero else { throw LedgerError(.invalidInput, "duration '\(text.prefix(40))' must be longer than zero") }
         return total
     }
 

@@ -86,7 +86,7 @@ struct AccountsCommand: AsyncParsableCommand {
             abstract: "Give an account a new API key; the old one keeps working for the overlap.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The account name.") var name: String
-        @Option(help: "How long the old key keeps working (e.g. 24h; 0s stops it at once).") var overlap: String = "24h"
+        @Option(parsing: .unconditional, help: "How long the old key keeps working (e.g. 24h; 0s stops it at once).") var overlap: String = "24h"
         @Flag(name: .short, help: "Print the API key alone.") var quiet = false
 
         func run() async throws {

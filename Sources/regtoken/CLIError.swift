@@ -85,3 +85,12 @@ func cli<T>(_ body: () throws -> T) throws(CLIError) -> T {
         throw CLIError(error)
     }
 }
+
+/// A `--leeway` value: a duration such as `60s` or `2m`, 0s to ``VerifierConfiguration/maximumLeeway``.
+func leewaySeconds(_ text: String) throws(CLIError) -> Int64 {
+    let seconds = try cli { try Durations.parse(text, allowZero: true) }
+    guard seconds <= VerifierConfiguration.maximumLeeway else {
+        throw CLIError("--leeway \(text.prefix(40)) is too long: at most \(VerifierConfiguration.maximumLeeway / 60)m (10 minutes)", exit: .invalidInput)
+    }
+    return seconds
+}

@@ -31,8 +31,20 @@ struct GlobalOptions: ParsableArguments {
         try cli { try Home(path: Home.resolvePath(explicit: home, environment: environment), initialAlgorithm: initialAlgorithm, now: Durations.now()) }
     }
 
-    func resolvedAccount(_ home: Home) throws -> String {
-        if let account = nonEmpty(account) ?? nonEmpty(environment["REGTOKEN_ACCOUNT"]) ?? nonEmpty(home.config.account) { return account }
+    /// Opens the home for a command that works on an account's tokens in a region. Both are
+    /// resolved first (flags, environment, saved config), so that a command that cannot run
+    /// leaves no new home behind.
+    func openHome(needing what: Needs) throws -> (home: Home, account: String, region: String) {
+        let config = try peekConfig()
+        let account = what == .accountAndRegion ? try resolvedAccount(config) : ""
+        let region = try resolvedRegion(config)
+        return (try openHome(), account, region)
+    }
+
+    enum Needs { case region, accountAndRegion }
+
+    func resolvedAccount(_ config: HomeConfig) throws -> String {
+        if let account = try explicit(account, "--account") ?? nonEmpty(environment["REGTOKEN_ACCOUNT"]) ?? nonEmpty(config.account) { return account }
         throw CLIError("no account set: pass --account NAME, set REGTOKEN_ACCOUNT, or run: regtoken config set account NAME", exit: .invalidInput)
     }
 
@@ -41,8 +53,15 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func resolvedRegion(_ config: HomeConfig) throws -> String {
-        if let region = nonEmpty(region) ?? nonEmpty(environment["REGTOKEN_REGION"]) ?? nonEmpty(config.region) { return region }
+        if let region = try explicit(region, "--region") ?? nonEmpty(environment["REGTOKEN_REGION"]) ?? nonEmpty(config.region) { return region }
         throw CLIError("no region set: pass --region NAME, set REGTOKEN_REGION, or run: regtoken config set region NAME", exit: .invalidInput)
+    }
+
+    /// A value given on the command line: nil when not given; an error when given empty.
+    private func explicit(_ value: String?, _ flag: String) throws -> String? {
+        guard let value else { return nil }
+        guard let v = nonEmpty(value) else { throw CLIError("\(flag) is empty: give a name, or leave the flag out", exit: .invalidInput) }
+        return v
     }
 
     /// The home's config without opening (or creating) the home.

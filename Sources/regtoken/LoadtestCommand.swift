@@ -21,7 +21,7 @@ struct LoadtestCommand: AsyncParsableCommand {
     @Option(help: "Worker threads (in process).")
     var threads: Int = 1
 
-    @Option(help: "How long to run, such as 10s.")
+    @Option(parsing: .unconditional, help: "How long to run, such as 10s.")
     var duration: String = "10s"
 
     @Option(help: "HS256 or ES256 (in process).")
@@ -83,9 +83,7 @@ struct LoadtestCommand: AsyncParsableCommand {
         guard rest.lowercased().hasPrefix("http://") else { throw CLIError("--url must be http://HOST:PORT", exit: .invalidInput) }
         rest.removeFirst(7)
         let (host, port) = try ProxyCommand.hostPort(String(rest.prefix { $0 != "/" }), what: "--url")
-        let home = try global.openHome()
-        let account = try global.resolvedAccount(home)
-        let region = try global.resolvedRegion(home)
+        let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         let now = Durations.now()
         var tokens: [Outcome: [String]] = [:]
         try cli {

@@ -30,7 +30,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "The registry, http://HOST:PORT.")
     var upstream: String
 
-    @Option(help: "The region this proxy serves (default: $REGTOKEN_REGION).")
+    @Option(help: "The region this proxy serves (default: $REGTOKEN_REGION, else `regtoken config set region` in --home).")
     var region: String?
 
     @Option(help: "A regtoken service (regtoken serve) to take keys, revocations and the namespace map from, https://HOST[:PORT] (instead of --keys, --jwks, --revocations and --namespaces).")
@@ -51,10 +51,10 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "PEM certificates to trust for an https revocation list URL (default: system roots).")
     var revocationsCA: String?
 
-    @Option(help: "Refuse non-expiring tokens when the revocation list in force was last verified current, or was signed, longer ago than this (e.g. 10m).")
+    @Option(parsing: .unconditional, help: "Refuse non-expiring tokens when the revocation list in force was last verified current, or was signed, longer ago than this (e.g. 10m).")
     var revocationsMaxAge: String?
 
-    @Option(help: "The most one fetch of a revocation list URL may take, connecting and TLS included.")
+    @Option(parsing: .unconditional, help: "The most one fetch of a revocation list URL may take, connecting and TLS included.")
     var revocationsTimeout: String = "10s"
 
     @Option(help: "The proxy's state directory: the highest revocation list version accepted is kept in <home>/proxy (default: $REGTOKEN_HOME, else ~/.regtoken).")
@@ -81,20 +81,20 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Most client connections at once.")
     var maxConnections: Int = 1024
 
-    @Option(help: "Close connections idle this long (e.g. 60s).")
+    @Option(parsing: .unconditional, help: "Close connections idle this long (e.g. 60s).")
     var idleTimeout: String = "60s"
 
-    @Option(help: "A request head must arrive complete within this long (slow clients are cut off).")
+    @Option(parsing: .unconditional, help: "A request head must arrive complete within this long (slow clients are cut off).")
     var headerTimeout: String = "10s"
 
-    @Option(help: "Give up on the registry's answer after this long (504).")
+    @Option(parsing: .unconditional, help: "Give up on the registry's answer after this long (504).")
     var upstreamTimeout: String = "60s"
 
-    @Option(help: "On SIGTERM or SIGINT, give requests in flight this long to finish before closing their connections.")
+    @Option(parsing: .unconditional, help: "On SIGTERM or SIGINT, give requests in flight this long to finish before closing their connections.")
     var shutdownGrace: String = "30s"
 
-    @Option(help: "Clock leeway in seconds for token expiry and issue time (0 to 600).")
-    var leeway: Int64 = 60
+    @Option(parsing: .unconditional, help: "Clock leeway for token expiry and issue time, 0s to 10m (past expiry never more than a tenth of a token's lifetime).")
+    var leeway: String = "60s"
 
     @Option(help: "Slots of the ES256 verified-signature cache (about 1 KiB each; 0 turns it off).")
     var signatureCache: Int = 4096
@@ -114,7 +114,6 @@ struct ProxyCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 1000000") }
         guard (0...(1 << 22)).contains(signatureCache) else { throw ValidationError("--signature-cache must be 0 to 4194304") }
-        guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else { throw ValidationError("--leeway must be 0 to 600 seconds") }
         if revocationsMaxAge != nil && revocations == nil && issuer == nil { throw ValidationError("--revocations-max-age needs --revocations or --issuer") }
     }
 
@@ -175,8 +174,14 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         upstreamText.removeFirst(7)
         let (upstreamHost, upstreamPort) = try Self.hostPort(String(upstreamText.prefix { $0 != "/" }), what: "--upstream")
-        guard let region = region ?? ProcessInfo.processInfo.environment["REGTOKEN_REGION"], !region.isEmpty else {
-            throw CLIError("no region: pass --region NAME or set REGTOKEN_REGION", exit: .invalidInput)
+        // The region as every command finds it: --region, $REGTOKEN_REGION, the home's saved config.
+        let environment = ProcessInfo.processInfo.environment
+        if let region, region.trimmingWhitespace.isEmpty {
+            throw CLIError("--region is empty: give a name, or leave the flag out", exit: .invalidInput)
+        }
+        let savedRegion = try cli { try HomeConfig.peek(home: Home.resolvePath(explicit: home, environment: environment)) }.region
+        guard let region = [region, environment["REGTOKEN_REGION"], savedRegion].compactMap({ $0?.trimmingWhitespace }).first(where: { !$0.isEmpty }) else {
+            throw CLIError("no region set: pass --region NAME, set REGTOKEN_REGION, or run: regtoken config set region NAME", exit: .invalidInput)
         }
         let idle = try cli { try Durations.parse(idleTimeout) }
         let upstreamWait = try cli { try Durations.parse(upstreamTimeout) }
@@ -204,7 +209,7 @@ struct ProxyCommand: AsyncParsableCommand {
             ring = try cli { try Reloader.loadKeys(keySource) }
             guard !ring.keys.isEmpty else { throw CLIError("no keys to verify with in \(keys ?? jwks ?? "")", exit: .invalidInput) }
         }
-        let verifier = TokenVerifier(keys: ring, configuration: VerifierConfiguration(leeway: leeway, signatureCacheCapacity: signatureCache))
+        let verifier = TokenVerifier(keys: ring, configuration: VerifierConfiguration(leeway: try leewaySeconds(leeway), signatureCacheCapacity: signatureCache))
         let state = ProxyState(verifier: verifier, region: region, revocationMaxAge: maxAge, now: Durations.now())
 
         var config = ProxyConfiguration(listenHost: listenHost, listenPort: listenPort, upstreamHost: upstreamHost,

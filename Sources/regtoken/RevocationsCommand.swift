@@ -46,7 +46,7 @@ struct RevocationsCommand: AsyncParsableCommand {
                 (cron, a systemd timer) at less than half that age, e.g. every 5 minutes for 15m.
                 """)
         @OptionGroup var global: GlobalOptions
-        @Option(help: "Only when the list on disk was signed longer ago than this (e.g. 5m).") var ifOlderThan: String?
+        @Option(parsing: .unconditional, help: "Only when the list on disk was signed longer ago than this (e.g. 5m).") var ifOlderThan: String?
 
         func run() async throws {
             let home = try global.openHome()
@@ -66,12 +66,16 @@ struct RevocationsCommand: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write the signed list (for verifiers such as regtoken proxy --revocations) to a file, atomically.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "Where to write it.") var out: String
+        @Option(help: "Where to write it; - for standard output (the list alone).") var out: String
 
         func run() async throws {
             let home = try global.openHome()
             let list = try cli { try home.revocationFile() }
             let bytes = try cli { try AtomicFile.read(home.revocationsPath, limit: RevocationList.maximumBytes) }
+            if out == "-" {
+                FileHandle.standardOutput.write(Data(bytes))
+                return
+            }
             do {
                 try AtomicFile.write(bytes, to: out, mode: 0o644)
             } catch {

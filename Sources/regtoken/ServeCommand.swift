@@ -38,10 +38,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1).")
     var metrics: String?
 
-    @Option(help: "Sign the revocation list again when its signature is older than this (verifiers' --revocations-max-age should be at least twice it).")
+    @Option(parsing: .unconditional, help: "Sign the revocation list again when its signature is older than this (verifiers' --revocations-max-age should be at least twice it).")
     var revocationsRefresh: String = "5m"
 
-    @Option(help: "On SIGTERM or SIGINT, give requests in flight this long to finish.")
+    @Option(parsing: .unconditional, help: "On SIGTERM or SIGINT, give requests in flight this long to finish.")
     var shutdownGrace: String = "30s"
 
     @Option(help: "Failed authentications from one address within a minute before it gets 429.")

@@ -22,7 +22,7 @@ struct TokenAddCommand: AsyncParsableCommand {
     @Flag(help: "Also allow deleting manifests and blobs (a right of its own; needs --readwrite).")
     var delete = false
 
-    @Option(help: "Lifetime such as 90s, 15m, 1h, 7d (default 24h).")
+    @Option(parsing: .unconditional, help: "Lifetime such as 90s, 15m, 1h, 7d (default 24h).")
     var expiresIn: String?
 
     @Option(name: .customLong("namespace"), help: "Limit the token to this namespace (repeatable; default: all of the account's).")
@@ -43,7 +43,7 @@ struct TokenAddCommand: AsyncParsableCommand {
         }
         let lifetime: Int64? = try cli {
             if nonExpiring { return nil }
-            return try expiresIn.map(Durations.parse) ?? TokenClaims.defaultLifetime
+            return try expiresIn.map { try Durations.parse($0) } ?? TokenClaims.defaultLifetime
         }
         if try await Remote.session(global, { remote in
             let config = try global.peekConfig()
@@ -55,9 +55,7 @@ struct TokenAddCommand: AsyncParsableCommand {
             try issued.printCredentials(json: global.json, registry: config.registries[region], quiet: quiet)
             noteLeeway(lifetime)
         }) { return }
-        let home = try global.openHome()
-        let account = try global.resolvedAccount(home)
-        let region = try global.resolvedRegion(home)
+        let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         try cli { try home.checkTokenCanWork(account: account, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now()) }
         let record = try cli {
             try home.issueToken(account: account, region: region, scope: delete ? .pushPullDelete : (readwrite ? .pushPull : .pull), description: description,

@@ -24,9 +24,7 @@ struct TokenGetCommand: AsyncParsableCommand {
             let issued = try await remote.get(tokenID, region: region)
             try issued.printCredentials(json: global.json, registry: config.registries[region], quiet: quiet)
         }) { return }
-        let home = try global.openHome()
-        let account = try global.resolvedAccount(home)
-        let region = try global.resolvedRegion(home)
+        let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         guard let record = try cli({ try home.ledger.token(id: tokenID, account: account, region: region) }) else {
             throw CLIError("no token \(tokenID) for account \(account) in region \(region) (it may have expired or been removed; see regtoken token-list)", exit: .notFound)
         }

@@ -17,9 +17,7 @@ struct TokenListCommand: AsyncParsableCommand {
             tokens = try await remote.list(region: region)
         }
         if !remote {
-            let home = try global.openHome()
-            let account = try global.resolvedAccount(home)
-            let region = try global.resolvedRegion(home)
+            let (home, account, region) = try global.openHome(needing: .accountAndRegion)
             // Expired tokens are not listed (the ledger keeps them until no verifier's leeway could
             // accept them, so that token-rm can still revoke one).
             let now = Durations.now()

@@ -17,7 +17,9 @@ struct TokenRmCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let tokenIDs = try ids.map(parseTokenID)
+        // An id given twice is removed once.
+        var seen = Set<UUIDBytes>()
+        let tokenIDs = try ids.map(parseTokenID).filter { seen.insert($0).inserted }
         if try await Remote.session(global, { remote in
             let region = try global.resolvedRegion(try global.peekConfig())
             try await global.checkRemoteAccount(remote)
@@ -38,9 +40,7 @@ struct TokenRmCommand: AsyncParsableCommand {
             }
             for id in removed { Output.line("Removed \(id)\(revoked.contains(id) ? " (revoked)" : "")") }
         }) { return }
-        let home = try global.openHome()
-        let account = try global.resolvedAccount(home)
-        let region = try global.resolvedRegion(home)
+        let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         let now = Durations.now()
         let removed = try cli { try home.removeTokens(tokenIDs, account: account, region: region, now: now) }
         let version = try cli { try home.ledger.revocationList().version }

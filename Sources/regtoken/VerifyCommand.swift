@@ -30,14 +30,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "The proxy's namespaces file (namespace account per line); without it a namespace belongs to the account of its name.")
     var namespaces: String?
 
-    @Option(help: "Clock leeway in seconds for expiry and issue time (0 to 600).")
-    var leeway: Int64 = 60
-
-    func validate() throws {
-        guard (0...VerifierConfiguration.maximumLeeway).contains(leeway) else {
-            throw ValidationError("--leeway must be between 0 and \(VerifierConfiguration.maximumLeeway) seconds")
-        }
-    }
+    @Option(parsing: .unconditional, help: "Clock leeway for expiry and issue time, 0s to 10m (past expiry never more than a tenth of the token's lifetime).")
+    var leeway: String = "60s"
 
     func run() async throws {
         var text = token
@@ -47,9 +41,8 @@ struct VerifyCommand: AsyncParsableCommand {
             text = String(decoding: data, as: UTF8.self)
         }
         text = text.trimmingWhitespace
-        let home = try global.openHome()
-        let region = try global.resolvedRegion(home)
-        let verifier = TokenVerifier(keys: try cli { try home.keyRing() }, configuration: VerifierConfiguration(leeway: leeway))
+        let (home, _, region) = try global.openHome(needing: .region)
+        let verifier = TokenVerifier(keys: try cli { try home.keyRing() }, configuration: VerifierConfiguration(leeway: try leewaySeconds(leeway)))
         _ = try cli { try verifier.install(home.revocationFile()) }
         let now = Durations.now()
         let map = try namespaces.map { path in try cli { try NamespaceMap.load(path: path) } } ?? .accountNamed

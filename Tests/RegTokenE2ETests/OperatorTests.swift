@@ -118,6 +118,52 @@ struct OperatorTests {
         #expect(list.status == 0 && list.stdout.split(separator: "\n").count <= 1, "\(list.stdout)")
     }
 
+    @Test("one command line: one duration syntax, empty flags refused, --out -, ids once, no half-made home, the proxy reads the saved region")
+    func consistentCommandLine() throws {
+        // A first command that cannot run leaves no home behind.
+        let fresh = try Harness.tempDir("fresh") + "/home"
+        let none = try Harness.run(Harness.binary, ["token-add"], env: ["REGTOKEN_HOME": fresh, "REGTOKEN_ACCOUNT": "", "REGTOKEN_REGION": ""])
+        #expect(none.status == 2 && none.stderr.contains("no account set"), "\(none.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+
+        let issuer = try Issuer()
+        let t = try issuer.token()
+        // Every duration takes a unit, and the same syntax, everywhere; a negative one is named as such.
+        #expect(try issuer("verify", t.token, "--leeway", "60s").status == 0)
+        #expect(try issuer("verify", t.token, "--leeway", "0s").status == 0)
+        for (args, words) in [(["verify", t.token, "--leeway", "60"], "invalid duration '60'"),
+                              (["verify", t.token, "--leeway", "11m"], "at most 10m"),
+                              (["token-add", "--expires-in", "-5m"], "invalid duration '-5m'"),
+                              (["token-add", "--region", ""], "--region is empty"),
+                              (["token-add", "--account", " "], "--account is empty"),
+                              (["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--keys", issuer.home + "/keys", "--idle-timeout", "60"], "invalid duration '60'"),
+                              (["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--keys", issuer.home + "/keys", "--leeway", "60"], "invalid duration '60'")] {
+            let r = try issuer(args)
+            #expect(r.status == 2 && r.stderr.contains(words), "\(args): \(r.status) \(r.stderr)")
+        }
+        // --out - is standard output: the signed list itself, and no file called '-'.
+        let dir = try Harness.tempDir("cwd")
+        let out = try Harness.bash("cd \"$1\" && \"$2\" revocations export --out -", [dir, Harness.binary], env: issuer.env)
+        #expect(out.status == 0 && out.stdout.split(separator: ".").count == 3, "\(out.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/-"))
+        // An id given twice is removed once.
+        let twice = try issuer("token-rm", t.id, t.id)
+        #expect(twice.status == 0 && twice.stdout.components(separatedBy: "Removed").count == 2, "\(twice.stdout)")
+        // The proxy takes its region from the saved config, as every command does.
+        let home = try Harness.tempDir("proxyhome") + "/home"
+        let env = ["REGTOKEN_HOME": home, "REGTOKEN_REGION": ""]
+        #expect(try Harness.run(Harness.binary, ["config", "set", "region", "ap-south-1"], env: env).status == 0)
+        #expect(try Harness.run(Harness.binary, ["init"], env: env).status == 0)
+        let port = Harness.freePort()
+        let log = try Harness.tempDir("plog") + "/log"
+        let proxy = try Spawned([Harness.binary, "proxy", "--home", home, "--listen", "127.0.0.1:\(port)", "--upstream", "http://127.0.0.1:9",
+                                 "--keys", home + "/keys"], environment: env, log: log)
+        defer { proxy.stop() }
+        #expect(Harness.waitForPort(port))
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("region=ap-south-1"), "\(text)")
+    }
+
     @Test("words for people: a fresh home's revocation list, and an empty key set from HS256-only keys")
     func wordsForPeople() throws {
         let issuer = try Issuer()
