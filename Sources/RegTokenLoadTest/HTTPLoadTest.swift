@@ -1,4 +1,5 @@
 import Histogram
+import RegToken
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -61,7 +62,7 @@ public struct HTTPLoadTest: Sendable {
                     .connect(host: host, port: port).get()
             } catch {
                 promise.fail(error)
-                throw LoadTestError(.unreachable, "cannot connect to \(host):\(port): \(error)")
+                throw LoadTestError(.unreachable, "cannot connect to \(host):\(port): \(SystemErrorText.describe(error))")
             }
             done.append(promise.futureResult)
         }

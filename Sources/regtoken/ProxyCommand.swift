@@ -279,7 +279,7 @@ struct ProxyCommand: AsyncParsableCommand {
             try await server.start()
         } catch {
             await reloader.shutdown()
-            throw CLIError("cannot listen on \(listen): \(error)")
+            throw CLIError("cannot listen on \(listen): \(SystemErrorText.describe(error))")
         }
 
         // The services stop in the reverse of this order: the proxy drains first, while the

@@ -86,8 +86,7 @@ struct Remote {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let e = error as? HTTPClientError { return "\(e)" }
-        return String("\(error)".prefix(200))
+        SystemErrorText.describe(error)
     }
 
     /// An error answer of the service as the command line's error (same exit codes).

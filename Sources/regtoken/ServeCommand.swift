@@ -104,7 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
         switch await ServiceRunner.run(group, logger: logger) {
         case .cut: throw CLIError("stopped at once by a second signal; requests in flight were cut")
         case .failed(let error):
-            throw CLIError(listening.withLock({ $0 }) ? "service stopped: \(error)" : "cannot listen on \(listen): \(error)")
+            throw CLIError(listening.withLock({ $0 }) ? "service stopped: \(error)" : "cannot listen on \(listen): \(SystemErrorText.describe(error))")
         case .stopped: break
         }
         logger.info("stopped")

@@ -180,6 +180,36 @@ struct OperatorTests {
         let export = try Harness.run(Harness.binary, ["keys", "export-public"], env: env)
         #expect(export.status == 0 && !export.stdout.contains("\"kty\""), "\(export.stdout)")
         #expect(export.stderr.contains("only HS256 keys"), "\(export.stderr)")
+
+        // No library's internals in an error: a service that is not there, a port in use, a
+        // certificate that is no certificate.
+        let internals = ["SingleConnectionFailure", "bind(descriptor", "failedToLoad", "NIOConnectionError", "IOError"]
+        func expectWords(_ r: Harness.Output, _ words: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(r.status != 0 && last.contains(words), "\(r.stderr)", sourceLocation: sourceLocation)
+            for i in internals { #expect(!r.stderr.contains(i), "\(r.stderr)", sourceLocation: sourceLocation) }
+        }
+        expectWords(try Harness.run(Harness.binary, ["token-list"], env: issuer.env.merging(["REGTOKEN_SERVER": "http://127.0.0.1:9", "REGTOKEN_API_KEY": "rtk_unused"]) { $1 }),
+                    "cannot reach the service at http://127.0.0.1:9: connection refused")
+        let registry = try Registry()
+        defer { registry.stop() }
+        expectWords(try issuer("proxy", "--listen", "127.0.0.1:\(registry.port)", "--upstream", "http://127.0.0.1:9", "--keys", issuer.home + "/keys"),
+                    "address already in use")
+        let tls = try Harness.tempDir("tls")
+        let made = try Harness.bash("""
+            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
+              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 && chmod 600 key.pem && echo junk > junk.pem
+            """, [tls])
+        #expect(made.status == 0, "\(made.stderr)")
+        expectWords(try issuer("proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--keys", issuer.home + "/keys",
+                               "--tls-cert", tls + "/junk.pem", "--tls-key", tls + "/key.pem"), "is not a PEM certificate chain")
+        // Plain HTTP on the TLS port: a 400 that says to use https, as nginx answers.
+        let proxy = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--tls-cert", tls + "/cert.pem", "--tls-key", tls + "/key.pem"])
+        defer { proxy.stop() }
+        let plain = try curl(["http://127.0.0.1:\(proxy.port)/v2/"])
+        #expect(plain.status == 400 && plain.body.contains("use https://"), "\(plain)")
+        let secure = try curl(["--cacert", tls + "/cert.pem", "https://127.0.0.1:\(proxy.port)/v2/"])
+        #expect(secure.status == 401, "\(secure)")
     }
 }
 

@@ -76,6 +76,7 @@ public final class ProxyServer: Service, Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls = tls.withLock({ $0 }) {
+                        try sync.addHandler(PlainHTTPOnTLSGuard())
                         try sync.addHandler(NIOSSLServerHandler(context: tls))
                     } else {
                         try sync.addHandler(PlainTextGuard())

@@ -24,7 +24,7 @@ public enum ProxyTLS {
         do {
             return try NIOSSLContext(configuration: config)
         } catch {
-            throw ProxyError(.invalidTLSConfiguration, "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(error)")
+            throw ProxyError(.invalidTLSConfiguration, "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(SystemErrorText.describe(error))")
         }
     }
 
@@ -40,17 +40,20 @@ public enum ProxyTLS {
         } catch {
             throw ProxyError(.invalidTLSConfiguration, "\(error)")
         }
-        var config: TLSConfiguration
+        let chain: [NIOSSLCertificateSource]
         do {
-            let chain = try NIOSSLCertificate.fromPEMBytes(certBytes).map { NIOSSLCertificateSource.certificate($0) }
-            guard !chain.isEmpty else { throw ProxyError(.invalidTLSConfiguration, "\(certificate) holds no PEM certificate") }
-            let privateKey = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
-            config = .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-        } catch let error as ProxyError {
-            throw error
+            chain = try NIOSSLCertificate.fromPEMBytes(certBytes).map { NIOSSLCertificateSource.certificate($0) }
         } catch {
-            throw ProxyError(.invalidTLSConfiguration, "cannot read the TLS certificate \(certificate) or key \(key): \(error)")
+            throw ProxyError(.invalidTLSConfiguration, "the TLS certificate \(certificate) is not a PEM certificate chain")
         }
+        guard !chain.isEmpty else { throw ProxyError(.invalidTLSConfiguration, "\(certificate) holds no PEM certificate") }
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
+        } catch {
+            throw ProxyError(.invalidTLSConfiguration, "the TLS key \(key) is not an unencrypted PEM private key")
+        }
+        var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         switch minimumVersion {
         case "1.2": config.minimumTLSVersion = .tlsv12
         case "1.3": config.minimumTLSVersion = .tlsv13
