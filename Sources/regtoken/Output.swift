@@ -63,7 +63,15 @@ struct TokenJSON: Encodable {
         expires = r.expiresAt.map(Durations.utc)
         namespaces = r.namespaces
         keyId = r.keyID
-        login = value.flatMap { v in registry.map { "docker login -u token -p \(v) \($0)" } }
+        login = value.flatMap { v in registry.map { Self.loginLine(token: v, registry: $0) } }
+    }
+}
+
+extension TokenJSON {
+    /// How to log in with a token: on standard input, so that it shows in no process list and
+    /// docker prints no warning about a password on the command line.
+    static func loginLine(token: String, registry: String) -> String {
+        "echo '\(token)' | docker login -u token --password-stdin \(registry)"
     }
 }
 
@@ -75,7 +83,7 @@ extension IssuedToken {
         Output.pairs([("Token identifier", record.id.description), ("Token", value)])
         if let registry {
             Output.line("")
-            Output.line("docker login -u token -p \(value) \(registry)")
+            Output.line(TokenJSON.loginLine(token: value, registry: registry))
         }
     }
 }

@@ -26,7 +26,8 @@ struct TokenListCommand: AsyncParsableCommand {
         if global.json {
             return try Output.json(tokens.map { TokenJSON($0, value: nil, registry: nil) })
         }
-        Output.table(["TOKEN ID", "READONLY", "EXPIRY", "DESCRIPTION"],
-                     tokens.map { [$0.id.description, String($0.isReadOnly), Output.time($0.expiresAt), $0.description] })
+        Output.table(["TOKEN ID", "SCOPE", "NAMESPACES", "CREATED", "EXPIRY", "DESCRIPTION"],
+                     tokens.map { [$0.id.description, $0.scope.rawValue, $0.namespaces?.joined(separator: ",") ?? "*",
+                                   Durations.utc($0.createdAt), Output.time($0.expiresAt), $0.description] })
     }
 }
