@@ -266,7 +266,14 @@ struct ProxyCommand: AsyncParsableCommand {
         if let metrics {
             // Metrics say which tokens are refused and why: loopback unless an address is given.
             let (host, port) = try Self.hostPort(metrics, what: "--metrics", defaultHost: "127.0.0.1")
-            let m = MetricsServer(timeout: .seconds(headerWait)) { registry.emitToString() }
+            // Ready: not draining, keys to verify with, and a revocation list fresh enough that
+            // non-expiring tokens are not being refused.
+            let m = MetricsServer(timeout: .seconds(headerWait), unready: {
+                if server.isDraining { return "draining (shutting down)" }
+                if state.verifier.keyRing.keys.isEmpty { return "no keys to verify with" }
+                if state.revocationsStale(now: Durations.now()) { return "the revocation list is older than --revocations-max-age" }
+                return nil
+            }) { registry.emitToString() }
             do {
                 try await m.start(host: host, port: port)
             } catch {

@@ -164,6 +164,31 @@ struct OperatorTests {
         #expect(text.contains("region=ap-south-1"), "\(text)")
     }
 
+    @Test("the proxy answers /healthz and /readyz on its metrics address; not ready while its revocation list is too old")
+    func healthAndReadiness() throws {
+        let registry = try Registry()
+        defer { registry.stop() }
+        let issuer = try Issuer()
+        let metrics = Harness.freePort()
+        let proxy = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--revocations", issuer.home + "/revocations.jws",
+                                                                     "--metrics", "127.0.0.1:\(metrics)"])
+        #expect(Harness.waitForPort(metrics))
+        #expect(try curl(["http://127.0.0.1:\(metrics)/healthz"]).status == 200)
+        let ready = try curl(["http://127.0.0.1:\(metrics)/readyz"])
+        #expect(ready.status == 200 && ready.body == "ready\n", "\(ready)")
+        proxy.stop()
+        // A list that must be at most 1 s old, signed longer ago: alive, not ready.
+        Thread.sleep(forTimeInterval: 1.5)
+        let strictMetrics = Harness.freePort()
+        let strict = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--revocations", issuer.home + "/revocations.jws",
+                                                                      "--revocations-max-age", "1s", "--metrics", "127.0.0.1:\(strictMetrics)"])
+        defer { strict.stop() }
+        #expect(Harness.waitForPort(strictMetrics))
+        #expect(try curl(["http://127.0.0.1:\(strictMetrics)/healthz"]).status == 200)
+        let stale = try curl(["http://127.0.0.1:\(strictMetrics)/readyz"])
+        #expect(stale.status == 503 && stale.body.contains("revocation list is older"), "\(stale)")
+    }
+
     @Test("words for people: a fresh home's revocation list, and an empty key set from HS256-only keys")
     func wordsForPeople() throws {
         let issuer = try Issuer()

@@ -5,11 +5,13 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// Serves `GET /metrics` with what `render` returns (the Prometheus text format), and 404
-/// otherwise. The library does not depend on a metrics backend: the executable passes its
-/// registry's rendering in.
+/// Serves `GET /metrics` with what `render` returns (the Prometheus text format), `GET /healthz`
+/// (200 while the process serves), `GET /readyz` (200 when `unready` returns nil, else 503 with its
+/// reason: for a load balancer or an orchestrator's readiness probe), and 404 otherwise. The
+/// library does not depend on a metrics backend: the executable passes its registry's rendering in.
 public final class MetricsServer: Service, Sendable {
     let render: @Sendable () -> String
+    let unready: @Sendable () -> String?
     let group: any EventLoopGroup
 
     /// A request head must arrive within this long, and a connection idle this long is closed.
@@ -30,9 +32,13 @@ public final class MetricsServer: Service, Sendable {
         }
     }
 
+    /// - Parameters:
+    ///   - unready: why the server is not ready for traffic (draining, no key), or nil when it is.
+    ///   - render: the metrics in the Prometheus text format.
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: TimeAmount = .seconds(10),
-                maxConnections: Int = 64, render: @escaping @Sendable () -> String) {
+                maxConnections: Int = 64, unready: @escaping @Sendable () -> String? = { nil }, render: @escaping @Sendable () -> String) {
         self.render = render
+        self.unready = unready
         self.group = group
         self.timeout = timeout
         self.maxConnections = maxConnections
@@ -42,6 +48,7 @@ public final class MetricsServer: Service, Sendable {
     @discardableResult
     public func start(host: String, port: Int) async throws -> Int {
         let render = self.render
+        let unready = self.unready
         let timeout = self.timeout
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -53,7 +60,7 @@ public final class MetricsServer: Service, Sendable {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     // No request within the timeout, or nothing for that long: closed.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout))
-                    try channel.pipeline.syncOperations.addHandler(Handler(render: render))
+                    try channel.pipeline.syncOperations.addHandler(Handler(render: render, unready: unready))
                 }
             }
             .bind(host: host, port: port).get()
@@ -65,9 +72,13 @@ public final class MetricsServer: Service, Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let render: @Sendable () -> String
+        let unready: @Sendable () -> String?
         var head: HTTPRequestHead?
 
-        init(render: @escaping @Sendable () -> String) { self.render = render }
+        init(render: @escaping @Sendable () -> String, unready: @escaping @Sendable () -> String?) {
+            self.render = render
+            self.unready = unready
+        }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if event is IdleStateHandler.IdleStateEvent {
@@ -83,13 +94,21 @@ public final class MetricsServer: Service, Sendable {
             case .body: break
             case .end:
                 guard let head else { return }
-                let ok = head.method == .GET && head.uri.prefix { $0 != "?" } == "/metrics"
-                let text = ok ? render() : "not found\n"
+                let path = head.uri.prefix { $0 != "?" }
+                let status: HTTPResponseStatus, text: String, type: String
+                switch (head.method, path) {
+                case (.GET, "/metrics"): (status, text, type) = (.ok, render(), "text/plain; version=0.0.4; charset=utf-8")
+                case (.GET, "/healthz"): (status, text, type) = (.ok, "ok\n", "text/plain")
+                case (.GET, "/readyz"):
+                    let why = unready()
+                    (status, text, type) = (why == nil ? .ok : .serviceUnavailable, why.map { "not ready: \($0)\n" } ?? "ready\n", "text/plain")
+                default: (status, text, type) = (.notFound, "not found\n", "text/plain")
+                }
                 var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+                headers.add(name: "Content-Type", value: type)
                 headers.add(name: "Content-Length", value: String(text.utf8.count))
                 if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: ok ? .ok : .notFound, headers: headers))), promise: nil)
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
                 let keep = head.isKeepAlive
                 context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in

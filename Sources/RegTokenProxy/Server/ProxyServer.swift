@@ -112,8 +112,13 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// True once ``beginDrain()`` was called: the proxy is going away (not ready for traffic).
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+    private let draining = Atomic<Bool>(false)
+
     /// Stops listening and asks every open connection to finish what it is doing and close.
     public func beginDrain() {
+        draining.store(true, ordering: .relaxed)
         logger.info("draining: no new connections; finishing the requests in flight",
                     metadata: ["connections": "\(openConnections)", "grace": "\(configuration.shutdownGrace)"])
         channel.withLock { $0 }?.close(promise: nil)
