@@ -75,9 +75,11 @@ struct LoadtestCommand: AsyncParsableCommand {
         }
     }
 
-    /// Tokens from the state directory the proxy trusts: valid (read-write), revoked (issued then
-    /// removed: the proxy must have picked up the list), expired (signed with the active key, in the
-    /// past), pull-only ones for the wrong scope, and garbage.
+    /// Tokens from the state directory the proxy trusts, leaving nothing in its `token-list`:
+    /// valid (read-write) and pull-only ones for the wrong scope are signed with the active key but
+    /// not recorded, and live only for the run plus five minutes; revoked ones must be on the
+    /// revocation list, so they are recorded with the same short life and removed (revoked) at
+    /// once; expired ones are signed in the past; and garbage.
     func http(url: String, seconds: Double, mix: Mix, progress: @escaping @Sendable (Double, Int) -> Void) async throws -> Report {
         var rest = url
         guard rest.lowercased().hasPrefix("http://") else { throw CLIError("--url must be http://HOST:PORT", exit: .invalidInput) }
@@ -85,21 +87,28 @@ struct LoadtestCommand: AsyncParsableCommand {
         let (host, port) = try ProxyCommand.hostPort(String(rest.prefix { $0 != "/" }), what: "--url")
         let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         let now = Durations.now()
+        let lifetime = Int64(seconds.rounded(.up)) + 300
         var tokens: [Outcome: [String]] = [:]
         try cli {
-            func add(_ scope: Scope, _ lifetime: Int64?) throws -> IssuedToken {
-                try home.issueToken(account: account, region: region, scope: scope, description: "loadtest", lifetime: lifetime, namespaces: nil, now: now)
+            let issuer = try TokenIssuer(keyRing: home.keyRing())
+            func sign(_ scope: Scope, issuedAt: Int64, expiresAt: Int64) throws -> String {
+                try issuer.issue(TokenClaims(account: account, region: region, scope: scope, issuedAt: issuedAt, expiresAt: expiresAt))
             }
-            tokens[.valid] = try (0..<8).map { _ in try add(.pushPull, 3600).value }
-            tokens[.wrongscope] = try (0..<4).map { _ in try add(.pull, 3600).value }
-            let revoked = try (0..<4).map { _ in try add(.pushPull, 3600) }
+            tokens[.valid] = try (0..<8).map { _ in try sign(.pushPull, issuedAt: now, expiresAt: now + lifetime) }
+            tokens[.wrongscope] = try (0..<4).map { _ in try sign(.pull, issuedAt: now, expiresAt: now + lifetime) }
+            tokens[.expired] = try (0..<4).map { _ in try sign(.pushPull, issuedAt: now - 7200, expiresAt: now - 3600) }
+            let revoked = try (0..<4).map { _ in
+                try home.issueToken(account: account, region: region, scope: .pushPull, description: "loadtest (revoked)",
+                                    lifetime: lifetime, namespaces: nil, now: now)
+            }
             _ = try home.removeTokens(revoked.map(\.record.id), account: account, region: region, now: now)
             tokens[.revoked] = revoked.map(\.value)
-            let issuer = try TokenIssuer(keyRing: home.keyRing())
-            tokens[.expired] = try (0..<4).map { _ in
-                try issuer.issue(TokenClaims(account: account, region: region, scope: .pushPull, issuedAt: now - 7200, expiresAt: now - 3600))
-            }
         }
+        FileHandle.standardError.write(Data("""
+            loadtest: 16 tokens signed for this run and not recorded (they expire in \(lifetime) s); 4 recorded and \
+            revoked at once for the revoked outcome: token-list shows none of them
+
+            """.utf8))
         tokens[.malformed] = ["not.a.token", "garbage", String(tokens[.valid]![0].dropLast(4)) + "AAAA"]
         home.close()
         // Give proxies watching the revocation list (250 ms polls) time to see the new one.

@@ -299,5 +299,9 @@ struct HTTPLoadtestSmokeTests {
         #expect((outcomes["valid"] ?? 0) > 0 && (outcomes["revoked"] ?? 0) >= 0)
         #expect(outcomes["errors"] == nil)
         #expect(proxy.logText.contains("reason=revoked") || (outcomes["revoked"] ?? 0) == 0)
+        // The load test leaves nothing in the live ledger's list, and says what it did.
+        #expect(r.stderr.contains("token-list shows none of them"), "\(r.stderr)")
+        let list = try issuer("token-list", "--output", "json")
+        #expect(list.status == 0 && list.out.filter { !$0.isWhitespace } == "[]", "\(list.stdout)")
     }
 }
