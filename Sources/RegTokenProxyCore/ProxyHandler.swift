@@ -44,6 +44,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private var method = ""
     private var path = ""
     private var tokenID: UUIDBytes?
+    /// The account of the token that was allowed, for the access log.
+    private var account: String?
+    /// The client's address, for the access log (read once per connection).
+    private var clientAddress: String?
     private var status = 0
 
     package init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
@@ -127,6 +131,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
         started = .now()
         requestVersion = head.version
         tokenID = nil
+        account = nil
+        if clientAddress == nil { clientAddress = context.channel.remoteAddress?.ipAddress }
         status = 0
         refusal = nil
         forwardedHead = nil
@@ -155,6 +161,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             perform(machine.requestHead(.refuse(status: denied.status, close: denied.close), keepAlive: head.isKeepAlive, http10: http10))
         case .allow(let allowed):
             tokenID = allowed.tokenID
+            account = allowed.account
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
             let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.clientScheme,
@@ -325,7 +332,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
             (code, message) = ("UNAVAILABLE", status == 504 ? "registry did not answer in time" : "registry unavailable")
         } else {
             (code, message) = (refusal?.code ?? "UNSUPPORTED", refusal?.message ?? "refused")
-            logAccess(decision: "deny", reason: refusal?.reason ?? "refused", message: refusal?.message)
+            // 401 before any credentials is the login challenge every client meets first, not a refusal.
+            let challenge = refusal?.reason == DenyReason.missingCredentials.rawValue
+            logAccess(decision: challenge ? "challenge" : "deny", reason: refusal?.reason ?? "refused", message: refusal?.message)
         }
         let (head, body) = DockerError.response(status: status, code: code, message: message, realm: config.realm,
                                                 version: requestVersion, close: close, allocator: context.channel.allocator)
@@ -346,7 +355,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
             "method": "\(LogText.escape(method))", "path": "\(LogText.escape(path))", "status": "\(status)", "decision": "\(decision)",
             "reason": "\(reason)", "latency_ms": "\(String(format: latency))",
         ]
+        if let clientAddress { metadata["client"] = "\(clientAddress)" }
         if let tokenID { metadata["token_id"] = "\(tokenID)" }
+        if let account { metadata["account"] = "\(account)" }
         if let message { metadata["message"] = "\(LogText.escape(message))" }
         logger.info("access", metadata: metadata)
     }

@@ -21,7 +21,10 @@ public final class ProxyMetrics: Sendable {
         allowed = Counter(label: name, dimensions: [("decision", "allow"), ("reason", "ok")])
         var denied: [DenyReason: Counter] = [:]
         for reason in DenyReason.allCases {
-            denied[reason] = Counter(label: name, dimensions: [("decision", "deny"), ("reason", reason.rawValue)])
+            // 401 before any credentials is the login challenge every client meets first: counted
+            // apart, so that the deny counters mean refusals.
+            let decision = reason == .missingCredentials ? "challenge" : "deny"
+            denied[reason] = Counter(label: name, dimensions: [("decision", decision), ("reason", reason.rawValue)])
         }
         self.denied = denied
         badGateway = Counter(label: name, dimensions: [("decision", "error"), ("reason", "bad_gateway")])

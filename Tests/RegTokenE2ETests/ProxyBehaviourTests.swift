@@ -181,7 +181,12 @@ struct ProxyBehaviourTests {
         #expect(m.status == 200)
         let allowed = m.body.split(separator: "\n").first { $0.hasPrefix(#"regtoken_proxy_requests_total{decision="allow",reason="ok"} "#) }
         #expect((allowed?.split(separator: " ").last.flatMap { Int($0) } ?? 0) >= 3, "\(m.body)")
-        #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="deny",reason="missing_credentials"} 1"#))
+        // The login challenge (401 before credentials) is counted apart from refusals, and logged
+        // as one with the client's address; allowed requests are logged with their account.
+        #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="challenge",reason="missing_credentials"} 1"#), "\(m.body)")
+        #expect(!m.body.contains(#"decision="deny",reason="missing_credentials""#))
+        #expect(proxy.logText.contains("decision=challenge") && proxy.logText.contains("client=127.0.0.1"), "\(proxy.logText)")
+        #expect(proxy.logText.split(separator: "\n").contains { $0.contains("decision=allow") && $0.contains("account=acme") }, "\(proxy.logText)")
         #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="deny",reason="pull_only"} 1"#))
         #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="deny",reason="revoked"}"#))
         #expect(m.body.contains("regtoken_proxy_verification_seconds_bucket"))
