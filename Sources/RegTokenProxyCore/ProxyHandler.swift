@@ -100,6 +100,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .head(let head):
             requestHead(head, context: context)
         case .body(let buffer):
+            metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
             partToForward = .body(.byteBuffer(buffer))
             perform(machine.requestBody())
         case .end:
@@ -178,6 +179,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         switch part {
         case .head(let head):
             status = Int(head.status.code)
+            metrics.upstreamResponses[min(max(status / 100, 0), 5)].increment()
             var headers = Self.forwardedResponseHeaders(head.headers)
             let actions = machine.responseHead(status: status, upstreamKeepAlive: head.isKeepAlive, hasContentLength: headers.contains(name: "content-length"))
             if case .writeResponseHead(let close)? = actions.last, close {
@@ -186,6 +188,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             partToWrite = .head(HTTPResponseHead(version: requestVersion, status: head.status, headers: headers))
             perform(actions)
         case .body(let buffer):
+            metrics.bytesSent.increment(by: Int64(buffer.readableBytes))
             partToWrite = .body(.byteBuffer(buffer))
             perform(machine.responseBody())
         case .end(let trailers):
@@ -348,7 +351,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func logAccess(decision: String, reason: String, message: String? = nil) {
-        let latency = Double((NIODeadline.now() - started).nanoseconds) / 1_000_000
+        let elapsed = (NIODeadline.now() - started).nanoseconds
+        metrics.requestDuration.recordNanoseconds(elapsed)
+        let latency = Double(elapsed) / 1_000_000
         // The method, path and message come from the client: every control byte is escaped, so
         // no client can forge or break a log line.
         var metadata: Logger.Metadata = [

@@ -164,6 +164,11 @@ struct ProxyCommand: AsyncParsableCommand {
             .nanoseconds(50_000), .nanoseconds(100_000), .nanoseconds(250_000), .nanoseconds(500_000), .milliseconds(1),
             .milliseconds(5), .milliseconds(50),
         ]
+        // A whole request, as the client sees it: 1 ms to a minute.
+        factory.durationHistogramBuckets["regtoken_proxy_request_duration_seconds"] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(60),
+        ]
         MetricsSystem.bootstrap(factory)
         let logger = Logger(label: "regtoken.proxy")
 
@@ -273,7 +278,7 @@ struct ProxyCommand: AsyncParsableCommand {
                 if state.verifier.keyRing.keys.isEmpty { return "no keys to verify with" }
                 if state.revocationsStale(now: Durations.now()) { return "the revocation list is older than --revocations-max-age" }
                 return nil
-            }) { registry.emitToString() }
+            }) { ProxyMetrics.withHelp(registry.emitToString()) }
             do {
                 try await m.start(host: host, port: port)
             } catch {

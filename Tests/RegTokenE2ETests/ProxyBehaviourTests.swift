@@ -190,6 +190,14 @@ struct ProxyBehaviourTests {
         #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="deny",reason="pull_only"} 1"#))
         #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="deny",reason="revoked"}"#))
         #expect(m.body.contains("regtoken_proxy_verification_seconds_bucket"))
+        // What operators expect: HELP lines, the registry's answers, whole-request latency, bytes.
+        #expect(m.body.contains("# HELP regtoken_proxy_requests_total Requests by decision"))
+        #expect(m.body.contains("# HELP regtoken_proxy_request_duration_seconds"))
+        let upstream2xx = m.body.split(separator: "\n").first { $0.hasPrefix(#"regtoken_proxy_upstream_responses_total{code="2xx"} "#) }
+        #expect((upstream2xx?.split(separator: " ").last.flatMap { Int($0) } ?? 0) >= 3, "\(m.body)")
+        #expect(m.body.contains("regtoken_proxy_request_duration_seconds_bucket"))
+        let sent = m.body.split(separator: "\n").first { $0.hasPrefix("regtoken_proxy_sent_bytes_total ") }
+        #expect((sent?.split(separator: " ").last.flatMap { Int($0) } ?? 0) > 0, "\(m.body)")
         #expect(m.body.contains("regtoken_revocation_list_version 1"))
         #expect(m.body.contains("regtoken_revocation_list_age_seconds"))
         #expect(!m.body.contains(ro.token))
