@@ -212,6 +212,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
         return allowed
     }
 
+    func upstreamFailed(_ error: any Error) {
+        logger.warning("registry connection failed", metadata: ["upstream": "\(config.upstreamHost):\(config.upstreamPort)",
+                                                                "error": "\(SystemErrorText.describe(error))"])
+    }
+
     func upstreamClosed(_ channel: any Channel) {
         guard channel === upstream else { return }
         upstream = nil

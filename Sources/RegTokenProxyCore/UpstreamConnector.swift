@@ -10,14 +10,20 @@ package struct UpstreamConnector {
 
     package let connect: (any EventLoop) -> EventLoopFuture<any Channel>
 
-    /// Plain HTTP/1.1 over TCP, with Nagle off.
-    package static func tcp(host: String, port: Int, timeout: TimeAmount) -> UpstreamConnector {
+    /// HTTP/1.1 over TCP, with Nagle off.
+    /// - Parameter secure: adds the TLS client handler first, for an `https://` registry (this
+    ///   module has no TLS of its own: the proxy passes swift-nio-ssl's handler in).
+    package static func tcp(host: String, port: Int, timeout: TimeAmount,
+                            secure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)? = nil) -> UpstreamConnector {
         UpstreamConnector { eventLoop in
             ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try configureUpstreamPipeline(channel.pipeline.syncOperations) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try secure?(channel.pipeline.syncOperations)
+                        try configureUpstreamPipeline(channel.pipeline.syncOperations)
+                    }
                 }
                 .connect(host: host, port: port)
         }

@@ -34,6 +34,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A TLS handshake refused (an untrusted certificate, a wrong name) or a broken connection:
+        // the owner answers 502 when the channel closes; it logs why first.
+        owner?.upstreamFailed(error)
         context.close(promise: nil)
     }
 

@@ -27,8 +27,11 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen: String
 
-    @Option(help: "The registry, http://HOST:PORT.")
+    @Option(help: "The registry, http://HOST:PORT or https://HOST:PORT (its certificate checked against --upstream-ca, else the system roots).")
     var upstream: String
+
+    @Option(help: "PEM certificates to trust for an https:// upstream (default: system roots).")
+    var upstreamCA: String?
 
     @Option(help: "The region this proxy serves (default: $REGTOKEN_REGION, else `regtoken config set region` in --home).")
     var region: String?
@@ -174,10 +177,12 @@ struct ProxyCommand: AsyncParsableCommand {
 
         let (listenHost, listenPort) = try Self.hostPort(listen, what: "--listen")
         var upstreamText = upstream
-        guard upstreamText.lowercased().hasPrefix("http://") else {
-            throw CLIError("--upstream must be http://HOST:PORT (the registry behind the proxy)", exit: .invalidInput)
+        let upstreamTLS = upstreamText.lowercased().hasPrefix("https://")
+        guard upstreamTLS || upstreamText.lowercased().hasPrefix("http://") else {
+            throw CLIError("--upstream must be http://HOST:PORT or https://HOST:PORT (the registry behind the proxy)", exit: .invalidInput)
         }
-        upstreamText.removeFirst(7)
+        if upstreamCA != nil && !upstreamTLS { throw CLIError("--upstream-ca needs an https:// --upstream", exit: .invalidInput) }
+        upstreamText.removeFirst(upstreamTLS ? 8 : 7)
         let (upstreamHost, upstreamPort) = try Self.hostPort(String(upstreamText.prefix { $0 != "/" }), what: "--upstream")
         // The region as every command finds it: --region, $REGTOKEN_REGION, the home's saved config.
         let environment = ProcessInfo.processInfo.environment
@@ -248,7 +253,8 @@ struct ProxyCommand: AsyncParsableCommand {
         }
 
         Self.raiseDescriptorLimit(for: maxConnections, logger: logger)
-        let server = ProxyServer(configuration: config, tls: tls, state: state, logger: logger)
+        let upstreamContext = upstreamTLS ? try loadUpstreamTLS() : nil
+        let server = ProxyServer(configuration: config, tls: tls, upstreamTLS: upstreamContext, state: state, logger: logger)
         let namespaceSource: Reloader.NamespaceSource?
         if issuerBase != nil {
             namespaceSource = .url(try fetcher("/v1/namespaces"))
@@ -325,6 +331,26 @@ struct ProxyCommand: AsyncParsableCommand {
     static func shutdown(_ keys: Reloader.KeySource, _ revocations: Reloader.RevocationSource?) async {
         if case .url(let f) = keys { await f.shutdown() }
         if case .url(let f)? = revocations { await f.shutdown() }
+    }
+
+    /// TLS towards an https:// registry: TLS 1.2 or later, its certificate checked against
+    /// --upstream-ca or the system roots, and its name (or address).
+    func loadUpstreamTLS() throws -> NIOSSLContext {
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.minimumTLSVersion = .tlsv12
+        if let upstreamCA {
+            do {
+                _ = try AtomicFile.read(upstreamCA, limit: 1 << 20, trust: .owned)
+                config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(upstreamCA))
+            } catch {
+                throw CLIError("cannot use --upstream-ca \(upstreamCA): \(SystemErrorText.describe(error))", exit: .invalidInput)
+            }
+        }
+        do {
+            return try NIOSSLContext(configuration: config)
+        } catch {
+            throw CLIError("cannot set up TLS to the registry: \(SystemErrorText.describe(error))")
+        }
     }
 
     func loadTLS() throws -> NIOSSLContext {

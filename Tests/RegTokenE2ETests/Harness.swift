@@ -109,10 +109,12 @@ final class Registry {
     let dir: String
 
     /// - Parameter logLevel: the registry's log level; at `info` it logs every request it serves.
-    init(relativeURLs: Bool = false, logLevel: String? = nil) throws {
+    /// - Parameter tls: a PEM certificate and key: the registry serves HTTPS.
+    init(relativeURLs: Bool = false, logLevel: String? = nil, tls: (certificate: String, key: String)? = nil) throws {
         port = Harness.freePort()
         dir = try Harness.tempDir("registry")
         var env: [String: String] = [:]
+        if let tls { env["E2E_REGISTRY_TLS_CERT"] = tls.certificate; env["E2E_REGISTRY_TLS_KEY"] = tls.key }
         if relativeURLs { env["E2E_REGISTRY_RELATIVE_URLS"] = "true" }
         if let logLevel { env["E2E_REGISTRY_LOGLEVEL"] = logLevel }
         let r = try Harness.run("/bin/bash", ["\(Harness.scripts)/registry.sh", "start", String(port), dir], env: env)

@@ -189,6 +189,36 @@ struct OperatorTests {
         #expect(stale.status == 503 && stale.body.contains("revocation list is older"), "\(stale)")
     }
 
+    @Test("an https:// registry: its certificate checked against --upstream-ca; untrusted, a 502 and a log line that says why")
+    func httpsUpstream() throws {
+        let tls = try Harness.tempDir("regtls")
+        let made = try Harness.bash("""
+            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
+              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 && chmod 600 key.pem
+            """, [tls])
+        #expect(made.status == 0, "\(made.stderr)")
+        let registry = try Registry(tls: (tls + "/cert.pem", tls + "/key.pem"))
+        defer { registry.stop() }
+        let issuer = try Issuer()
+        let rw = try issuer.token("--readwrite")
+        let upstream = "https://127.0.0.1:\(registry.port)"
+        let trusted = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--upstream", upstream, "--upstream-ca", tls + "/cert.pem"])
+        defer { trusted.stop() }
+        let ok = try curl(["-H", basicAuth(rw.token), "http://127.0.0.1:\(trusted.port)/v2/"])
+        #expect(ok.status == 200, "\(ok) \(trusted.logText)")
+        // A push through it: the upload lands in the registry.
+        let start = try curl(["-H", basicAuth(rw.token), "-X", "POST", "http://127.0.0.1:\(trusted.port)/v2/acme/app/blobs/uploads/"])
+        #expect(start.status == 202, "\(start)")
+        // Without the CA the registry's certificate is not trusted: 502, and the log says why.
+        let untrusted = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--upstream", upstream])
+        defer { untrusted.stop() }
+        let refused = try curl(["-H", basicAuth(rw.token), "http://127.0.0.1:\(untrusted.port)/v2/"])
+        #expect(refused.status == 502, "\(refused)")
+        #expect(try waitUntil(3) { untrusted.logText.contains("registry connection failed") }, "\(untrusted.logText)")
+        let bad = try issuer("proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--upstream-ca", tls + "/cert.pem", "--keys", issuer.home + "/keys")
+        #expect(bad.status == 2 && bad.stderr.contains("--upstream-ca needs an https:// --upstream"), "\(bad.stderr)")
+    }
+
     @Test("words for people: a fresh home's revocation list, and an empty key set from HS256-only keys")
     func wordsForPeople() throws {
         let issuer = try Issuer()

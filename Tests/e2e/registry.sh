@@ -18,6 +18,8 @@ cmd=$1 port=$2 dir=$3
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 pidf="$dir/registry.pid" conf="$dir/config.yml" log="$dir/registry.log"
 url="http://127.0.0.1:$port/v2/"
+# E2E_REGISTRY_TLS_CERT and E2E_REGISTRY_TLS_KEY (PEM files): serve HTTPS instead.
+[ -n "${E2E_REGISTRY_TLS_CERT:-}" ] && url="https://127.0.0.1:$port/v2/"
 
 # True if the pid file names a live docker-registry process.
 alive() {
@@ -25,7 +27,7 @@ alive() {
   local pid; pid=$(cat "$pidf")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q docker-registry
 }
-code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true; }
+code() { curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true; }
 
 case "$cmd" in
 start)
@@ -60,6 +62,7 @@ http:
   addr: 127.0.0.1:$port
   relativeurls: ${E2E_REGISTRY_RELATIVE_URLS:-false}
   secret: e2e-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+$( [ -n "${E2E_REGISTRY_TLS_CERT:-}" ] && printf '  tls:\n    certificate: "%s"\n    key: "%s"\n' "$E2E_REGISTRY_TLS_CERT" "$E2E_REGISTRY_TLS_KEY" )
   headers:
     X-Content-Type-Options: [nosniff]
 health:

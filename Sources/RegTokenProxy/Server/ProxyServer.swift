@@ -29,15 +29,26 @@ public final class ProxyServer: Service, Sendable {
     /// The TLS context new connections get (replaced on SIGHUP by ``replaceTLS(_:)``).
     private let tls: Mutex<NIOSSLContext?>
 
-    /// - Parameter tls: TLS on the listening side, when set (replaced by ``replaceTLS(_:)``).
-    public init(configuration: ProxyConfiguration, tls: NIOSSLContext? = nil, state: ProxyState, metrics: ProxyMetrics = ProxyMetrics(),
-                logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// TLS towards the registry, for an `https://` upstream.
+    private let upstreamTLS: NIOSSLContext?
+
+    /// - Parameters:
+    ///   - tls: TLS on the listening side, when set (replaced by ``replaceTLS(_:)``).
+    ///   - upstreamTLS: TLS towards the registry (an `https://` upstream), with the trust roots to
+    ///     check its certificate against; the certificate must name the upstream host (or address).
+    public init(configuration: ProxyConfiguration, tls: NIOSSLContext? = nil, upstreamTLS: NIOSSLContext? = nil, state: ProxyState,
+                metrics: ProxyMetrics = ProxyMetrics(), logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.upstreamTLS = upstreamTLS
         self.configuration = configuration
         self.state = state
         self.metrics = metrics
         self.logger = logger
         self.group = group
         self.tls = Mutex(tls)
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: String(host.filter { $0 != "[" && $0 != "]" }), port: 0)) != nil
     }
 
     /// Swaps the TLS certificate and key: connections accepted from now on use `context`; those
@@ -56,6 +67,15 @@ public final class ProxyServer: Service, Sendable {
         let state = self.state
         let metrics = self.metrics
         let logger = self.logger
+        // To the registry: plain TCP, or TLS with the host name sent (SNI) and checked, unless
+        // the upstream is an address (then the certificate must name the address).
+        let upstreamTLS = self.upstreamTLS
+        let upstreamHost = config.upstreamHost
+        let serverName: String? = Self.isIPAddress(upstreamHost) ? nil : upstreamHost
+        let connector = UpstreamConnector.tcp(host: upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout,
+                                              secure: upstreamTLS.map { context in
+            { @Sendable pipeline in try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
+        })
         let server = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -83,7 +103,7 @@ public final class ProxyServer: Service, Sendable {
                     }
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(IdleStateHandler(allTimeout: config.idleTimeout))
-                    try sync.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger))
+                    try sync.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
                 }
             }
         let bound = try await server.bind(host: config.listenHost, port: config.listenPort).get()
