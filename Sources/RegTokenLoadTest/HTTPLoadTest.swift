@@ -20,9 +20,14 @@ public struct HTTPLoadTest: Sendable {
     /// The namespace the requests go to (the tokens' account owns it).
     public var repository: String
     public var progress: (@Sendable (Double, Int) -> Void)?
+    /// Adds a TLS client handler first, for an `https://` proxy (this module has no TLS of its
+    /// own: the command line passes swift-nio-ssl's handler in).
+    public var secure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)?
 
     public init(host: String, port: Int, connections: Int, duration: Double, mix: Mix, tokens: [Outcome: [String]],
-                repository: String, progress: (@Sendable (Double, Int) -> Void)? = nil) {
+                repository: String, progress: (@Sendable (Double, Int) -> Void)? = nil,
+                secure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)? = nil) {
+        self.secure = secure
         self.host = host
         self.port = port
         self.connections = connections
@@ -44,6 +49,7 @@ public struct HTTPLoadTest: Sendable {
         let totals = Totals()
         let table = mix.table()
         let group = MultiThreadedEventLoopGroup.singleton
+        let secure = self.secure
         let start = LoadClock.nanoseconds()
         let deadline = start + UInt64(duration * 1e9)
         var done: [EventLoopFuture<Void>] = []
@@ -55,6 +61,7 @@ public struct HTTPLoadTest: Sendable {
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            try secure?(channel.pipeline.syncOperations)
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
                             try channel.pipeline.syncOperations.addHandler(Connection(plan: plan, totals: totals, done: promise))
                         }

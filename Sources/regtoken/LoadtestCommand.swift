@@ -4,6 +4,8 @@ import RegToken
 import RegTokenLedger
 import RegTokenLoadTest
 import RegTokenService
+import NIOCore
+import NIOSSL
 
 struct LoadtestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,8 +35,11 @@ struct LoadtestCommand: AsyncParsableCommand {
     @Option(help: "Outcome weights: valid, expired, revoked, wrongscope, malformed.")
     var mix: String = Mix.standard.description
 
-    @Option(help: "A running regtoken proxy, http://HOST:PORT (HTTP mode).")
+    @Option(help: "A running regtoken proxy, http://HOST:PORT or https://HOST:PORT (HTTP mode).")
     var url: String?
+
+    @Option(help: "PEM certificates to trust for an https:// --url (default: system roots).")
+    var ca: String?
 
     @Option(help: "Keep-alive connections (HTTP mode).")
     var connections: Int = 8
@@ -73,6 +78,9 @@ struct LoadtestCommand: AsyncParsableCommand {
         if report.wrongDecisions > 0 {
             throw CLIError("\(report.wrongDecisions) wrong decision(s)")
         }
+        if let failed = report.outcomes["errors"], failed > 0 {
+            throw CLIError("\(failed) connection(s) failed before the end of the run (the proxy's log says why; for an https:// proxy, is its CA given with --ca?)")
+        }
     }
 
     /// Tokens from the state directory the proxy trusts, leaving nothing in its `token-list`:
@@ -82,8 +90,9 @@ struct LoadtestCommand: AsyncParsableCommand {
     /// once; expired ones are signed in the past; and garbage.
     func http(url: String, seconds: Double, mix: Mix, progress: @escaping @Sendable (Double, Int) -> Void) async throws -> Report {
         var rest = url
-        guard rest.lowercased().hasPrefix("http://") else { throw CLIError("--url must be http://HOST:PORT", exit: .invalidInput) }
-        rest.removeFirst(7)
+        let https = rest.lowercased().hasPrefix("https://")
+        guard https || rest.lowercased().hasPrefix("http://") else { throw CLIError("--url must be http://HOST:PORT or https://HOST:PORT", exit: .invalidInput) }
+        rest.removeFirst(https ? 8 : 7)
         let (host, port) = try ProxyCommand.hostPort(String(rest.prefix { $0 != "/" }), what: "--url")
         let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         let now = Durations.now()
@@ -115,10 +124,26 @@ struct LoadtestCommand: AsyncParsableCommand {
         try await Task.sleep(nanoseconds: 1_500_000_000)
         do {
             return try await HTTPLoadTest(host: host, port: port, connections: connections, duration: seconds, mix: mix, tokens: tokens,
-                                          repository: "\(account)/loadtest", progress: progress).run()
+                                          repository: "\(account)/loadtest", progress: progress,
+                                          secure: https ? try Self.tlsHandler(host: host, ca: ca) : nil).run()
         } catch {
             throw CLIError("cannot load \(url): \(error)")
         }
+    }
+
+    /// A TLS client handler maker for an https:// proxy: TLS 1.2+, the certificate checked against
+    /// `ca` (else the system roots) and the host name (or address).
+    static func tlsHandler(host: String, ca: String?) throws -> @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void {
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.minimumTLSVersion = .tlsv12
+        if let ca {
+            do { config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) } catch {
+                throw CLIError("cannot use --ca \(ca): \(SystemErrorText.describe(error))", exit: .invalidInput)
+            }
+        }
+        let context = try NIOSSLContext(configuration: config)
+        let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
+        return { pipeline in try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
     }
 
     /// In-process token issuing through the service's own ``Issuer`` (one lock, SQLite commit

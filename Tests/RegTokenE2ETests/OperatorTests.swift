@@ -219,6 +219,33 @@ struct OperatorTests {
         #expect(bad.status == 2 && bad.stderr.contains("--upstream-ca needs an https:// --upstream"), "\(bad.stderr)")
     }
 
+    @Test("loadtest against an https:// proxy: every decision right, nothing left in token-list")
+    func loadtestOverTLS() throws {
+        let tls = try Harness.tempDir("lttls")
+        let made = try Harness.bash("""
+            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
+              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 && chmod 600 key.pem
+            """, [tls])
+        #expect(made.status == 0, "\(made.stderr)")
+        let registry = try Registry()
+        defer { registry.stop() }
+        let issuer = try Issuer()
+        let proxy = try ProxyProcess(upstream: registry.port, args: ["--keys", issuer.home + "/keys", "--revocations", issuer.home + "/revocations.jws",
+                                                                     "--tls-cert", tls + "/cert.pem", "--tls-key", tls + "/key.pem"])
+        defer { proxy.stop() }
+        let r = try issuer("loadtest", "--url", "https://127.0.0.1:\(proxy.port)", "--ca", tls + "/cert.pem", "--connections", "2",
+                           "--duration", "1s", "--output", "json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(o["wrong_decisions"] as? Int == 0 && (o["operations"] as? Int ?? 0) > 10, "\(o)")
+        #expect((o["outcomes"] as? [String: Int])?["errors"] == nil, "\(o)")
+        let list = try issuer("token-list", "--output", "json")
+        #expect(list.out.filter { !$0.isWhitespace } == "[]", "\(list.stdout)")
+        // Without the CA, the proxy's certificate is not trusted: a clear error, no load.
+        let untrusted = try issuer("loadtest", "--url", "https://127.0.0.1:\(proxy.port)", "--duration", "1s")
+        #expect(untrusted.status != 0 && !untrusted.stderr.contains("Fatal"), "\(untrusted.stderr)")
+    }
+
     @Test("words for people: a fresh home's revocation list, and an empty key set from HS256-only keys")
     func wordsForPeople() throws {
         let issuer = try Issuer()
