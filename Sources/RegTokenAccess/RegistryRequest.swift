@@ -262,6 +262,8 @@ public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidName = ErrorCode(name: "invalid_name")
         /// 404: not a registry API path.
         public static let notRegistryPath = ErrorCode(name: "not_registry_path")
+        /// 400: a token server scope that is not `type:name:actions`.
+        public static let invalidScope = ErrorCode(name: "invalid_scope")
         /// The stable snake_case name, such as `ambiguous`.
         public var description: String { name }
     }
