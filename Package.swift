@@ -191,6 +191,6 @@ let package = Package(
         // Tests that run the built `regtoken` binary as a user would.
         .testTarget(name: "RegTokenCLITests"),
         // regtoken proxy with a real registry (docker-registry) and a real client (skopeo).
-        .testTarget(name: "RegTokenE2ETests", dependencies: ["RegToken"]),
+        .testTarget(name: "RegTokenE2ETests", dependencies: ["RegToken", "RegTokenAccess"]),
     ]
 )

@@ -7,7 +7,7 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Manage signing keys.",
-        subcommands: [Generate.self, List.self, Activate.self, Retire.self, ExportPublic.self])
+        subcommands: [Generate.self, List.self, Activate.self, Retire.self, ExportPublic.self, ExportCert.self])
 
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a new key (HS256: 32 random bytes; ES256: a P-256 pair).")
@@ -93,6 +93,40 @@ struct KeysCommand: AsyncParsableCommand {
             if !ring.keys.contains(where: { $0.algorithm == .es256 }) {
                 FileHandle.standardError.write(Data("note: the key set is empty: this home has only HS256 keys, whose secrets are never exported; verifiers of HS256 tokens need the secret itself (keys/<kid>.hs256), or make an ES256 key: regtoken keys generate --alg ES256\n".utf8))
             }
+        }
+    }
+
+    struct ExportCert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-cert",
+            abstract: "Write a self-signed certificate of each ES256 signing key, for a registry's auth.token.rootcertbundle.",
+            discussion: """
+                A stock registry (distribution's auth: token) accepts a registry token whose kid names a key \
+                of this bundle (the libtrust fingerprint). Every ES256 key that can sign is in it, so that a \
+                rotation needs no new bundle until the old key is retired. Only certificates are written: \
+                public data, mode 0644.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Where to write the PEM bundle; - for standard output.") var out: String
+        @Option(help: "The certificates' common name.") var commonName: String = "regtoken"
+
+        func run() async throws {
+            let home = try global.openHome()
+            let ring = try cli { try home.keyRing() }
+            let keys = ring.keys.filter { $0.algorithm == .es256 && $0.canSign }
+            guard !keys.isEmpty else {
+                throw CLIError("no ES256 signing key in this home: a registry takes ES256 keys; make one with: regtoken keys generate --alg ES256", exit: .invalidInput)
+            }
+            let bundle = try keys.map { key in try cli { try key.selfSignedCertificatePEM(commonName: commonName) } }.joined()
+            if out == "-" {
+                FileHandle.standardOutput.write(Data(bundle.utf8))
+                return
+            }
+            do { try AtomicFile.write(Array(bundle.utf8), to: out, mode: 0o644) } catch {
+                throw CLIError("cannot write \(out): \(error)")
+            }
+            let ids = try keys.map { key in "\(key.id) (kid \(try cli { try key.libtrustKeyID() }))" }
+            Output.line("Wrote \(keys.count) certificate(s) to \(out): \(ids.joined(separator: ", "))")
         }
     }
 }

@@ -110,10 +110,19 @@ final class Registry {
 
     /// - Parameter logLevel: the registry's log level; at `info` it logs every request it serves.
     /// - Parameter tls: a PEM certificate and key: the registry serves HTTPS.
-    init(relativeURLs: Bool = false, logLevel: String? = nil, tls: (certificate: String, key: String)? = nil) throws {
+    /// - Parameter tokenAuth: distribution's `auth: token`: the realm, service, issuer and the
+    ///   PEM bundle of certificates whose keys sign the registry tokens it accepts.
+    init(relativeURLs: Bool = false, logLevel: String? = nil, tls: (certificate: String, key: String)? = nil,
+         tokenAuth: (realm: String, service: String, issuer: String, certificates: String)? = nil) throws {
         port = Harness.freePort()
         dir = try Harness.tempDir("registry")
         var env: [String: String] = [:]
+        if let tokenAuth {
+            env["E2E_REGISTRY_TOKEN_REALM"] = tokenAuth.realm
+            env["E2E_REGISTRY_TOKEN_SERVICE"] = tokenAuth.service
+            env["E2E_REGISTRY_TOKEN_ISSUER"] = tokenAuth.issuer
+            env["E2E_REGISTRY_TOKEN_CERTS"] = tokenAuth.certificates
+        }
         if let tls { env["E2E_REGISTRY_TLS_CERT"] = tls.certificate; env["E2E_REGISTRY_TLS_KEY"] = tls.key }
         if relativeURLs { env["E2E_REGISTRY_RELATIVE_URLS"] = "true" }
         if let logLevel { env["E2E_REGISTRY_LOGLEVEL"] = logLevel }

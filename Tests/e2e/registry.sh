@@ -28,12 +28,15 @@ alive() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q docker-registry
 }
 code() { curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true; }
+# Token authentication (distribution's auth: token): E2E_REGISTRY_TOKEN_REALM (the token endpoint's
+# URL), _SERVICE, _ISSUER and _CERTS (PEM bundle for rootcertbundle); ready means 401 on /v2/.
+ready=200; [ -n "${E2E_REGISTRY_TOKEN_REALM:-}" ] && ready=401
 
 case "$cmd" in
 start)
   if alive; then
-    [ "$(code)" = 200 ] && { echo "registry already running (pid $(cat "$pidf")) on $url"; exit 0; }
-    echo "registry.sh: pid $(cat "$pidf") alive but $url not answering 200" >&2; exit 1
+    [ "$(code)" = "$ready" ] && { echo "registry already running (pid $(cat "$pidf")) on $url"; exit 0; }
+    echo "registry.sh: pid $(cat "$pidf") alive but $url not answering $ready" >&2; exit 1
   fi
   if ss -Hltn "sport = :$port" | grep -q .; then
     echo "registry.sh: port $port already in use:" >&2; ss -ltnp "sport = :$port" >&2; exit 1
@@ -69,6 +72,16 @@ health:
   storagedriver:
     enabled: false
 EOF
+  if [ -n "${E2E_REGISTRY_TOKEN_REALM:-}" ]; then
+    cat >>"$conf" <<EOF
+auth:
+  token:
+    realm: "$E2E_REGISTRY_TOKEN_REALM"
+    service: "${E2E_REGISTRY_TOKEN_SERVICE:?set E2E_REGISTRY_TOKEN_SERVICE}"
+    issuer: "${E2E_REGISTRY_TOKEN_ISSUER:?set E2E_REGISTRY_TOKEN_ISSUER}"
+    rootcertbundle: "${E2E_REGISTRY_TOKEN_CERTS:?set E2E_REGISTRY_TOKEN_CERTS}"
+EOF
+  fi
   # Detach fully: stdin/stdout/stderr redirected so callers using $(...) or
   # pipes (Swift Process) don't hang waiting for EOF.
   # The daemon must not inherit the caller's other descriptors either: a parent that waits for
@@ -81,12 +94,12 @@ EOF
   deadline=$(( $(date +%s) + ${E2E_START_TIMEOUT:-20} ))
   # While starting, the child may still be the subshell closing descriptors (its command line is
   # not docker-registry's yet): only its death counts as a failed start, not its name.
-  until [ "$(code)" = 200 ]; do
+  until [ "$(code)" = "$ready" ]; do
     if ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
       echo "registry.sh: registry exited during start; log tail:" >&2; tail -n 20 "$log" >&2; rm -f "$pidf"; exit 1
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "registry.sh: $url not 200 after ${E2E_START_TIMEOUT:-20}s; log tail:" >&2; tail -n 20 "$log" >&2
+      echo "registry.sh: $url not $ready after ${E2E_START_TIMEOUT:-20}s; log tail:" >&2; tail -n 20 "$log" >&2
       kill "$(cat "$pidf")" 2>/dev/null || true; rm -f "$pidf"; exit 1
     fi
     sleep 0.1

@@ -176,6 +176,35 @@ final class P256Key: @unchecked Sendable {
         try OpenSSL.writingBIO { bio in PEM_write_bio_PUBKEY(bio, pkey) }
     }
 
+    /// The DER SubjectPublicKeyInfo of the public key.
+    func publicKeyDER() throws(KeyError) -> [UInt8] {
+        Self.spkiPrefix + (try publicPoint())
+    }
+
+    /// A self-signed X.509 v3 certificate (PEM) of this key, named `commonName`, valid from an hour
+    /// ago for `days` days, signed ECDSA with SHA-256: what a registry's `rootcertbundle` holds.
+    func selfSignedCertificatePEM(commonName: String, days: Int, serial: UInt64) throws(KeyError) -> [UInt8] {
+        guard hasPrivateKey else { throw KeyError(.cannotSign, "a public key cannot sign its certificate") }
+        guard let x509 = X509_new() else { throw KeyError(.crypto, "could not allocate a certificate: \(OpenSSL.drainError())") }
+        defer { X509_free(x509) }
+        guard let serialNumber = ASN1_INTEGER_new() else { throw KeyError(.crypto, "could not allocate a serial number") }
+        defer { ASN1_INTEGER_free(serialNumber) }
+        let ok = X509_set_version(x509, 2) == 1
+            && ASN1_INTEGER_set_uint64(serialNumber, serial & 0x7FFF_FFFF_FFFF_FFFF) == 1
+            && X509_set_serialNumber(x509, serialNumber) == 1
+            && X509_gmtime_adj(X509_getm_notBefore(x509), -3600) != nil
+            && X509_gmtime_adj(X509_getm_notAfter(x509), days * 86_400) != nil
+            && X509_set_pubkey(x509, pkey) == 1
+        guard ok, let name = X509_get_subject_name(x509) else { throw KeyError(.crypto, "could not fill the certificate: \(OpenSSL.drainError())") }
+        let named = commonName.withCString { cn in
+            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, UnsafeRawPointer(cn).assumingMemoryBound(to: UInt8.self), -1, -1, 0) == 1
+        }
+        guard named, X509_set_issuer_name(x509, name) == 1, X509_sign(x509, pkey, EVP_sha256()) > 0 else {
+            throw KeyError(.crypto, "could not sign the certificate: \(OpenSSL.drainError())")
+        }
+        return try OpenSSL.writingBIO { bio in PEM_write_bio_X509(bio, x509) }
+    }
+
     /// An ES256 signature (raw r || s, 64 bytes) of `message`.
     func sign(_ message: UnsafeRawBufferPointer) throws(KeyError) -> [UInt8] {
         guard hasPrivateKey else { throw KeyError(.cannotSign, "a public key cannot sign") }

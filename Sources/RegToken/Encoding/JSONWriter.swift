@@ -1,24 +1,26 @@
 /// Writes compact JSON with RFC 8259 string escaping. For the issuer and the revocation list.
-struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
+package struct JSONWriter {
+    package private(set) var bytes: [UInt8] = []
 
-    var output: String { String(decoding: bytes, as: UTF8.self) }
+    package init() {}
 
-    mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
+    package var output: String { String(decoding: bytes, as: UTF8.self) }
+
+    package mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
     /// Appends literal text (an object member's opening, say).
-    mutating func literal(_ s: StaticString) {
+    package mutating func literal(_ s: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
     /// One object member: its `opening` (`{` or `,`, the quoted name and `:`), then the value
     /// `value` writes.
-    mutating func member(_ opening: StaticString, _ value: (inout JSONWriter) -> Void) {
+    package mutating func member(_ opening: StaticString, _ value: (inout JSONWriter) -> Void) {
         literal(opening)
         value(&self)
     }
 
-    mutating func string(_ s: String) {
+    package mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {

@@ -17,6 +17,14 @@ package enum JWS {
         return signingInput + "." + Base64URL.encode(signature)
     }
 
+    /// Signs `payload` with `key` under the protected header `header` (JSON, written by the caller:
+    /// a registry's token header names its key its own way).
+    package static func sign(header: [UInt8], payload: [UInt8], key: SigningKey) throws(KeyError) -> String {
+        let signingInput = Base64URL.encode(header) + "." + Base64URL.encode(payload)
+        let signature = try key.signature(for: Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+
     /// The protected header ``sign(payload:key:type:)`` writes: `{"alg":…,"kid":…,"typ":…}`.
     static func protectedHeader(algorithm: Algorithm, keyID: String, type: String) -> [UInt8] {
         var w = JSONWriter()

@@ -105,6 +105,39 @@ public struct SigningKey: Sendable {
         return String(decoding: try key.publicPEM(), as: UTF8.self)
     }
 
+    /// The key id distribution 2.8 (docker-registry) gives this ES256 key's public key in its
+    /// `rootcertbundle`, and so looks for in a token's `kid`: libtrust's fingerprint, the SHA-256 of
+    /// the DER SubjectPublicKeyInfo cut to 30 bytes, in base32 without padding, as 12 groups of 4
+    /// joined by `:` (`25ZR:PKRW:…`).
+    public func libtrustKeyID() throws(KeyError) -> String {
+        guard case .p256(let key) = material else { throw KeyError(.invalidKey, "key '\(id)' is HS256: a registry takes ES256 keys") }
+        let digest = Digest.sha256(try key.publicKeyDER()).prefix(30)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        var text = ""
+        var buffer: UInt64 = 0, bits = 0
+        for byte in digest {
+            buffer = (buffer << 8) | UInt64(byte)
+            bits += 8
+            while bits >= 5 {
+                bits -= 5
+                text.append(alphabet[Int((buffer >> UInt64(bits)) & 31)])
+            }
+        }
+        // 30 bytes are 240 bits: 48 characters, no remainder.
+        var groups: [Substring] = []
+        var rest = Substring(text)
+        while !rest.isEmpty { groups.append(rest.prefix(4)); rest = rest.dropFirst(4) }
+        return groups.joined(separator: ":")
+    }
+
+    /// A self-signed X.509 certificate (PEM) of this ES256 key, for a registry's `rootcertbundle`:
+    /// named `commonName`, valid from an hour ago for `days` days, signed with the key itself.
+    public func selfSignedCertificatePEM(commonName: String, days: Int = 3650) throws(KeyError) -> String {
+        guard case .p256(let key) = material else { throw KeyError(.invalidKey, "key '\(id)' is HS256: it has no certificate") }
+        let serial = UInt64(bigEndian: Digest.sha256(Array(id.utf8)).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        return String(decoding: try key.selfSignedCertificatePEM(commonName: commonName, days: days, serial: serial), as: UTF8.self)
+    }
+
     /// The HS256 secret bytes, for writing a key file. `nil` for ES256.
     public var hmacSecretBytes: [UInt8]? {
         guard case .hmac(let secret) = material else { return nil }
