@@ -69,8 +69,10 @@ extension AccessPolicy {
     ///   name), or the refusal when the token itself is bad (malformed, bad signature, expired,
     ///   revoked, another region): the token server answers that 401.
     public func grant(token: [UInt8], scopes: [RegistryScope], verifier: TokenVerifier, now: Int64) -> ScopeGrant {
-        if case .deny(let denied) = decide(token: token, access: .pull, namespace: nil, verifier: verifier, now: now) {
-            return .refused(denied)
+        let account: String
+        switch decide(token: token, access: .pull, namespace: nil, verifier: verifier, now: now) {
+        case .deny(let denied): return .refused(denied)
+        case .allow(let allowed): account = allowed.account
         }
         var granted: [RegistryScope] = []
         for scope in scopes where scope.type == "repository" && RegistryScope.isRepositoryName(scope.name) {
@@ -87,14 +89,15 @@ extension AccessPolicy {
                 granted.append(RegistryScope(type: scope.type, name: scope.name, actions: allowed))
             }
         }
-        return .granted(granted)
+        return .granted(account: account, scopes: granted)
     }
 }
 
 /// A token server's answer for a regtoken token and the scopes asked.
 public enum ScopeGrant: Sendable, Equatable {
-    /// The token is good: these scopes (possibly none) go in the registry JWT's `access` claim.
-    case granted([RegistryScope])
+    /// The token is good: its account (the registry JWT's `sub`) and these scopes (possibly
+    /// none) for the JWT's `access` claim.
+    case granted(account: String, scopes: [RegistryScope])
     /// The token itself is refused (401, with the reason).
     case refused(AccessDecision.Denied)
 }

@@ -39,6 +39,11 @@ public final class Issuer: @unchecked Sendable {
 
     var ledger: Ledger { home.ledger }
 
+    /// The algorithm of the key that signs now, nil when none is active.
+    public func activeKeyAlgorithm() throws(LedgerError) -> Algorithm? {
+        try withHome { home throws(LedgerError) in try home.keyRing().activeKey?.algorithm }
+    }
+
     /// The account an API key belongs to.
     func authenticate(_ text: String, now: Int64) throws(LedgerError) -> String? {
         guard let key = APIKey(text: text) else { return nil }

@@ -42,6 +42,12 @@ struct APIMiddleware: ServerMiddleware {
                 try await handle(request, body, metadata, operationID, next)
             }
         }
+        if operationID == "getRegistryToken" {
+            // Basic credentials with a regtoken token: the handler checks them (a token, not an API key).
+            return try await RequestScope.$authorization.withValue(request.headerFields[values: .authorization]) {
+                try await handle(request, body, metadata, operationID, next)
+            }
+        }
         return try await handle(request, body, metadata, operationID, next)
     }
 
@@ -71,8 +77,21 @@ struct APIMiddleware: ServerMiddleware {
                 return Self.error(.contentTooLarge, .tooLarge, "the body is larger than 64 KiB")
             }
             let (message, field) = Self.describe(error.underlyingError)
+            if operationID == "getRegistryToken" {
+                // The token endpoint speaks distribution's error format, as its document says.
+                return Self.dockerError(.badRequest, "UNSUPPORTED", message)
+            }
             return Self.error(.badRequest, .invalidInput, message, field: field)
         }
+    }
+
+    static func dockerError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> (HTTPResponse, HTTPBody?) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let errors = Components.Schemas.DockerErrors(errors: [.init(code: code, message: message)])
+        var response = HTTPResponse(status: status)
+        response.headerFields[.contentType] = "application/json; charset=utf-8"
+        return (response, HTTPBody(Array((try? encoder.encode(errors)) ?? Data())))
     }
 
     /// What was wrong with a request the generated layer could not read, and the field at fault.
@@ -126,7 +145,7 @@ struct GuardMiddleware<Context: ServiceRequestContextProtocol>: RouterMiddleware
 let apiMethods: [(prefix: String, exact: Bool, allowed: [HTTPRequest.Method])] = [
         ("/v1/tokens", true, [.get, .post]), ("/v1/tokens/", false, [.get, .delete]), ("/v1/account", true, [.get]),
         ("/.well-known/jwks.json", true, [.get]), ("/v1/revocations", true, [.get]), ("/v1/namespaces", true, [.get]),
-        ("/healthz", true, [.get]), ("/readyz", true, [.get]), ("/openapi.yaml", true, [.get]),
+        ("/healthz", true, [.get]), ("/readyz", true, [.get]), ("/openapi.yaml", true, [.get]), ("/token", true, [.get]),
 ]
 
 extension GuardMiddleware {

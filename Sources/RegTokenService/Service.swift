@@ -17,6 +17,26 @@ import ServiceLifecycle
 ///
 /// Run it as a swift-service-lifecycle service: on graceful shutdown it stops accepting and
 /// finishes the requests in flight (Hummingbird's quiescing), within the group's grace.
+/// What `GET /token` signs for: a stock registry configured with `auth: token` whose `service` and
+/// `issuer` are these, serving one region.
+public struct TokenServer: Sendable {
+    /// The registry's `auth.token.service` (the JWT's `aud`).
+    public var service: String
+    /// The registry's `auth.token.issuer` (the JWT's `iss`).
+    public var issuer: String
+    /// The region whose tokens it accepts.
+    public var region: String
+    /// Seconds a registry token lasts (the longest a removed regtoken token keeps working there).
+    public var lifetime: Int64
+
+    public init(service: String, issuer: String, region: String, lifetime: Int64 = 300) {
+        self.service = service
+        self.issuer = issuer
+        self.region = region
+        self.lifetime = lifetime
+    }
+}
+
 public struct IssuerService {
     public struct Configuration: Sendable {
         public var host: String
@@ -24,6 +44,8 @@ public struct IssuerService {
         public var tls: TLSConfiguration?
         /// Largest request body.
         public var maxBodyBytes = 64 << 10
+        /// The token server for stock registries (`GET /token`), when set.
+        public var tokenServer: TokenServer?
 
         public init(host: String, port: Int, tls: TLSConfiguration? = nil) {
             self.host = host
@@ -56,7 +78,7 @@ public struct IssuerService {
             headers[.contentType] = "application/yaml"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: APIDocument.yaml)))
         }
-        let api = TokenAPI(issuer: issuer, now: now)
+        let api = TokenAPI(issuer: issuer, now: now, tokenServer: configuration.tokenServer)
         try api.registerHandlers(on: router, middlewares: [APIMiddleware(issuer: issuer, now: now, logger: logger)])
         return router
     }

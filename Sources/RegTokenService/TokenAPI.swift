@@ -4,12 +4,16 @@ import OpenAPIRuntime
 import RegToken
 import RegTokenAPI
 import RegTokenAPIDocument
+import RegTokenAccess
 import RegTokenLedger
 
 /// The request's authenticated account and client address, set by the middlewares for the
 /// handlers (task-local: each request runs in its own task).
 enum RequestScope {
     @TaskLocal static var account: String?
+    /// The request's `Authorization` values, for `GET /token` (Basic credentials that an OpenAPI
+    /// operation cannot declare).
+    @TaskLocal static var authorization: [String] = []
     @TaskLocal static var clientAddress: String = "unknown"
 }
 
@@ -19,6 +23,7 @@ enum RequestScope {
 struct TokenAPI: APIProtocol {
     let issuer: Issuer
     let now: @Sendable () -> Int64
+    let tokenServer: TokenServer?
 
     typealias Err = Components.Schemas._Error
 
@@ -192,6 +197,55 @@ struct TokenAPI: APIProtocol {
         let document = try issuer.namespaces()
         if input.headers.ifNoneMatch == document.etag { return .notModified(.init(headers: .init(eTag: document.etag))) }
         return .ok(.init(headers: .init(eTag: document.etag, cacheControl: "no-cache"), body: .applicationJose(HTTPBody(document.bytes))))
+    }
+
+    // MARK: Token server
+
+    func getRegistryToken(_ input: Operations.GetRegistryToken.Input) async throws -> Operations.GetRegistryToken.Output {
+        typealias Docker = Components.Schemas.DockerErrors
+        func errors(_ code: String, _ message: String) -> Docker {
+            Docker(errors: [.init(code: code, message: message)])
+        }
+        guard let server = tokenServer else {
+            return .notFound(.init(body: .json(errors("UNSUPPORTED", "this service is not a token server (regtoken serve --token-service)"))))
+        }
+        // Credentials first: nothing about the service or scopes is said to an anonymous client.
+        let token: [UInt8]
+        switch Credentials.parse(RequestScope.authorization) {
+        case .none:
+            return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""),
+                                       body: .json(errors("UNAUTHORIZED", "log in with user 'token' and a regtoken token as password"))))
+        case .unusable(let why):
+            return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", why))))
+        case .token(let t): token = t
+        }
+        // The token first (401 says what is wrong with it), then what it asks for (400).
+        let t = now()
+        let unauthorized = { (message: String) -> Operations.GetRegistryToken.Output in
+            .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", message))))
+        }
+        if case .refused(let denied) = try issuer.withHome({ home throws(LedgerError) in
+            try home.registryGrant(for: token, scopes: [], region: server.region, now: t)
+        }) {
+            return unauthorized(denied.message)
+        }
+        guard input.query.service == server.service else {
+            return .badRequest(.init(body: .json(errors("UNSUPPORTED", "service '\(Self.printable(input.query.service))' is not the one this token server signs for"))))
+        }
+        var scopes: [RegistryScope] = []
+        do {
+            for parameter in input.query.scope ?? [] { scopes += try RegistryScope.parse(parameter) }
+        } catch {
+            return .badRequest(.init(body: .json(errors("UNSUPPORTED", error.reason))))
+        }
+        let signed = try issuer.withHome { home throws(LedgerError) -> (token: String, expiresAt: Int64)? in
+            guard case .granted(let account, let access) = try home.registryGrant(for: token, scopes: scopes, region: server.region, now: t) else { return nil }
+            return try home.signRegistryToken(account: account, access: access, server: server, now: t)
+        }
+        // Revoked between the two looks: refused as it now is.
+        guard let signed else { return unauthorized("token refused") }
+        return .ok(.init(headers: .init(cacheControl: "no-store"),
+                         body: .json(.init(token: signed.token, accessToken: signed.token, expiresIn: Int(signed.expiresAt - t), issuedAt: Durations.utc(t)))))
     }
 
     // MARK: Health

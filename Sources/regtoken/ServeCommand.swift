@@ -50,7 +50,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Be the token server (GET /token) of a stock registry whose auth.token.service is this.")
+    var tokenService: String?
+
+    @Option(help: "The registry's auth.token.issuer: the registry tokens' iss.")
+    var tokenIssuer: String?
+
+    @Option(help: "The region the registry serves: only tokens of this region get registry tokens.")
+    var tokenRegion: String?
+
+    @Option(parsing: .unconditional, help: "How long a registry token lasts (and so how long a removed token keeps working at the registry), 1s to 1h.")
+    var bearerLifetime: String = "5m"
+
     func validate() throws {
+        let token = [tokenService, tokenIssuer, tokenRegion]
+        if token.contains(where: { $0 != nil }) && token.contains(where: { $0 == nil }) {
+            throw ValidationError("--token-service, --token-issuer and --token-region go together")
+        }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard authFailureLimit >= 1 else { throw ValidationError("--auth-failure-limit must be at least 1") }
@@ -81,6 +97,14 @@ struct ServeCommand: AsyncParsableCommand {
             } catch {
                 throw CLIError("cannot use the TLS certificate or key: \(error.description)")
             }
+        }
+        if let tokenService, let tokenIssuer, let tokenRegion {
+            let lifetime = try cli { try Durations.parse(bearerLifetime) }
+            guard lifetime <= 3600 else { throw CLIError("--bearer-lifetime \(bearerLifetime) is too long: at most 1h", exit: .invalidInput) }
+            guard try cli({ try issuer.activeKeyAlgorithm() }) == .es256 else {
+                throw CLIError("a token server signs with the active key, which must be ES256 (a registry takes ES256 keys): regtoken keys generate --alg ES256 --activate", exit: .invalidInput)
+            }
+            configuration.tokenServer = TokenServer(service: tokenService, issuer: tokenIssuer, region: tokenRegion, lifetime: lifetime)
         }
         let service = IssuerService(issuer: issuer, configuration: configuration, logger: logger)
         let listening = Mutex(false)

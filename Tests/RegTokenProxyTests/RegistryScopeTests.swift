@@ -29,7 +29,9 @@ struct RegistryScopeTests {
 
     func granted(_ token: String, _ scopes: String, policy: AccessPolicy = T.policy) throws -> [String] {
         switch policy.grant(token: Array(token.utf8), scopes: try RegistryScope.parse(scopes), verifier: T.verifier, now: T.now) {
-        case .granted(let g): return g.map(\.description)
+        case .granted(let account, let g):
+            #expect(account == "acme")
+            return g.map(\.description)
         case .refused(let d): Issue.record("refused: \(d.reason) \(d.message)"); return []
         }
     }

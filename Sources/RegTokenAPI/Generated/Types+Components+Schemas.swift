@@ -18,6 +18,141 @@ package import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     package enum Schemas {
+        /// - Remark: Generated from `#/components/schemas/RegistryToken`.
+        package struct RegistryToken: Codable, Hashable, Sendable {
+            /// The registry JWT (ES256), as distribution's token specification names it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryToken/token`.
+            package var token: Swift.String
+            /// The same JWT, as OAuth2 names it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryToken/access_token`.
+            package var accessToken: Swift.String
+            /// Seconds until it expires.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryToken/expires_in`.
+            package var expiresIn: Swift.Int
+            /// When it was issued (RFC 3339, UTC).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryToken/issued_at`.
+            package var issuedAt: Swift.String
+            /// Creates a new `RegistryToken`.
+            ///
+            /// - Parameters:
+            ///   - token: The registry JWT (ES256), as distribution's token specification names it.
+            ///   - accessToken: The same JWT, as OAuth2 names it.
+            ///   - expiresIn: Seconds until it expires.
+            ///   - issuedAt: When it was issued (RFC 3339, UTC).
+            package init(
+                token: Swift.String,
+                accessToken: Swift.String,
+                expiresIn: Swift.Int,
+                issuedAt: Swift.String
+            ) {
+                self.token = token
+                self.accessToken = accessToken
+                self.expiresIn = expiresIn
+                self.issuedAt = issuedAt
+            }
+            package enum CodingKeys: String, CodingKey {
+                case token
+                case accessToken = "access_token"
+                case expiresIn = "expires_in"
+                case issuedAt = "issued_at"
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.token = try container.decode(
+                    Swift.String.self,
+                    forKey: .token
+                )
+                self.accessToken = try container.decode(
+                    Swift.String.self,
+                    forKey: .accessToken
+                )
+                self.expiresIn = try container.decode(
+                    Swift.Int.self,
+                    forKey: .expiresIn
+                )
+                self.issuedAt = try container.decode(
+                    Swift.String.self,
+                    forKey: .issuedAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "token",
+                    "access_token",
+                    "expires_in",
+                    "issued_at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/DockerErrors`.
+        package struct DockerErrors: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DockerErrors/ErrorsPayload`.
+            package struct ErrorsPayloadPayload: Codable, Hashable, Sendable {
+                /// `UNAUTHORIZED`, `DENIED`, `UNSUPPORTED` or `NAME_INVALID`.
+                ///
+                /// - Remark: Generated from `#/components/schemas/DockerErrors/ErrorsPayload/code`.
+                package var code: Swift.String
+                /// - Remark: Generated from `#/components/schemas/DockerErrors/ErrorsPayload/message`.
+                package var message: Swift.String
+                /// Creates a new `ErrorsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - code: `UNAUTHORIZED`, `DENIED`, `UNSUPPORTED` or `NAME_INVALID`.
+                ///   - message:
+                package init(
+                    code: Swift.String,
+                    message: Swift.String
+                ) {
+                    self.code = code
+                    self.message = message
+                }
+                package enum CodingKeys: String, CodingKey {
+                    case code
+                    case message
+                }
+                package init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.code = try container.decode(
+                        Swift.String.self,
+                        forKey: .code
+                    )
+                    self.message = try container.decode(
+                        Swift.String.self,
+                        forKey: .message
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "code",
+                        "message"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/DockerErrors/errors`.
+            package typealias ErrorsPayload = [Components.Schemas.DockerErrors.ErrorsPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/DockerErrors/errors`.
+            package var errors: Components.Schemas.DockerErrors.ErrorsPayload
+            /// Creates a new `DockerErrors`.
+            ///
+            /// - Parameters:
+            ///   - errors:
+            package init(errors: Components.Schemas.DockerErrors.ErrorsPayload) {
+                self.errors = errors
+            }
+            package enum CodingKeys: String, CodingKey {
+                case errors
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.errors = try container.decode(
+                    Components.Schemas.DockerErrors.ErrorsPayload.self,
+                    forKey: .errors
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "errors"
+                ])
+            }
+        }
         /// Optional members may be null, which means absent.
         ///
         /// - Remark: Generated from `#/components/schemas/TokenRequest`.

@@ -1870,4 +1870,360 @@ package enum Operations {
             }
         }
     }
+    /// A short-lived registry token (distribution's token authentication) for a regtoken token.
+    ///
+    /// The realm of a stock registry configured with `auth: token`. Enabled by `regtoken serve
+    /// --token-service NAME --token-issuer NAME --token-region REGION` (404 otherwise). The client
+    /// sends its regtoken token as Basic credentials, user `token` (what `docker login -u token -p
+    /// <token>` stores). The answer grants each asked action the proxy would allow the token, and
+    /// leaves the others out; a bad, expired or revoked token gets 401.
+    ///
+    ///
+    /// - Remark: HTTP `GET /token`.
+    /// - Remark: Generated from `#/paths//token/get(getRegistryToken)`.
+    package enum GetRegistryToken {
+        package static let id: Swift.String = "getRegistryToken"
+        package struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/token/GET/query`.
+            package struct Query: Sendable, Hashable {
+                /// The registry's service name; it must be the one this service signs for.
+                ///
+                /// - Remark: Generated from `#/paths/token/GET/query/service`.
+                package var service: Swift.String
+                /// `type:name:actions`, such as `repository:acme/app:pull,push`; repeatable, or several separated by spaces.
+                ///
+                /// - Remark: Generated from `#/paths/token/GET/query/scope`.
+                package var scope: [Swift.String]?
+                /// The account the client names (ignored; the token decides).
+                ///
+                /// - Remark: Generated from `#/paths/token/GET/query/account`.
+                package var account: Swift.String?
+                /// - Remark: Generated from `#/paths/token/GET/query/client_id`.
+                package var clientId: Swift.String?
+                /// Asked by docker login; no refresh token is given.
+                ///
+                /// - Remark: Generated from `#/paths/token/GET/query/offline_token`.
+                package var offlineToken: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - service: The registry's service name; it must be the one this service signs for.
+                ///   - scope: `type:name:actions`, such as `repository:acme/app:pull,push`; repeatable, or several separated by spaces.
+                ///   - account: The account the client names (ignored; the token decides).
+                ///   - clientId:
+                ///   - offlineToken: Asked by docker login; no refresh token is given.
+                package init(
+                    service: Swift.String,
+                    scope: [Swift.String]? = nil,
+                    account: Swift.String? = nil,
+                    clientId: Swift.String? = nil,
+                    offlineToken: Swift.String? = nil
+                ) {
+                    self.service = service
+                    self.scope = scope
+                    self.account = account
+                    self.clientId = clientId
+                    self.offlineToken = offlineToken
+                }
+            }
+            package var query: Operations.GetRegistryToken.Input.Query
+            /// - Remark: Generated from `#/paths/token/GET/header`.
+            package struct Headers: Sendable, Hashable {
+                package var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRegistryToken.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                package init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRegistryToken.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            package var headers: Operations.GetRegistryToken.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            package init(
+                query: Operations.GetRegistryToken.Input.Query,
+                headers: Operations.GetRegistryToken.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen package enum Output: Sendable, Hashable {
+            package struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/GET/responses/200/headers`.
+                package struct Headers: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/GET/responses/200/headers/Cache-Control`.
+                    package var cacheControl: Components.Headers.CacheControl?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - cacheControl:
+                    package init(cacheControl: Components.Headers.CacheControl? = nil) {
+                        self.cacheControl = cacheControl
+                    }
+                }
+                /// Received HTTP response headers
+                package var headers: Operations.GetRegistryToken.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/token/GET/responses/200/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.RegistryToken)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.RegistryToken {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.GetRegistryToken.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                package init(
+                    headers: Operations.GetRegistryToken.Output.Ok.Headers = .init(),
+                    body: Operations.GetRegistryToken.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The registry token and how long it lasts.
+            ///
+            /// - Remark: Generated from `#/paths//token/get(getRegistryToken)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetRegistryToken.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            package var ok: Operations.GetRegistryToken.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct BadRequest: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/GET/responses/400/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/GET/responses/400/content/application\/json`.
+                    case json(Components.Schemas.DockerErrors)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.DockerErrors {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.GetRegistryToken.Output.BadRequest.Body
+                /// Creates a new `BadRequest`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.GetRegistryToken.Output.BadRequest.Body) {
+                    self.body = body
+                }
+            }
+            /// A missing or wrong service, or a malformed scope.
+            ///
+            /// - Remark: Generated from `#/paths//token/get(getRegistryToken)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Operations.GetRegistryToken.Output.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Operations.GetRegistryToken.Output.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct Unauthorized: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/GET/responses/401/headers`.
+                package struct Headers: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/GET/responses/401/headers/WWW-Authenticate`.
+                    package var wwwAuthenticate: Swift.String?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - wwwAuthenticate:
+                    package init(wwwAuthenticate: Swift.String? = nil) {
+                        self.wwwAuthenticate = wwwAuthenticate
+                    }
+                }
+                /// Received HTTP response headers
+                package var headers: Operations.GetRegistryToken.Output.Unauthorized.Headers
+                /// - Remark: Generated from `#/paths/token/GET/responses/401/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/GET/responses/401/content/application\/json`.
+                    case json(Components.Schemas.DockerErrors)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.DockerErrors {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.GetRegistryToken.Output.Unauthorized.Body
+                /// Creates a new `Unauthorized`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                package init(
+                    headers: Operations.GetRegistryToken.Output.Unauthorized.Headers = .init(),
+                    body: Operations.GetRegistryToken.Output.Unauthorized.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// No usable credentials, or a token that is malformed, expired, revoked, for another region or signed by an unknown key.
+            ///
+            /// - Remark: Generated from `#/paths//token/get(getRegistryToken)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Operations.GetRegistryToken.Output.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Operations.GetRegistryToken.Output.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/GET/responses/404/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/GET/responses/404/content/application\/json`.
+                    case json(Components.Schemas.DockerErrors)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.DockerErrors {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.GetRegistryToken.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.GetRegistryToken.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// This service is not a token server (no --token-service).
+            ///
+            /// - Remark: Generated from `#/paths//token/get(getRegistryToken)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.GetRegistryToken.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            package var notFound: Operations.GetRegistryToken.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen package enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            package init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            package var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            package static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
 }

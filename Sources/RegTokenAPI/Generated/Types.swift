@@ -71,6 +71,18 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /readyz`.
     /// - Remark: Generated from `#/paths//readyz/get(getReadiness)`.
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output
+    /// A short-lived registry token (distribution's token authentication) for a regtoken token.
+    ///
+    /// The realm of a stock registry configured with `auth: token`. Enabled by `regtoken serve
+    /// --token-service NAME --token-issuer NAME --token-region REGION` (404 otherwise). The client
+    /// sends its regtoken token as Basic credentials, user `token` (what `docker login -u token -p
+    /// <token>` stores). The answer grants each asked action the proxy would allow the token, and
+    /// leaves the others out; a bad, expired or revoked token gets 401.
+    ///
+    ///
+    /// - Remark: HTTP `GET /token`.
+    /// - Remark: Generated from `#/paths//token/get(getRegistryToken)`.
+    func getRegistryToken(_ input: Operations.GetRegistryToken.Input) async throws -> Operations.GetRegistryToken.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -176,6 +188,26 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//readyz/get(getReadiness)`.
     package func getReadiness(headers: Operations.GetReadiness.Input.Headers = .init()) async throws -> Operations.GetReadiness.Output {
         try await getReadiness(Operations.GetReadiness.Input(headers: headers))
+    }
+    /// A short-lived registry token (distribution's token authentication) for a regtoken token.
+    ///
+    /// The realm of a stock registry configured with `auth: token`. Enabled by `regtoken serve
+    /// --token-service NAME --token-issuer NAME --token-region REGION` (404 otherwise). The client
+    /// sends its regtoken token as Basic credentials, user `token` (what `docker login -u token -p
+    /// <token>` stores). The answer grants each asked action the proxy would allow the token, and
+    /// leaves the others out; a bad, expired or revoked token gets 401.
+    ///
+    ///
+    /// - Remark: HTTP `GET /token`.
+    /// - Remark: Generated from `#/paths//token/get(getRegistryToken)`.
+    package func getRegistryToken(
+        query: Operations.GetRegistryToken.Input.Query,
+        headers: Operations.GetRegistryToken.Input.Headers = .init()
+    ) async throws -> Operations.GetRegistryToken.Output {
+        try await getRegistryToken(Operations.GetRegistryToken.Input(
+            query: query,
+            headers: headers
+        ))
     }
 }
 
