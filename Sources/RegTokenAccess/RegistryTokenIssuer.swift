@@ -25,7 +25,7 @@ public struct RegistryTokenIssuer: Sendable {
     ///   - issuer: the `iss` claim.
     ///   - service: the `aud` claim.
     ///   - lifetime: seconds from issue to expiry, 1 s to 1 hour.
-    /// - Throws: ``KeyError`` when the key is not an ES256 key that can sign.
+    /// - Throws: `KeyError` when the key is not an ES256 key that can sign.
     public init(key: SigningKey, issuer: String, service: String, lifetime: Int64 = defaultLifetime) throws(KeyError) {
         guard key.algorithm == .es256, key.canSign else {
             throw KeyError(.cannotSign, "a registry token needs an ES256 key that can sign; key '\(key.id)' is not one")
