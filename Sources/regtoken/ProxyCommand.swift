@@ -189,8 +189,10 @@ struct ProxyCommand: AsyncParsableCommand {
         if let region, region.trimmingWhitespace.isEmpty {
             throw CLIError("--region is empty: give a name, or leave the flag out", exit: .invalidInput)
         }
-        let savedRegion = try cli { try HomeConfig.peek(home: Home.resolvePath(explicit: home, environment: environment)) }.region
-        guard let region = [region, environment["REGTOKEN_REGION"], savedRegion].compactMap({ $0?.trimmingWhitespace }).first(where: { !$0.isEmpty }) else {
+        // The saved config is read only when neither the flag nor the environment gives the region.
+        let given = [region, environment["REGTOKEN_REGION"]].compactMap({ $0?.trimmingWhitespace }).first(where: { !$0.isEmpty })
+        let savedRegion = try given == nil ? cli { try HomeConfig.peek(home: Home.resolvePath(explicit: home, environment: environment)) }.region : nil
+        guard let region = given ?? savedRegion?.trimmingWhitespace, !region.isEmpty else {
             throw CLIError("no region set: pass --region NAME, set REGTOKEN_REGION, or run: regtoken config set region NAME", exit: .invalidInput)
         }
         let idle = try cli { try Durations.parse(idleTimeout) }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# GET /token (regtoken serve as the token server of a stock registry) over keep-alive HTTP (wrk,
+# Basic credentials with a read-write regtoken token, one repository scope) beside the raw ES256
+# signing rate of this machine (openssl speed ecdsap256: the primitive each answer pays once), in
+# one run. Prints both rows and their ratio. Release build; installs wrk when missing.
+#
+#   scripts/bench-token.sh [SECONDS] [CONNECTIONS]     # defaults: 10 s, 16 connections
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${1:-10}
+connections=${2:-16}
+cd "$root"
+command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+swift build -c release --product regtoken >/dev/null
+bin=$root/.build/release/regtoken
+work=$(mktemp -d)
+trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+
+"$bin" init --home "$work/served" >/dev/null
+key=$("$bin" accounts add acme -q --home "$work/served")
+"$bin" serve --listen "127.0.0.1:$port" --home "$work/served" --log-level warning \
+    --token-service registry.test --token-issuer regtoken --token-region eu-west-1 >"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+token=$(printf '%s\n' "$key" | "$bin" login "http://127.0.0.1:$port" --api-key-stdin --home "$work/client" >/dev/null && \
+        REGTOKEN_REGION=eu-west-1 "$bin" token-add --readwrite -q --home "$work/client")
+basic=$(printf 'token:%s' "$token" | base64 -w0)
+curl -sf -H "Authorization: Basic $basic" "http://127.0.0.1:$port/token?service=registry.test&scope=repository:acme/app:pull,push" \
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["token"] and d["expires_in"] > 0' \
+    || { echo "GET /token did not answer a registry token" >&2; exit 1; }
+cat >"$work/get.lua" <<LUA
+wrk.headers["Authorization"] = "Basic $basic"
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %.3f %.3f\n", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+LUA
+wrk_out=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/get.lua" "http://127.0.0.1:$port/token?service=registry.test&scope=repository:acme/app:pull,push")
+read -r _ requests errors p50 p99 < <(grep '^WRK ' <<<"$wrk_out")
+kill $serve_pid; wait $serve_pid 2>/dev/null || true
+
+# The primitive, on the same machine, right after: P-256 ECDSA signatures per second (2 processes, as wrk had 2 cores of load).
+signs=$(openssl speed -seconds "$seconds" -multi 2 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}' | tail -1)
+
+python3 - "$requests" "$errors" "$p50" "$p99" "$seconds" "$connections" "$signs" <<'PY'
+import sys
+requests, errors, p50, p99, seconds, conns, signs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6], float(sys.argv[7])
+rate = requests / seconds
+print(f"| GET /token through serve (wrk, {conns} keep-alive connections) | {rate:.0f}/s | p50 {p50:.2f} ms | p99 {p99:.2f} ms |")
+print(f"| ES256 signatures, raw (openssl speed ecdsap256, 2 processes) | {signs:.0f}/s | | |")
+print(f"/token / raw signing: {rate / signs:.3f}; HTTP errors {errors}")
+PY
