@@ -9,32 +9,21 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-10}
 connections=${2:-16}
 cd "$root"
-command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product regtoken >/dev/null
-bin=$root/.build/release/regtoken
-work=$(mktemp -d)
-trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+. scripts/bench-lib.sh
+bench_setup
 
 # In process: 2 threads issuing on their own home.
 "$bin" init --home "$work/local" >/dev/null
 local_line=$("$bin" loadtest --issue --home "$work/local" --account acme --region eu-west-1 --threads 2 --duration "${seconds}s" --output json)
 
 # Over HTTP: the service on another home, wrk with keep-alive connections.
-"$bin" init --home "$work/served" >/dev/null
-key=$("$bin" accounts add acme -q --home "$work/served")
-"$bin" serve --listen "127.0.0.1:$port" --home "$work/served" --log-level warning >"$work/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+bench_serve "$work/served"
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"region":"eu-west-1","readwrite":true}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
-done = function(summary, latency, requests)
-  io.write(string.format("WRK %d %d %.3f %.3f\n", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
+$wrk_report_lua
 LUA
 wrk_out=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$port/v1/tokens")
 read -r _ requests errors p50 p99 < <(grep '^WRK ' <<<"$wrk_out")

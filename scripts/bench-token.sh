@@ -10,19 +10,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-10}
 connections=${2:-16}
 cd "$root"
-command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product regtoken >/dev/null
-bin=$root/.build/release/regtoken
-work=$(mktemp -d)
-trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+. scripts/bench-lib.sh
+bench_setup
 
-"$bin" init --home "$work/served" >/dev/null
-key=$("$bin" accounts add acme -q --home "$work/served")
-"$bin" serve --listen "127.0.0.1:$port" --home "$work/served" --log-level warning \
-    --token-service registry.test --token-issuer regtoken --token-region eu-west-1 >"$work/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+bench_serve "$work/served" --token-service registry.test --token-issuer regtoken --token-region eu-west-1
 token=$(printf '%s\n' "$key" | "$bin" login "http://127.0.0.1:$port" --api-key-stdin --home "$work/client" >/dev/null && \
         REGTOKEN_REGION=eu-west-1 "$bin" token-add --readwrite -q --home "$work/client")
 basic=$(printf 'token:%s' "$token" | base64 -w0)
@@ -31,10 +22,7 @@ curl -sf -H "Authorization: Basic $basic" "http://127.0.0.1:$port/token?service=
     || { echo "GET /token did not answer a registry token" >&2; exit 1; }
 cat >"$work/get.lua" <<LUA
 wrk.headers["Authorization"] = "Basic $basic"
-done = function(summary, latency, requests)
-  io.write(string.format("WRK %d %d %.3f %.3f\n", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
+$wrk_report_lua
 LUA
 wrk_out=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/get.lua" "http://127.0.0.1:$port/token?service=registry.test&scope=repository:acme/app:pull,push")
 read -r _ requests errors p50 p99 < <(grep '^WRK ' <<<"$wrk_out")

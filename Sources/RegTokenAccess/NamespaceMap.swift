@@ -70,7 +70,7 @@ public struct NamespaceMap: Sendable, Equatable {
 /// in force stays.
 ///
 /// Equality is on ``code`` only.
-public struct NamespaceMapError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct NamespaceMapError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -98,10 +98,4 @@ public struct NamespaceMapError: Error, Sendable, Hashable, CustomStringConverti
         self.reason = reason
     }
 
-    /// The same as ``reason``.
-    public var description: String { reason }
-    /// Equal when the codes are equal, whatever the reasons.
-    public static func == (lhs: NamespaceMapError, rhs: NamespaceMapError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

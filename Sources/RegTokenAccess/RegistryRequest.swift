@@ -252,7 +252,7 @@ public struct RegistryRequest: Sendable, Equatable {
 /// Why a request target was refused before any credential was looked at.
 ///
 /// Equality is on ``code`` only.
-public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct RequestError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -288,8 +288,4 @@ public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The code and the reason, such as `not_registry_path: not a registry API path`.
     public var description: String { "\(code): \(reason)" }
-    /// Equal when the codes are equal, whatever the reasons.
-    public static func == (lhs: RequestError, rhs: RequestError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -54,7 +54,7 @@ public struct IssuedToken: Sendable {
 /// Why the state directory, its ledger or its files could not be used.
 ///
 /// Equality is on ``code`` only. ``reason`` is one line that says what is wrong and what to do.
-public struct LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct LedgerError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -75,7 +75,4 @@ public struct LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
-    public var description: String { reason }
-    public static func == (lhs: LedgerError, rhs: LedgerError) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -220,7 +220,7 @@ enum LoadThread {
 /// Why a load test could not be set up or run.
 ///
 /// Equality is on ``code`` only.
-public struct LoadTestError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct LoadTestError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -241,7 +241,4 @@ public struct LoadTestError: Error, Sendable, Hashable, CustomStringConvertible 
         self.reason = reason
     }
 
-    public var description: String { reason }
-    public static func == (lhs: LoadTestError, rhs: LoadTestError) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

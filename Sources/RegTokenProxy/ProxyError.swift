@@ -1,7 +1,9 @@
+import RegToken
+
 /// Why the proxy could not set up TLS, fetch a document from the issuer, or accept what it fetched.
 ///
 /// Equality is on ``code`` only. ``reason`` is one line naming the file, URL or setting.
-public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct ProxyError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -26,7 +28,4 @@ public struct ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
-    public var description: String { reason }
-    public static func == (lhs: ProxyError, rhs: ProxyError) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -219,31 +219,37 @@ struct TokenAPI: APIProtocol {
             return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", why))))
         case .token(let t): token = t
         }
-        // The token first (401 says what is wrong with it), then what it asks for (400).
+        // One look at the home: the token first (401 says what is wrong with it), then what it
+        // asks for (400: a scope that does not parse, another service), then the signature.
         let t = now()
-        let unauthorized = { (message: String) -> Operations.GetRegistryToken.Output in
-            .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", message))))
-        }
-        if case .refused(let denied) = try issuer.withHome({ home throws(LedgerError) in
-            try home.registryGrant(for: token, scopes: [], region: server.region, now: t)
-        }) {
-            return unauthorized(denied.message)
-        }
-        guard input.query.service == server.service else {
-            return .badRequest(.init(body: .json(errors("UNSUPPORTED", "service '\(Self.printable(input.query.service))' is not the one this token server signs for"))))
-        }
         var scopes: [RegistryScope] = []
+        var badScope: RequestError? = nil
         do {
             for parameter in input.query.scope ?? [] { scopes += try RegistryScope.parse(parameter) }
         } catch {
-            return .badRequest(.init(body: .json(errors("UNSUPPORTED", error.reason))))
+            badScope = error
         }
-        let signed = try issuer.withHome { home throws(LedgerError) -> (token: String, expiresAt: Int64)? in
-            guard case .granted(let account, let access) = try home.registryGrant(for: token, scopes: scopes, region: server.region, now: t) else { return nil }
-            return try home.signRegistryToken(account: account, access: access, server: server, now: t)
+        let service = input.query.service
+        enum Answer { case refused(AccessDecision.Denied), badRequest, signed(token: String, expiresAt: Int64) }
+        let answer = try issuer.withHome { home throws(LedgerError) -> Answer in
+            switch try home.registryGrant(for: token, scopes: badScope == nil ? scopes : [], region: server.region, now: t) {
+            case .refused(let denied): return .refused(denied)
+            case .granted(let account, let access):
+                guard badScope == nil, service == server.service else { return .badRequest }
+                let (jwt, expiresAt) = try home.signRegistryToken(account: account, access: access, server: server, now: t)
+                return .signed(token: jwt, expiresAt: expiresAt)
+            }
         }
-        // Revoked between the two looks: refused as it now is.
-        guard let signed else { return unauthorized("token refused") }
+        let signed: (token: String, expiresAt: Int64)
+        switch answer {
+        case .refused(let denied):
+            return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", denied.message))))
+        case .badRequest:
+            if let badScope { return .badRequest(.init(body: .json(errors("UNSUPPORTED", badScope.reason)))) }
+            return .badRequest(.init(body: .json(errors("UNSUPPORTED", "service '\(Self.printable(service))' is not the one this token server signs for"))))
+        case .signed(let jwt, let expiresAt):
+            signed = (jwt, expiresAt)
+        }
         return .ok(.init(headers: .init(cacheControl: "no-store"),
                          body: .json(.init(token: signed.token, accessToken: signed.token, expiresIn: Int(signed.expiresAt - t), issuedAt: Durations.utc(t)))))
     }

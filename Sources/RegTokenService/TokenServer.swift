@@ -7,7 +7,9 @@ extension Home {
     /// action by action (``AccessPolicy/grant(token:scopes:verifier:now:)``) with this home's keys,
     /// revocation list and account namespaces, for the region `region`.
     func registryGrant(for token: [UInt8], scopes: [RegistryScope], region: String, now: Int64) throws(LedgerError) -> ScopeGrant {
-        let verifier = TokenVerifier(keys: try keyRing())
+        // The grant verifies the token once for itself and once per asked action: with a few
+        // cache slots every look after the first skips the ES256 curve arithmetic.
+        let verifier = TokenVerifier(keys: try keyRing(), configuration: VerifierConfiguration(signatureCacheCapacity: 16))
         do { _ = try verifier.install(revocationFile()) } catch {
             throw LedgerError(.storage, "cannot install the revocation list: \(error)")
         }

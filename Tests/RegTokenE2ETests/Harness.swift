@@ -96,6 +96,18 @@ enum Harness {
         try run("/bin/bash", ["-c", script, "bash"] + args, env: env)
     }
 
+    /// A new directory holding `cert.pem`, a self-signed P-256 certificate for 127.0.0.1 (its
+    /// address in subjectAltName), and its key `key.pem` (0600); returns the directory.
+    static func loopbackCertificate(_ name: String) throws -> String {
+        let dir = try tempDir(name)
+        let made = try bash("""
+            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
+              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 2>/dev/null && chmod 600 key.pem
+            """, [dir])
+        guard made.status == 0 else { throw HarnessError("openssl: \(made.stderr)") }
+        return dir
+    }
+
     static func tempDir(_ name: String) throws -> String {
         let path = NSTemporaryDirectory() + "regtoken-e2e-\(name)-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -191,12 +191,7 @@ struct OperatorTests {
 
     @Test("an https:// registry: its certificate checked against --upstream-ca; untrusted, a 502 and a log line that says why")
     func httpsUpstream() throws {
-        let tls = try Harness.tempDir("regtls")
-        let made = try Harness.bash("""
-            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
-              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 && chmod 600 key.pem
-            """, [tls])
-        #expect(made.status == 0, "\(made.stderr)")
+        let tls = try Harness.loopbackCertificate("regtls")
         let registry = try Registry(tls: (tls + "/cert.pem", tls + "/key.pem"))
         defer { registry.stop() }
         let issuer = try Issuer()
@@ -221,12 +216,7 @@ struct OperatorTests {
 
     @Test("loadtest against an https:// proxy: every decision right, nothing left in token-list")
     func loadtestOverTLS() throws {
-        let tls = try Harness.tempDir("lttls")
-        let made = try Harness.bash("""
-            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
-              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 && chmod 600 key.pem
-            """, [tls])
-        #expect(made.status == 0, "\(made.stderr)")
+        let tls = try Harness.loopbackCertificate("lttls")
         let registry = try Registry()
         defer { registry.stop() }
         let issuer = try Issuer()
@@ -277,12 +267,8 @@ struct OperatorTests {
         defer { registry.stop() }
         expectWords(try issuer("proxy", "--listen", "127.0.0.1:\(registry.port)", "--upstream", "http://127.0.0.1:9", "--keys", issuer.home + "/keys"),
                     "address already in use")
-        let tls = try Harness.tempDir("tls")
-        let made = try Harness.bash("""
-            cd "$1" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \\
-              -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 && chmod 600 key.pem && echo junk > junk.pem
-            """, [tls])
-        #expect(made.status == 0, "\(made.stderr)")
+        let tls = try Harness.loopbackCertificate("tls")
+        try "junk\n".write(toFile: tls + "/junk.pem", atomically: true, encoding: .utf8)
         expectWords(try issuer("proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--keys", issuer.home + "/keys",
                                "--tls-cert", tls + "/junk.pem", "--tls-key", tls + "/key.pem"), "is not a PEM certificate chain")
         // Plain HTTP on the TLS port: a 400 that says to use https, as nginx answers.

@@ -162,7 +162,7 @@ public struct TokenClaims: Sendable, Hashable {
 }
 
 /// Why a token could not be issued.
-public struct IssueError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct IssueError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -190,10 +190,4 @@ public struct IssueError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
-    /// The same as ``reason``.
-    public var description: String { reason }
-    /// Equal when the codes are equal, whatever the reasons.
-    public static func == (lhs: IssueError, rhs: IssueError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -10,7 +10,7 @@ import Darwin
 ///
 /// Equality is on ``code`` only. The description is one line: the operation, the path, and the
 /// system's reason or what was refused and what to run.
-public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct FileError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -47,10 +47,4 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = "\(operation) \(path): \(detail ?? String(cString: strerror(errno)))"
     }
 
-    /// The same as ``reason``.
-    public var description: String { reason }
-    /// Equal when the codes are equal, whatever the paths and reasons.
-    public static func == (lhs: FileError, rhs: FileError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -1,7 +1,7 @@
 /// Why a key or key ring could not be created, read, written or used.
 ///
 /// Equality is on ``code`` only. A reason names files and key ids but never key bytes.
-public struct KeyError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct KeyError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -39,10 +39,4 @@ public struct KeyError: Error, Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
-    /// The same as ``reason``.
-    public var description: String { reason }
-    /// Equal when the codes are equal, whatever the reasons.
-    public static func == (lhs: KeyError, rhs: KeyError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

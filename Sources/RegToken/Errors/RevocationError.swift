@@ -1,7 +1,7 @@
 /// Why a revocation list was refused. The list in force stays unchanged whenever this is thrown.
 ///
 /// Equality is on ``code`` only.
-public struct RevocationError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct RevocationError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         let name: String
@@ -31,10 +31,4 @@ public struct RevocationError: Error, Sendable, Hashable, CustomStringConvertibl
         self.reason = reason
     }
 
-    /// The same as ``reason``.
-    public var description: String { reason }
-    /// Equal when the codes are equal, whatever the reasons.
-    public static func == (lhs: RevocationError, rhs: RevocationError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

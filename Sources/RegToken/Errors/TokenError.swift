@@ -5,7 +5,7 @@
 ///
 /// The verifier throws this error with typed throws, so rejecting a token allocates nothing:
 /// the detail is a `StaticString`.
-public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct TokenError: CodedError {
     /// The class of failure, stable across releases (new codes may be added).
     public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         enum Raw: UInt8, Sendable, CaseIterable {
@@ -84,10 +84,6 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The code and the detail, such as `expired: token expired`.
     public var description: String { "\(code): \(detail)" }
 
-    /// Equal when the codes are equal, whatever the details.
-    public static func == (lhs: TokenError, rhs: TokenError) -> Bool { lhs.code == rhs.code }
-    /// Hashes the code alone, as equality compares it alone.
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     static func malformed(_ detail: StaticString) -> TokenError { TokenError(.malformed, detail) }
 }
