@@ -136,8 +136,7 @@ public struct RegistryRequest: Sendable, Equatable {
             if let mount = query["mount"] {
                 guard isDigest(mount) else { return .failure(.invalidName("invalid mount digest")) }
                 guard let f = query["from"] else { return .success(RegistryRequest(endpoint: .uploadStart, repository: repo, mountFrom: nil)) }
-                let parts = f.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-                guard !parts.isEmpty, parts.allSatisfy(isNameComponent), f.utf8.count <= 255 else {
+                guard isRepositoryName(f) else {
                     return .failure(.invalidName("invalid mount source repository name"))
                 }
                 from = f
@@ -219,6 +218,13 @@ public struct RegistryRequest: Sendable, Equatable {
 
     /// A repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
     public static func isNameComponent(_ s: String) -> Bool { TokenClaims.isNameComponent(s) }
+
+    /// Whether `name` is a repository name of the distribution grammar: path components of
+    /// lowercase letters, digits and separators, joined by `/`, at most 255 bytes.
+    public static func isRepositoryName(_ name: String) -> Bool {
+        guard name.utf8.count <= 255 else { return false }
+        return name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { isNameComponent(String($0)) }
+    }
 
     /// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
     static func isTag(_ s: String) -> Bool {

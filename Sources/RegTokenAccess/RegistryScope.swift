@@ -48,14 +48,6 @@ public struct RegistryScope: Sendable, Hashable, CustomStringConvertible {
         }
         return scopes
     }
-
-    /// Whether `name` is a repository name of the distribution grammar: path components of
-    /// lowercase letters, digits and separators, joined by `/`, at most 255 bytes.
-    public static func isRepositoryName(_ name: String) -> Bool {
-        guard name.utf8.count <= 255 else { return false }
-        let components = name.split(separator: "/", omittingEmptySubsequences: false)
-        return !components.isEmpty && components.allSatisfy { RegistryRequest.isNameComponent(String($0)) }
-    }
 }
 
 extension AccessPolicy {
@@ -75,7 +67,7 @@ extension AccessPolicy {
         case .allow(let allowed): account = allowed.account
         }
         var granted: [RegistryScope] = []
-        for scope in scopes where scope.type == "repository" && RegistryScope.isRepositoryName(scope.name) {
+        for scope in scopes where scope.type == "repository" && RegistryRequest.isRepositoryName(scope.name) {
             let namespace = String(scope.name.prefix { $0 != "/" })
             let allowed = scope.actions.filter { action in
                 guard let access = Access(rawValue: action) else { return false }

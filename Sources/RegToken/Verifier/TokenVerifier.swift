@@ -195,9 +195,12 @@ public final class TokenVerifier: Sendable {
         // Time.
         let leeway = configuration.leeway
         // The leeway past expiry is never more than a tenth of the token's lifetime: a 5 s token
-        // is not accepted for 65 s (README, "Expiry and the clock leeway").
-        if let exp = claims.expiresAt, now >= exp &+ min(leeway, max(0, (exp &- claims.issuedAt) / 10)) {
-            throw TokenError(.expired, "token expired")
+        // is not accepted for 65 s. A token living ten leeways or more (the usual day-long one)
+        // gets the whole leeway without a division.
+        if let exp = claims.expiresAt {
+            let lifetime = exp &- claims.issuedAt
+            let past = lifetime >= 10 &* leeway ? leeway : max(0, lifetime / 10)
+            if now >= exp &+ past { throw TokenError(.expired, "token expired") }
         }
         if let nbf = claims.notBefore, nbf &- leeway > now { throw TokenError(.notYetValid, "token is not valid yet (nbf)") }
         if claims.issuedAt &- leeway > now { throw TokenError(.notYetValid, "token was issued in the future (iat)") }
