@@ -3,6 +3,7 @@ import Foundation
 import RegToken
 import RegTokenLedger
 import RegTokenLoadTest
+import RegTokenProxy
 import RegTokenService
 import NIOCore
 import NIOSSL
@@ -134,15 +135,10 @@ struct LoadtestCommand: AsyncParsableCommand {
     /// A TLS client handler maker for an https:// proxy: TLS 1.2+, the certificate checked against
     /// `ca` (else the system roots) and the host name (or address).
     static func tlsHandler(host: String, ca: String?) throws -> @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void {
-        var config = TLSConfiguration.makeClientConfiguration()
-        config.minimumTLSVersion = .tlsv12
-        if let ca {
-            do { config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) } catch {
-                throw CLIError("cannot use --ca \(ca): \(SystemErrorText.describe(error))", exit: .invalidInput)
-            }
-        }
+        let config: TLSConfiguration
+        do { config = try ProxyTLS.clientConfiguration(caFile: ca) } catch { throw CLIError("--ca: \(error.reason)", exit: .invalidInput) }
         let context = try NIOSSLContext(configuration: config)
-        let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
+        let serverName = ProxyTLS.serverName(for: host)
         return { pipeline in try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
     }
 

@@ -338,18 +338,10 @@ struct ProxyCommand: AsyncParsableCommand {
     /// TLS towards an https:// registry: TLS 1.2 or later, its certificate checked against
     /// --upstream-ca or the system roots, and its name (or address).
     func loadUpstreamTLS() throws -> NIOSSLContext {
-        var config = TLSConfiguration.makeClientConfiguration()
-        config.minimumTLSVersion = .tlsv12
-        if let upstreamCA {
-            do {
-                _ = try AtomicFile.read(upstreamCA, limit: 1 << 20, trust: .owned)
-                config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(upstreamCA))
-            } catch {
-                throw CLIError("cannot use --upstream-ca \(upstreamCA): \(SystemErrorText.describe(error))", exit: .invalidInput)
-            }
-        }
         do {
-            return try NIOSSLContext(configuration: config)
+            return try NIOSSLContext(configuration: ProxyTLS.clientConfiguration(caFile: upstreamCA))
+        } catch let error as ProxyError {
+            throw CLIError("--upstream-ca: \(error.reason)", exit: .invalidInput)
         } catch {
             throw CLIError("cannot set up TLS to the registry: \(SystemErrorText.describe(error))")
         }

@@ -8,6 +8,7 @@ import OpenAPIRuntime
 import RegToken
 import RegTokenAPI
 import RegTokenLedger
+import RegTokenProxy
 
 /// The command line as a client of `regtoken serve`, through the client generated from
 /// `openapi.yaml`. Active when `REGTOKEN_SERVER` is set (with `REGTOKEN_API_KEY`, for CI jobs),
@@ -37,14 +38,7 @@ struct Remote {
               serverURL.host != nil else {
             throw CLIError("the service URL must be http(s)://HOST[:PORT], not '\(url.prefix(80))'", exit: .invalidInput)
         }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let ca {
-            do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) } catch {
-                throw CLIError("cannot read the CA certificates \(ca): \(error)")
-            }
-        }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+        var configuration = HTTPClient.Configuration(tlsConfiguration: try ProxyTLS.clientConfiguration(caFile: ca), redirectConfiguration: .disallow,
                                                      timeout: .init(connect: .seconds(10), read: .seconds(60)))
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -34,16 +34,7 @@ public final class DocumentFetcher: Sendable {
         guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
             throw ProxyError(.invalidFetchConfiguration, "URL must start with http:// or https:// (\(url.prefix(80)))")
         }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let caFile {
-            do {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-            } catch {
-                throw ProxyError(.invalidFetchConfiguration, "cannot read CA certificates \(caFile): \(error)")
-            }
-        }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+        var configuration = HTTPClient.Configuration(tlsConfiguration: try ProxyTLS.clientConfiguration(caFile: caFile), redirectConfiguration: .disallow,
                                                      timeout: .init(connect: timeout, read: timeout))
         configuration.httpVersion = .http1Only
         self.url = url

@@ -47,10 +47,6 @@ public final class ProxyServer: Service, Sendable {
         self.tls = Mutex(tls)
     }
 
-    static func isIPAddress(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: String(host.filter { $0 != "[" && $0 != "]" }), port: 0)) != nil
-    }
-
     /// Swaps the TLS certificate and key: connections accepted from now on use `context`; those
     /// open keep theirs.
     public func replaceTLS(_ context: NIOSSLContext) {
@@ -71,7 +67,7 @@ public final class ProxyServer: Service, Sendable {
         // the upstream is an address (then the certificate must name the address).
         let upstreamTLS = self.upstreamTLS
         let upstreamHost = config.upstreamHost
-        let serverName: String? = Self.isIPAddress(upstreamHost) ? nil : upstreamHost
+        let serverName = ProxyTLS.serverName(for: upstreamHost)
         let connector = UpstreamConnector.tcp(host: upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout,
                                               secure: upstreamTLS.map { context in
             { @Sendable pipeline in try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }

@@ -1,4 +1,5 @@
 import RegTokenProxyCore
+import NIOCore
 import NIOSSL
 import RegToken
 
@@ -26,6 +27,28 @@ public enum ProxyTLS {
         } catch {
             throw ProxyError(.invalidTLSConfiguration, "TLS settings refused (certificate, key and cipher suites \(cipherSuites.prefix(200))): \(SystemErrorText.describe(error))")
         }
+    }
+
+    /// The client side, for every connection regtoken makes (to the issuer, an https registry, a
+    /// proxy under load, the service): TLS 1.2 or later, the peer's certificate checked against
+    /// the PEM certificates in `caFile` (else the system roots) and its name.
+    public static func clientConfiguration(caFile: String?) throws(ProxyError) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let caFile {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            } catch {
+                throw ProxyError(.invalidFetchConfiguration, "cannot read CA certificates \(caFile): \(SystemErrorText.describe(error))")
+            }
+        }
+        return tls
+    }
+
+    /// The name a client sends (SNI) and checks for `host`: nil for an IP address, whose
+    /// certificate must name the address itself.
+    public static func serverName(for host: String) -> String? {
+        (try? SocketAddress(ipAddress: String(host.filter { $0 != "[" && $0 != "]" }), port: 0)) == nil ? host : nil
     }
 
     /// The configuration ``serverContext(certificate:key:minimumVersion:cipherSuites:)`` makes
