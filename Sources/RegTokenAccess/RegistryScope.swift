@@ -61,10 +61,10 @@ extension AccessPolicy {
     ///   name), or the refusal when the token itself is bad (malformed, bad signature, expired,
     ///   revoked, another region): the token server answers that 401.
     public func grant(token: [UInt8], scopes: [RegistryScope], verifier: TokenVerifier, now: Int64) -> ScopeGrant {
-        let account: String
+        let account: String, tokenID: UUIDBytes
         switch decide(token: token, access: .pull, namespace: nil, verifier: verifier, now: now) {
         case .deny(let denied): return .refused(denied)
-        case .allow(let allowed): account = allowed.account
+        case .allow(let allowed): (account, tokenID) = (allowed.account, allowed.tokenID)
         }
         var granted: [RegistryScope] = []
         for scope in scopes where scope.type == "repository" && RegistryRequest.isRepositoryName(scope.name) {
@@ -81,15 +81,15 @@ extension AccessPolicy {
                 granted.append(RegistryScope(type: scope.type, name: scope.name, actions: allowed))
             }
         }
-        return .granted(account: account, scopes: granted)
+        return .granted(account: account, tokenID: tokenID, scopes: granted)
     }
 }
 
 /// A token server's answer for a regtoken token and the scopes asked.
 public enum ScopeGrant: Sendable, Equatable {
-    /// The token is good: its account (the registry JWT's `sub`) and these scopes (possibly
-    /// none) for the JWT's `access` claim.
-    case granted(account: String, scopes: [RegistryScope])
+    /// The token is good: its account (the registry JWT's `sub`), its id (what a refresh token
+    /// is bound to) and these scopes (possibly none) for the JWT's `access` claim.
+    case granted(account: String, tokenID: UUIDBytes, scopes: [RegistryScope])
     /// The token itself is refused (401, with the reason).
     case refused(AccessDecision.Denied)
 }

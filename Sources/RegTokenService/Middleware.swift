@@ -81,6 +81,10 @@ struct APIMiddleware: ServerMiddleware {
                 // The token endpoint speaks distribution's error format, as its document says.
                 return Self.dockerError(.badRequest, "UNSUPPORTED", message)
             }
+            if operationID == "postRegistryToken" {
+                // Its OAuth2 form speaks RFC 6749's.
+                return Self.oauthError(.badRequest, "invalid_request", message)
+            }
             return Self.error(.badRequest, .invalidInput, message, field: field)
         }
     }
@@ -92,6 +96,14 @@ struct APIMiddleware: ServerMiddleware {
         var response = HTTPResponse(status: status)
         response.headerFields[.contentType] = "application/json; charset=utf-8"
         return (response, HTTPBody(Array((try? encoder.encode(errors)) ?? Data())))
+    }
+
+    static func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String) -> (HTTPResponse, HTTPBody?) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var response = HTTPResponse(status: status)
+        response.headerFields[.contentType] = "application/json; charset=utf-8"
+        return (response, HTTPBody(Array((try? encoder.encode(Components.Schemas.OAuthError(error: error, errorDescription: description))) ?? Data())))
     }
 
     /// What was wrong with a request the generated layer could not read, and the field at fault.
@@ -145,7 +157,7 @@ struct GuardMiddleware<Context: ServiceRequestContextProtocol>: RouterMiddleware
 let apiMethods: [(prefix: String, exact: Bool, allowed: [HTTPRequest.Method])] = [
         ("/v1/tokens", true, [.get, .post]), ("/v1/tokens/", false, [.get, .delete]), ("/v1/account", true, [.get]),
         ("/.well-known/jwks.json", true, [.get]), ("/v1/revocations", true, [.get]), ("/v1/namespaces", true, [.get]),
-        ("/healthz", true, [.get]), ("/readyz", true, [.get]), ("/openapi.yaml", true, [.get]), ("/token", true, [.get]),
+        ("/healthz", true, [.get]), ("/readyz", true, [.get]), ("/openapi.yaml", true, [.get]), ("/token", true, [.get, .post]),
 ]
 
 extension GuardMiddleware {

@@ -219,39 +219,117 @@ struct TokenAPI: APIProtocol {
             return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", why))))
         case .token(let t): token = t
         }
-        // One look at the home: the token first (401 says what is wrong with it), then what it
-        // asks for (400: a scope that does not parse, another service), then the signature.
-        let t = now()
+        let offline = input.query.offlineToken?.lowercased() == "true"
+        switch try registryToken(.token(token), scopeParameters: input.query.scope ?? [], service: input.query.service, offline: offline, server: server) {
+        case .refused(let message):
+            return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", message))))
+        case .badScope(let message), .wrongService(let message):
+            return .badRequest(.init(body: .json(errors("UNSUPPORTED", message))))
+        case .signed(let signed):
+            return .ok(.init(headers: .init(cacheControl: "no-store"), body: .json(signed.answer(oauth: false))))
+        }
+    }
+
+    func postRegistryToken(_ input: Operations.PostRegistryToken.Input) async throws -> Operations.PostRegistryToken.Output {
+        typealias OAuth = Components.Schemas.OAuthError
+        func bad(_ error: String, _ description: String) -> Operations.PostRegistryToken.Output {
+            .badRequest(.init(body: .json(OAuth(error: error, errorDescription: description))))
+        }
+        guard let server = tokenServer else {
+            return .notFound(.init(body: .json(OAuth(error: "invalid_request", errorDescription: "this service is not a token server (regtoken serve --token-service)"))))
+        }
+        guard case .urlEncodedForm(let form) = input.body else { return bad("invalid_request", "send the parameters as application/x-www-form-urlencoded") }
+        // The credential first, as for GET: nothing about the service or scopes is said without one.
+        let presented: PresentedCredential
+        switch form.grantType {
+        case "password":
+            guard let password = form.password, !password.isEmpty else { return bad("invalid_request", "the password grant needs username 'token' and a regtoken token as password") }
+            guard form.username == "token" else { return bad("invalid_grant", "log in with the user name 'token' and a regtoken token as password") }
+            presented = .token(Array(password.utf8))
+        case "refresh_token":
+            guard let refresh = form.refreshToken, !refresh.isEmpty else { return bad("invalid_request", "the refresh_token grant needs a refresh_token") }
+            presented = .refresh(Array(refresh.utf8))
+        default:
+            return bad("unsupported_grant_type", "grant_type must be password or refresh_token")
+        }
+        let offline: Bool
+        switch form.accessType {
+        case nil, "online": offline = false
+        case "offline": offline = form.grantType == "password"
+        default: return bad("invalid_request", "access_type must be online or offline")
+        }
+        switch try registryToken(presented, scopeParameters: form.scope ?? [], service: form.service, offline: offline, server: server) {
+        case .refused(let message): return bad("invalid_grant", message)
+        case .badScope(let message): return bad("invalid_scope", message)
+        case .wrongService(let message): return bad("invalid_request", message)
+        case .signed(let signed):
+            return .ok(.init(headers: .init(cacheControl: "no-store"), body: .json(signed.answer(oauth: true))))
+        }
+    }
+
+    /// What a client presents to the token server: a regtoken token (Basic password or the
+    /// password grant), or a refresh token from an earlier answer.
+    enum PresentedCredential {
+        case token([UInt8])
+        case refresh([UInt8])
+    }
+
+    struct SignedRegistryToken {
+        var token: String
+        var issuedAt: Int64
+        var expiresAt: Int64
+        var refreshToken: String?
+        var granted: [RegistryScope]
+
+        func answer(oauth: Bool) -> Components.Schemas.RegistryToken {
+            .init(token: token, accessToken: token, expiresIn: Int(expiresAt - issuedAt), issuedAt: Durations.utc(issuedAt),
+                  refreshToken: refreshToken, scope: oauth ? granted.map(\.description).joined(separator: " ") : nil)
+        }
+    }
+
+    enum RegistryAnswer {
+        /// The credential is refused (the reason, never the value).
+        case refused(String)
+        case badScope(String)
+        case wrongService(String)
+        case signed(SignedRegistryToken)
+    }
+
+    /// The token server's work for both methods, in one look at the home: the credential first
+    /// (refused: 401 or `invalid_grant`), then what it asks for (a scope that does not parse,
+    /// another service: 400), then the registry JWT, and a refresh token when asked.
+    func registryToken(_ presented: PresentedCredential, scopeParameters: [String], service: String, offline: Bool, server: TokenServer) throws -> RegistryAnswer {
+        let now = self.now()
         var scopes: [RegistryScope] = []
         var badScope: RequestError? = nil
         do {
-            for parameter in input.query.scope ?? [] { scopes += try RegistryScope.parse(parameter) }
+            for parameter in scopeParameters { scopes += try RegistryScope.parse(parameter) }
         } catch {
             badScope = error
         }
-        let service = input.query.service
-        enum Answer { case refused(AccessDecision.Denied), badRequest, signed(token: String, expiresAt: Int64) }
-        let answer = try issuer.withHome { home throws(LedgerError) -> Answer in
-            switch try home.registryGrant(for: token, scopes: badScope == nil ? scopes : [], region: server.region, now: t) {
-            case .refused(let denied): return .refused(denied)
-            case .granted(let account, let access):
-                guard badScope == nil, service == server.service else { return .badRequest }
-                let (jwt, expiresAt) = try home.signRegistryToken(account: account, access: access, server: server, now: t)
-                return .signed(token: jwt, expiresAt: expiresAt)
+        let asked = badScope == nil ? scopes : []
+        return try issuer.withHome { home throws(LedgerError) -> RegistryAnswer in
+            let grant: ScopeGrant
+            switch presented {
+            case .token(let token): grant = try home.registryGrant(for: token, scopes: asked, region: server.region, now: now)
+            case .refresh(let refresh):
+                switch try home.tokenBehind(refreshToken: refresh, server: server, now: now) {
+                case .failure(let refused): return .refused(refused.message)
+                case .success(let token): grant = try home.registryGrant(for: token, scopes: asked, region: server.region, now: now)
+                }
+            }
+            switch grant {
+            case .refused(let denied): return .refused(denied.message)
+            case .granted(let account, let tokenID, let access):
+                if let badScope { return .badScope(badScope.reason) }
+                guard service == server.service else {
+                    return .wrongService("service '\(Self.printable(service))' is not the one this token server signs for")
+                }
+                let (jwt, expiresAt) = try home.signRegistryToken(account: account, access: access, server: server, now: now)
+                let refresh = offline ? try home.signRefreshToken(tokenID: tokenID, account: account, server: server, now: now) : nil
+                return .signed(SignedRegistryToken(token: jwt, issuedAt: now, expiresAt: expiresAt, refreshToken: refresh, granted: access))
             }
         }
-        let signed: (token: String, expiresAt: Int64)
-        switch answer {
-        case .refused(let denied):
-            return .unauthorized(.init(headers: .init(wwwAuthenticate: "Basic realm=\"regtoken\""), body: .json(errors("UNAUTHORIZED", denied.message))))
-        case .badRequest:
-            if let badScope { return .badRequest(.init(body: .json(errors("UNSUPPORTED", badScope.reason)))) }
-            return .badRequest(.init(body: .json(errors("UNSUPPORTED", "service '\(Self.printable(service))' is not the one this token server signs for"))))
-        case .signed(let jwt, let expiresAt):
-            signed = (jwt, expiresAt)
-        }
-        return .ok(.init(headers: .init(cacheControl: "no-store"),
-                         body: .json(.init(token: signed.token, accessToken: signed.token, expiresIn: Int(signed.expiresAt - t), issuedAt: Durations.utc(t)))))
     }
 
     // MARK: Health

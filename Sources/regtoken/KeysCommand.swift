@@ -7,7 +7,7 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Manage signing keys.",
-        subcommands: [Generate.self, List.self, Activate.self, Retire.self, ExportPublic.self, ExportCert.self])
+        subcommands: [Generate.self, List.self, Activate.self, Retire.self, ExportPublic.self, ExportCert.self, ExportJWKS.self])
 
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a new key (HS256: 32 random bytes; ES256: a P-256 pair).")
@@ -111,22 +111,53 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "The certificates' common name.") var commonName: String = "regtoken"
 
         func run() async throws {
-            let home = try global.openHome()
-            let ring = try cli { try home.keyRing() }
-            let keys = ring.keys.filter { $0.algorithm == .es256 && $0.canSign }
-            guard !keys.isEmpty else {
-                throw CLIError("no ES256 signing key in this home: a registry takes ES256 keys; make one with: regtoken keys generate --alg ES256", exit: .invalidInput)
-            }
+            let keys = try KeysCommand.registrySigningKeys(global)
             let bundle = try keys.map { key in try cli { try key.selfSignedCertificatePEM(commonName: commonName) } }.joined()
-            if out == "-" {
-                FileHandle.standardOutput.write(Data(bundle.utf8))
-                return
-            }
-            do { try AtomicFile.write(Array(bundle.utf8), to: out, mode: 0o644) } catch {
-                throw CLIError("cannot write \(out): \(error)")
-            }
-            let ids = try keys.map { key in "\(key.id) (kid \(try cli { try key.libtrustKeyID() }))" }
-            Output.line("Wrote \(keys.count) certificate(s) to \(out): \(ids.joined(separator: ", "))")
+            try KeysCommand.writePublic(bundle, to: out, what: "\(keys.count) certificate(s)", keys: keys)
         }
+    }
+
+    struct ExportJWKS: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-jwks",
+            abstract: "Write the ES256 signing keys as a JWKS for a registry's auth.token.jwks (distribution 3).",
+            discussion: """
+                Each key's kid is the one registry tokens carry (the libtrust fingerprint, which is also how \
+                distribution 2.8 finds a key of its rootcertbundle), so one header works for both generations. \
+                Public data, mode 0644. For regtoken's own verifiers use export-public (kids are key ids there).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Where to write the JWKS; - for standard output.") var out: String
+
+        func run() async throws {
+            let keys = try KeysCommand.registrySigningKeys(global)
+            let jwks = try cli { try KeyRing.registryJWKSJSON(keys) }
+            try KeysCommand.writePublic(jwks, to: out, what: "\(keys.count) key(s)", keys: keys)
+        }
+    }
+
+    /// The keys a token server may sign registry tokens with: every ES256 key that can sign, so
+    /// that a rotation needs no new bundle at the registry until the old key is retired.
+    static func registrySigningKeys(_ global: GlobalOptions) throws -> [SigningKey] {
+        let home = try global.openHome()
+        let ring = try cli { try home.keyRing() }
+        let keys = ring.keys.filter { $0.algorithm == .es256 && $0.canSign }.sorted { $0.id < $1.id }
+        guard !keys.isEmpty else {
+            throw CLIError("no ES256 signing key in this home: a registry takes ES256 keys; make one with: regtoken keys generate --alg ES256", exit: .invalidInput)
+        }
+        return keys
+    }
+
+    /// Writes public material (mode 0644) to `out`, or to standard output for `-`.
+    static func writePublic(_ text: String, to out: String, what: String, keys: [SigningKey]) throws {
+        if out == "-" {
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return
+        }
+        do { try AtomicFile.write(Array(text.utf8), to: out, mode: 0o644) } catch {
+            throw CLIError("cannot write \(out): \(error)")
+        }
+        let ids = try keys.map { key in "\(key.id) (kid \(try cli { try key.libtrustKeyID() }))" }
+        Output.line("Wrote \(what) to \(out): \(ids.joined(separator: ", "))")
     }
 }

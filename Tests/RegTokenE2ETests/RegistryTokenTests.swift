@@ -59,5 +59,20 @@ struct RegistryTokenTests {
             print(claims['sub'], claims['access'][0]['name'], ','.join(claims['access'][0]['actions']), claims['exp'] - claims['iat'])
             """, bundle, pull])
         #expect(py.status == 0 && py.out == "acme acme/app pull,push 300", "\(py.stdout) \(py.stderr)")
+
+        // The JWKS for distribution 3 (auth.token.jwks): PyJWT finds the key by the JWT's kid in it.
+        let jwks = try Harness.tempDir("jwks") + "/registry.jwks"
+        let exported = try issuer("keys", "export-jwks", "--out", jwks)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let byKid = try Harness.run("/usr/bin/env", ["python3", "-c", """
+            import sys, jwt, os, stat
+            assert stat.S_IMODE(os.stat(sys.argv[1]).st_mode) == 0o644
+            keys = jwt.PyJWKSet.from_json(open(sys.argv[1]).read())
+            kid = jwt.get_unverified_header(sys.argv[2])['kid']
+            key = [k for k in keys.keys if k.key_id == kid][0]
+            claims = jwt.decode(sys.argv[2], key.key, algorithms=['ES256'], audience='registry.test', issuer='regtoken-test')
+            print(len(keys.keys), claims['sub'])
+            """, jwks, pull])
+        #expect(byKid.status == 0 && byKid.out == "1 acme", "\(byKid.stdout) \(byKid.stderr)")
     }
 }

@@ -241,7 +241,7 @@ struct ServeTests {
         let key = try server.addAccount("acme", "--namespace", "acme", "--namespace", "acme-ci")
         let out = try Harness.tempDir("schemathesis") + "/report.txt"
         // The account API with its API key; /token (Basic credentials with a regtoken token) below.
-        let r = try Harness.run("/usr/bin/env", ["schemathesis", "run", "\(server.url)/openapi.yaml", "--checks", "all",
+        let r = try Harness.run("/usr/bin/env", ["schemathesis", "--config-file", "\(Harness.scripts)/schemathesis.toml", "run", "\(server.url)/openapi.yaml", "--checks", "all",
                                                  "-H", "Authorization: Bearer \(key)", "--max-examples", "40", "--workers", "2",
                                                  "--exclude-path", "/token", "--no-color"], env: ["SCHEMATHESIS_HOOKS": ""])
         try? r.stdout.write(toFile: out, atomically: true, encoding: .utf8)
@@ -254,7 +254,7 @@ struct ServeTests {
         let added = try client("token-add", "--readwrite", "-q")
         #expect(added.status == 0, "\(added.stderr)")
         let basic = Data("token:\(added.out)".utf8).base64EncodedString()
-        let t = try Harness.run("/usr/bin/env", ["schemathesis", "run", "\(server.url)/openapi.yaml", "--checks", "all",
+        let t = try Harness.run("/usr/bin/env", ["schemathesis", "--config-file", "\(Harness.scripts)/schemathesis.toml", "run", "\(server.url)/openapi.yaml", "--checks", "all",
                                                  "--exclude-checks", "positive_data_acceptance", "-H", "Authorization: Basic \(basic)",
                                                  "--include-path", "/token", "--max-examples", "60", "--workers", "2", "--no-color"],
                                 env: ["SCHEMATHESIS_HOOKS": ""])

@@ -34,17 +34,6 @@ struct TokenServerTests {
         func inspect(_ credentials: String, _ repo: String) throws -> Harness.Output {
             try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(credentials)", "\(target)/\(repo):v1"])
         }
-        let pushed = try push(rw.value, "acme/app")
-        #expect(pushed.status == 0, "\(pushed.stderr) \(server.logText)")
-        #expect(try inspect(rw.value, "acme/app").status == 0)
-        let pulled = try inspect(ro.value, "acme/app")
-        #expect(pulled.status == 0, "\(pulled.stderr)")
-        // A read-only token cannot push; another account's token cannot reach acme, nor acme globex.
-        #expect(try push(ro.value, "acme/other").status != 0)
-        #expect(try inspect(other.value, "acme/app").status != 0)
-        #expect(try push(rw.value, "globex/app").status != 0)
-        #expect(try push(other.value, "globex/app").status == 0)
-
         // The token endpoint itself, as the specification has it.
         func ask(_ credentials: String?, _ query: String) throws -> (status: Int, body: [String: Any]) {
             var args = ["\(server.url)/token?\(query)"]
@@ -59,6 +48,31 @@ struct TokenServerTests {
             #expect(payload["aud"] as? String == "registry.test" && payload["iss"] as? String == "regtoken-test" && payload["sub"] as? String == "acme")
             return (payload["access"] as? [[String: Any]] ?? []).map { "\($0["type"]!):\($0["name"]!):\(($0["actions"] as? [String] ?? []).joined(separator: ","))" }
         }
+        let pushed = try push(rw.value, "acme/app")
+        #expect(pushed.status == 0, "\(pushed.stderr) \(server.logText)")
+        #expect(try inspect(rw.value, "acme/app").status == 0)
+        let pulled = try inspect(ro.value, "acme/app")
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        // A read-only token cannot push; another account's token cannot reach acme, nor acme globex.
+        #expect(try push(ro.value, "acme/other").status != 0)
+        #expect(try inspect(other.value, "acme/app").status != 0)
+        #expect(try push(rw.value, "globex/app").status != 0)
+        #expect(try push(other.value, "globex/app").status == 0)
+
+        // A cross-repository mount needs pull on its source: granted from acme/app, so the blob
+        // is mounted (201); asked from globex/app, left out of the grant, so the registry refuses
+        // the mount itself (401) and nothing lands in the target.
+        let layer = try Self.firstLayerDigest(image)
+        func mount(from source: String, into target: String) throws -> Int {
+            let jwt = try #require(try ask(rw.value, "service=registry.test&scope=repository:\(target):pull,push&scope=repository:\(source):pull").body["token"] as? String)
+            return try curl(["-X", "POST", "-H", "Authorization: Bearer \(jwt)",
+                             "http://127.0.0.1:\(registry.port)/v2/\(target)/blobs/uploads/?mount=\(layer)&from=\(source)"]).status
+        }
+        #expect(try mount(from: "acme/app", into: "acme/mounted") == 201)
+        #expect(try mount(from: "globex/app", into: "acme/stolen") == 401)
+        let probe = try #require(try ask(rw.value, "service=registry.test&scope=repository:acme/stolen:pull").body["token"] as? String)
+        #expect(try curl(["-I", "-H", "Authorization: Bearer \(probe)", "http://127.0.0.1:\(registry.port)/v2/acme/stolen/blobs/\(layer)"]).status == 404)
+
         // Several scopes, in one parameter and in several; unknown types and the catalog left out.
         let several = try ask(rw.value, "service=registry.test&scope=repository:acme/app:pull,push%20repository:acme/x:delete&scope=registry:catalog:*&scope=thing:acme/app:pull")
         #expect(several.status == 200 && (several.body["expires_in"] as? Int) == 300, "\(several)")
@@ -76,6 +90,59 @@ struct TokenServerTests {
         #expect(anonymous.status == 401 && anonymous.headers.lowercased().contains("www-authenticate: basic"), "\(anonymous)")
         #expect(try ask("garbage", "service=registry.test").status == 401)
 
+        // OAuth2 (POST): the password grant with a refresh token, then the refresh_token grant as
+        // containers/image sends it: skopeo with the refresh token as the stored identity token
+        // (what docker login keeps in place of the password) pushes, and stops when the token is removed.
+        let kept = try token(acme, "--readwrite")
+        func post(_ fields: [String: String], scopes: [String] = []) throws -> (status: Int, body: [String: Any]) {
+            var args = ["-X", "POST"]
+            for (name, value) in fields.sorted(by: { $0.key < $1.key }) { args += ["--data-urlencode", "\(name)=\(value)"] }
+            for scope in scopes { args += ["--data-urlencode", "scope=\(scope)"] }
+            let r = try curl(args + ["\(server.url)/token"])
+            return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+        }
+        let login = try post(["grant_type": "password", "username": "token", "password": kept.value, "service": "registry.test",
+                              "client_id": "docker", "access_type": "offline"],
+                             scopes: ["repository:acme/app:pull,push repository:globex/app:pull"])
+        #expect(login.status == 200 && login.body["scope"] as? String == "repository:acme/app:pull,push", "\(login)")
+        #expect(try access(login) == ["repository:acme/app:pull,push"])
+        let refresh = try #require(login.body["refresh_token"] as? String)
+        #expect(!refresh.contains(kept.value))
+        // Without access_type=offline no refresh token; GET gives one for offline_token=true (docker login).
+        #expect(try post(["grant_type": "password", "username": "token", "password": kept.value, "service": "registry.test", "client_id": "docker"]).body["refresh_token"] == nil)
+        #expect(try ask(kept.value, "service=registry.test&offline_token=true&client_id=docker").body["refresh_token"] is String)
+        let refreshed = try post(["grant_type": "refresh_token", "refresh_token": refresh, "service": "registry.test", "client_id": "containers/image"],
+                                 scopes: ["repository:acme/app:pull", "repository:acme/app:delete"])
+        #expect(refreshed.status == 200, "\(refreshed)")
+        #expect(try access(refreshed) == ["repository:acme/app:pull"])
+        // The spec's errors: each names what is wrong; a token is no refresh token and the reverse.
+        func error(_ r: (status: Int, body: [String: Any])) -> String { "\(r.status) \(r.body["error"] as? String ?? "-")" }
+        #expect(error(try post(["grant_type": "refresh_token", "refresh_token": kept.value, "service": "registry.test", "client_id": "c"])) == "400 invalid_grant")
+        #expect(try ask(refresh, "service=registry.test").status == 401)
+        #expect(error(try post(["grant_type": "client_credentials", "service": "registry.test", "client_id": "c"])) == "400 unsupported_grant_type")
+        #expect(error(try post(["grant_type": "refresh_token", "refresh_token": refresh, "client_id": "c"])) == "400 invalid_request")
+        #expect(error(try post(["grant_type": "refresh_token", "refresh_token": refresh, "service": "elsewhere", "client_id": "c"])) == "400 invalid_request")
+        #expect(error(try post(["grant_type": "refresh_token", "refresh_token": refresh, "service": "registry.test", "client_id": "c"], scopes: ["repository:acme"])) == "400 invalid_scope")
+        #expect(error(try post(["grant_type": "password", "username": "admin", "password": kept.value, "service": "registry.test", "client_id": "c"])) == "400 invalid_grant")
+
+        let authfile = try Harness.tempDir("auth") + "/auth.json"
+        let entry: [String: Any] = ["auths": ["127.0.0.1:\(registry.port)": ["auth": Data("token:".utf8).base64EncodedString(), "identitytoken": refresh]]]
+        try JSONSerialization.data(withJSONObject: entry).write(to: URL(fileURLWithPath: authfile))
+        func pushWithIdentity(_ repo: String) throws -> Harness.Output {
+            try skopeo(["copy", "-q", "--dest-tls-verify=false", "--dest-authfile", authfile, "oci:\(image):v1", "\(target)/\(repo):v1"])
+        }
+        func grantedPosts() -> Int {
+            server.logText.split(separator: "\n").filter { $0.contains("method=POST") && $0.contains("path=/token") && $0.contains("status=200") }.count
+        }
+        let postsBefore = grantedPosts()
+        let viaRefresh = try pushWithIdentity("acme/refreshed")
+        #expect(viaRefresh.status == 0, "\(viaRefresh.stderr) \(server.logText)")
+        #expect(grantedPosts() > postsBefore, "skopeo did not use the refresh token grant")
+        #expect(try acme("token-rm", kept.id).status == 0)
+        let afterRemoval = try post(["grant_type": "refresh_token", "refresh_token": refresh, "service": "registry.test", "client_id": "containers/image"])
+        #expect(error(afterRemoval) == "400 invalid_grant" && "\(afterRemoval.body)".contains("removed"), "\(afterRemoval)")
+        #expect(try pushWithIdentity("acme/refreshed2").status != 0)
+
         // Removed through the service: its next registry token is refused, and so its next push.
         #expect(try acme("token-rm", rw.id).status == 0)
         let revoked = try ask(rw.value, "service=registry.test&scope=repository:acme/app:pull")
@@ -83,5 +150,16 @@ struct TokenServerTests {
         #expect(try push(rw.value, "acme/app2").status != 0)
         // The service's log holds no token.
         #expect(!server.logText.contains(rw.value) && !server.logText.contains("eyJ"))
+    }
+
+    /// The digest of the first layer of the image in the OCI layout at `dir`.
+    static func firstLayerDigest(_ dir: String) throws -> String {
+        func json(_ path: String) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        }
+        let index = try json("\(dir)/index.json")
+        let manifestDigest = try #require((index["manifests"] as? [[String: Any]])?.first?["digest"] as? String)
+        let manifest = try json("\(dir)/blobs/sha256/\(manifestDigest.dropFirst("sha256:".count))")
+        return try #require((manifest["layers"] as? [[String: Any]])?.first?["digest"] as? String)
     }
 }

@@ -29,7 +29,7 @@ struct RegistryScopeTests {
 
     func granted(_ token: String, _ scopes: String, policy: AccessPolicy = T.policy) throws -> [String] {
         switch policy.grant(token: Array(token.utf8), scopes: try RegistryScope.parse(scopes), verifier: T.verifier, now: T.now) {
-        case .granted(let account, let g):
+        case .granted(let account, _, let g):
             #expect(account == "acme")
             return g.map(\.description)
         case .refused(let d): Issue.record("refused: \(d.reason) \(d.message)"); return []
@@ -67,5 +67,28 @@ struct RegistryScopeTests {
         guard case .refused(let denied) = answer else { Issue.record("granted: \(answer)"); return }
         #expect(denied.reason == reason)
         #expect(!denied.message.contains(token))
+    }
+
+    @Test("a refresh token verifies for its own service and key only, is no token, and no token is one")
+    func refreshTokens() throws {
+        let ring = try KeyRing(keys: [T.key])
+        let id = UUIDBytes.random()
+        let refresh = try RegistryRefreshToken(tokenID: id, account: "acme", service: "registry.test", issuedAt: T.now).signed(with: T.key)
+        #expect(RegistryRefreshToken.verify(Array(refresh.utf8), keys: ring, service: "registry.test")
+                == .valid(RegistryRefreshToken(tokenID: id, account: "acme", service: "registry.test", issuedAt: T.now)))
+        func invalid(_ value: String, service: String = "registry.test", keys: KeyRing = ring) -> Bool {
+            if case .invalid(let why) = RegistryRefreshToken.verify(Array(value.utf8), keys: keys, service: service) { return !why.contains(value) }
+            return false
+        }
+        #expect(invalid(refresh, service: "elsewhere"))
+        #expect(invalid(refresh, keys: try KeyRing(keys: [try SigningKey.generate(.es256, id: "es-1")])))
+        #expect(invalid(T.rw))
+        #expect(invalid(String(refresh.dropLast(2)) + (refresh.hasSuffix("AA") ? "BA" : "AA")))
+        #expect(invalid("garbage"))
+        // The proxy's decision refuses a refresh token presented as a token.
+        guard case .deny(let denied) = T.policy.decide(token: Array(refresh.utf8), access: .pull, namespace: "acme", verifier: T.verifier, now: T.now) else {
+            Issue.record("a refresh token passed as a token"); return
+        }
+        #expect(denied.reason == .malformed)
     }
 }

@@ -57,10 +57,26 @@ public struct KeyRing: Sendable {
         for key in keys.sorted(by: { $0.id < $1.id }) {
             if let jwk = try key.publicJWK() { jwks.append(jwk) }
         }
+        return try Self.encode(JWKSet(keys: jwks))
+    }
+
+    /// `keys` (ES256) as the JWKS a registry reads (distribution 3's `auth.token.jwks`): each key's
+    /// `kid` is its libtrust fingerprint, the `kid` of the registry tokens it signs.
+    public static func registryJWKSJSON(_ keys: [SigningKey]) throws(KeyError) -> String {
+        var jwks: [JWK] = []
+        for key in keys {
+            guard var jwk = try key.publicJWK() else { continue }
+            jwk.kid = try key.libtrustKeyID()
+            jwks.append(jwk)
+        }
+        return try encode(JWKSet(keys: jwks))
+    }
+
+    private static func encode(_ set: JWKSet) throws(KeyError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {
-            return String(decoding: try encoder.encode(JWKSet(keys: jwks)), as: UTF8.self) + "\n"
+            return String(decoding: try encoder.encode(set), as: UTF8.self) + "\n"
         } catch {
             throw KeyError(.crypto, "could not encode the JWKS: \(error)")
         }

@@ -36,6 +36,17 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/RegistryToken/issued_at`.
             package var issuedAt: Swift.String
+            /// Present when asked (`offline_token=true`, `access_type=offline`): a value that gets
+            /// further registry tokens for the same regtoken token with `grant_type=refresh_token`,
+            /// for as long as that token lives. A secret, like the token itself.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryToken/refresh_token`.
+            package var refreshToken: Swift.String?
+            /// The granted scopes, space-separated (OAuth2 answers only).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryToken/scope`.
+            package var scope: Swift.String?
             /// Creates a new `RegistryToken`.
             ///
             /// - Parameters:
@@ -43,22 +54,30 @@ extension Components {
             ///   - accessToken: The same JWT, as OAuth2 names it.
             ///   - expiresIn: Seconds until it expires.
             ///   - issuedAt: When it was issued (RFC 3339, UTC).
+            ///   - refreshToken: Present when asked (`offline_token=true`, `access_type=offline`): a value that gets
+            ///   - scope: The granted scopes, space-separated (OAuth2 answers only).
             package init(
                 token: Swift.String,
                 accessToken: Swift.String,
                 expiresIn: Swift.Int,
-                issuedAt: Swift.String
+                issuedAt: Swift.String,
+                refreshToken: Swift.String? = nil,
+                scope: Swift.String? = nil
             ) {
                 self.token = token
                 self.accessToken = accessToken
                 self.expiresIn = expiresIn
                 self.issuedAt = issuedAt
+                self.refreshToken = refreshToken
+                self.scope = scope
             }
             package enum CodingKeys: String, CodingKey {
                 case token
                 case accessToken = "access_token"
                 case expiresIn = "expires_in"
                 case issuedAt = "issued_at"
+                case refreshToken = "refresh_token"
+                case scope
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -78,11 +97,136 @@ extension Components {
                     Swift.String.self,
                     forKey: .issuedAt
                 )
+                self.refreshToken = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .refreshToken
+                )
+                self.scope = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .scope
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "token",
                     "access_token",
                     "expires_in",
-                    "issued_at"
+                    "issued_at",
+                    "refresh_token",
+                    "scope"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RegistryTokenForm`.
+        package struct RegistryTokenForm: Codable, Hashable, Sendable {
+            /// `password` or `refresh_token`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/grant_type`.
+            package var grantType: Swift.String
+            /// The registry's service name; it must be the one this service signs for.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/service`.
+            package var service: Swift.String
+            /// Who asks (`docker`, `containers/image`); recorded nowhere, required by the specification.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/client_id`.
+            package var clientId: Swift.String
+            /// `offline` for a refresh token in the answer (password grant), `online` (the default) for none.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/access_type`.
+            package var accessType: Swift.String?
+            /// `type:name:actions` scopes, space-separated, in one or several `scope` fields.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/scope`.
+            package var scope: [Swift.String]?
+            /// `token` (password grant).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/username`.
+            package var username: Swift.String?
+            /// A regtoken token (password grant).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/password`.
+            package var password: Swift.String?
+            /// A refresh token from an earlier answer (refresh_token grant).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RegistryTokenForm/refresh_token`.
+            package var refreshToken: Swift.String?
+            /// Creates a new `RegistryTokenForm`.
+            ///
+            /// - Parameters:
+            ///   - grantType: `password` or `refresh_token`.
+            ///   - service: The registry's service name; it must be the one this service signs for.
+            ///   - clientId: Who asks (`docker`, `containers/image`); recorded nowhere, required by the specification.
+            ///   - accessType: `offline` for a refresh token in the answer (password grant), `online` (the default) for none.
+            ///   - scope: `type:name:actions` scopes, space-separated, in one or several `scope` fields.
+            ///   - username: `token` (password grant).
+            ///   - password: A regtoken token (password grant).
+            ///   - refreshToken: A refresh token from an earlier answer (refresh_token grant).
+            package init(
+                grantType: Swift.String,
+                service: Swift.String,
+                clientId: Swift.String,
+                accessType: Swift.String? = nil,
+                scope: [Swift.String]? = nil,
+                username: Swift.String? = nil,
+                password: Swift.String? = nil,
+                refreshToken: Swift.String? = nil
+            ) {
+                self.grantType = grantType
+                self.service = service
+                self.clientId = clientId
+                self.accessType = accessType
+                self.scope = scope
+                self.username = username
+                self.password = password
+                self.refreshToken = refreshToken
+            }
+            package enum CodingKeys: String, CodingKey {
+                case grantType = "grant_type"
+                case service
+                case clientId = "client_id"
+                case accessType = "access_type"
+                case scope
+                case username
+                case password
+                case refreshToken = "refresh_token"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/OAuthError`.
+        package struct OAuthError: Codable, Hashable, Sendable {
+            /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope` or `unsupported_service`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OAuthError/error`.
+            package var error: Swift.String
+            /// - Remark: Generated from `#/components/schemas/OAuthError/error_description`.
+            package var errorDescription: Swift.String?
+            /// Creates a new `OAuthError`.
+            ///
+            /// - Parameters:
+            ///   - error: `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope` or `unsupported_service`.
+            ///   - errorDescription:
+            package init(
+                error: Swift.String,
+                errorDescription: Swift.String? = nil
+            ) {
+                self.error = error
+                self.errorDescription = errorDescription
+            }
+            package enum CodingKeys: String, CodingKey {
+                case error
+                case errorDescription = "error_description"
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.error = try container.decode(
+                    Swift.String.self,
+                    forKey: .error
+                )
+                self.errorDescription = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .errorDescription
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "error",
+                    "error_description"
                 ])
             }
         }

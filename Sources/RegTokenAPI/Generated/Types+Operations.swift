@@ -1900,7 +1900,7 @@ package enum Operations {
                 package var account: Swift.String?
                 /// - Remark: Generated from `#/paths/token/GET/query/client_id`.
                 package var clientId: Swift.String?
-                /// Asked by docker login; no refresh token is given.
+                /// `true` (docker login asks it): the answer also carries a `refresh_token`, which docker stores instead of the password.
                 ///
                 /// - Remark: Generated from `#/paths/token/GET/query/offline_token`.
                 package var offlineToken: Swift.String?
@@ -1911,7 +1911,7 @@ package enum Operations {
                 ///   - scope: `type:name:actions`, such as `repository:acme/app:pull,push`; repeatable, or several separated by spaces.
                 ///   - account: The account the client names (ignored; the token decides).
                 ///   - clientId:
-                ///   - offlineToken: Asked by docker login; no refresh token is given.
+                ///   - offlineToken: `true` (docker login asks it): the answer also carries a `refresh_token`, which docker stores instead of the password.
                 package init(
                     service: Swift.String,
                     scope: [Swift.String]? = nil,
@@ -2190,6 +2190,285 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen package enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            package init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            package var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            package static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// A short-lived registry token by OAuth2 (distribution's OAuth2 token specification).
+    ///
+    /// The same grant as `GET /token`, asked as RFC 6749 asks: `grant_type=password` (user
+    /// `token`, password a regtoken token) or `grant_type=refresh_token` (a refresh token from an
+    /// earlier answer; containers/image and docker send it as the stored identity token). With
+    /// `access_type=offline`, a password grant's answer also carries a `refresh_token`. A refresh
+    /// token is bound to the regtoken token's id: it works while that token exists, has not
+    /// expired and is not revoked, and grants what that token would; removing the token ends it.
+    /// Errors are RFC 6749 section 5.2 objects; 404 when this service is no token server (a
+    /// client then falls back to `GET`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /token`.
+    /// - Remark: Generated from `#/paths//token/post(postRegistryToken)`.
+    package enum PostRegistryToken {
+        package static let id: Swift.String = "postRegistryToken"
+        package struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/token/POST/header`.
+            package struct Headers: Sendable, Hashable {
+                package var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PostRegistryToken.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                package init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PostRegistryToken.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            package var headers: Operations.PostRegistryToken.Input.Headers
+            /// - Remark: Generated from `#/paths/token/POST/requestBody`.
+            @frozen package enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/POST/requestBody/content/application\/x-www-form-urlencoded`.
+                case urlEncodedForm(Components.Schemas.RegistryTokenForm)
+            }
+            package var body: Operations.PostRegistryToken.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            package init(
+                headers: Operations.PostRegistryToken.Input.Headers = .init(),
+                body: Operations.PostRegistryToken.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen package enum Output: Sendable, Hashable {
+            package struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/POST/responses/200/headers`.
+                package struct Headers: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/POST/responses/200/headers/Cache-Control`.
+                    package var cacheControl: Components.Headers.CacheControl?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - cacheControl:
+                    package init(cacheControl: Components.Headers.CacheControl? = nil) {
+                        self.cacheControl = cacheControl
+                    }
+                }
+                /// Received HTTP response headers
+                package var headers: Operations.PostRegistryToken.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/token/POST/responses/200/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.RegistryToken)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.RegistryToken {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.PostRegistryToken.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                package init(
+                    headers: Operations.PostRegistryToken.Output.Ok.Headers = .init(),
+                    body: Operations.PostRegistryToken.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The registry token and how long it lasts.
+            ///
+            /// - Remark: Generated from `#/paths//token/post(postRegistryToken)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.PostRegistryToken.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            package var ok: Operations.PostRegistryToken.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct BadRequest: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/POST/responses/400/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/POST/responses/400/content/application\/json`.
+                    case json(Components.Schemas.OAuthError)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.OAuthError {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.PostRegistryToken.Output.BadRequest.Body
+                /// Creates a new `BadRequest`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.PostRegistryToken.Output.BadRequest.Body) {
+                    self.body = body
+                }
+            }
+            /// `invalid_request` (a missing or malformed parameter, a wrong service),
+            /// `unsupported_grant_type`, `invalid_scope`, or `invalid_grant` (a password that is no
+            /// usable regtoken token: malformed, expired, revoked, for another region; a refresh
+            /// token that is malformed, for another service, or whose token was removed).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//token/post(postRegistryToken)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Operations.PostRegistryToken.Output.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Operations.PostRegistryToken.Output.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/token/POST/responses/404/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/token/POST/responses/404/content/application\/json`.
+                    case json(Components.Schemas.OAuthError)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.OAuthError {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.PostRegistryToken.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.PostRegistryToken.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// This service is not a token server (no --token-service).
+            ///
+            /// - Remark: Generated from `#/paths//token/post(postRegistryToken)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.PostRegistryToken.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            package var notFound: Operations.PostRegistryToken.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body is larger than the service accepts (64 KiB).
+            ///
+            /// - Remark: Generated from `#/paths//token/post(postRegistryToken)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }

@@ -83,6 +83,21 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /token`.
     /// - Remark: Generated from `#/paths//token/get(getRegistryToken)`.
     func getRegistryToken(_ input: Operations.GetRegistryToken.Input) async throws -> Operations.GetRegistryToken.Output
+    /// A short-lived registry token by OAuth2 (distribution's OAuth2 token specification).
+    ///
+    /// The same grant as `GET /token`, asked as RFC 6749 asks: `grant_type=password` (user
+    /// `token`, password a regtoken token) or `grant_type=refresh_token` (a refresh token from an
+    /// earlier answer; containers/image and docker send it as the stored identity token). With
+    /// `access_type=offline`, a password grant's answer also carries a `refresh_token`. A refresh
+    /// token is bound to the regtoken token's id: it works while that token exists, has not
+    /// expired and is not revoked, and grants what that token would; removing the token ends it.
+    /// Errors are RFC 6749 section 5.2 objects; 404 when this service is no token server (a
+    /// client then falls back to `GET`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /token`.
+    /// - Remark: Generated from `#/paths//token/post(postRegistryToken)`.
+    func postRegistryToken(_ input: Operations.PostRegistryToken.Input) async throws -> Operations.PostRegistryToken.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -207,6 +222,29 @@ extension APIProtocol {
         try await getRegistryToken(Operations.GetRegistryToken.Input(
             query: query,
             headers: headers
+        ))
+    }
+    /// A short-lived registry token by OAuth2 (distribution's OAuth2 token specification).
+    ///
+    /// The same grant as `GET /token`, asked as RFC 6749 asks: `grant_type=password` (user
+    /// `token`, password a regtoken token) or `grant_type=refresh_token` (a refresh token from an
+    /// earlier answer; containers/image and docker send it as the stored identity token). With
+    /// `access_type=offline`, a password grant's answer also carries a `refresh_token`. A refresh
+    /// token is bound to the regtoken token's id: it works while that token exists, has not
+    /// expired and is not revoked, and grants what that token would; removing the token ends it.
+    /// Errors are RFC 6749 section 5.2 objects; 404 when this service is no token server (a
+    /// client then falls back to `GET`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /token`.
+    /// - Remark: Generated from `#/paths//token/post(postRegistryToken)`.
+    package func postRegistryToken(
+        headers: Operations.PostRegistryToken.Input.Headers = .init(),
+        body: Operations.PostRegistryToken.Input.Body
+    ) async throws -> Operations.PostRegistryToken.Output {
+        try await postRegistryToken(Operations.PostRegistryToken.Input(
+            headers: headers,
+            body: body
         ))
     }
 }
