@@ -17,7 +17,7 @@ public enum AccessDecision: Sendable, Equatable {
         public var access: Access
         /// The request, as parsed from its target.
         public var request: RegistryRequest
-        /// How the body is framed towards the registry (``AccessPolicy/decide(head:verifier:now:)``
+        /// How the body is framed towards the registry (``AccessPolicy/decide(head:client:verifier:now:)``
         /// only; `.none` from the rights-only decision).
         public var framing: BodyFraming = .none
     }
@@ -99,6 +99,10 @@ public enum DenyReason: String, Sendable, CaseIterable {
     /// A catalog listing by a valid token: always refused, since it would list other accounts'
     /// repositories (403).
     case catalog
+    /// The token's repository rules do not allow the action on the repository (403).
+    case repositoryNotAllowed = "repository_not_allowed"
+    /// The token is limited to address ranges that do not hold the client's address (403).
+    case addressNotAllowed = "address_not_allowed"
 }
 
 /// The access decision, as a pure function of the request and the snapshots in force: no I/O,
@@ -141,28 +145,38 @@ public struct AccessPolicy: Sendable {
     }
 
     /// The decision on a token alone, for `access` on `namespace` (or on no namespace): the
-    /// very checks and answers of ``decide(method:target:authorization:verifier:now:)`` after it
+    /// very checks and answers of ``decide(method:target:authorization:client:verifier:now:)`` after it
     /// has parsed the request, so that `regtoken verify --namespace` answers what the proxy does.
     /// - Parameters:
     ///   - token: the token's bytes (no `Bearer` or Basic wrapping).
     ///   - access: what the request would do.
     ///   - namespace: the namespace it would touch; ``namespaces`` says who owns it.
+    ///   - repository: the repository it would touch (its first segment is the namespace, which
+    ///     may then be left `nil`), for tokens with repository rules; `nil` for none.
+    ///   - client: the client's address, for tokens limited to addresses (`nil`: unknown, and
+    ///     such tokens are refused).
     ///   - verifier: the token verifier (its keys and revocation list snapshots).
     ///   - now: seconds since 1970.
-    public func decide(token: [UInt8], access: Access, namespace: String?, verifier: TokenVerifier, now: Int64) -> AccessDecision {
+    public func decide(token: [UInt8], access: Access, namespace: String?, repository: String? = nil, client: IPAddress? = nil,
+                       verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        if let repository, !RegistryRequest.isRepositoryName(repository) {
+            return deny(400, "NAME_INVALID", "'\(repository.prefix(64))' is not a repository name", .invalidName)
+        }
+        let namespace = namespace ?? repository.map { String($0.prefix { $0 != "/" }) }
         if let namespace, !RegistryRequest.isNameComponent(namespace) {
             return deny(400, "NAME_INVALID", "'\(namespace.prefix(64))' is not a namespace (lowercase letters, digits, separators)", .invalidName)
         }
-        let request = RegistryRequest(endpoint: .base, repository: namespace, mountFrom: nil)
-        return verify(token, access: access, namespace: namespace, request: request, verifier: verifier, now: now)
+        let request = RegistryRequest(endpoint: .base, repository: repository ?? namespace, mountFrom: nil)
+        return verify(token, access: access, namespace: namespace, request: request, client: client, verifier: verifier, now: now,
+                      repository: repository)
     }
 
     /// Decides on a request that a front proxy would forward to the registry: the forwarding
     /// rules of ``RequestHead`` (framing, bodies, `Connection`, form bodies) first, then the
-    /// rights (``decide(method:target:authorization:verifier:now:)``). An allowed request carries
+    /// rights (``decide(method:target:authorization:client:verifier:now:)``). An allowed request carries
     /// the ``BodyFraming`` to forward it with; build its upstream headers with
     /// ``ForwardedHeaders/upstream(_:framing:scheme:clientAddress:)``.
-    public func decide(head: RequestHead, verifier: TokenVerifier, now: Int64) -> AccessDecision {
+    public func decide(head: RequestHead, client: IPAddress? = nil, verifier: TokenVerifier, now: Int64) -> AccessDecision {
         let framing: BodyFraming
         switch head.framing() {
         case .success(let f): framing = f
@@ -174,7 +188,7 @@ public struct AccessPolicy: Sendable {
            let violation = head.checkNoFormParameters(endpoint: request.endpoint, framing: framing) {
             return deny(violation)
         }
-        switch decide(method: head.method, target: head.target, authorization: head.values("authorization"), verifier: verifier, now: now) {
+        switch decide(method: head.method, target: head.target, authorization: head.values("authorization"), client: client, verifier: verifier, now: now) {
         case .allow(var allowed):
             allowed.framing = framing
             return .allow(allowed)
@@ -191,14 +205,17 @@ public struct AccessPolicy: Sendable {
 
     /// The rights a request needs and whether its token has them: the access decision without
     /// the forwarding rules. A front end that serves the request itself can use this; one that
-    /// forwards the request to a registry must use ``decide(head:verifier:now:)``.
+    /// forwards the request to a registry must use ``decide(head:client:verifier:now:)``.
     /// - Parameters:
     ///   - method: the HTTP method, upper case.
     ///   - target: the request target (path and query).
     ///   - authorization: the values of every `Authorization` header.
+    ///   - client: the client's address, for tokens limited to addresses (`nil`: unknown, and
+    ///     such tokens are refused).
     ///   - verifier: the token verifier (its keys and revocation list snapshots).
     ///   - now: seconds since 1970.
-    public func decide(method: String, target: String, authorization: [String], verifier: TokenVerifier, now: Int64) -> AccessDecision {
+    public func decide(method: String, target: String, authorization: [String], client: IPAddress? = nil,
+                       verifier: TokenVerifier, now: Int64) -> AccessDecision {
         // 1. What the request is: refuse what could mean two things before anything else.
         let request: RegistryRequest
         switch RegistryRequest.parse(target: target) {
@@ -218,17 +235,17 @@ public struct AccessPolicy: Sendable {
 
         // 3. What it needs.
         if request.endpoint == .catalog {
-            if case .deny(let d) = verify(token, access: .pull, namespace: nil, request: request, verifier: verifier, now: now) { return .deny(d) }
+            if case .deny(let d) = verify(token, access: .pull, namespace: nil, request: request, client: client, verifier: verifier, now: now) { return .deny(d) }
             return deny(403, "DENIED", "catalog listing is disabled: it would list other accounts' repositories", .catalog)
         }
         guard let access = Self.requiredAccess(method: method, endpoint: request.endpoint) else {
             return deny(405, "UNSUPPORTED", "method \(method.prefix(16)) is not allowed here", .methodNotAllowed)
         }
-        let decision = verify(token, access: access, namespace: request.namespace, request: request, verifier: verifier, now: now)
+        let decision = verify(token, access: access, namespace: request.namespace, request: request, client: client, verifier: verifier, now: now)
         guard case .allow = decision else { return decision }
         // A cross-repository mount reads the source repository: it needs pull there too.
         if let from = request.mountFrom {
-            let source = verify(token, access: .pull, namespace: request.mountFromNamespace, request: request, verifier: verifier, now: now, repository: from)
+            let source = verify(token, access: .pull, namespace: request.mountFromNamespace, request: request, client: client, verifier: verifier, now: now, repository: from)
             if case .deny(var d) = source {
                 d.message = "mount source: \(d.message)"
                 return .deny(d)
@@ -237,9 +254,10 @@ public struct AccessPolicy: Sendable {
         return decision
     }
 
-    private func verify(_ token: [UInt8], access: Access, namespace: String?, request: RegistryRequest, verifier: TokenVerifier,
-                        now: Int64, repository: String? = nil) -> AccessDecision {
-        let repo = repository ?? request.repository ?? ""
+    private func verify(_ token: [UInt8], access: Access, namespace: String?, request: RegistryRequest, client: IPAddress?,
+                        verifier: TokenVerifier, now: Int64, repository: String? = nil) -> AccessDecision {
+        let repository = repository ?? request.repository
+        let repo = repository ?? ""
         var owner: String? = nil
         if let namespace {
             guard let o = namespaces.owner(of: namespace) else {
@@ -250,7 +268,8 @@ public struct AccessPolicy: Sendable {
         let verified: VerifiedToken
         do {
             verified = try token.withUnsafeBytes { bytes in
-                try verifier.verify(bytes: bytes, at: now, for: AccessRequest(region: region, access: access, namespace: namespace))
+                try verifier.verify(bytes: bytes, at: now, for: AccessRequest(region: region, access: access, namespace: namespace,
+                                                                              repository: repository, clientAddress: client))
             }
         } catch let error as TokenError {
             return deny(error, access: access, namespace: namespace, repository: repo)
@@ -284,6 +303,10 @@ public struct AccessPolicy: Sendable {
             return deny(403, "DENIED", "token is pull-only for \(repository)", .pullOnly)
         case .namespaceNotAllowed:
             return deny(403, "DENIED", "token is not valid for namespace \(namespace ?? "")", .namespaceNotAllowed)
+        case .repositoryNotAllowed:
+            return deny(403, "DENIED", "no repository rule of the token allows \(access.rawValue) on \(repository)", .repositoryNotAllowed)
+        case .addressNotAllowed:
+            return deny(403, "DENIED", "token is not valid from this address", .addressNotAllowed)
         default:
             return deny(401, "UNAUTHORIZED", "token refused", .malformed)
         }

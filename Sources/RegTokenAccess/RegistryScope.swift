@@ -4,7 +4,7 @@ import RegToken
 /// `repository:acme/app:pull,push` or `registry:catalog:*`, as a registry puts it in its
 /// `WWW-Authenticate: Bearer … scope="…"` challenge and a client asks a token server for it.
 ///
-/// The same shape is the `access` claim of the registry's JWT: what ``AccessPolicy/grant(token:scopes:verifier:now:)``
+/// The same shape is the `access` claim of the registry's JWT: what ``AccessPolicy/grant(token:scopes:client:verifier:now:)``
 /// returns is what the token server signs.
 public struct RegistryScope: Sendable, Hashable, CustomStringConvertible {
     /// The resource type: `repository`, `registry`, or another a registry may define.
@@ -60,18 +60,20 @@ extension AccessPolicy {
     /// - Returns: the granted scopes (only those with at least one action, merged by type and
     ///   name), or the refusal when the token itself is bad (malformed, bad signature, expired,
     ///   revoked, another region): the token server answers that 401.
-    public func grant(token: [UInt8], scopes: [RegistryScope], verifier: TokenVerifier, now: Int64) -> ScopeGrant {
+    ///
+    /// The token's repository rules and address ranges apply as at the proxy: each action is
+    /// decided on the scope's repository, for the client at `client`.
+    public func grant(token: [UInt8], scopes: [RegistryScope], client: IPAddress? = nil, verifier: TokenVerifier, now: Int64) -> ScopeGrant {
         let account: String, tokenID: UUIDBytes
-        switch decide(token: token, access: .pull, namespace: nil, verifier: verifier, now: now) {
+        switch decide(token: token, access: .pull, namespace: nil, client: client, verifier: verifier, now: now) {
         case .deny(let denied): return .refused(denied)
         case .allow(let allowed): (account, tokenID) = (allowed.account, allowed.tokenID)
         }
         var granted: [RegistryScope] = []
         for scope in scopes where scope.type == "repository" && RegistryRequest.isRepositoryName(scope.name) {
-            let namespace = String(scope.name.prefix { $0 != "/" })
             let allowed = scope.actions.filter { action in
                 guard let access = Access(rawValue: action) else { return false }
-                if case .allow = decide(token: token, access: access, namespace: namespace, verifier: verifier, now: now) { return true }
+                if case .allow = decide(token: token, access: access, namespace: nil, repository: scope.name, client: client, verifier: verifier, now: now) { return true }
                 return false
             }
             guard !allowed.isEmpty else { continue }

@@ -196,7 +196,7 @@ public enum ForwardedHeaders {
     /// the headers `Connection` names, framing, credentials and every `Forwarded`/`X-Forwarded-*`
     /// header; then the proxy's own framing header and `X-Forwarded-Proto` and `X-Forwarded-For`.
     /// - Parameters:
-    ///   - head: the request as received (it passed ``AccessPolicy/decide(head:verifier:now:)``).
+    ///   - head: the request as received (it passed ``AccessPolicy/decide(head:client:verifier:now:)``).
     ///   - framing: the body framing the decision returned.
     ///   - scheme: `http` or `https`: what the client used.
     ///   - clientAddress: the client's IP address, if known.

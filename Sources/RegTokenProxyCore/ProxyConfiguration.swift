@@ -1,4 +1,5 @@
 import NIOCore
+import RegToken
 
 /// How a ``ProxyServer`` listens, where it forwards, and its limits.
 public struct ProxyConfiguration: Sendable {
@@ -31,6 +32,10 @@ public struct ProxyConfiguration: Sendable {
     /// On graceful shutdown, requests in flight get this long to finish; then their connections
     /// are closed.
     public var shutdownGrace: TimeAmount = .seconds(30)
+    /// Reverse proxies in front of this one whose `X-Forwarded-For` is believed, for tokens
+    /// limited to addresses (``ClientAddress/resolve(peer:forwardedFor:trusted:)``); empty: the
+    /// connection's peer is the client.
+    public var trustedProxies: [AddressRange] = []
 
     public init(listenHost: String, listenPort: Int, upstreamHost: String, upstreamPort: Int, region: String) {
         self.listenHost = listenHost

@@ -48,6 +48,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private var account: String?
     /// The client's address, for the access log (read once per connection).
     private var clientAddress: String?
+    /// The connection's peer as an address, for tokens limited to addresses (read once per connection).
+    private var peer: IPAddress?
     private var status = 0
 
     package init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
@@ -133,7 +135,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
         requestVersion = head.version
         tokenID = nil
         account = nil
-        if clientAddress == nil { clientAddress = context.channel.remoteAddress?.ipAddress }
+        if clientAddress == nil {
+            clientAddress = context.channel.remoteAddress?.ipAddress
+            peer = clientAddress.flatMap(IPAddress.init)
+        }
         status = 0
         refusal = nil
         forwardedHead = nil
@@ -151,7 +156,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
         let request = RequestHead(method: head.method.rawValue, target: head.uri,
                                   version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
         let t0 = NIODeadline.now()
-        let decision = state.decide(request, now: WallClock.now())
+        // Behind trusted reverse proxies, the client their X-Forwarded-For names; else the peer.
+        let client = config.trustedProxies.isEmpty
+            ? peer : ClientAddress.resolve(peer: peer, forwardedFor: head.headers["X-Forwarded-For"], trusted: config.trustedProxies)
+        let decision = state.decide(request, client: client, now: WallClock.now())
         metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
         metrics.record(decision)
 
@@ -166,7 +174,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
             let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.clientScheme,
-                                                    clientAddress: context.channel.remoteAddress?.ipAddress)
+                                                    clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description)
             forwardedHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
             perform(machine.requestHead(.forward, keepAlive: head.isKeepAlive, http10: http10))
         }

@@ -61,11 +61,12 @@ public final class ProxyState: Sendable {
     }
 
     /// The decision for one request that would be forwarded: the forwarding rules, then the rights.
-    public func decide(_ head: RequestHead, now: Int64) -> AccessDecision {
+    /// - Parameter client: the client's address, for tokens limited to addresses.
+    public func decide(_ head: RequestHead, client: IPAddress? = nil, now: Int64) -> AccessDecision {
         namespaceCell.read { box in
             let stale = revocationsStale(now: now)
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
-                .decide(head: head, verifier: verifier, now: now)
+                .decide(head: head, client: client, verifier: verifier, now: now)
         }
     }
 }

@@ -4,7 +4,7 @@ import RegTokenLedger
 
 extension Home {
     /// What `token` may have of `scopes` at the token server's registry: the proxy's decision
-    /// action by action (``AccessPolicy/grant(token:scopes:verifier:now:)``) with this home's keys,
+    /// action by action (``AccessPolicy/grant(token:scopes:client:verifier:now:)``) with this home's keys,
     /// revocation list and account namespaces, for the region `region`.
     func registryGrant(for token: [UInt8], scopes: [RegistryScope], region: String, now: Int64) throws(LedgerError) -> ScopeGrant {
         // The grant verifies the token once for itself and once per asked action: with a few

@@ -102,6 +102,8 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Slots of the ES256 verified-signature cache (about 1 KiB each; 0 turns it off).")
     var signatureCache: Int = 4096
 
+    @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy in front (CIDR, repeatable) whose X-Forwarded-For names the client, for tokens limited with --allow-from; from any other peer the header is ignored.")
+    var trustedProxies: [String] = []
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -231,6 +233,12 @@ struct ProxyCommand: AsyncParsableCommand {
         config.upstreamResponseTimeout = .seconds(upstreamWait)
         config.headerTimeout = .seconds(headerWait)
         config.shutdownGrace = .seconds(try cli { try Durations.parse(shutdownGrace) })
+        config.trustedProxies = try trustedProxies.map { text in
+            guard let range = AddressRange(text) else {
+                throw CLIError("--trusted-proxy '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
+            }
+            return range
+        }
         let tls: NIOSSLContext? = tlsCert != nil ? try loadTLS() : nil
         if tls != nil { config.clientScheme = "https" }
         let revocationSource: Reloader.RevocationSource?

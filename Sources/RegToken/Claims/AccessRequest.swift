@@ -10,6 +10,13 @@ public struct AccessRequest: Sendable, Hashable {
     /// The account that owns ``namespace``, when the caller knows it (the proxy's namespaces file).
     /// A token of any other account is refused with `namespaceNotAllowed`.
     public var namespaceOwner: String?
+    /// The repository the request touches (`acme/app`), for tokens with repository rules; `nil`
+    /// for requests on no repository. A token with rules is refused for a repository when no
+    /// rule matching it allows ``access``.
+    public var repository: String?
+    /// The client's address, for tokens limited to addresses (`allow_from`); `nil` when unknown,
+    /// and then such a token is refused.
+    public var clientAddress: IPAddress?
 
     /// A request for `access` in `region`, on a namespace or on none.
     /// - Parameters:
@@ -17,10 +24,15 @@ public struct AccessRequest: Sendable, Hashable {
     ///   - access: pull, push or delete.
     ///   - namespace: the namespace the request touches, or `nil` for a request on no repository.
     ///   - namespaceOwner: the account that owns `namespace`, or `nil` to leave ownership unchecked.
-    public init(region: String, access: Access, namespace: String? = nil, namespaceOwner: String? = nil) {
+    ///   - repository: the repository the request touches, or `nil`.
+    ///   - clientAddress: the client's address, or `nil` when unknown.
+    public init(region: String, access: Access, namespace: String? = nil, namespaceOwner: String? = nil,
+                repository: String? = nil, clientAddress: IPAddress? = nil) {
         self.region = region
         self.access = access
         self.namespace = namespace
         self.namespaceOwner = namespaceOwner
+        self.repository = repository
+        self.clientAddress = clientAddress
     }
 }

@@ -12,6 +12,18 @@ struct ParsedClaims {
     var expiresAt: Int64? = nil
     var notBefore: Int64? = nil
     var namespaceRestricted = false
+    var repositoryRestricted = false
+    var addressRestricted = false
+}
+
+/// One entry of a list claim, as the parser hands it to its caller (checked, not copied).
+enum ClaimListItem {
+    /// A namespace of `namespaces`.
+    case namespace(UnsafeBufferPointer<UInt8>)
+    /// A rule of `repositories`: its pattern (valid) and actions.
+    case rule(pattern: UnsafeBufferPointer<UInt8>, actions: RepositoryRule.Actions)
+    /// A range of `allow_from`.
+    case range(AddressRange)
 }
 
 /// The strict claims parser: known members only, each at most once, each of its type.
@@ -25,6 +37,8 @@ enum ClaimsParser {
     private static var exp: UInt16 { IssuedClaim.exp.bit }
     private static var nbf: UInt16 { IssuedClaim.nbf.bit }
     private static var namespaces: UInt16 { IssuedClaim.namespaces.bit }
+    private static var repositories: UInt16 { IssuedClaim.repositories.bit }
+    private static var allowFrom: UInt16 { IssuedClaim.allowFrom.bit }
     private static var required: UInt16 { IssuedClaim.requiredBits }
     /// An unknown member name.
     private static let unknown: UInt16 = 0
@@ -148,16 +162,16 @@ enum ClaimsParser {
         return UUIDBytes(utf8: UnsafeRawBufferPointer(value))
     }
 
-    /// Parses `json` in place (its strings are decoded over their own text), calling `namespace`
-    /// for each listed namespace.
+    /// Parses `json` in place (its strings are decoded over their own text), calling `item`
+    /// for each entry of its list claims (namespaces, repository rules, address ranges).
     ///
     /// Claims exactly as regtoken's issuer lays them out are read by ``issuedLayout(_:)``; any
     /// other text (or any doubt) goes to the strict member-by-member parser, which defines what
     /// is accepted.
     @inline(__always)
-    static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, namespace: (UnsafeBufferPointer<UInt8>) -> Void) throws(TokenError) -> ParsedClaims {
+    static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, item: (ClaimListItem) -> Void) throws(TokenError) -> ParsedClaims {
         if let claims = issuedLayout(UnsafeBufferPointer(json)) { return claims }
-        return try parseMembers(json, namespace: namespace)
+        return try parseMembers(json, item: item)
     }
 
     /// Claims in the byte layout ``TokenClaims/json`` writes, without namespaces and without
@@ -291,7 +305,7 @@ enum ClaimsParser {
     }
 
     /// The strict parser: members in any order, with whitespace, escapes and `nbf`.
-    static func parseMembers(_ json: UnsafeMutableBufferPointer<UInt8>, namespace: (UnsafeBufferPointer<UInt8>) -> Void) throws(TokenError) -> ParsedClaims {
+    static func parseMembers(_ json: UnsafeMutableBufferPointer<UInt8>, item: (ClaimListItem) -> Void) throws(TokenError) -> ParsedClaims {
         var claims = ParsedClaims()
         var reader = JSONReader(json)
         var seen: UInt16 = 0
@@ -328,25 +342,25 @@ enum ClaimsParser {
                 claims.notBefore = try reader.numericDate()
             case namespaces:
                 claims.namespaceRestricted = true
-                try reader.expect(UInt8(ascii: "["), "claim namespaces is not an array")
-                reader.skipWhitespace()
-                if reader.peek == UInt8(ascii: "]") { throw .malformed("claim namespaces is empty") }
-                var count = 0
-                while true {
-                    reader.skipWhitespace()
-                    let value = try reader.string(allowControl: false)
+                try stringArray(&reader, maximum: maximumNamespaces, "claim namespaces is not a non-empty array of at most 64 namespaces") { (value) throws(TokenError) in
                     guard value.count <= ShortString.capacity, !value.isEmpty else {
                         throw .malformed("a namespace is empty or longer than 64 bytes")
                     }
-                    count += 1
-                    guard count <= maximumNamespaces else { throw .malformed("claim namespaces lists more than 64 namespaces") }
-                    namespace(value)
-                    reader.skipWhitespace()
-                    guard !reader.isAtEnd else { throw .malformed("unterminated namespaces array") }
-                    let c = reader.peek
-                    reader.index += 1
-                    if c == UInt8(ascii: "]") { break }
-                    guard c == UInt8(ascii: ",") else { throw .malformed("expected ',' or ']' in namespaces") }
+                    item(.namespace(value))
+                }
+            case repositories:
+                claims.repositoryRestricted = true
+                try stringArray(&reader, maximum: RepositoryRule.maximumCount, "claim repositories is not a non-empty array of at most 32 rules") { (value) throws(TokenError) in
+                    guard let (pattern, actions) = RepositoryRule.split(value) else {
+                        throw .malformed("a repository rule is not pattern:actions")
+                    }
+                    item(.rule(pattern: pattern, actions: actions))
+                }
+            case allowFrom:
+                claims.addressRestricted = true
+                try stringArray(&reader, maximum: AddressRange.maximumCount, "claim allow_from is not a non-empty array of at most 32 ranges") { (value) throws(TokenError) in
+                    guard let range = AddressRange(bytes: value) else { throw .malformed("an allow_from entry is not an address range") }
+                    item(.range(range))
                 }
             default:
                 throw .malformed("claims have an unknown member")
@@ -361,21 +375,54 @@ enum ClaimsParser {
     }
 }
 
+extension ClaimsParser {
+    /// A non-empty JSON array of at most `maximum` strings, each handed to `value`.
+    static func stringArray(_ reader: inout JSONReader, maximum: Int, _ problem: StaticString,
+                            _ value: (UnsafeBufferPointer<UInt8>) throws(TokenError) -> Void) throws(TokenError) {
+        try reader.expect(UInt8(ascii: "["), problem)
+        reader.skipWhitespace()
+        if reader.peek == UInt8(ascii: "]") { throw .malformed(problem) }
+        var count = 0
+        while true {
+            reader.skipWhitespace()
+            let string = try reader.string(allowControl: false)
+            count += 1
+            guard count <= maximum else { throw .malformed(problem) }
+            try value(string)
+            reader.skipWhitespace()
+            guard !reader.isAtEnd else { throw .malformed(problem) }
+            let c = reader.peek
+            reader.index += 1
+            if c == UInt8(ascii: "]") { break }
+            guard c == UInt8(ascii: ",") else { throw .malformed(problem) }
+        }
+    }
+}
+
 extension TokenClaims {
     /// Parses claims JSON strictly, as the verifier does. This does not check any signature:
     /// use it on a token that ``TokenVerifier`` accepted, or for display.
     public init(json: [UInt8]) throws(TokenError) {
         var namespaces: [String] = []
+        var rules: [RepositoryRule] = []
+        var ranges: [AddressRange] = []
         var text = json  // parsed in place
         let parsed: Result<(ParsedClaims, String, String), TokenError> = text.withUnsafeMutableBufferPointer { buffer in
             Result { () throws(TokenError) in
-                let claims = try ClaimsParser.parse(buffer) { namespaces.append(String(decoding: $0, as: UTF8.self)) }
+                let claims = try ClaimsParser.parse(buffer) { item in
+                    switch item {
+                    case .namespace(let ns): namespaces.append(String(decoding: ns, as: UTF8.self))
+                    case .rule(let pattern, let actions): rules.append(RepositoryRule(pattern: String(decoding: pattern, as: UTF8.self), actions: actions))
+                    case .range(let range): ranges.append(range)
+                    }
+                }
                 return (claims, String(decoding: claims.account, as: UTF8.self), String(decoding: claims.region, as: UTF8.self))
             }
         }
         let (claims, account, region) = try parsed.get()
         self.init(id: claims.id, account: account, region: region, scope: claims.scope,
                   issuedAt: claims.issuedAt, expiresAt: claims.expiresAt, notBefore: claims.notBefore,
-                  namespaces: claims.namespaceRestricted ? namespaces : nil)
+                  namespaces: claims.namespaceRestricted ? namespaces : nil,
+                  repositories: claims.repositoryRestricted ? rules : nil, allowFrom: claims.addressRestricted ? ranges : nil)
     }
 }

@@ -18,7 +18,7 @@
 /// accepted), and tests. The fixed-offset reader declines any layout it does not know, so the
 /// strict parser reads the new claim until the reader learns it.
 enum IssuedClaim: Int, CaseIterable {
-    case jti, sub, region, scope, iat, exp, nbf, namespaces
+    case jti, sub, region, scope, iat, exp, nbf, namespaces, repositories, allowFrom
 
     /// What the issuer writes before the member's value: `{` (the first member) or `,`, then the
     /// quoted name and `:`. For a string value, the value's opening quote follows.
@@ -33,6 +33,8 @@ enum IssuedClaim: Int, CaseIterable {
         case .exp: ",\"exp\":"
         case .nbf: ",\"nbf\":"
         case .namespaces: ",\"namespaces\":"
+        case .repositories: ",\"repositories\":"
+        case .allowFrom: ",\"allow_from\":"
         }
     }
 
@@ -40,7 +42,7 @@ enum IssuedClaim: Int, CaseIterable {
     var isRequired: Bool {
         switch self {
         case .jti, .sub, .region, .scope, .iat: true
-        case .exp, .nbf, .namespaces: false
+        case .exp, .nbf, .namespaces, .repositories, .allowFrom: false
         }
     }
 
@@ -48,7 +50,7 @@ enum IssuedClaim: Int, CaseIterable {
     var isString: Bool {
         switch self {
         case .jti, .sub, .region, .scope: true
-        case .iat, .exp, .nbf, .namespaces: false
+        case .iat, .exp, .nbf, .namespaces, .repositories, .allowFrom: false
         }
     }
 

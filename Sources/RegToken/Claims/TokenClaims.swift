@@ -3,10 +3,11 @@
 ///
 /// On the wire they are one JSON object in the fixed order of `IssuedClaim` (the one description
 /// of the layout), without whitespace:
-/// `{"jti":"<uuid>","sub":"<account>","region":"<region>","scope":"pull"|"pull,push"|"pull,push,delete","iat":<s>,"exp":<s>,"namespaces":["ns",...]}`
-/// with `exp` absent for a non-expiring token and `namespaces` absent for a token valid on all
-/// of the account's namespaces (`nbf`, before `namespaces`, only when set). The verifier accepts
-/// these members in any order, and nothing else.
+/// `{"jti":"<uuid>","sub":"<account>","region":"<region>","scope":"pull"|"pull,push"|"pull,push,delete","iat":<s>,"exp":<s>,"namespaces":["ns",...],"repositories":["pattern:actions",...],"allow_from":["cidr",...]}`
+/// with `exp` absent for a non-expiring token, `namespaces` absent for a token valid on all
+/// of the account's namespaces, `repositories` absent for a token without repository rules and
+/// `allow_from` absent for a token usable from anywhere (`nbf`, before `namespaces`, only when
+/// set). The verifier accepts these members in any order, and nothing else.
 public struct TokenClaims: Sendable, Hashable {
     /// The token identifier (`jti`), a random UUID: the "Token identifier" users see.
     public var id: UUIDBytes
@@ -25,6 +26,11 @@ public struct TokenClaims: Sendable, Hashable {
     public var notBefore: Int64?
     /// The namespaces the token is limited to, or `nil` for all of the account's namespaces.
     public var namespaces: [String]?
+    /// The repository rules the token is limited to (``RepositoryRule``), or `nil` for every
+    /// repository of its namespaces.
+    public var repositories: [RepositoryRule]?
+    /// The client addresses the token may be used from, or `nil` for anywhere.
+    public var allowFrom: [AddressRange]?
 
     /// Claims as given, unchecked: ``validate()`` checks them (``TokenIssuer/issue(_:)`` calls it).
     /// - Parameters:
@@ -37,8 +43,11 @@ public struct TokenClaims: Sendable, Hashable {
     ///   - notBefore: not-before (`nbf`), seconds since 1970, or `nil` (the default) for none.
     ///   - namespaces: the namespaces the token is limited to, or `nil` (the default) for all of
     ///     the account's namespaces.
+    ///   - repositories: repository rules, or `nil` (the default) for none.
+    ///   - allowFrom: the address ranges the token may be used from, or `nil` (the default) for anywhere.
     public init(id: UUIDBytes = .random(), account: String, region: String, scope: Scope, issuedAt: Int64,
-                expiresAt: Int64?, notBefore: Int64? = nil, namespaces: [String]? = nil) {
+                expiresAt: Int64?, notBefore: Int64? = nil, namespaces: [String]? = nil,
+                repositories: [RepositoryRule]? = nil, allowFrom: [AddressRange]? = nil) {
         self.id = id
         self.account = account
         self.region = region
@@ -47,6 +56,8 @@ public struct TokenClaims: Sendable, Hashable {
         self.expiresAt = expiresAt
         self.notBefore = notBefore
         self.namespaces = namespaces
+        self.repositories = repositories
+        self.allowFrom = allowFrom
     }
 
     /// The default lifetime of a token: 24 hours.
@@ -86,6 +97,10 @@ public struct TokenClaims: Sendable, Hashable {
                         w.raw("]")
                     }
                 }
+            case .repositories:
+                if let repositories { w.member(claim.opening) { $0.stringArray(repositories.map(\.description)) } }
+            case .allowFrom:
+                if let allowFrom { w.member(claim.opening) { $0.stringArray(allowFrom.map(\.description)) } }
             }
         }
         w.raw("}")
@@ -117,6 +132,29 @@ public struct TokenClaims: Sendable, Hashable {
                 throw IssueError(.invalidClaims, "invalid namespace '\(ns.prefix(80))': use lowercase letters and digits separated by '.', '_' or '-' (at most 64 characters)")
             }
         }
+        if let repositories {
+            guard !repositories.isEmpty, repositories.count <= RepositoryRule.maximumCount else {
+                throw IssueError(.invalidClaims, "a token has 1 to \(RepositoryRule.maximumCount) repository rules")
+            }
+            guard Set(repositories.map(\.pattern)).count == repositories.count else {
+                throw IssueError(.invalidClaims, "a repository pattern is listed twice: give each pattern once, with all its actions")
+            }
+            let granted = RepositoryRule.Actions(scope)
+            for rule in repositories {
+                try rule.validate()
+                guard granted.isSuperset(of: rule.actions) else {
+                    throw IssueError(.invalidClaims, "repository rule '\(rule.description.prefix(80))' asks for more than the token's scope (\(scope.rawValue)): use --readwrite for push, --delete for delete")
+                }
+                if let namespaces, !namespaces.contains(rule.namespace) {
+                    throw IssueError(.invalidClaims, "repository rule '\(rule.description.prefix(80))' is outside the token's namespaces (\(namespaces.joined(separator: ", ")))")
+                }
+            }
+        }
+        if let allowFrom {
+            guard !allowFrom.isEmpty, allowFrom.count <= AddressRange.maximumCount else {
+                throw IssueError(.invalidClaims, "a token has 1 to \(AddressRange.maximumCount) address ranges")
+            }
+        }
     }
 
     static func isAccountCharacter(_ b: UInt8) -> Bool {
@@ -138,7 +176,11 @@ public struct TokenClaims: Sendable, Hashable {
 
     /// A Docker repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
     public static func isNameComponent(_ s: String) -> Bool {
-        let b = Array(s.utf8)
+        Array(s.utf8).withUnsafeBufferPointer { isNameComponent(bytes: $0) }
+    }
+
+    /// ``isNameComponent(_:)`` on bytes.
+    static func isNameComponent(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !b.isEmpty else { return false }
         func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
         var i = 0

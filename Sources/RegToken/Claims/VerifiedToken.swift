@@ -23,6 +23,10 @@ public struct VerifiedToken: Sendable, Hashable {
     public internal(set) var algorithm: Algorithm
     /// True when the token is limited to a list of namespaces.
     public internal(set) var isNamespaceRestricted: Bool
+    /// True when the token carries repository rules.
+    public internal(set) var isRepositoryRestricted: Bool
+    /// True when the token is limited to address ranges.
+    public internal(set) var isAddressRestricted: Bool
 
     /// An empty value (all zero, empty strings), for ``TokenVerifier/verify(bytes:at:for:into:)`` to write into.
     public init() {
@@ -35,5 +39,7 @@ public struct VerifiedToken: Sendable, Hashable {
         keyID = ShortString()
         algorithm = .hs256
         isNamespaceRestricted = false
+        isRepositoryRestricted = false
+        isAddressRestricted = false
     }
 }

@@ -37,4 +37,14 @@ package struct JSONWriter {
         }
         bytes.append(UInt8(ascii: "\""))
     }
+
+    /// `["a","b",...]`.
+    package mutating func stringArray(_ values: [String]) {
+        bytes.append(UInt8(ascii: "["))
+        for (i, v) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            string(v)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
 }

@@ -20,6 +20,8 @@ public struct TokenError: CodedError {
             case insufficientScope
             case namespaceNotAllowed
             case revoked
+            case repositoryNotAllowed
+            case addressNotAllowed
         }
 
         let raw: Raw
@@ -46,6 +48,10 @@ public struct TokenError: CodedError {
         public static let namespaceNotAllowed = ErrorCode(raw: .namespaceNotAllowed)
         /// The token's id is on the revocation list.
         public static let revoked = ErrorCode(raw: .revoked)
+        /// The token has repository rules, and none that matches the repository allows the action.
+        public static let repositoryNotAllowed = ErrorCode(raw: .repositoryNotAllowed)
+        /// The token is limited to address ranges, and the client's address is in none (or unknown).
+        public static let addressNotAllowed = ErrorCode(raw: .addressNotAllowed)
 
         /// Every code, for tables and exhaustive tests.
         public static var allCodes: [ErrorCode] { Raw.allCases.map { ErrorCode(raw: $0) } }
@@ -64,6 +70,8 @@ public struct TokenError: CodedError {
             case .insufficientScope: return "insufficient_scope"
             case .namespaceNotAllowed: return "namespace_not_allowed"
             case .revoked: return "revoked"
+            case .repositoryNotAllowed: return "repository_not_allowed"
+            case .addressNotAllowed: return "address_not_allowed"
             }
         }
     }

@@ -188,9 +188,9 @@ public final class TokenVerifier: Sendable {
                         prefixKnown: Int, signatureText: UnsafeRawBufferPointer, key: UnsafePointer<FastKey>, now: Int64, request: AccessRequest,
                         state: VerifierState, into verified: inout VerifiedToken) throws(TokenError) {
         let algorithm = key.pointee.algorithm
-        // The requested namespace is matched while parsing.
-        var namespaceMatched = false
-        let claims = try Self.parse(json, wanting: request.namespace, matched: &namespaceMatched)
+        // The requested namespace, repository and address are matched while parsing.
+        var matched = ListMatches()
+        let claims = try Self.parse(json, wanting: request.namespace, repository: request.repository, address: request.clientAddress, matched: &matched)
 
         // Time.
         let leeway = configuration.leeway
@@ -208,8 +208,14 @@ public final class TokenVerifier: Sendable {
         // What is asked.
         guard Self.equal(claims.region, request.region) else { throw TokenError(.wrongRegion, "token is for another region") }
         guard claims.scope.allows(request.access) else { throw TokenError(.insufficientScope, "token is pull-only") }
-        if request.namespace != nil && claims.namespaceRestricted && !namespaceMatched {
+        if request.namespace != nil && claims.namespaceRestricted && !matched.namespace {
             throw TokenError(.namespaceNotAllowed, "token is not valid for this namespace")
+        }
+        if claims.repositoryRestricted && request.repository != nil && !matched.ruleActions.contains(RepositoryRule.Actions(request.access)) {
+            throw TokenError(.repositoryNotAllowed, "no repository rule of the token allows this action on this repository")
+        }
+        if claims.addressRestricted && !matched.address {
+            throw TokenError(.addressNotAllowed, "token is not valid from this address")
         }
         if let owner = request.namespaceOwner, !Self.equal(claims.account, owner) {
             throw TokenError(.namespaceNotAllowed, "namespace belongs to another account")
@@ -253,20 +259,40 @@ public final class TokenVerifier: Sendable {
         verified.keyID = key.pointee.keyID
         verified.algorithm = algorithm
         verified.isNamespaceRestricted = claims.namespaceRestricted
+        verified.isRepositoryRestricted = claims.repositoryRestricted
+        verified.isAddressRestricted = claims.addressRestricted
     }
 
-    /// Parses the claims in `json`, setting `matched` when they list the namespace `wanted`.
+    /// What the list claims said of the request, gathered while parsing.
+    struct ListMatches {
+        var namespace = false
+        var ruleActions: RepositoryRule.Actions = []
+        var address = false
+    }
+
+    /// Parses the claims in `json`, noting in `matched` whether they list the namespace `wanted`,
+    /// which actions their rules matching `repository` allow, and whether a range holds `address`.
     ///
-    /// A function of its own so that the closure captures only the optional string, passed in
-    /// borrowed, and not the request: capturing the request copied the whole of it (three
-    /// strings, a retain and a release each) through its value witness on every verification,
-    /// and a local copy of the optional string cost a retain and a dozen outlined copies and
-    /// destroys on every path out.
+    /// A function of its own so that the closure captures only these optional values, passed in
+    /// borrowed, and not the request: capturing the request copied the whole of it (its strings,
+    /// a retain and a release each) through its value witness on every verification, and a local
+    /// copy of an optional string cost a retain and a dozen outlined copies and destroys on every
+    /// path out. Tokens in the issuer's layout without list claims never call the closure.
     @inline(__always)
-    private static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, wanting wanted: String?,
-                              matched: inout Bool) throws(TokenError) -> ParsedClaims {
-        try ClaimsParser.parse(json) { ns in
-            if !matched, let wanted, equal(ns, wanted) { matched = true }
+    private static func parse(_ json: UnsafeMutableBufferPointer<UInt8>, wanting wanted: String?, repository: String?,
+                              address: IPAddress?, matched: inout ListMatches) throws(TokenError) -> ParsedClaims {
+        try ClaimsParser.parse(json) { item in
+            switch item {
+            case .namespace(let ns):
+                if !matched.namespace, let wanted, equal(ns, wanted) { matched.namespace = true }
+            case .rule(let pattern, let actions):
+                if let repository, !matched.ruleActions.isSuperset(of: actions),
+                   repository.utf8.span.withUnsafeBufferPointer({ RepositoryRule.matches(pattern: pattern, name: $0) }) {
+                    matched.ruleActions.formUnion(actions)
+                }
+            case .range(let range):
+                if !matched.address, let address, range.contains(address) { matched.address = true }
+            }
         }
     }
 
