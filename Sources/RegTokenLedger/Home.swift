@@ -239,23 +239,32 @@ public final class Home {
     /// this home (`accounts add`), a namespace it does not own; for any other account, a name that
     /// is not a namespace (its only namespace is its name, as the proxy reads it without a
     /// namespaces file), such as `Acme` or `ops@acme`.
-    public func checkTokenCanWork(account: String, namespaces: [String]?, now: Int64) throws(LedgerError) {
+    public func checkTokenCanWork(account: String, namespaces: [String]?, repositories: [RepositoryRule]? = nil, now: Int64) throws(LedgerError) {
+        let owned: [String]
         if let known = try ledger.account(named: account, now: now) {
+            owned = known.namespaces
             if let outside = namespaces?.first(where: { !known.namespaces.contains($0) }) {
                 throw LedgerError(.invalidInput, "account \(account) does not own namespace \(outside) (it owns \(known.namespaces.joined(separator: ", "))): the proxy would refuse every request of the token there")
             }
         } else if !TokenClaims.isNameComponent(account) {
             throw LedgerError(.invalidInput, "account '\(account)' is not a namespace name (lowercase letters, digits, separators), so its tokens could never pull or push: use a lowercase account name, which is also its namespace (as regtoken accounts add requires)")
+        } else {
+            owned = [account]
+        }
+        // A rule outside the account's namespaces could never match a repository it may use.
+        if let outside = repositories?.first(where: { !owned.contains($0.namespace) }) {
+            throw LedgerError(.invalidInput, "repository rule '\(outside.description.prefix(80))' is outside account \(account)'s namespaces (\(owned.joined(separator: ", ")))")
         }
     }
 
     /// Issues a token and records it (its claims and key id; never its value).
     /// - Parameter lifetime: seconds until expiry, or `nil` for a non-expiring token.
     public func issueToken(account: String, region: String, scope: Scope, description: String,
-                           lifetime: Int64?, namespaces: [String]?, now: Int64) throws(LedgerError) -> IssuedToken {
+                           lifetime: Int64?, namespaces: [String]?, repositories: [RepositoryRule]? = nil,
+                           allowFrom: [AddressRange]? = nil, now: Int64) throws(LedgerError) -> IssuedToken {
         let ring = try keyRing()
         let claims = TokenClaims(account: account, region: region, scope: scope, issuedAt: now,
-                                 expiresAt: lifetime.map { now + $0 }, namespaces: namespaces)
+                                 expiresAt: lifetime.map { now + $0 }, namespaces: namespaces, repositories: repositories, allowFrom: allowFrom)
         let token: String
         let issuer: TokenIssuer
         do {
@@ -265,7 +274,8 @@ public final class Home {
             throw LedgerError(error.code == .invalidClaims ? .invalidInput : .storage, error.reason)
         }
         let record = TokenRecord(id: claims.id, account: account, region: region, scope: scope, description: description,
-                                 createdAt: now, expiresAt: claims.expiresAt, keyID: issuer.key.id, namespaces: namespaces)
+                                 createdAt: now, expiresAt: claims.expiresAt, keyID: issuer.key.id, namespaces: namespaces,
+                                 repositories: repositories, allowFrom: allowFrom)
         try ledger.add(record)
         return IssuedToken(record: record, value: token)
     }

@@ -101,6 +101,12 @@ public final class Ledger: Sendable {
                 INSERT INTO meta(key, value) VALUES ('namespaces_version', 0), ('namespaces_issued_at', 0);
                 """)
         }
+        // Fine-grained tokens: repository rules and address ranges, space-separated (neither a
+        // pattern, its actions nor a range holds a space).
+        m.registerMigration("v4-fine-grained-tokens") { db in
+            try db.execute(sql: "ALTER TABLE token ADD COLUMN repositories TEXT")
+            try db.execute(sql: "ALTER TABLE token ADD COLUMN allow_from TEXT")
+        }
         return m
     }
 
@@ -127,11 +133,13 @@ public final class Ledger: Sendable {
     public func add(_ record: TokenRecord) throws(LedgerError) {
         try write("record the token") { db in
             try db.execute(sql: """
-                INSERT INTO token(id, account, region, scope, description, created_at, expires_at, key_id, namespaces)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO token(id, account, region, scope, description, created_at, expires_at, key_id, namespaces, repositories, allow_from)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id.description, record.account, record.region, record.scope.rawValue, record.description,
                                  record.createdAt, record.expiresAt, record.keyID,
-                                 record.namespaces.map { $0.joined(separator: ",") }])
+                                 record.namespaces.map { $0.joined(separator: ",") },
+                                 record.repositories.map { $0.map(\.description).joined(separator: " ") },
+                                 record.allowFrom.map { $0.map(\.description).joined(separator: " ") }])
         }
     }
 
@@ -160,9 +168,16 @@ public final class Ledger: Sendable {
     static func record(_ row: Row) -> TokenRecord? {
         guard let id = UUIDBytes(row["id"] as String), let scope = Scope(rawValue: row["scope"]) else { return nil }
         let ns: String? = row["namespaces"]
+        let rules: String? = row["repositories"]
+        let ranges: String? = row["allow_from"]
+        // A rule or range that does not read back makes the record unusable, not wider.
+        let repositories = rules.map { $0.split(separator: " ").map { RepositoryRule(claim: String($0)) } }
+        let allowFrom = ranges.map { $0.split(separator: " ").map { AddressRange(String($0)) } }
+        if repositories?.contains(where: { $0 == nil }) == true || allowFrom?.contains(where: { $0 == nil }) == true { return nil }
         return TokenRecord(id: id, account: row["account"], region: row["region"], scope: scope, description: row["description"],
                            createdAt: row["created_at"], expiresAt: row["expires_at"], keyID: row["key_id"],
-                           namespaces: ns.map { $0.split(separator: ",").map(String.init) })
+                           namespaces: ns.map { $0.split(separator: ",").map(String.init) },
+                           repositories: repositories?.compactMap { $0 }, allowFrom: allowFrom?.compactMap { $0 })
     }
 
     /// Removes tokens of `account` in `region` in one transaction: all of them, or (when one id is

@@ -16,9 +16,14 @@ public struct TokenRecord: Sendable, Hashable {
     /// The key that signed the token: ``Home/tokenValue(_:)`` signs the claims again with it.
     public var keyID: String
     public var namespaces: [String]?
+    /// The token's repository rules, or `nil` for none.
+    public var repositories: [RepositoryRule]?
+    /// The address ranges the token may be used from, or `nil` for anywhere.
+    public var allowFrom: [AddressRange]?
 
     public init(id: UUIDBytes, account: String, region: String, scope: Scope, description: String, createdAt: Int64,
-                expiresAt: Int64?, keyID: String, namespaces: [String]?) {
+                expiresAt: Int64?, keyID: String, namespaces: [String]?, repositories: [RepositoryRule]? = nil,
+                allowFrom: [AddressRange]? = nil) {
         self.id = id
         self.account = account
         self.region = region
@@ -28,13 +33,16 @@ public struct TokenRecord: Sendable, Hashable {
         self.expiresAt = expiresAt
         self.keyID = keyID
         self.namespaces = namespaces
+        self.repositories = repositories
+        self.allowFrom = allowFrom
     }
 
     public var isReadOnly: Bool { scope.isReadOnly }
 
     /// The token's claims, exactly as issued (no value is stored: the claims are signed again).
     public var claims: TokenClaims {
-        TokenClaims(id: id, account: account, region: region, scope: scope, issuedAt: createdAt, expiresAt: expiresAt, namespaces: namespaces)
+        TokenClaims(id: id, account: account, region: region, scope: scope, issuedAt: createdAt, expiresAt: expiresAt, namespaces: namespaces,
+                    repositories: repositories, allowFrom: allowFrom)
     }
 }
 

@@ -42,10 +42,12 @@ struct APIMiddleware: ServerMiddleware {
                 try await handle(request, body, metadata, operationID, next)
             }
         }
-        if operationID == "getRegistryToken" {
+        if operationID == "getRegistryToken" || operationID == "postRegistryToken" {
             // Basic credentials with a regtoken token: the handler checks them (a token, not an API key).
             return try await RequestScope.$authorization.withValue(request.headerFields[values: .authorization]) {
-                try await handle(request, body, metadata, operationID, next)
+                try await RequestScope.$forwardedFor.withValue(request.headerFields[values: HTTPField.Name("X-Forwarded-For")!]) {
+                    try await handle(request, body, metadata, operationID, next)
+                }
             }
         }
         return try await handle(request, body, metadata, operationID, next)

@@ -28,12 +28,16 @@ public struct TokenServer: Sendable {
     public var region: String
     /// Seconds a registry token lasts (the longest a removed regtoken token keeps working there).
     public var lifetime: Int64
+    /// Reverse proxies in front of the service whose `X-Forwarded-For` names the requester, for
+    /// tokens limited to addresses; empty: the connection's peer is the requester.
+    public var trustedProxies: [AddressRange]
 
-    public init(service: String, issuer: String, region: String, lifetime: Int64 = 300) {
+    public init(service: String, issuer: String, region: String, lifetime: Int64 = 300, trustedProxies: [AddressRange] = []) {
         self.service = service
         self.issuer = issuer
         self.region = region
         self.lifetime = lifetime
+        self.trustedProxies = trustedProxies
     }
 }
 

@@ -14,6 +14,8 @@ enum RequestScope {
     /// The request's `Authorization` values, for `GET /token` (Basic credentials that an OpenAPI
     /// operation cannot declare).
     @TaskLocal static var authorization: [String] = []
+    /// The request's `X-Forwarded-For` values, for the token server behind trusted proxies.
+    @TaskLocal static var forwardedFor: [String] = []
     @TaskLocal static var clientAddress: String = "unknown"
 }
 
@@ -84,10 +86,41 @@ struct TokenAPI: APIProtocol {
         }
         let scope: Scope = delete ? .pushPullDelete : (readwrite ? .pushPull : .pull)
         let lifetime: Int64? = nonExpiring ? nil : (request.expiresIn ?? TokenClaims.defaultLifetime)
+        var repositories: [RepositoryRule]? = nil
+        if let rules = request.repositories {
+            guard !rules.isEmpty, rules.count <= RepositoryRule.maximumCount else {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "repositories must list 1 to 32 rules", field: "repositories"))))
+            }
+            var parsed: [RepositoryRule] = []
+            for text in rules {
+                do { parsed.append(try RepositoryRule.parse(text, defaultActions: .init(scope))) } catch {
+                    return .badRequest(.init(body: .json(Self.error(.invalidInput, error.reason, field: "repositories"))))
+                }
+            }
+            let owned = try issuer.withHome { home throws(LedgerError) in try home.ledger.account(named: account, now: now)?.namespaces ?? [] }
+            for rule in parsed where !owned.contains(rule.namespace) {
+                return .forbidden(.init(body: .json(Self.error(.forbidden, "repository rule '\(Self.printable(rule.description))' is outside the namespaces of account \(account)", field: "repositories"))))
+            }
+            repositories = parsed
+        }
+        var allowFrom: [AddressRange]? = nil
+        if let ranges = request.allowFrom {
+            guard !ranges.isEmpty, ranges.count <= AddressRange.maximumCount else {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "allow_from must list 1 to 32 ranges", field: "allow_from"))))
+            }
+            var parsed: [AddressRange] = []
+            for text in ranges {
+                guard let range = AddressRange(text) else {
+                    return .badRequest(.init(body: .json(Self.error(.invalidInput, "allow_from '\(Self.printable(text))' \(AddressRange.problem(text) ?? "is not a range")", field: "allow_from"))))
+                }
+                parsed.append(range)
+            }
+            allowFrom = parsed
+        }
         let result = Result { () throws(LedgerError) -> IssuedToken in
             try issuer.withHome { home throws(LedgerError) in
                 try home.issueToken(account: account, region: request.region, scope: scope, description: description,
-                                    lifetime: lifetime, namespaces: namespaces, now: now)
+                                    lifetime: lifetime, namespaces: namespaces, repositories: repositories, allowFrom: allowFrom, now: now)
             }
         }
         switch result {
@@ -176,7 +209,8 @@ struct TokenAPI: APIProtocol {
         }
         return .init(id: r.id.description, token: value, account: r.account, region: r.region, readonly: r.isReadOnly, scope: scope,
                      description: r.description, created: Durations.utc(r.createdAt), expires: r.expiresAt.map(Durations.utc),
-                     namespaces: r.namespaces, keyId: r.keyID)
+                     namespaces: r.namespaces, repositories: r.repositories?.map(\.description), allowFrom: r.allowFrom?.map(\.description),
+                     keyId: r.keyID)
     }
 
     // MARK: Verifiers
@@ -308,14 +342,17 @@ struct TokenAPI: APIProtocol {
             badScope = error
         }
         let asked = badScope == nil ? scopes : []
+        // The requester, for tokens limited to addresses: the peer, or behind trusted proxies the client they name.
+        let client = ClientAddress.resolve(peer: IPAddress(RequestScope.clientAddress), forwardedFor: RequestScope.forwardedFor,
+                                           trusted: server.trustedProxies)
         return try issuer.withHome { home throws(LedgerError) -> RegistryAnswer in
             let grant: ScopeGrant
             switch presented {
-            case .token(let token): grant = try home.registryGrant(for: token, scopes: asked, region: server.region, now: now)
+            case .token(let token): grant = try home.registryGrant(for: token, scopes: asked, client: client, region: server.region, now: now)
             case .refresh(let refresh):
                 switch try home.tokenBehind(refreshToken: refresh, server: server, now: now) {
                 case .failure(let refused): return .refused(refused.message)
-                case .success(let token): grant = try home.registryGrant(for: token, scopes: asked, region: server.region, now: now)
+                case .success(let token): grant = try home.registryGrant(for: token, scopes: asked, client: client, region: server.region, now: now)
                 }
             }
             switch grant {

@@ -6,7 +6,7 @@ extension Home {
     /// What `token` may have of `scopes` at the token server's registry: the proxy's decision
     /// action by action (``AccessPolicy/grant(token:scopes:client:verifier:now:)``) with this home's keys,
     /// revocation list and account namespaces, for the region `region`.
-    func registryGrant(for token: [UInt8], scopes: [RegistryScope], region: String, now: Int64) throws(LedgerError) -> ScopeGrant {
+    func registryGrant(for token: [UInt8], scopes: [RegistryScope], client: IPAddress?, region: String, now: Int64) throws(LedgerError) -> ScopeGrant {
         // The grant verifies the token once for itself and once per asked action: with a few
         // cache slots every look after the first skips the ES256 curve arithmetic.
         let verifier = TokenVerifier(keys: try keyRing(), configuration: VerifierConfiguration(signatureCacheCapacity: 16))
@@ -14,12 +14,12 @@ extension Home {
             throw LedgerError(.storage, "cannot install the revocation list: \(error)")
         }
         let owners = try ledger.namespaceMap().owners
-        return AccessPolicy(region: region, namespaces: NamespaceMap(owners: owners)).grant(token: token, scopes: scopes, verifier: verifier, now: now)
+        return AccessPolicy(region: region, namespaces: NamespaceMap(owners: owners)).grant(token: token, scopes: scopes, client: client, verifier: verifier, now: now)
     }
 
     /// The regtoken token behind a refresh token: looked up by the id the refresh token names (it
     /// must still exist in the server's region and not have expired) and signed again with its own
-    /// key, for ``registryGrant(for:scopes:region:now:)`` to grant as it grants the token itself,
+    /// key, for ``registryGrant(for:scopes:client:region:now:)`` to grant as it grants the token itself,
     /// so a revoked token is refused there as it is everywhere.
     /// - Returns: the token's value, or why the refresh token is refused.
     func tokenBehind(refreshToken refresh: [UInt8], server: TokenServer, now: Int64) throws(LedgerError) -> Result<[UInt8], RefreshRefused> {

@@ -48,6 +48,8 @@ struct TokenJSON: Encodable {
     var created: String
     var expires: String?
     var namespaces: [String]?
+    var repositories: [String]?
+    var allowFrom: [String]?
     var keyId: String
     var login: String?
 
@@ -62,6 +64,8 @@ struct TokenJSON: Encodable {
         created = Durations.utc(r.createdAt)
         expires = r.expiresAt.map(Durations.utc)
         namespaces = r.namespaces
+        repositories = r.repositories?.map(\.description)
+        allowFrom = r.allowFrom?.map(\.description)
         keyId = r.keyID
         login = value.flatMap { v in registry.map { Self.loginLine(token: v, registry: $0) } }
     }

@@ -100,7 +100,15 @@ struct Remote {
             throw CLIError("the service sent a token this command cannot read")
         }
         return TokenRecord(id: id, account: t.account, region: t.region, scope: scope, description: t.description, createdAt: created,
-                           expiresAt: t.expires.flatMap(Durations.parseUTC), keyID: t.keyId, namespaces: t.namespaces)
+                           expiresAt: t.expires.flatMap(Durations.parseUTC), keyID: t.keyId, namespaces: t.namespaces,
+                           repositories: try t.repositories?.map { text in
+                               guard let rule = RepositoryRule(claim: text) else { throw CLIError("the service sent a repository rule this command cannot read") }
+                               return rule
+                           },
+                           allowFrom: try t.allowFrom?.map { text in
+                               guard let range = AddressRange(text) else { throw CLIError("the service sent an address range this command cannot read") }
+                               return range
+                           })
     }
 
     static func issued(_ t: Components.Schemas.Token) throws -> IssuedToken {

@@ -62,6 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "How long a registry token lasts (and so how long a removed token keeps working at the registry), 1s to 1h.")
     var bearerLifetime: String = "5m"
 
+    @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy in front (CIDR, repeatable) whose X-Forwarded-For names the requester of /token, for tokens limited with --allow-from.")
+    var trustedProxies: [String] = []
+
     func validate() throws {
         let token = [tokenService, tokenIssuer, tokenRegion]
         if token.contains(where: { $0 != nil }) && token.contains(where: { $0 == nil }) {
@@ -104,7 +107,14 @@ struct ServeCommand: AsyncParsableCommand {
             guard try cli({ try issuer.activeKeyAlgorithm() }) == .es256 else {
                 throw CLIError("a token server signs with the active key, which must be ES256 (a registry takes ES256 keys): regtoken keys generate --alg ES256 --activate", exit: .invalidInput)
             }
-            configuration.tokenServer = TokenServer(service: tokenService, issuer: tokenIssuer, region: tokenRegion, lifetime: lifetime)
+            let trusted = try trustedProxies.map { text in
+                guard let range = AddressRange(text) else {
+                    throw CLIError("--trusted-proxy '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
+                }
+                return range
+            }
+            configuration.tokenServer = TokenServer(service: tokenService, issuer: tokenIssuer, region: tokenRegion, lifetime: lifetime,
+                                                    trustedProxies: trusted)
         }
         let service = IssuerService(issuer: issuer, configuration: configuration, logger: logger)
         let listening = Mutex(false)

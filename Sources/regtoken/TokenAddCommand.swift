@@ -28,6 +28,14 @@ struct TokenAddCommand: AsyncParsableCommand {
     @Option(name: .customLong("namespace"), help: "Limit the token to this namespace (repeatable; default: all of the account's).")
     var namespaces: [String] = []
 
+    @Option(name: .customLong("repository"), help: ArgumentHelp(
+        "Limit the token to repositories matching PATTERN[:ACTIONS] (repeatable), such as 'acme/ci-*:pull,push' or 'acme/base/**:pull'.",
+        discussion: "* matches within one path segment, ** one or more whole segments; ACTIONS are pull, push, delete (default: the token's scope), never beyond it; the first segment is one of the account's namespaces."))
+    var repositories: [String] = []
+
+    @Option(name: .customLong("allow-from"), help: "Let the token be used only from this address range (CIDR, IPv4 or IPv6; repeatable).")
+    var allowFrom: [String] = []
+
     @Flag(name: .short, help: "Print the token value alone.")
     var quiet = false
 
@@ -45,21 +53,37 @@ struct TokenAddCommand: AsyncParsableCommand {
             if nonExpiring { return nil }
             return try expiresIn.map { try Durations.parse($0) } ?? TokenClaims.defaultLifetime
         }
+        let scope: Scope = delete ? .pushPullDelete : (readwrite ? .pushPull : .pull)
+        // Checked here, before anything is asked of a service: each rule and range names what is wrong.
+        let rules = try repositories.map { text in try cli { try RepositoryRule.parse(text, defaultActions: .init(scope)) } }
+        let ranges = try allowFrom.map { text in
+            guard let range = AddressRange(text) else {
+                throw CLIError("--allow-from '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
+            }
+            return range
+        }
+        if let over = rules.first(where: { !RepositoryRule.Actions(scope).isSuperset(of: $0.actions) }) {
+            throw CLIError("--repository '\(over.description)' asks for more than the token's scope (\(scope.rawValue)): add --readwrite for push, --delete for delete", exit: .invalidInput)
+        }
         if try await Remote.session(global, { remote in
             let config = try global.peekConfig()
             let region = try global.resolvedRegion(config)
             try await global.checkRemoteAccount(remote)
             let issued = try await remote.create(.init(region: region, description: description, readwrite: readwrite, delete: delete,
                                                        nonExpiring: nonExpiring, expiresIn: nonExpiring ? nil : lifetime,
-                                                       namespaces: namespaces.isEmpty ? nil : namespaces))
+                                                       namespaces: namespaces.isEmpty ? nil : namespaces,
+                                                       repositories: rules.isEmpty ? nil : rules.map(\.description),
+                                                       allowFrom: ranges.isEmpty ? nil : ranges.map(\.description)))
             try issued.printCredentials(json: global.json, registry: config.registries[region], quiet: quiet)
             noteLeeway(lifetime)
         }) { return }
         let (home, account, region) = try global.openHome(needing: .accountAndRegion)
-        try cli { try home.checkTokenCanWork(account: account, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now()) }
+        try cli { try home.checkTokenCanWork(account: account, namespaces: namespaces.isEmpty ? nil : namespaces,
+                                             repositories: rules.isEmpty ? nil : rules, now: Durations.now()) }
         let record = try cli {
-            try home.issueToken(account: account, region: region, scope: delete ? .pushPullDelete : (readwrite ? .pushPull : .pull), description: description,
-                                lifetime: lifetime, namespaces: namespaces.isEmpty ? nil : namespaces, now: Durations.now())
+            try home.issueToken(account: account, region: region, scope: scope, description: description,
+                                lifetime: lifetime, namespaces: namespaces.isEmpty ? nil : namespaces,
+                                repositories: rules.isEmpty ? nil : rules, allowFrom: ranges.isEmpty ? nil : ranges, now: Durations.now())
         }
         try record.printCredentials(json: global.json, registry: home.config.registries[region], quiet: quiet)
         noteLeeway(lifetime)

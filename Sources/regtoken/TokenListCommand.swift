@@ -26,8 +26,16 @@ struct TokenListCommand: AsyncParsableCommand {
         if global.json {
             return try Output.json(tokens.map { TokenJSON($0, value: nil, registry: nil) })
         }
-        Output.table(["TOKEN ID", "SCOPE", "NAMESPACES", "CREATED", "EXPIRY", "DESCRIPTION"],
-                     tokens.map { [$0.id.description, $0.scope.rawValue, $0.namespaces?.joined(separator: ",") ?? "*",
-                                   Durations.utc($0.createdAt), Output.time($0.expiresAt), $0.description] })
+        // Columns for repository rules and address ranges only when a token has them.
+        let rules = tokens.contains { $0.repositories != nil }, ranges = tokens.contains { $0.allowFrom != nil }
+        var header = ["TOKEN ID", "SCOPE", "NAMESPACES"]
+        if rules { header.append("REPOSITORIES") }
+        if ranges { header.append("ALLOW FROM") }
+        Output.table(header + ["CREATED", "EXPIRY", "DESCRIPTION"], tokens.map { t in
+            var row = [t.id.description, t.scope.rawValue, t.namespaces?.joined(separator: ",") ?? "*"]
+            if rules { row.append(t.repositories?.map(\.description).joined(separator: " ") ?? "*") }
+            if ranges { row.append(t.allowFrom?.map(\.description).joined(separator: ",") ?? "*") }
+            return row + [Durations.utc(t.createdAt), Output.time(t.expiresAt), t.description]
+        })
     }
 }

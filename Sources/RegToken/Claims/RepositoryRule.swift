@@ -70,6 +70,16 @@ public struct RepositoryRule: Sendable, Hashable, CustomStringConvertible {
     /// `pattern:actions`, as the token's `repositories` claim lists it.
     public var description: String { "\(pattern):\(actions)" }
 
+    /// A rule from its ``description`` (`pattern:actions`, as the claim holds it); nil when the
+    /// text is not a valid rule.
+    public init?(claim text: String) {
+        let bytes = Array(text.utf8)
+        guard let (pattern, actions) = bytes.withUnsafeBufferPointer({ b in
+            Self.split(b).map { (String(decoding: $0.pattern, as: UTF8.self), $0.actions) }
+        }) else { return nil }
+        self.init(pattern: pattern, actions: actions)
+    }
+
     /// Parses `PATTERN[:ACTIONS]` as `token-add --repository` takes it; without actions, the
     /// rule gets `defaultActions` (the token's scope).
     /// - Throws: ``IssueError/ErrorCode/invalidClaims`` naming what is wrong.

@@ -329,6 +329,19 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/TokenRequest/namespaces`.
             package var namespaces: [Swift.String]?
+            /// Repository rules, `PATTERN[:ACTIONS]` (`acme/ci-*:pull,push`, `acme/base/**:pull`):
+            /// `*` matches within one path segment, `**` one or more whole segments; actions are
+            /// pull, push, delete (default: the token's scope), never beyond it. The first segment is
+            /// a namespace the account owns (403 otherwise). The token then acts on a repository only
+            /// as the rules matching it allow.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenRequest/repositories`.
+            package var repositories: [Swift.String]?
+            /// Address ranges (CIDR, IPv4 or IPv6) the token may be used from; default anywhere.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenRequest/allow_from`.
+            package var allowFrom: [Swift.String]?
             /// Creates a new `TokenRequest`.
             ///
             /// - Parameters:
@@ -339,6 +352,8 @@ extension Components {
             ///   - nonExpiring: The token never expires (until removed or its key retired).
             ///   - expiresIn: Lifetime in seconds (default 86400).
             ///   - namespaces: Limit the token to these namespaces of the account (403 for one it does not own).
+            ///   - repositories: Repository rules, `PATTERN[:ACTIONS]` (`acme/ci-*:pull,push`, `acme/base/**:pull`):
+            ///   - allowFrom: Address ranges (CIDR, IPv4 or IPv6) the token may be used from; default anywhere.
             package init(
                 region: Swift.String,
                 description: Swift.String? = nil,
@@ -346,7 +361,9 @@ extension Components {
                 delete: Swift.Bool? = nil,
                 nonExpiring: Swift.Bool? = nil,
                 expiresIn: Swift.Int64? = nil,
-                namespaces: [Swift.String]? = nil
+                namespaces: [Swift.String]? = nil,
+                repositories: [Swift.String]? = nil,
+                allowFrom: [Swift.String]? = nil
             ) {
                 self.region = region
                 self.description = description
@@ -355,6 +372,8 @@ extension Components {
                 self.nonExpiring = nonExpiring
                 self.expiresIn = expiresIn
                 self.namespaces = namespaces
+                self.repositories = repositories
+                self.allowFrom = allowFrom
             }
             package enum CodingKeys: String, CodingKey {
                 case region
@@ -364,6 +383,8 @@ extension Components {
                 case nonExpiring = "non_expiring"
                 case expiresIn = "expires_in"
                 case namespaces
+                case repositories
+                case allowFrom = "allow_from"
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -395,6 +416,14 @@ extension Components {
                     [Swift.String].self,
                     forKey: .namespaces
                 )
+                self.repositories = try container.decodeIfPresent(
+                    [Swift.String].self,
+                    forKey: .repositories
+                )
+                self.allowFrom = try container.decodeIfPresent(
+                    [Swift.String].self,
+                    forKey: .allowFrom
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "region",
                     "description",
@@ -402,7 +431,9 @@ extension Components {
                     "delete",
                     "non_expiring",
                     "expires_in",
-                    "namespaces"
+                    "namespaces",
+                    "repositories",
+                    "allow_from"
                 ])
             }
         }
@@ -442,6 +473,14 @@ extension Components {
             package var expires: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Token/namespaces`.
             package var namespaces: [Swift.String]?
+            /// The token's repository rules, `pattern:actions`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Token/repositories`.
+            package var repositories: [Swift.String]?
+            /// The address ranges the token may be used from.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Token/allow_from`.
+            package var allowFrom: [Swift.String]?
             /// - Remark: Generated from `#/components/schemas/Token/key_id`.
             package var keyId: Swift.String
             /// Creates a new `Token`.
@@ -457,6 +496,8 @@ extension Components {
             ///   - created: UTC, `2006-01-02T15:04:05Z`.
             ///   - expires: UTC; absent for a non-expiring token.
             ///   - namespaces:
+            ///   - repositories: The token's repository rules, `pattern:actions`.
+            ///   - allowFrom: The address ranges the token may be used from.
             ///   - keyId:
             package init(
                 id: Swift.String,
@@ -469,6 +510,8 @@ extension Components {
                 created: Swift.String,
                 expires: Swift.String? = nil,
                 namespaces: [Swift.String]? = nil,
+                repositories: [Swift.String]? = nil,
+                allowFrom: [Swift.String]? = nil,
                 keyId: Swift.String
             ) {
                 self.id = id
@@ -481,6 +524,8 @@ extension Components {
                 self.created = created
                 self.expires = expires
                 self.namespaces = namespaces
+                self.repositories = repositories
+                self.allowFrom = allowFrom
                 self.keyId = keyId
             }
             package enum CodingKeys: String, CodingKey {
@@ -494,6 +539,8 @@ extension Components {
                 case created
                 case expires
                 case namespaces
+                case repositories
+                case allowFrom = "allow_from"
                 case keyId = "key_id"
             }
             package init(from decoder: any Swift.Decoder) throws {
@@ -538,6 +585,14 @@ extension Components {
                     [Swift.String].self,
                     forKey: .namespaces
                 )
+                self.repositories = try container.decodeIfPresent(
+                    [Swift.String].self,
+                    forKey: .repositories
+                )
+                self.allowFrom = try container.decodeIfPresent(
+                    [Swift.String].self,
+                    forKey: .allowFrom
+                )
                 self.keyId = try container.decode(
                     Swift.String.self,
                     forKey: .keyId
@@ -553,6 +608,8 @@ extension Components {
                     "created",
                     "expires",
                     "namespaces",
+                    "repositories",
+                    "allow_from",
                     "key_id"
                 ])
             }
