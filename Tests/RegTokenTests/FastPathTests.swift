@@ -441,9 +441,12 @@ struct FastPathTests {
         return copy.withUnsafeMutableBufferPointer { buffer in
             Result { () throws(TokenError) -> ClaimsOutcome in
                 var namespaces: [[UInt8]] = []
+                func collect(_ item: ClaimListItem) {
+                    if case .namespace(let ns) = item { namespaces.append(Array(ns)) }
+                }
                 let claims = strictOnly
-                    ? try ClaimsParser.parseMembers(buffer) { namespaces.append(Array($0)) }
-                    : try ClaimsParser.parse(buffer) { namespaces.append(Array($0)) }
+                    ? try ClaimsParser.parseMembers(buffer, item: collect)
+                    : try ClaimsParser.parse(buffer, item: collect)
                 return ClaimsOutcome(claims, namespaces: namespaces)
             }
         }

@@ -20,7 +20,7 @@ struct IssuedLayoutTests {
             let name = Array(opening.dropFirst(2).dropLast(2))
             #expect(opening.first == UInt8(ascii: claim == IssuedClaim.allCases.first ? "{" : ","))
             #expect(opening.dropFirst().first == UInt8(ascii: "\"") && opening.suffix(2) == [UInt8(ascii: "\""), UInt8(ascii: ":")])
-            #expect(name.count == claim.nameCount && !name.isEmpty && name.allSatisfy { $0 >= 0x61 && $0 <= 0x7A })
+            #expect(name.count == claim.nameCount && !name.isEmpty && name.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == UInt8(ascii: "_") })
             #expect(names.insert(name).inserted, "a name twice")
             #expect(bits & claim.bit == 0 && claim.bit != 0, "a bit twice")
             bits |= claim.bit
@@ -62,7 +62,9 @@ struct IssuedLayoutTests {
     @Test("the issuer writes each claim as its opening and its value, in the description's order; the fast reader reads it")
     func issuerWritesTheDescription() throws {
         let full = TokenClaims(account: "acme", region: "eu-west-1", scope: .pushPull, issuedAt: 1_800_000_000,
-                               expiresAt: 1_800_086_400, notBefore: 1_799_999_000, namespaces: ["team", "app"])
+                               expiresAt: 1_800_086_400, notBefore: 1_799_999_000, namespaces: ["team", "app"],
+                               repositories: [RepositoryRule(pattern: "team/ci-*", actions: [.pull, .push])],
+                               allowFrom: [AddressRange("10.0.0.0/8")!])
         var expected: [UInt8] = []
         for claim in IssuedClaim.allCases {
             expected += Self.text(claim.opening)
@@ -75,6 +77,8 @@ struct IssuedLayoutTests {
             case .exp: expected += Array("1800086400".utf8)
             case .nbf: expected += Array("1799999000".utf8)
             case .namespaces: expected += Array("[\"team\",\"app\"]".utf8)
+            case .repositories: expected += Array("[\"team/ci-*:pull,push\"]".utf8)
+            case .allowFrom: expected += Array("[\"10.0.0.0/8\"]".utf8)
             }
         }
         expected.append(UInt8(ascii: "}"))
