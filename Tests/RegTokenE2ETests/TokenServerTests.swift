@@ -7,7 +7,8 @@ import Testing
 struct TokenServerTests {
     @Test("push and pull with a read-write token, pull only with a read-only one, no other account's namespace, no catalog; a removed token gets no more registry tokens")
     func stockRegistry() throws {
-        let server = try ServeTests.Server(extra: ["--token-service", "registry.test", "--token-issuer", "regtoken-test", "--token-region", "eu-west-1"])
+        let server = try ServeTests.Server(extra: ["--token-service", "registry.test", "--token-issuer", "regtoken-test", "--token-region", "eu-west-1",
+                                                   "--trusted-proxy", "127.0.0.1/32"])
         let acme = try ServeTests.Client(server, key: try server.addAccount("acme"))
         let globex = try ServeTests.Client(server, key: try server.addAccount("globex"))
         let bundle = try Harness.tempDir("bundle") + "/rootcerts.pem"
@@ -89,6 +90,25 @@ struct TokenServerTests {
         let anonymous = try curl(["\(server.url)/token?service=registry.test"])
         #expect(anonymous.status == 401 && anonymous.headers.lowercased().contains("www-authenticate: basic"), "\(anonymous)")
         #expect(try ask("garbage", "service=registry.test").status == 401)
+
+        // Fine-grained tokens (made through the service's API): the registry token grants what
+        // the rules allow, so the stock registry refuses the rest; an address-limited token gets a
+        // registry token only for a requester inside its ranges (the client a trusted proxy names).
+        let ruled = try token(acme, "--readwrite", "--repository", "acme/ci-*:pull,push", "--repository", "acme/app:pull")
+        #expect(try push(ruled.value, "acme/ci-build").status == 0)
+        #expect(try push(ruled.value, "acme/app").status != 0)
+        #expect(try inspect(ruled.value, "acme/app").status == 0)
+        #expect(try access(try ask(ruled.value, "service=registry.test&scope=repository:acme/ci-x:pull,push&scope=repository:acme/app:pull,push&scope=repository:acme/other:pull"))
+                == ["repository:acme/ci-x:pull,push", "repository:acme/app:pull"])
+        let farm = try token(acme, "--allow-from", "198.51.100.0/24")
+        func fromFarm(_ forwardedFor: String?) throws -> Int {
+            var args = ["-u", "token:\(farm.value)"]
+            if let forwardedFor { args += ["-H", "X-Forwarded-For: \(forwardedFor)"] }
+            return try curl(args + ["\(server.url)/token?service=registry.test&scope=repository:acme/app:pull"]).status
+        }
+        #expect(try fromFarm(nil) == 401)
+        #expect(try fromFarm("198.51.100.20") == 200)
+        #expect(try fromFarm("203.0.113.20") == 401)
 
         // OAuth2 (POST): the password grant with a refresh token, then the refresh_token grant as
         // containers/image sends it: skopeo with the refresh token as the stored identity token

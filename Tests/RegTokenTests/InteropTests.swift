@@ -44,6 +44,16 @@ struct InteropTests {
         #expect((decoded["iat"] as? NSNumber)?.int64Value == claims.issuedAt)
         #expect((decoded["exp"] as? NSNumber)?.int64Value == claims.expiresAt)
         #expect(decoded["namespaces"] as? [String] == ["acme", "acme-ci"])
+        // A fine-grained token: PyJWT reads its repository rules and address ranges as written.
+        var fine = claims
+        fine.repositories = [RepositoryRule(pattern: "acme/ci-*", actions: [.pull, .push]), RepositoryRule(pattern: "acme/base/**", actions: .pull)]
+        fine.allowFrom = [AddressRange("10.0.0.0/8")!, AddressRange("2001:db8::/32")!]
+        let fineToken = try TokenIssuer(key: key).issue(fine)
+        let fineRead = try pyjwt(["verify-hs", hex(try #require(key.hmacSecretBytes)), fineToken, Fixture.region])
+        #expect(fineRead.status == 0, "\(fineRead.stderr)")
+        let (_, fineClaims) = try self.decoded(fineRead.stdout)
+        #expect(fineClaims["repositories"] as? [String] == ["acme/ci-*:pull,push", "acme/base/**:pull"])
+        #expect(fineClaims["allow_from"] as? [String] == ["10.0.0.0/8", "2001:db8::/32"])
         // PyJWT refuses it with another secret: the check is real.
         let wrong = try pyjwt(["verify-hs", hex(Array(repeating: 7, count: 32)), token, Fixture.region])
         #expect(wrong.status == 1 && wrong.stderr.contains("InvalidSignatureError"))
