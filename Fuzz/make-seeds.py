@@ -46,6 +46,9 @@ seed("FuzzVerify", "claims-namespaces", b"\x02" + compact(claims(scope="pull,pus
 seed("FuzzVerify", "claims-non-expiring", b"\x02" + compact(claims(exp=None)))
 seed("FuzzVerify", "claims-escapes", b"\x02" + b'{"jti":"5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d","sub":"ac\\u006de","region":"eu-west-1","scope":"pull","iat":1799999990,"exp":1800086400}')
 seed("FuzzVerify", "claims-es256", b"\x03" + compact(rw))
+seed("FuzzVerify", "claims-rules", b"\x02" + compact(claims(scope="pull,push", repositories=["acme/ci-*:pull,push", "acme/base/**:pull"])))
+seed("FuzzVerify", "claims-allow-from", b"\x02" + compact(claims(allow_from=["10.0.0.0/8", "2001:db8::/32"], repositories=["acme/**:pull"])))
+seed("FuzzVerify", "matcher", b"\x04" + b"acme/**/ci-*-x" + b"\xff" + b"acme/a/b/ci-1-x")
 
 # FuzzAuthorization: the Authorization header values, one per line.
 tok = hs(rw)

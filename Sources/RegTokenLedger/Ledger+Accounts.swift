@@ -146,6 +146,15 @@ extension Ledger {
         }
     }
 
+    /// The versions of the revocation list and of the namespace map, in one read: what a cache
+    /// built from both compares to know it is current.
+    public func versions() throws(LedgerError) -> (revocations: UInt64, namespaces: UInt64) {
+        try read("read the versions") { db in
+            let namespaces = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'namespaces_version' AND typeof(value) = 'integer'") ?? 0
+            return (try Self.storedVersion(db), UInt64(max(0, namespaces)))
+        }
+    }
+
     /// True when at least one account exists (the namespace map is then the accounts').
     public func hasAccounts() throws(LedgerError) -> Bool {
         try read("read accounts") { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM account LIMIT 1") == true }

@@ -21,6 +21,8 @@ public final class Issuer: @unchecked Sendable {
     /// bound it with `--revocations-max-age`).
     public let revocationRefresh: Int64
     let failures: FailedAuthentications
+    /// The token server's verifier and namespace map, kept between requests (under the home lock).
+    let grantState = RegistryGrantState()
 
     public init(home path: String, revocationRefresh: Int64 = 300, failures: FailedAuthentications = FailedAuthentications(),
                 now: Int64) throws(LedgerError) {

@@ -348,11 +348,11 @@ struct TokenAPI: APIProtocol {
         return try issuer.withHome { home throws(LedgerError) -> RegistryAnswer in
             let grant: ScopeGrant
             switch presented {
-            case .token(let token): grant = try home.registryGrant(for: token, scopes: asked, client: client, region: server.region, now: now)
+            case .token(let token): grant = try issuer.grantState.grant(home: home, token: token, scopes: asked, client: client, region: server.region, now: now)
             case .refresh(let refresh):
                 switch try home.tokenBehind(refreshToken: refresh, server: server, now: now) {
                 case .failure(let refused): return .refused(refused.message)
-                case .success(let token): grant = try home.registryGrant(for: token, scopes: asked, client: client, region: server.region, now: now)
+                case .success(let token): grant = try issuer.grantState.grant(home: home, token: token, scopes: asked, client: client, region: server.region, now: now)
                 }
             }
             switch grant {

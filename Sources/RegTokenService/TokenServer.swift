@@ -2,24 +2,49 @@ import RegToken
 import RegTokenAccess
 import RegTokenLedger
 
-extension Home {
-    /// What `token` may have of `scopes` at the token server's registry: the proxy's decision
-    /// action by action (``AccessPolicy/grant(token:scopes:client:verifier:now:)``) with this home's keys,
-    /// revocation list and account namespaces, for the region `region`.
-    func registryGrant(for token: [UInt8], scopes: [RegistryScope], client: IPAddress?, region: String, now: Int64) throws(LedgerError) -> ScopeGrant {
-        // The grant verifies the token once for itself and once per asked action: with a few
-        // cache slots every look after the first skips the ES256 curve arithmetic.
-        let verifier = TokenVerifier(keys: try keyRing(), configuration: VerifierConfiguration(signatureCacheCapacity: 16))
-        do { _ = try verifier.install(revocationFile()) } catch {
-            throw LedgerError(.storage, "cannot install the revocation list: \(error)")
-        }
-        let owners = try ledger.namespaceMap().owners
-        return AccessPolicy(region: region, namespaces: NamespaceMap(owners: owners)).grant(token: token, scopes: scopes, client: client, verifier: verifier, now: now)
+/// What the token server decides with, kept between requests: a verifier built from the home's
+/// key ring and the ledger's revocation list, and the ledger's namespace map, rebuilt when the
+/// ring or either version changes. Each request reads the two versions (one query), so a token
+/// removed or revoked is refused at its very next request, as before, without reloading and
+/// verifying the signed list, rebuilding the keys and reading the map every time.
+///
+/// Not thread-safe: used under the ``Issuer``'s home lock.
+final class RegistryGrantState {
+    private struct Key: Equatable {
+        var keys: [String]
+        var revocations: UInt64
+        var namespaces: UInt64
     }
+    private var key: Key?
+    private var verifier: TokenVerifier?
+    private var namespaces = NamespaceMap(owners: [:])
 
+    /// What `token` may have of `scopes` at the token server's registry: the proxy's decision
+    /// action by action (``AccessPolicy/grant(token:scopes:client:verifier:now:)``) with the
+    /// home's keys, revocation list and account namespaces, for the region `region`.
+    func grant(home: Home, token: [UInt8], scopes: [RegistryScope], client: IPAddress?, region: String, now: Int64) throws(LedgerError) -> ScopeGrant {
+        let ring = try home.keyRing()
+        let versions = try home.ledger.versions()
+        let current = Key(keys: ring.keys.map { "\($0.id)/\($0.canSign)" }, revocations: versions.revocations, namespaces: versions.namespaces)
+        if key != current || verifier == nil {
+            // The verified-signature cache spares the ES256 arithmetic for a token seen before
+            // (a client asks once per repository and action set).
+            let fresh = TokenVerifier(keys: ring, configuration: VerifierConfiguration(signatureCacheCapacity: 4096))
+            do { _ = try fresh.install(try home.ledger.revocationList()) } catch {
+                throw LedgerError(.storage, "cannot install the revocation list: \(error)")
+            }
+            namespaces = NamespaceMap(owners: try home.ledger.namespaceMap().owners)
+            verifier = fresh
+            key = current
+        }
+        return AccessPolicy(region: region, namespaces: namespaces).grant(token: token, scopes: scopes, client: client, verifier: verifier!, now: now)
+    }
+}
+
+extension Home {
     /// The regtoken token behind a refresh token: looked up by the id the refresh token names (it
     /// must still exist in the server's region and not have expired) and signed again with its own
-    /// key, for ``registryGrant(for:scopes:client:region:now:)`` to grant as it grants the token itself,
+    /// key, for ``RegistryGrantState/grant(home:token:scopes:client:region:now:)`` to grant as it grants the token itself,
     /// so a revoked token is refused there as it is everywhere.
     /// - Returns: the token's value, or why the refresh token is refused.
     func tokenBehind(refreshToken refresh: [UInt8], server: TokenServer, now: Int64) throws(LedgerError) -> Result<[UInt8], RefreshRefused> {

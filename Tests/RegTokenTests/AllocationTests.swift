@@ -32,8 +32,20 @@ struct AllocationTests {
         let verifier = try Fixture.verifier()
         let revokedClaims = Fixture.claims()
         try verifier.install(RevocationList(version: 1, issuedAt: Fixture.now, entries: (0..<1000).map { _ in .init(id: .random(), expiresAt: nil) } + [.init(id: revokedClaims.id, expiresAt: nil)]))
-        let request = AccessRequest(region: Fixture.region, access: .push, namespace: "acme-ci", namespaceOwner: "acme")
+        let request = AccessRequest(region: Fixture.region, access: .push, namespace: "acme-ci", namespaceOwner: "acme",
+                                    repository: "acme-ci/services/payments/api", clientAddress: IPAddress("10.1.2.3"))
+        func fine(_ rules: [String]?, _ ranges: [String]? = nil) throws -> String {
+            var claims = Fixture.claims(scope: .pushPull)
+            claims.repositories = rules?.map { RepositoryRule(claim: $0)! }
+            claims.allowFrom = ranges?.map { AddressRange($0)! }
+            return try Fixture.issue(claims)
+        }
+        let eight = ["acme-ci/a-*:pull,push", "acme-ci/base/**:pull", "acme-ci/tools/*:pull", "acme-ci/web-*-cache:pull,push",
+                     "acme-ci/mirror/**/alpine:pull", "acme-ci/docs:pull", "acme-ci/qa-*/**:pull,push", "acme-ci/services/**/api:pull,push"]
         let cases: [(String, TokenError.ErrorCode?)] = [
+            (try fine(eight, ["192.0.2.0/24", "2001:db8::/32", "10.0.0.0/8"]), nil),
+            (try fine(Array(eight.dropLast())), .repositoryNotAllowed),
+            (try fine(nil, ["192.0.2.0/24"]), .addressNotAllowed),
             (try Fixture.issue(Fixture.claims(scope: .pushPull, namespaces: ["acme", "acme-ci"])), nil),
             (try Fixture.issue(Fixture.claims(scope: .pushPull)), nil),
             ("not a token", .malformed),

@@ -54,6 +54,11 @@ struct Fixture: @unchecked Sendable {
     let cachedVerifier: TokenVerifier    // ES256 cache on
     let bigListVerifier: TokenVerifier   // revocation list of 100,000 entries
     let request = AccessRequest(region: "eu-west-1", access: .pull)
+    /// A token with 8 repository rules, and a request that only the last one allows (every rule tried).
+    let rulesToken: String
+    let rulesRequest = AccessRequest(region: "eu-west-1", access: .push, namespace: "acme", repository: "acme/services/payments/api")
+    /// The same repository asked of the token without rules: the cost of the request's new field alone.
+    let repositoryRequest = AccessRequest(region: "eu-west-1", access: .push, namespace: "acme", repository: "acme/services/payments/api")
     let malformed = "eyJhbGciOiJIUzI1NiJ9.not-json.x"
     let badSignature: String
     let expired: String
@@ -70,6 +75,11 @@ struct Fixture: @unchecked Sendable {
                         expiresAt: exp ?? now + 86_400, namespaces: nil)
         }
         hsToken = try TokenIssuer(key: hsKey).issue(claims())
+        var ruled = claims()
+        ruled.repositories = ["acme/ci-*:pull,push", "acme/base/**:pull", "acme/tools/*:pull", "acme/web-*-cache:pull,push",
+                              "acme/mirror/**/alpine:pull", "acme/docs:pull", "acme/qa-*/**:pull,push", "acme/services/**/api:pull,push"]
+            .map { RepositoryRule(claim: $0)! }
+        rulesToken = try TokenIssuer(key: hsKey).issue(ruled)
         esToken = try TokenIssuer(key: esKey).issue(claims())
         badSignature = String(hsToken.dropLast(4)) + (hsToken.hasSuffix("AAAA") ? "BBBA" : "AAAA")
         expired = try TokenIssuer(key: hsKey).issue(claims(iat: now - 7200, exp: now - 3600))
@@ -102,6 +112,29 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             CBench_hmac(&pads, hsInput, hsInput.count, &out)
             blackHole(out[0])
+        }
+    }
+    // Repository rules: a token with 8 (the request allowed by the last), beside the raw HMAC of
+    // its own signing input; and the rule-less token asked with a repository.
+    var rulesBytes = Array(f.rulesToken.utf8)
+    Benchmark("HS256 verify, 8 repository rules (regtoken)", configuration: config()) { benchmark in
+        rulesBytes.withUnsafeBytes { bytes in
+            for _ in benchmark.scaledIterations { blackHole((try? f.verifier.verify(bytes: bytes, at: f.now, for: f.rulesRequest))?.id) }
+        }
+    }
+    let rulesInput = Array(f.rulesToken.utf8.split(separator: UInt8(ascii: "."), maxSplits: 2).prefix(2).joined(separator: [UInt8(ascii: ".")]))
+    Benchmark("HMAC-SHA256 precomputed pads (OpenSSL, signing input of the 8-rule token)", configuration: config()) { benchmark in
+        var pads = CBench_HMACPads()
+        _ = CBench_hmac_init(&pads, [UInt8](repeating: 0x42, count: 32), 32)
+        var out = [UInt8](repeating: 0, count: 32)
+        for _ in benchmark.scaledIterations {
+            CBench_hmac(&pads, rulesInput, rulesInput.count, &out)
+            blackHole(out[0])
+        }
+    }
+    Benchmark("HS256 verify, no rules, repository in the request (regtoken)", configuration: config()) { benchmark in
+        hsBytes.withUnsafeBytes { bytes in
+            for _ in benchmark.scaledIterations { blackHole((try? f.verifier.verify(bytes: bytes, at: f.now, for: f.repositoryRequest))?.id) }
         }
     }
     // Set up once, outside the measured closures (a closure runs once per measured iteration when

@@ -112,4 +112,33 @@ public enum Fuzz {
         guard let data, size > 0 else { return [] }
         return Array(UnsafeBufferPointer(start: data, count: size))
     }
+
+    /// The plain reference for repository patterns: recursion over segments (`**` one or more
+    /// whole segments) and, inside a segment, over bytes (`*` any run). Exponential at worst,
+    /// which small inputs keep cheap; written apart from the matcher it checks.
+    public static func referenceMatch(_ pattern: String, _ name: String) -> Bool {
+        segments(Array(pattern.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)),
+                 Array(name.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)))
+    }
+
+    private static func segments(_ p: [ArraySlice<UInt8>], _ n: [ArraySlice<UInt8>]) -> Bool {
+        guard let first = p.first else { return n.isEmpty }
+        if Array(first) == Array("**".utf8) {
+            guard !n.isEmpty else { return false }
+            for k in 1...n.count where segments(Array(p.dropFirst()), Array(n.dropFirst(k))) { return true }
+            return false
+        }
+        guard let segment = n.first, glob(Array(first), Array(segment)) else { return false }
+        return segments(Array(p.dropFirst()), Array(n.dropFirst()))
+    }
+
+    private static func glob(_ p: [UInt8], _ s: [UInt8]) -> Bool {
+        guard let c = p.first else { return s.isEmpty }
+        if c == UInt8(ascii: "*") {
+            for k in 0...s.count where glob(Array(p.dropFirst()), Array(s.dropFirst(k))) { return true }
+            return false
+        }
+        guard let d = s.first, d == c else { return false }
+        return glob(Array(p.dropFirst()), Array(s.dropFirst()))
+    }
 }

@@ -8,11 +8,15 @@ import RegToken
 //   1: header JSON, 0xFF, claims JSON, signed with the HS256 key (the JSON parsers and every
 //      claim check behind a valid MAC);
 //   2: claims JSON under the standard HS256 header, signed;
-//   3: claims JSON under the standard ES256 header, signed (the verified-signature cache).
+//   3: claims JSON under the standard ES256 header, signed (the verified-signature cache);
+//   4: a repository pattern, 0xFF, a repository name: the rule matcher against a plain
+//      recursive reference (Fuzz.referenceMatch).
 // Invariants: no crash, no memory error; the same bytes give the same answer twice (the second
 // ES256 call is a cache hit); the issuer's header (recognised without parsing) and the same
 // header spelled otherwise (parsed) give the same answer; an accepted token satisfies what was
-// asked, and Foundation's JSON parser reads the same claims from it (namespaces and nbf included);
+// asked, and Foundation's JSON parser reads the same claims from it (namespaces, nbf, repository
+// rules and address ranges included: an accepted token with rules has one matching the asked
+// repository with the asked action, one with ranges has one holding the client);
 // an accepted HS256 token's signature is what OpenSSL's one-shot HMAC gives (the verifier resumes
 // from per-key pad and prefix states).
 
@@ -21,6 +25,9 @@ private let requests = [
     AccessRequest(region: Fuzz.region, access: .pull),
     AccessRequest(region: Fuzz.region, access: .push, namespace: "acme", namespaceOwner: "acme"),
     AccessRequest(region: Fuzz.region, access: .delete, namespace: "globex", namespaceOwner: "globex"),
+    AccessRequest(region: Fuzz.region, access: .push, namespace: "acme", namespaceOwner: "acme", repository: "acme/ci-build",
+                  clientAddress: IPAddress("10.1.2.3")),
+    AccessRequest(region: Fuzz.region, access: .pull, namespace: "acme", repository: "acme/base/x/y", clientAddress: IPAddress("2001:db8::1")),
 ]
 private let hsHeader = Array(#"{"alg":"HS256","kid":"hs-fuzz","typ":"JWT"}"#.utf8)
 private let esHeader = Array(#"{"alg":"ES256","kid":"es-fuzz","typ":"JWT"}"#.utf8)
@@ -50,7 +57,11 @@ public func fuzzVerify(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // For modes 2 and 3, the same claims under a header the verifier must parse rather than
     // recognise: the shortcut and the parser must give the same answer.
     var twin: [UInt8]? = nil
-    switch mode % 4 {
+    if mode % 5 == 4 {
+        matcher(rest)
+        return 0
+    }
+    switch mode % 5 {
     case 0: token = Array(rest)
     case 1:
         let (header, claims) = Fuzz.split(rest, at: 0xFF)
@@ -99,6 +110,35 @@ public func fuzzVerify(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if let namespaces, let wanted = request.namespace {
             Fuzz.check(namespaces.contains(wanted), "accepted namespace \(wanted) outside \(namespaces)")
         }
+        let rules = claims["repositories"] as? [String]
+        Fuzz.check((rules != nil) == t.isRepositoryRestricted, "repository restriction differs")
+        if let rules, let repository = request.repository {
+            let allowing = rules.contains { text in
+                guard let colon = text.lastIndex(of: ":") else { return false }
+                let actions = text[text.index(after: colon)...].split(separator: ",")
+                return actions.contains(Substring(request.access.rawValue))
+                    && Fuzz.referenceMatch(String(text[..<colon]), repository)
+            }
+            Fuzz.check(allowing, "accepted \(request.access) on \(repository) with no rule allowing it: \(rules)")
+        }
+        let ranges = claims["allow_from"] as? [String]
+        Fuzz.check((ranges != nil) == t.isAddressRestricted, "address restriction differs")
+        if let ranges {
+            let client = request.clientAddress
+            Fuzz.check(client != nil && ranges.contains { AddressRange($0).map { $0.contains(client!) } ?? false },
+                       "accepted a client outside \(ranges)")
+        }
     }
     return 0
+}
+
+/// Mode 4: the rule matcher against the reference, for a valid pattern and any name.
+private func matcher(_ rest: ArraySlice<UInt8>) {
+    let (patternBytes, nameBytes) = Fuzz.split(rest, at: 0xFF)
+    guard patternBytes.count <= 48, nameBytes.count <= 48 else { return }
+    let pattern = String(decoding: patternBytes, as: UTF8.self)
+    let name = String(decoding: nameBytes, as: UTF8.self)
+    guard let rule = try? RepositoryRule.parse(pattern + ":pull", defaultActions: .pull) else { return }
+    let ours = rule.matches(name)
+    Fuzz.check(ours == Fuzz.referenceMatch(pattern, name), "\(pattern) against \(name): the matcher says \(ours), the reference \(!ours)")
 }

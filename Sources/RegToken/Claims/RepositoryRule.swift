@@ -89,7 +89,7 @@ public struct RepositoryRule: Sendable, Hashable, CustomStringConvertible {
         if let colon = text.lastIndex(of: ":") {
             pattern = text[..<colon]
             let list = text[text.index(after: colon)...]
-            guard let parsed = list.utf8.withContiguousStorageIfAvailable({ parseActions($0) }) ?? parseActions(Array(list.utf8)) else {
+            guard let parsed = Array(list.utf8).withUnsafeBufferPointer({ parseActions($0) }) else {
                 throw IssueError(.invalidClaims, "repository rule '\(shown)': actions must be pull, push or delete, comma-separated, each once")
             }
             actions = parsed
@@ -162,17 +162,22 @@ public struct RepositoryRule: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `pull`, `push`, `delete`, comma-separated, each once, in any order; nil otherwise.
-    static func parseActions<C: Collection>(_ list: C) -> Actions? where C.Element == UInt8, C.Index == Int {
+    /// Byte compares, no allocation (the verifier calls it for every rule of a token).
+    static func parseActions(_ list: UnsafeBufferPointer<UInt8>) -> Actions? {
+        @inline(__always) func word(_ start: Int, _ end: Int, _ text: StaticString) -> Bool {
+            guard end - start == text.utf8CodeUnitCount else { return false }
+            for k in 0..<(end - start) where list[start + k] != text.utf8Start[k] { return false }
+            return true
+        }
         var actions: Actions = []
-        var start = list.startIndex
-        var i = list.startIndex
-        while i <= list.endIndex {
-            if i == list.endIndex || list[i] == UInt8(ascii: ",") {
-                let word = list[start..<i]
+        var start = 0
+        var i = 0
+        while i <= list.count {
+            if i == list.count || list[i] == UInt8(ascii: ",") {
                 let action: Actions
-                if word.elementsEqual("pull".utf8) { action = .pull }
-                else if word.elementsEqual("push".utf8) { action = .push }
-                else if word.elementsEqual("delete".utf8) { action = .delete }
+                if word(start, i, "pull") { action = .pull }
+                else if word(start, i, "push") { action = .push }
+                else if word(start, i, "delete") { action = .delete }
                 else { return nil }
                 if actions.contains(action) { return nil }
                 actions.insert(action)
