@@ -91,15 +91,24 @@ struct TokenAPI: APIProtocol {
             guard !rules.isEmpty, rules.count <= RepositoryRule.maximumCount else {
                 return .badRequest(.init(body: .json(Self.error(.invalidInput, "repositories must list 1 to 32 rules", field: "repositories"))))
             }
+            // Where a rule may be: the token's namespaces, else the account's (checked first: a
+            // namespace the account does not own is 403 whatever else is wrong with the rule).
+            let owned = try issuer.withHome { home throws(LedgerError) in try home.ledger.account(named: account, now: now)?.namespaces ?? [] }
+            let allowed = namespaces ?? owned
             var parsed: [RepositoryRule] = []
             for text in rules {
+                let namespace = String(text.prefix { $0 != "/" && $0 != ":" })
+                guard allowed.contains(namespace) else {
+                    let whose = namespaces == nil ? "account \(account)" : "the token (namespaces)"
+                    return .forbidden(.init(body: .json(Self.error(.forbidden, "repository rule '\(Self.printable(text))' is outside the namespaces of \(whose)", field: "repositories"))))
+                }
                 do { parsed.append(try RepositoryRule.parse(text, defaultActions: .init(scope))) } catch {
                     return .badRequest(.init(body: .json(Self.error(.invalidInput, error.reason, field: "repositories"))))
                 }
             }
-            let owned = try issuer.withHome { home throws(LedgerError) in try home.ledger.account(named: account, now: now)?.namespaces ?? [] }
-            for rule in parsed where !owned.contains(rule.namespace) {
-                return .forbidden(.init(body: .json(Self.error(.forbidden, "repository rule '\(Self.printable(rule.description))' is outside the namespaces of account \(account)", field: "repositories"))))
+            parsed = RepositoryRule.merged(parsed)
+            if let over = parsed.first(where: { !RepositoryRule.Actions(scope).isSuperset(of: $0.actions) }) {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "repository rule '\(Self.printable(over.description))' asks for more than the token's scope (\(scope.rawValue)): set readwrite for push, delete for delete", field: "repositories"))))
             }
             repositories = parsed
         }
@@ -110,7 +119,7 @@ struct TokenAPI: APIProtocol {
             }
             var parsed: [AddressRange] = []
             for text in ranges {
-                guard let range = AddressRange(text) else {
+                guard let range = AddressRange(clearingHostBits: text) else {
                     return .badRequest(.init(body: .json(Self.error(.invalidInput, "allow_from '\(Self.printable(text))' \(AddressRange.problem(text) ?? "is not a range")", field: "allow_from"))))
                 }
                 parsed.append(range)

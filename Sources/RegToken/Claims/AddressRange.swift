@@ -97,6 +97,21 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
         self = range
     }
 
+    /// Parses `ADDRESS[/PREFIX]` and clears the host bits (`10.1.2.3/8` becomes `10.0.0.0/8`),
+    /// for callers that show the range they keep (the service's API); nil when it is not a range.
+    public init?(clearingHostBits text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let address = IPAddress(String(parts[0])) else { return nil }
+        let width = address.isIPv4 && !parts[0].contains(":") ? 32 : 128
+        var bits = width
+        if parts.count == 2 {
+            guard let b = Int(parts[1]), (0...width).contains(b), String(b) == parts[1] else { return nil }
+            bits = b
+        }
+        let prefix = width == 32 ? bits + 96 : bits
+        self.init(base: Self.masked(address, prefix), prefix: prefix)
+    }
+
     init?(base: IPAddress, prefix: Int) {
         guard (0...128).contains(prefix), Self.masked(base, prefix) == base else { return nil }
         self.base = base

@@ -102,6 +102,20 @@ public struct RepositoryRule: Sendable, Hashable, CustomStringConvertible {
         return rule
     }
 
+    /// `rules` with those of the same pattern merged into one (their actions joined), in the
+    /// order each pattern first appears: two rules on one pattern mean their union anyway.
+    public static func merged(_ rules: [RepositoryRule]) -> [RepositoryRule] {
+        var out: [RepositoryRule] = []
+        for rule in rules {
+            if let i = out.firstIndex(where: { $0.pattern == rule.pattern }) {
+                out[i].actions.formUnion(rule.actions)
+            } else {
+                out.append(rule)
+            }
+        }
+        return out
+    }
+
     /// Checks the pattern's grammar and the actions (non-empty).
     public func validate() throws(IssueError) {
         let shown = String(pattern.prefix(80))

@@ -331,14 +331,19 @@ extension Components {
             package var namespaces: [Swift.String]?
             /// Repository rules, `PATTERN[:ACTIONS]` (`acme/ci-*:pull,push`, `acme/base/**:pull`):
             /// `*` matches within one path segment, `**` one or more whole segments; actions are
-            /// pull, push, delete (default: the token's scope), never beyond it. The first segment is
-            /// a namespace the account owns (403 otherwise). The token then acts on a repository only
-            /// as the rules matching it allow.
+            /// pull, push, delete (default: the token's scope), never beyond it (push needs
+            /// `readwrite`, delete needs `delete`). The first segment is a namespace the account owns
+            /// and, with `namespaces`, one of those (403 otherwise). Rules with the same pattern are
+            /// merged (their actions joined). The token then acts on a repository only as the rules
+            /// matching it allow.
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/TokenRequest/repositories`.
             package var repositories: [Swift.String]?
-            /// Address ranges (CIDR, IPv4 or IPv6) the token may be used from; default anywhere.
+            /// Address ranges (CIDR, IPv4 or IPv6; one address without a prefix) the token may be used
+            /// from; default anywhere. Host bits are cleared (`10.1.2.3/8` is kept as `10.0.0.0/8`):
+            /// the answer shows the ranges as stored.
+            ///
             ///
             /// - Remark: Generated from `#/components/schemas/TokenRequest/allow_from`.
             package var allowFrom: [Swift.String]?
@@ -353,7 +358,7 @@ extension Components {
             ///   - expiresIn: Lifetime in seconds (default 86400).
             ///   - namespaces: Limit the token to these namespaces of the account (403 for one it does not own).
             ///   - repositories: Repository rules, `PATTERN[:ACTIONS]` (`acme/ci-*:pull,push`, `acme/base/**:pull`):
-            ///   - allowFrom: Address ranges (CIDR, IPv4 or IPv6) the token may be used from; default anywhere.
+            ///   - allowFrom: Address ranges (CIDR, IPv4 or IPv6; one address without a prefix) the token may be used
             package init(
                 region: Swift.String,
                 description: Swift.String? = nil,
