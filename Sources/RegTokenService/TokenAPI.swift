@@ -354,27 +354,31 @@ struct TokenAPI: APIProtocol {
         // The requester, for tokens limited to addresses: the peer, or behind trusted proxies the client they name.
         let client = ClientAddress.resolve(peer: IPAddress(RequestScope.clientAddress), forwardedFor: RequestScope.forwardedFor,
                                            trusted: server.trustedProxies)
-        return try issuer.withHome { home throws(LedgerError) -> RegistryAnswer in
-            let grant: ScopeGrant
+        // Under the home lock only what needs the home: the snapshot (current or rebuilt) and, for
+        // a refresh token, the token behind it. The verifications and signatures run outside it.
+        let looked = try issuer.withHome { home throws(LedgerError) -> (RegistryGrantState.Snapshot, Result<[UInt8], RefreshRefused>) in
+            let snapshot = try issuer.grantState.snapshot(home: home, server: server)
             switch presented {
-            case .token(let token): grant = try issuer.grantState.grant(home: home, token: token, scopes: asked, client: client, region: server.region, now: now)
-            case .refresh(let refresh):
-                switch try home.tokenBehind(refreshToken: refresh, server: server, now: now) {
-                case .failure(let refused): return .refused(refused.message)
-                case .success(let token): grant = try issuer.grantState.grant(home: home, token: token, scopes: asked, client: client, region: server.region, now: now)
-                }
+            case .token(let token): return (snapshot, .success(token))
+            case .refresh(let refresh): return (snapshot, try home.tokenBehind(refreshToken: refresh, server: server, now: now))
             }
-            switch grant {
-            case .refused(let denied): return .refused(denied.message)
-            case .granted(let account, let tokenID, let access):
-                if let badScope { return .badScope(badScope.reason) }
-                guard service == server.service else {
-                    return .wrongService("service '\(Self.printable(service))' is not the one this token server signs for")
-                }
-                let (jwt, expiresAt) = try home.signRegistryToken(account: account, access: access, server: server, now: now)
-                let refresh = offline ? try home.signRefreshToken(tokenID: tokenID, account: account, server: server, now: now) : nil
-                return .signed(SignedRegistryToken(token: jwt, issuedAt: now, expiresAt: expiresAt, refreshToken: refresh, granted: access))
+        }
+        let (snapshot, token) = looked
+        let grant: ScopeGrant
+        switch token {
+        case .failure(let refused): return .refused(refused.message)
+        case .success(let token): grant = snapshot.grant(token: token, scopes: asked, client: client, region: server.region, now: now)
+        }
+        switch grant {
+        case .refused(let denied): return .refused(denied.message)
+        case .granted(let account, let tokenID, let access):
+            if let badScope { return .badScope(badScope.reason) }
+            guard service == server.service else {
+                return .wrongService("service '\(Self.printable(service))' is not the one this token server signs for")
             }
+            let (jwt, expiresAt) = try snapshot.signRegistryToken(account: account, access: access, now: now)
+            let refresh = offline ? try snapshot.signRefreshToken(tokenID: tokenID, account: account, service: server.service, now: now) : nil
+            return .signed(SignedRegistryToken(token: jwt, issuedAt: now, expiresAt: expiresAt, refreshToken: refresh, granted: access))
         }
     }
 
