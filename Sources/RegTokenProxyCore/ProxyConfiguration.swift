@@ -36,6 +36,9 @@ public struct ProxyConfiguration: Sendable {
     /// limited to addresses (``ClientAddress/resolve(peer:forwardedFor:trusted:)``); empty: the
     /// connection's peer is the client.
     public var trustedProxies: [AddressRange] = []
+    /// Where access log lines go, buffered and written off the event loops; `nil` sends them
+    /// through the handler's `Logger` instead (at `info`), one by one.
+    package var accessLog: AccessLog?
 
     public init(listenHost: String, listenPort: Int, upstreamHost: String, upstreamPort: Int, region: String) {
         self.listenHost = listenHost

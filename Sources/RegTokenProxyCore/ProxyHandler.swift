@@ -367,6 +367,12 @@ package final class ProxyHandler: ChannelDuplexHandler {
         let elapsed = (NIODeadline.now() - started).nanoseconds
         metrics.requestDuration.recordNanoseconds(elapsed)
         let latency = Double(elapsed) / 1_000_000
+        if let accessLog = config.accessLog {
+            // Queued as fields: formatting and writing happen off the event loop.
+            accessLog.record(AccessLog.Entry(time: WallClock.now(), method: method, path: path, status: status, decision: decision, reason: reason,
+                                             latencyMilliseconds: latency, client: clientAddress, tokenID: tokenID, account: account, message: message))
+            return
+        }
         // The method, path and message come from the client: every control byte is escaped, so
         // no client can forge or break a log line.
         var metadata: Logger.Metadata = [

@@ -233,6 +233,9 @@ struct ProxyCommand: AsyncParsableCommand {
         config.upstreamResponseTimeout = .seconds(upstreamWait)
         config.headerTimeout = .seconds(headerWait)
         config.shutdownGrace = .seconds(try cli { try Durations.parse(shutdownGrace) })
+        // The access log, buffered and written off the event loops (at --log-level info and below).
+        let accessLog = level <= .info ? AccessLog(label: "regtoken.proxy") : nil
+        config.accessLog = accessLog
         config.trustedProxies = try trustedProxies.map { text in
             guard let range = AddressRange(text) else {
                 throw CLIError("--trusted-proxy '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
@@ -316,6 +319,9 @@ struct ProxyCommand: AsyncParsableCommand {
         if let metricsServer { services.append(metricsServer) }
         services.append(server)
         let group = ServiceGroup(services: services, logger: logger)
+        accessLog?.start()
+        // Every exchange that ended is written before the process goes, however it stops.
+        defer { accessLog?.close() }
         // SIGHUP reloads (keys, lists, the TLS certificate); SIGTERM or SIGINT drains.
         let outcome = await ServiceRunner.run(group, logger: logger) { [self] in
             await reloader.reloadAll()

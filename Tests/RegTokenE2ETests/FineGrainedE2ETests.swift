@@ -58,7 +58,7 @@ struct FineGrainedE2ETests {
         #expect(refused.status == 403 && refused.body.contains("no repository rule"), "\(refused)")
         let deleted = try curl(["-X", "DELETE", "-H", basicAuth(deleter.token), "\(base)/acme/ci-one/manifests/\(digest)"])
         #expect(deleted.status == 202, "\(deleted)")
-        #expect(proxy.logText.contains("repository_not_allowed"))
+        #expect(waitUntil(2) { proxy.logText.contains("repository_not_allowed") })
     }
 
     @Test("--allow-from: allowed and refused addresses (IPv4, IPv6, mapped IPv4); X-Forwarded-For believed only from a trusted proxy")
@@ -91,6 +91,6 @@ struct FineGrainedE2ETests {
         #expect(try status(behind, farm, forwardedFor: "nonsense") == 403)
         #expect(try status(behind, farm) == 403)  // no header: the peer, 127.0.0.1
         #expect(try status(behind, local) == 200)
-        #expect(direct.logText.contains("address_not_allowed"))
+        #expect(waitUntil(2) { direct.logText.contains("address_not_allowed") })
     }
 }

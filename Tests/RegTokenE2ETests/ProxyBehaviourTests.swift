@@ -185,6 +185,7 @@ struct ProxyBehaviourTests {
         // as one with the client's address; allowed requests are logged with their account.
         #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="challenge",reason="missing_credentials"} 1"#), "\(m.body)")
         #expect(!m.body.contains(#"decision="deny",reason="missing_credentials""#))
+        #expect(waitUntil(2) { proxy.logText.contains("decision=challenge") && proxy.logText.contains("decision=allow") })
         #expect(proxy.logText.contains("decision=challenge") && proxy.logText.contains("client=127.0.0.1"), "\(proxy.logText)")
         #expect(proxy.logText.split(separator: "\n").contains { $0.contains("decision=allow") && $0.contains("account=acme") }, "\(proxy.logText)")
         #expect(m.body.contains(#"regtoken_proxy_requests_total{decision="deny",reason="pull_only"} 1"#))
@@ -311,7 +312,7 @@ struct HTTPLoadtestSmokeTests {
         let outcomes = try #require(o["outcomes"] as? [String: Int])
         #expect((outcomes["valid"] ?? 0) > 0 && (outcomes["revoked"] ?? 0) >= 0)
         #expect(outcomes["errors"] == nil)
-        #expect(proxy.logText.contains("reason=revoked") || (outcomes["revoked"] ?? 0) == 0)
+        #expect(waitUntil(2) { proxy.logText.contains("reason=revoked") } || (outcomes["revoked"] ?? 0) == 0)
         // The load test leaves nothing in the live ledger's list, and says what it did.
         #expect(r.stderr.contains("token-list shows none of them"), "\(r.stderr)")
         let list = try issuer("token-list", "--output", "json")

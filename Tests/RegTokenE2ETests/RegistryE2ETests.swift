@@ -48,7 +48,8 @@ struct RegistryE2ETests {
         let blobs = try FileManager.default.contentsOfDirectory(atPath: "\(out)/pulled").filter { $0.count == 64 }
         #expect(blobs.count == 3)
         for b in blobs { #expect(try sha256("\(out)/pulled/\(b)") == "sha256:\(b)") }
-        // The access log names the token, never its value.
+        // The access log names the token, never its value (written within its flush interval).
+        #expect(waitUntil(2) { proxy.logText.contains("token_id=\(rw.id)") && proxy.logText.contains("token_id=\(ro.id)") && proxy.logText.contains("status=201") })
         let log = proxy.logText
         #expect(log.contains("token_id=\(rw.id)") && log.contains("token_id=\(ro.id)"))
         #expect(!log.contains(rw.token) && !log.contains(ro.token))
@@ -110,6 +111,7 @@ struct RegistryE2ETests {
             let p = try push(token)
             #expect(p.status != 0, "\(what) pushed")
         }
+        #expect(waitUntil(2) { proxy.logText.contains("reason=malformed") })
         let log = proxy.logText
         for reason in ["reason=expired", "reason=wrong_region", "reason=namespace_not_owned", "reason=malformed"] {
             #expect(log.contains(reason), "\(reason)")

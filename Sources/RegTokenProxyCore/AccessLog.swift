@@ -1,0 +1,160 @@
+import RegToken
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The proxy's access log: one line per exchange, buffered and written off the event loops, as
+/// nginx's `access_log … buffer= flush=`. An event loop only appends the exchange's fields to a
+/// queue (no formatting, no system call); a background task formats the queued entries and writes
+/// them with one `write` every ``flushInterval`` (100 ms by default), and sooner when
+/// ``highWater`` entries wait (then the recording thread writes them, which slows a flood rather
+/// than growing memory without bound). ``close()`` writes what is left: a proxy told to stop loses
+/// no line; a proxy killed loses at most the last interval's.
+///
+/// Lines have the shape of swift-log's `StreamLogHandler` (timestamp, level, label, the fields as
+/// sorted `key=value` pairs, `[RegTokenProxyCore] access`), so that readers of the unbuffered log
+/// keep working. Fields from the client are escaped (``LogText``).
+package final class AccessLog: Sendable {
+    /// One exchange, as the handler knows it when it ends.
+    package struct Entry: Sendable {
+        package var time: Int64
+        package var method: String
+        package var path: String
+        package var status: Int
+        package var decision: String
+        package var reason: String
+        package var latencyMilliseconds: Double
+        package var client: String?
+        package var tokenID: UUIDBytes?
+        package var account: String?
+        package var message: String?
+
+        package init(time: Int64, method: String, path: String, status: Int, decision: String, reason: String, latencyMilliseconds: Double,
+                     client: String?, tokenID: UUIDBytes?, account: String?, message: String?) {
+            self.time = time
+            self.method = method
+            self.path = path
+            self.status = status
+            self.decision = decision
+            self.reason = reason
+            self.latencyMilliseconds = latencyMilliseconds
+            self.client = client
+            self.tokenID = tokenID
+            self.account = account
+            self.message = message
+        }
+    }
+
+    private let descriptor: Int32
+    private let label: String
+    package let flushInterval: Duration
+    package let highWater: Int
+    private let pending = Mutex<[Entry]>([])
+    /// Held while a batch is taken, formatted and written: batches reach the file in order.
+    private let writing = Mutex<Void>(())
+    private let closed = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - descriptor: where lines go (standard error by default); not closed by this log.
+    ///   - label: the logger label the lines carry (`regtoken.proxy`).
+    package init(descriptor: Int32 = 2, label: String, flushInterval: Duration = .milliseconds(100), highWater: Int = 8192) {
+        self.descriptor = descriptor
+        self.label = label
+        self.flushInterval = flushInterval
+        self.highWater = highWater
+    }
+
+    /// Starts the background writer; it runs until ``close()``.
+    package func start() {
+        Task.detached { [self] in
+            while !closed.load(ordering: .acquiring) {
+                try? await Task.sleep(for: flushInterval)
+                flush()
+            }
+        }
+    }
+
+    /// Queues one exchange's line.
+    package func record(_ entry: Entry) {
+        let full = pending.withLock { queue -> Bool in
+            queue.append(entry)
+            return queue.count >= highWater
+        }
+        if full { flush() }
+    }
+
+    /// Writes every queued line now.
+    package func flush() {
+        writing.withLock { _ in
+            var batch: [Entry] = []
+            pending.withLock { queue in swap(&queue, &batch) }
+            guard !batch.isEmpty else { return }
+            var text: [UInt8] = []
+            text.reserveCapacity(batch.count * 240)
+            var stamp = (second: Int64.min, text: "")
+            for entry in batch {
+                if entry.time != stamp.second { stamp = (entry.time, Self.timestamp(entry.time)) }
+                Self.format(entry, timestamp: stamp.text, label: label, into: &text)
+            }
+            Self.writeAll(descriptor, text)
+        }
+    }
+
+    /// Stops the background writer and writes what is left.
+    package func close() {
+        closed.store(true, ordering: .releasing)
+        flush()
+    }
+
+    static func format(_ e: Entry, timestamp: String, label: String, into out: inout [UInt8]) {
+        func add(_ s: String) { out.append(contentsOf: s.utf8) }
+        func field(_ key: String, _ value: String) {
+            out.append(UInt8(ascii: " "))
+            add(key)
+            out.append(UInt8(ascii: "="))
+            add(value)
+        }
+        add(timestamp)
+        add(" info ")
+        add(label)
+        out.append(UInt8(ascii: ":"))
+        // Sorted by key, as StreamLogHandler sorts metadata.
+        if let account = e.account { field("account", account) }
+        if let client = e.client { field("client", client) }
+        field("decision", e.decision)
+        field("latency_ms", String(format: e.latencyMilliseconds))
+        if let message = e.message { field("message", LogText.escape(message)) }
+        field("method", LogText.escape(e.method))
+        field("path", LogText.escape(e.path))
+        field("reason", e.reason)
+        field("status", String(e.status))
+        if let id = e.tokenID { field("token_id", id.description) }
+        add(" [RegTokenProxyCore] access\n")
+    }
+
+    /// `2026-12-03T11:19:05+0000`, local time, as StreamLogHandler writes it.
+    static func timestamp(_ seconds: Int64) -> String {
+        var t = time_t(seconds)
+        var local = tm()
+        guard localtime_r(&t, &local) != nil else { return "\(seconds)" }
+        var buffer = [Int8](repeating: 0, count: 64)
+        let n = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &local)
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Writes all of `bytes`, retrying short writes and interruptions; a log that cannot be
+    /// written (a closed descriptor, a full disk) drops the batch rather than stopping the proxy.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
+    }
+}

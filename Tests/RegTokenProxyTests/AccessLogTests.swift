@@ -1,0 +1,85 @@
+import Foundation
+import RegToken
+@testable import RegTokenProxyCore
+import Testing
+
+/// The buffered access log: the lines it writes, when it writes them, and that none is lost.
+@Suite("The proxy's buffered access log", .serialized)
+struct AccessLogTests {
+    /// A log writing into a temporary file, and a reader of that file.
+    final class Capture {
+        let path: String
+        let fd: Int32
+        init() {
+            path = NSTemporaryDirectory() + "/access-\(UUID().uuidString).log"
+            fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+        }
+        var text: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        deinit {
+            close(fd)
+            unlink(path)
+        }
+    }
+
+    func entry(_ i: Int, path: String = "/v2/acme/app/manifests/v1", message: String? = nil) -> AccessLog.Entry {
+        AccessLog.Entry(time: 1_800_000_000, method: "GET", path: path, status: 200, decision: "allow", reason: "ok",
+                        latencyMilliseconds: 0.25, client: "127.0.0.1", tokenID: UUIDBytes("0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
+                        account: "acme", message: message ?? "n\(i)")
+    }
+
+    @Test("a line has the fields sorted as StreamLogHandler writes metadata; client text is escaped")
+    func format() {
+        var out: [UInt8] = []
+        AccessLog.format(entry(1, path: "/v2/a\u{1B}[31m\nb"), timestamp: "2027-01-15T08:00:00+0000", label: "regtoken.proxy", into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "2027-01-15T08:00:00+0000 info regtoken.proxy: account=acme client=127.0.0.1 decision=allow latency_ms=0.25 message=n1 method=GET path=/v2/a\\x1b[31m\\x0ab reason=ok status=200 token_id=0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d [RegTokenProxyCore] access\n")
+    }
+
+    @Test("nothing is written before a flush; every line, in order, after close")
+    func flushOnClose() {
+        let capture = Capture()
+        let log = AccessLog(descriptor: capture.fd, label: "regtoken.proxy", flushInterval: .seconds(3600))
+        for i in 0..<500 { log.record(entry(i)) }
+        #expect(capture.text.isEmpty)
+        log.close()
+        let lines = capture.text.split(separator: "\n")
+        #expect(lines.count == 500)
+        #expect(lines.enumerated().allSatisfy { $0.element.contains("message=n\($0.offset) ") })
+    }
+
+    @Test("the background writer writes within its interval; a full queue is written at once")
+    func background() async throws {
+        let capture = Capture()
+        let log = AccessLog(descriptor: capture.fd, label: "regtoken.proxy", flushInterval: .milliseconds(50), highWater: 100)
+        log.start()
+        log.record(entry(0))
+        let deadline = ContinuousClock.now + .seconds(5)
+        while capture.text.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(capture.text.split(separator: "\n").count == 1)
+        log.close()
+
+        let quiet = Capture()
+        let full = AccessLog(descriptor: quiet.fd, label: "regtoken.proxy", flushInterval: .seconds(3600), highWater: 100)
+        for i in 0..<99 { full.record(entry(i)) }
+        #expect(quiet.text.isEmpty)
+        full.record(entry(99))  // the 100th: written by this call
+        #expect(quiet.text.split(separator: "\n").count == 100)
+        full.close()
+    }
+
+    @Test("lines recorded from many threads are all written, whole")
+    func concurrent() async {
+        let capture = Capture()
+        let log = AccessLog(descriptor: capture.fd, label: "regtoken.proxy", flushInterval: .milliseconds(5), highWater: 64)
+        log.start()
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<8 {
+                group.addTask { for i in 0..<1000 { log.record(entry(t * 1000 + i)) } }
+            }
+        }
+        log.close()
+        let lines = capture.text.split(separator: "\n")
+        #expect(lines.count == 8000)
+        #expect(lines.allSatisfy { $0.hasSuffix("[RegTokenProxyCore] access") })
+        #expect(Set(lines.compactMap { $0.split(separator: " ").first { $0.hasPrefix("message=") } }).count == 8000)
+    }
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# regtoken proxy beside nginx doing the same work, in one run: both in front of the same
+# zero-cost nginx stub upstream on loopback, wrk GET with the same Basic credentials (user
+# `token`, a regtoken token as password), nginx checking them with auth_basic and writing a
+# buffered access log (buffer=32k flush=1s), regtoken proxy verifying the token and writing its
+# default access log. The servers are measured in turn, ROUNDS times, and each round prints the
+# ratio regtoken/nginx; the median ratio is the result.
+#
+#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R]
+#     --es256        ES256 tokens and the proxy's verified-signature cache (default HS256)
+#     --tls          TLS on both servers (a loopback certificate; wrk speaks https)
+#     --connections  wrk connections (default 32; 1000 for the many-connections row)
+#
+# Release build; installs wrk and nginx when missing. Everything binds to 127.0.0.1.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+alg=HS256 tls=0 connections=32 seconds=10 rounds=3
+while (($#)); do
+  case "$1" in
+    --es256) alg=ES256; shift ;;
+    --tls) tls=1; shift ;;
+    --connections) connections=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
+  esac
+done
+for tool in wrk nginx; do
+  command -v $tool >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
+done
+cd "$root"
+swift build -c release --product regtoken >/dev/null
+bin=$root/.build/release/regtoken
+work=$(mktemp -d)
+proxy_pid=
+cleanup() {
+  kill "$proxy_pid" 2>/dev/null || true
+  for d in stub front; do [ -f "$work/$d/nginx.pid" ] && kill -QUIT "$(cat "$work/$d/nginx.pid")" 2>/dev/null || true; done
+  sleep 0.3; rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port)
+ulimit -n 65536 2>/dev/null || true
+
+# A regtoken home, a read-write token, and the same credentials for nginx's htpasswd.
+"$bin" init --alg "$alg" --home "$work/home" >/dev/null
+token=$(REGTOKEN_ACCOUNT=acme REGTOKEN_REGION=eu-west-1 "$bin" token-add --readwrite -q --home "$work/home")
+basic=$(printf 'token:%s' "$token" | base64 -w0)
+
+scheme=http tls_listen="" tls_conf=""
+if ((tls)); then
+  scheme=https
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  chmod 600 "$work/key.pem"
+  tls_listen=" ssl"
+  tls_conf="ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+fi
+
+# nginx_conf DIR PORT BODY: an nginx of our own (no /etc/nginx), 2 workers.
+nginx_conf() {
+  local dir=$1 port=$2 body=$3
+  mkdir -p "$dir/tmp"
+  cat >"$dir/nginx.conf" <<EOF
+worker_processes 2;
+$( [ "$(id -u)" -eq 0 ] && echo "user root root;" )
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
+  $body
+}
+EOF
+  nginx -c "$dir/nginx.conf" -p "$dir" -g "error_log $dir/error.log warn;"
+}
+# The stub: every /v2/ request answers 200 {} at once, no log.
+nginx_conf "$work/stub" "$stub_port" "access_log off; server { listen 127.0.0.1:$stub_port; location /v2/ { default_type application/json; return 200 '{}'; } }"
+# nginx in front of it: auth_basic with the token as password, a buffered access log, keep-alive upstream.
+mkdir -p "$work/front"
+printf 'token:{PLAIN}%s\n' "$token" >"$work/front/htpasswd"
+nginx_conf "$work/front" "$nginx_port" "
+  log_format reg '\$remote_addr \$request_method \$request_uri \$status user=\$remote_user rt=\$request_time';
+  access_log $work/front/access.log reg buffer=32k flush=1s;
+  upstream stub { server 127.0.0.1:$stub_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port$tls_listen; $tls_conf
+    location /v2/ {
+      auth_basic \"Registry\"; auth_basic_user_file $work/front/htpasswd;
+      proxy_pass http://stub; proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_set_header Host \$http_host; proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_request_buffering off; proxy_buffering off;
+    }
+  }"
+
+proxy_args=(proxy --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$stub_port" --region eu-west-1
+            --keys "$work/home/keys" --home "$work/home" --max-connections 4096)
+((tls)) && proxy_args+=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
+"$bin" "${proxy_args[@]}" 2>"$work/proxy.log" &
+proxy_pid=$!
+for port in $stub_port $nginx_port $proxy_port; do
+  for _ in $(seq 100); do curl -sk -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; curl -sk -o /dev/null "https://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
+done
+path=/v2/acme/app/manifests/v1
+for port in $nginx_port $proxy_port; do
+  code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Basic $basic" "$scheme://127.0.0.1:$port$path")
+  [ "$code" = 200 ] || { echo "bench-proxy.sh: 127.0.0.1:$port answered $code, not 200" >&2; tail -5 "$work/proxy.log" >&2; exit 1; }
+done
+
+cat >"$work/auth.lua" <<LUA
+wrk.headers["Authorization"] = "Basic $basic"
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %.0f %d %.3f %.3f\n", summary.requests / (summary.duration / 1e6),
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+LUA
+measure() {  # PORT -> "rate errors p50 p99"
+  wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/auth.lua" "$scheme://127.0.0.1:$1$path" | awk '/^WRK /{print $2, $3, $4, $5}'
+}
+echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
+printf '%-6s %-34s %10s %8s %10s %10s\n' round server "req/s" errors "p50 ms" "p99 ms"
+ratios=()
+for r in $(seq "$rounds"); do
+  read -r n_rate n_err n_p50 n_p99 < <(measure "$nginx_port")
+  read -r p_rate p_err p_p50 p_p99 < <(measure "$proxy_port")
+  printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "nginx auth_basic, buffered log" "$n_rate" "$n_err" "$n_p50" "$n_p99"
+  printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "regtoken proxy, access log" "$p_rate" "$p_err" "$p_p50" "$p_p99"
+  ratios+=("$(python3 -c "print(f'{$p_rate / $n_rate:.3f}')")")
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "regtoken/nginx per round: ${ratios[*]}; median $median"
+grep -c '"access"\|access' "$work/proxy.log" >/dev/null || { echo "bench-proxy.sh: the proxy wrote no access log" >&2; exit 1; }
