@@ -94,10 +94,21 @@ struct TokenServerTests {
         // Fine-grained tokens (made through the service's API): the registry token grants what
         // the rules allow, so the stock registry refuses the rest; an address-limited token gets a
         // registry token only for a requester inside its ranges (the client a trusted proxy names).
-        let ruled = try token(acme, "--readwrite", "--repository", "acme/ci-*:pull,push", "--repository", "acme/app:pull")
+        let ruled = try token(acme, "--readwrite", "--delete", "--repository", "acme/ci-*:pull,push", "--repository", "acme/app:pull")
         #expect(try push(ruled.value, "acme/ci-build").status == 0)
         #expect(try push(ruled.value, "acme/app").status != 0)
         #expect(try inspect(ruled.value, "acme/app").status == 0)
+        // Its scope has delete, its rules do not: no delete granted; a mount from a repository no
+        // rule allows (globex/app) is refused by the registry, one from acme/app (pull rule) is not.
+        #expect(try access(try ask(ruled.value, "service=registry.test&scope=repository:acme/ci-build:delete")) == [])
+        func ruledMount(from source: String, into target: String) throws -> Int {
+            let jwt = try #require(try ask(ruled.value, "service=registry.test&scope=repository:\(target):pull,push&scope=repository:\(source):pull").body["token"] as? String)
+            return try curl(["-X", "POST", "-H", "Authorization: Bearer \(jwt)",
+                             "http://127.0.0.1:\(registry.port)/v2/\(target)/blobs/uploads/?mount=\(layer)&from=\(source)"]).status
+        }
+        #expect(try ruledMount(from: "acme/app", into: "acme/ci-mounted") == 201)
+        #expect(try ruledMount(from: "globex/app", into: "acme/ci-stolen") == 401)
+        #expect(try ruledMount(from: "acme/other", into: "acme/ci-stolen2") == 401)
         #expect(try access(try ask(ruled.value, "service=registry.test&scope=repository:acme/ci-x:pull,push&scope=repository:acme/app:pull,push&scope=repository:acme/other:pull"))
                 == ["repository:acme/ci-x:pull,push", "repository:acme/app:pull"])
         let farm = try token(acme, "--allow-from", "198.51.100.0/24")
