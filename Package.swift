@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "RegTokenProxyTests",
             dependencies: [
-                "RegToken", "RegTokenAccess", "RegTokenProxy", "RegTokenProxyCore",
+                "RegToken", "RegTokenAccess", "RegTokenProxy", "RegTokenProxyCore", "CRegTokenMallocCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

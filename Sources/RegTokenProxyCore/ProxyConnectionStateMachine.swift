@@ -6,7 +6,8 @@ import NIOHTTP1
 /// and holds no channel, so every transition is tested on its own
 /// (`Tests/RegTokenProxyTests/ProxyStateMachineTests.swift`).
 ///
-/// A connection serves one request at a time (the pipelining assistant holds later ones):
+/// A connection serves one request at a time (the ``ProxyHandler`` queues a pipelined request
+/// until the one before it is answered, and reads no more from the client meanwhile):
 ///
 /// ```
 /// idle ──head, refused──▶ refusing ──end──▶ idle
@@ -16,9 +17,8 @@ import NIOHTTP1
 /// any ──client gone, timeout, upstream failure, ambiguous request──▶ closing (terminal)
 /// ```
 ///
-/// The state changes before the actions run: writing a response's end lets the pipelining
-/// assistant deliver the next request at once, inside that write, and that request must find
-/// the connection idle.
+/// The state changes before the actions run, so that an action that leads to the next event
+/// (a write that completes at once, a queued request handed over) finds the state it expects.
 struct ProxyConnectionStateMachine {
     enum State: Equatable {
         /// Waiting for a request head (the header timeout runs).
@@ -85,6 +85,11 @@ struct ProxyConnectionStateMachine {
     private(set) var upstreamReadHeld = false
     /// A registry connection is open and reusable.
     private(set) var hasUpstream = false
+    /// The server is going away: the connection closes after the exchange in progress.
+    private(set) var quiescing = false
+
+    /// True when no exchange is in progress: a request head may be handled.
+    var isIdle: Bool { state == .idle }
 
     // MARK: Client → proxy
 
@@ -103,13 +108,13 @@ struct ProxyConnectionStateMachine {
         }
         switch decision {
         case .refuse(let status, let close):
-            if close || !keepAlive {
+            if close || !keepAlive || quiescing {
                 return enterClosing() + [.respondError(status: status, close: true)]
             }
             state = .refusing
             return [.cancelHeaderTimer, .respondError(status: status, close: false)]
         case .forward:
-            state = .forwarding(Exchange(connecting: !hasUpstream, keepAlive: keepAlive, http10: http10))
+            state = .forwarding(Exchange(connecting: !hasUpstream, keepAlive: keepAlive && !quiescing, http10: http10))
             return hasUpstream ? [.cancelHeaderTimer, .forwardHead] : [.cancelHeaderTimer, .forwardHead, .connectUpstream]
         }
     }
@@ -122,6 +127,7 @@ struct ProxyConnectionStateMachine {
     mutating func requestEnd() -> [Action] {
         switch state {
         case .refusing:
+            if quiescing { return enterClosing() + [.closeClient] }
             state = .idle
             return [.startHeaderTimer]
         case .forwarding(var exchange):
@@ -217,6 +223,22 @@ struct ProxyConnectionStateMachine {
             actions.append(.readUpstream)
         }
         return actions
+    }
+
+    // MARK: Quiescing
+
+    /// The server drains: an idle connection closes now; a busy one answers with
+    /// `Connection: close` (when its response has not started) and closes after the response.
+    mutating func quiesce() -> [Action] {
+        quiescing = true
+        switch state {
+        case .idle: return enterClosing() + [.closeClient]
+        case .forwarding(var exchange):
+            exchange.keepAlive = false
+            state = .forwarding(exchange)
+            return []
+        case .refusing, .closing: return []
+        }
     }
 
     // MARK: Timers and the client going away

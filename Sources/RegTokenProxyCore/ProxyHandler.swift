@@ -29,6 +29,14 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private var upstream: (any Channel)?
     private var upstreamHandler: UpstreamHandler?
+    /// Parts of pipelined requests that arrived before the exchange in progress ended; handled
+    /// in order once it has. While any wait, nothing more is read from the client, so they are
+    /// bounded by what one read brought. When none wait (clients that do not pipeline), reads are
+    /// never withheld, so the socket's read interest is never switched off and on per request.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// A read from the client was asked for while parts were queued.
+    private var readHeldForQueue = false
+    private var draining = false
     /// Request parts waiting for the registry connection.
     private var pending: [HTTPClientRequestPart] = []
     private var responseTimer: Scheduled<Void>?
@@ -87,6 +95,12 @@ package final class ProxyHandler: ChannelDuplexHandler {
             perform(machine.idleTimedOut())
             return
         }
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful drain: requests queued behind the one in progress are not started.
+            queued.removeAll()
+            perform(machine.quiesce())
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -98,7 +112,23 @@ package final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Client → proxy
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // A pipelined request (its head while an exchange is in progress, and everything after it)
+        // waits its turn.
+        if !queued.isEmpty {
+            queued.append(part)
+            return
+        }
+        if case .head = part, !machine.isIdle {
+            if case .closing = machine.state { return }
+            queued.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             requestHead(head, context: context)
         case .body(let buffer):
@@ -120,9 +150,35 @@ package final class ProxyHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    /// Backpressure: no reads from the client while the registry side cannot take more.
+    /// Backpressure: no reads from the client while the registry side cannot take more, or while
+    /// pipelined requests wait.
     package func read(context: ChannelHandlerContext) {
+        if !queued.isEmpty {
+            readHeldForQueue = true
+            return
+        }
         perform(machine.clientReadRequested(upstreamWritable: upstream?.isWritable ?? true))
+    }
+
+    /// Hands queued parts over once the exchange before them has ended, in order, until one is a
+    /// head that must wait again; then lets reads go on when nothing waits.
+    private func drainQueue() {
+        guard !draining, let context else { return }
+        draining = true
+        defer { draining = false }
+        while let part = queued.first {
+            if case .closing = machine.state {
+                queued.removeAll()
+                break
+            }
+            if case .head = part, !machine.isIdle { break }
+            queued.removeFirst()
+            handle(part, context: context)
+        }
+        if queued.isEmpty && readHeldForQueue {
+            readHeldForQueue = false
+            read(context: context)
+        }
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -237,6 +293,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private func perform(_ actions: [ProxyConnectionStateMachine.Action]) {
         for action in actions { perform(action) }
+        if !queued.isEmpty && !draining && machine.isIdle { drainQueue() }
     }
 
     private func perform(_ action: ProxyConnectionStateMachine.Action) {

@@ -277,6 +277,50 @@ struct ProxyStateMachineTests {
         #expect(try readCount(p) == before + 1, "the held client read was not resumed")
     }
 
+    @Test("reads are not withheld while a response is awaited (no read interest switched off and on per request); a pipelined request waits its turn with reads held")
+    func readsNotWithheld() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        let start = try readCount(p)
+        p.send(get())
+        // The request is forwarded, its answer not come yet: a read asked for now goes through.
+        p.client.pipeline.read()
+        #expect(try readCount(p) == start + 1)
+        // A second request pipelined behind it is queued, not forwarded, and further reads wait.
+        p.send(get("/v2/acme/app/manifests/v1"))
+        #expect(!p.upstreamBytes().contains("manifests/v1"))
+        p.client.pipeline.read()
+        #expect(try readCount(p) == start + 1, "a read went through while a pipelined request waited")
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        // The first answer went out; the queued request went to the registry; the held read resumed.
+        #expect(p.upstreamBytes().contains("GET /v2/acme/app/manifests/v1 "))
+        #expect(try readCount(p) == start + 2)
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nm1")
+        let answers = p.clientBytes()
+        #expect(answers.components(separatedBy: "HTTP/1.1 200 OK").count == 3 && answers.hasSuffix("m1"), "\(answers)")
+    }
+
+    @Test("graceful drain: an idle connection closes at once; a busy one answers with Connection: close, then closes")
+    func quiesce() throws {
+        var idle = ProxyConnectionStateMachine()
+        #expect(idle.quiesce().last == .closeClient)
+        var busy = ProxyConnectionStateMachine()
+        _ = busy.requestHead(.forward, keepAlive: true, http10: false)
+        #expect(busy.quiesce() == [])
+        _ = busy.upstreamConnected()
+        _ = busy.requestEnd()
+        #expect(busy.responseHead(status: 200, upstreamKeepAlive: true, hasContentLength: true).contains(.writeResponseHead(close: true)))
+        #expect(busy.responseEnd().contains(.writeResponseEnd(close: true)))
+
+        let p = try ProxyPipeline(state: Self.state)
+        p.send(get())
+        p.client.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        let answer = p.clientBytes()
+        #expect(answer.lowercased().contains("connection: close") && answer.hasSuffix("ok"), "\(answer)")
+        p.loop.run()
+        #expect(!p.client.isActive)
+    }
+
     /// How many reads the client channel has been asked for (EmbeddedChannel counts them through
     /// a handler at the head of its pipeline).
     func readCount(_ p: ProxyPipeline) throws -> Int {
