@@ -6,15 +6,17 @@
 # default access log. The servers are measured in turn, ROUNDS times, and each round prints the
 # ratio regtoken/nginx; the median ratio is the result.
 #
-#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R]
+#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R] [--baseline BIN]
 #     --es256        ES256 tokens and the proxy's verified-signature cache (default HS256)
 #     --tls          TLS on both servers (a loopback certificate; wrk speaks https)
 #     --connections  wrk connections (default 32; 1000 for the many-connections row)
+#     --baseline     another regtoken binary (an earlier build) run beside, in the same rounds:
+#                    prints this build's rate over the baseline's too
 #
 # Release build; installs wrk and nginx when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-alg=HS256 tls=0 connections=32 seconds=10 rounds=3
+alg=HS256 tls=0 connections=32 seconds=10 rounds=3 baseline=
 while (($#)); do
   case "$1" in
     --es256) alg=ES256; shift ;;
@@ -22,7 +24,8 @@ while (($#)); do
     --connections) connections=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
@@ -33,15 +36,15 @@ cd "$root"
 swift build -c release --product regtoken >/dev/null
 bin=$root/.build/release/regtoken
 work=$(mktemp -d)
-proxy_pid=
+proxy_pid= base_pid=
 cleanup() {
-  kill "$proxy_pid" 2>/dev/null || true
+  kill "$proxy_pid" "$base_pid" 2>/dev/null || true
   for d in stub front; do [ -f "$work/$d/nginx.pid" ] && kill -QUIT "$(cat "$work/$d/nginx.pid")" 2>/dev/null || true; done
   sleep 0.3; rm -rf "$work"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port)
+stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port) base_port=$(free_port)
 ulimit -n 65536 2>/dev/null || true
 
 # A regtoken home, a read-write token, and the same credentials for nginx's htpasswd.
@@ -101,11 +104,15 @@ proxy_args=(proxy --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:
 ((tls)) && proxy_args+=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
 "$bin" "${proxy_args[@]}" 2>"$work/proxy.log" &
 proxy_pid=$!
-for port in $stub_port $nginx_port $proxy_port; do
+if [ -n "$baseline" ]; then
+  "$baseline" "${proxy_args[@]/127.0.0.1:$proxy_port/127.0.0.1:$base_port}" 2>"$work/baseline.log" &
+  base_pid=$!
+fi
+for port in $stub_port $nginx_port $proxy_port ${baseline:+$base_port}; do
   for _ in $(seq 100); do curl -sk -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; curl -sk -o /dev/null "https://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 done
 path=/v2/acme/app/manifests/v1
-for port in $nginx_port $proxy_port; do
+for port in $nginx_port $proxy_port ${baseline:+$base_port}; do
   code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Basic $basic" "$scheme://127.0.0.1:$port$path")
   [ "$code" = 200 ] || { echo "bench-proxy.sh: 127.0.0.1:$port answered $code, not 200" >&2; tail -5 "$work/proxy.log" >&2; exit 1; }
 done
@@ -123,14 +130,20 @@ measure() {  # PORT -> "rate errors p50 p99"
 }
 echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-6s %-34s %10s %8s %10s %10s\n' round server "req/s" errors "p50 ms" "p99 ms"
-ratios=()
+ratios=() gains=()
 for r in $(seq "$rounds"); do
   read -r n_rate n_err n_p50 n_p99 < <(measure "$nginx_port")
   read -r p_rate p_err p_p50 p_p99 < <(measure "$proxy_port")
   printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "nginx auth_basic, buffered log" "$n_rate" "$n_err" "$n_p50" "$n_p99"
   printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "regtoken proxy, access log" "$p_rate" "$p_err" "$p_p50" "$p_p99"
   ratios+=("$(python3 -c "print(f'{$p_rate / $n_rate:.3f}')")")
+  if [ -n "$baseline" ]; then
+    read -r b_rate b_err b_p50 b_p99 < <(measure "$base_port")
+    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "baseline regtoken proxy" "$b_rate" "$b_err" "$b_p50" "$b_p99"
+    gains+=("$(python3 -c "print(f'{$p_rate / $b_rate:.3f}')")")
+  fi
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "regtoken/nginx per round: ${ratios[*]}; median $median"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "regtoken/nginx per round: ${ratios[*]}; median $(median "${ratios[@]}")"
+[ -n "$baseline" ] && echo "this build/baseline per round: ${gains[*]}; median $(median "${gains[@]}")"
 grep -c '"access"\|access' "$work/proxy.log" >/dev/null || { echo "bench-proxy.sh: the proxy wrote no access log" >&2; exit 1; }
