@@ -64,8 +64,9 @@ struct TokenServerTests {
         // is mounted (201); asked from globex/app, left out of the grant, so the registry refuses
         // the mount itself (401) and nothing lands in the target.
         let layer = try Self.firstLayerDigest(image)
-        func mount(from source: String, into target: String) throws -> Int {
-            let jwt = try #require(try ask(rw.value, "service=registry.test&scope=repository:\(target):pull,push&scope=repository:\(source):pull").body["token"] as? String)
+        /// A mount of the layer at the stock registry with the registry token `credentials` gets for both repositories.
+        func mount(from source: String, into target: String, with credentials: String? = nil) throws -> Int {
+            let jwt = try #require(try ask(credentials ?? rw.value, "service=registry.test&scope=repository:\(target):pull,push&scope=repository:\(source):pull").body["token"] as? String)
             return try curl(["-X", "POST", "-H", "Authorization: Bearer \(jwt)",
                              "http://127.0.0.1:\(registry.port)/v2/\(target)/blobs/uploads/?mount=\(layer)&from=\(source)"]).status
         }
@@ -101,14 +102,9 @@ struct TokenServerTests {
         // Its scope has delete, its rules do not: no delete granted; a mount from a repository no
         // rule allows (globex/app) is refused by the registry, one from acme/app (pull rule) is not.
         #expect(try access(try ask(ruled.value, "service=registry.test&scope=repository:acme/ci-build:delete")) == [])
-        func ruledMount(from source: String, into target: String) throws -> Int {
-            let jwt = try #require(try ask(ruled.value, "service=registry.test&scope=repository:\(target):pull,push&scope=repository:\(source):pull").body["token"] as? String)
-            return try curl(["-X", "POST", "-H", "Authorization: Bearer \(jwt)",
-                             "http://127.0.0.1:\(registry.port)/v2/\(target)/blobs/uploads/?mount=\(layer)&from=\(source)"]).status
-        }
-        #expect(try ruledMount(from: "acme/app", into: "acme/ci-mounted") == 201)
-        #expect(try ruledMount(from: "globex/app", into: "acme/ci-stolen") == 401)
-        #expect(try ruledMount(from: "acme/other", into: "acme/ci-stolen2") == 401)
+        #expect(try mount(from: "acme/app", into: "acme/ci-mounted", with: ruled.value) == 201)
+        #expect(try mount(from: "globex/app", into: "acme/ci-stolen", with: ruled.value) == 401)
+        #expect(try mount(from: "acme/other", into: "acme/ci-stolen2", with: ruled.value) == 401)
         #expect(try access(try ask(ruled.value, "service=registry.test&scope=repository:acme/ci-x:pull,push&scope=repository:acme/app:pull,push&scope=repository:acme/other:pull"))
                 == ["repository:acme/ci-x:pull,push", "repository:acme/app:pull"])
         let farm = try token(acme, "--allow-from", "198.51.100.0/24")

@@ -33,6 +33,20 @@ struct RegistryClaims: JWTPayload {
     }
 }
 
+/// The raw primitive beside a verification row: HMAC-SHA256 of `input` from precomputed pad
+/// states (OpenSSL, the fixture's 32-byte secret).
+func rawHMAC(_ name: String, _ input: [UInt8]) {
+    Benchmark(name, configuration: config()) { benchmark in
+        var pads = CBench_HMACPads()
+        _ = CBench_hmac_init(&pads, [UInt8](repeating: 0x42, count: 32), 32)
+        var out = [UInt8](repeating: 0, count: 32)
+        for _ in benchmark.scaledIterations {
+            CBench_hmac(&pads, input, input.count, &out)
+            blackHole(out[0])
+        }
+    }
+}
+
 /// Runs async set-up to completion before the benchmarks are registered.
 func blocking(_ body: @escaping @Sendable () async -> Void) {
     let done = DispatchSemaphore(value: 0)
@@ -105,15 +119,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     let hsInput = Array(f.hsToken.utf8.prefix(while: { _ in true }).split(separator: UInt8(ascii: "."), maxSplits: 2).prefix(2).joined(separator: [UInt8(ascii: ".")]))
-    Benchmark("HMAC-SHA256 precomputed pads (OpenSSL, same signing input)", configuration: config()) { benchmark in
-        var pads = CBench_HMACPads()
-        _ = CBench_hmac_init(&pads, [UInt8](repeating: 0x42, count: 32), 32)
-        var out = [UInt8](repeating: 0, count: 32)
-        for _ in benchmark.scaledIterations {
-            CBench_hmac(&pads, hsInput, hsInput.count, &out)
-            blackHole(out[0])
-        }
-    }
+    rawHMAC("HMAC-SHA256 precomputed pads (OpenSSL, same signing input)", hsInput)
     // Repository rules: a token with 8 (the request allowed by the last), beside the raw HMAC of
     // its own signing input; and the rule-less token asked with a repository.
     var rulesBytes = Array(f.rulesToken.utf8)
@@ -123,15 +129,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     let rulesInput = Array(f.rulesToken.utf8.split(separator: UInt8(ascii: "."), maxSplits: 2).prefix(2).joined(separator: [UInt8(ascii: ".")]))
-    Benchmark("HMAC-SHA256 precomputed pads (OpenSSL, signing input of the 8-rule token)", configuration: config()) { benchmark in
-        var pads = CBench_HMACPads()
-        _ = CBench_hmac_init(&pads, [UInt8](repeating: 0x42, count: 32), 32)
-        var out = [UInt8](repeating: 0, count: 32)
-        for _ in benchmark.scaledIterations {
-            CBench_hmac(&pads, rulesInput, rulesInput.count, &out)
-            blackHole(out[0])
-        }
-    }
+    rawHMAC("HMAC-SHA256 precomputed pads (OpenSSL, signing input of the 8-rule token)", rulesInput)
     Benchmark("HS256 verify, no rules, repository in the request (regtoken)", configuration: config()) { benchmark in
         hsBytes.withUnsafeBytes { bytes in
             for _ in benchmark.scaledIterations { blackHole((try? f.verifier.verify(bytes: bytes, at: f.now, for: f.repositoryRequest))?.id) }
