@@ -1,3 +1,4 @@
+import NIOPosix
 import RegToken
 import Synchronization
 
@@ -9,7 +10,7 @@ import Musl
 
 /// The proxy's access log: one line per exchange, buffered and written off the event loops, as
 /// nginx's `access_log … buffer= flush=`. An event loop only appends the exchange's fields to a
-/// queue (no formatting, no system call); a background task formats the queued entries and writes
+/// queue (no formatting, no system call); a thread of its own formats the queued entries and writes
 /// them with one `write` every ``flushInterval`` (100 ms by default), and sooner when
 /// ``highWater`` entries wait (then the recording thread writes them, which slows a flood rather
 /// than growing memory without bound). ``close()`` writes what is left: a proxy told to stop loses
@@ -57,6 +58,10 @@ package final class AccessLog: Sendable {
     /// Held while a batch is taken, formatted and written: batches reach the file in order.
     private let writing = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
+    /// The writer's own thread: never an event loop, and not Swift concurrency's shared pool,
+    /// where a blocked `write` (a slow log reader) would hold a thread others need.
+    private let writer = NIOThreadPool(numberOfThreads: 1)
+    private let started = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - descriptor: where lines go (standard error by default); not closed by this log.
@@ -70,9 +75,13 @@ package final class AccessLog: Sendable {
 
     /// Starts the background writer; it runs until ``close()``.
     package func start() {
-        Task.detached { [self] in
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer.start()
+        let pause = flushInterval.components
+        let micros = UInt32(clamping: pause.seconds * 1_000_000 + pause.attoseconds / 1_000_000_000_000)
+        writer.submit { [self] _ in
             while !closed.load(ordering: .acquiring) {
-                try? await Task.sleep(for: flushInterval)
+                usleep(max(micros, 1_000))
                 flush()
             }
         }
@@ -107,6 +116,7 @@ package final class AccessLog: Sendable {
     /// Stops the background writer and writes what is left.
     package func close() {
         closed.store(true, ordering: .releasing)
+        if started.load(ordering: .acquiring) { try? writer.syncShutdownGracefully() }
         flush()
     }
 
