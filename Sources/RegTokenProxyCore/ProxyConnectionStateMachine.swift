@@ -225,6 +225,29 @@ struct ProxyConnectionStateMachine {
         return actions
     }
 
+    /// True while the request of the exchange in progress has ended and only its response is
+    /// awaited: a malformed request read behind it waits for that response.
+    var awaitingResponse: Bool {
+        if case .forwarding(let exchange) = state { return exchange.requestEnded }
+        return false
+    }
+
+    /// The client sent bytes that are not HTTP/1.1 (the decoder stopped): answer 400 when no
+    /// response has started, then close.
+    mutating func protocolError() -> [Action] {
+        switch state {
+        case .idle:
+            return enterClosing() + [.respondError(status: 400, close: true)]
+        case .forwarding(let exchange) where !exchange.responseStarted:
+            return enterClosing() + [.respondError(status: 400, close: true)]
+        case .forwarding, .refusing:
+            // A response for this request is already on its way: only closing is left.
+            return enterClosing() + [.closeClient]
+        case .closing:
+            return []
+        }
+    }
+
     // MARK: Quiescing
 
     /// The server drains: an idle connection closes now; a busy one answers with

@@ -37,6 +37,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// A read from the client was asked for while parts were queued.
     private var readHeldForQueue = false
     private var draining = false
+    /// The decoder failed behind the exchange in progress: a 400 and a close once it has ended.
+    private var malformedQueued = false
     /// Request parts waiting for the registry connection.
     private var pending: [HTTPClientRequestPart] = []
     private var responseTimer: Scheduled<Void>?
@@ -105,8 +107,26 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            // Bytes that are not HTTP/1.1. Behind a request whose answer is awaited (a pipelining
+            // client), the 400 waits for that answer, as a queued request would; else now.
+            if !queued.isEmpty || machine.awaitingResponse {
+                malformedQueued = true
+                return
+            }
+            answerMalformed()
+            return
+        }
         logger.debug("connection error", metadata: ["error": "\(error)"])
         perform(machine.idleTimedOut())
+    }
+
+    private func answerMalformed() {
+        malformedQueued = false
+        refusal = ("UNSUPPORTED", "malformed HTTP request", "malformed_request")
+        method = ""
+        path = ""
+        perform(machine.protocolError())
     }
 
     // MARK: Client → proxy
@@ -174,6 +194,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
             if case .head = part, !machine.isIdle { break }
             queued.removeFirst()
             handle(part, context: context)
+        }
+        if queued.isEmpty && malformedQueued && machine.isIdle {
+            answerMalformed()
+            return
         }
         if queued.isEmpty && readHeldForQueue {
             readHeldForQueue = false
@@ -293,7 +317,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private func perform(_ actions: [ProxyConnectionStateMachine.Action]) {
         for action in actions { perform(action) }
-        if !queued.isEmpty && !draining && machine.isIdle { drainQueue() }
+        if (!queued.isEmpty || malformedQueued) && !draining && machine.isIdle { drainQueue() }
     }
 
     private func perform(_ action: ProxyConnectionStateMachine.Action) {

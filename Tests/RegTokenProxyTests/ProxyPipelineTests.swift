@@ -34,7 +34,7 @@ final class ProxyPipeline {
                 return loop.makeFailedFuture(error)
             }
         }
-        try client.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+        try client.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
         try client.pipeline.syncOperations.addHandler(ProxyHandler(state: state, config: config, metrics: ProxyMetrics(),
                                                                    logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
                                                                    connector: connector))

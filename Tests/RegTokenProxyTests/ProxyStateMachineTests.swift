@@ -299,6 +299,25 @@ struct ProxyStateMachineTests {
         #expect(answers.components(separatedBy: "HTTP/1.1 200 OK").count == 3 && answers.hasSuffix("m1"), "\(answers)")
     }
 
+    @Test("bytes that are not HTTP behind a request whose answer is awaited: that answer first, then 400 and the close; alone: 400 at once")
+    func malformedAfterPipelined() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        p.send(get() + "HEAD /v2/acme/app/blobs/x\r\nAuthorization: x\r\n\r\n")
+        #expect(p.clientBytes().isEmpty, "answered before the registry did")
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        let answers = p.clientBytes()
+        #expect(answers.hasPrefix("HTTP/1.1 200 OK") && answers.contains("HTTP/1.1 400 Bad Request"), "\(answers)")
+        #expect(answers.range(of: "ok")!.lowerBound < answers.range(of: "400")!.lowerBound)
+        p.loop.run()
+        #expect(!p.client.isActive)
+
+        let alone = try ProxyPipeline(state: Self.state)
+        alone.send("GARBAGE\r\n\r\n")
+        #expect(alone.clientBytes().hasPrefix("HTTP/1.1 400 Bad Request"))
+        alone.loop.run()
+        #expect(!alone.client.isActive)
+    }
+
     @Test("graceful drain: an idle connection closes at once; a busy one answers with Connection: close, then closes")
     func quiesce() throws {
         var idle = ProxyConnectionStateMachine()

@@ -97,7 +97,7 @@ public final class ProxyServer: Service, Sendable {
                     } else {
                         try sync.addHandler(PlainTextGuard())
                     }
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
                     try sync.addHandler(IdleStateHandler(allTimeout: config.idleTimeout))
                     try sync.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
                 }
