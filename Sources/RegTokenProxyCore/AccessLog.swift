@@ -1,3 +1,4 @@
+import Logging
 import NIOPosix
 import RegToken
 import Synchronization
@@ -47,6 +48,21 @@ package final class AccessLog: Sendable {
             self.tokenID = tokenID
             self.account = account
             self.message = message
+        }
+
+        /// The fields as log metadata: the one list of an access line's fields, for this log and
+        /// for a `Logger`. The method, path and message come from the client: every control byte
+        /// is escaped, so no client can forge or break a log line.
+        package var metadata: Logger.Metadata {
+            var m: Logger.Metadata = [
+                "method": "\(LogText.escape(method))", "path": "\(LogText.escape(path))", "status": "\(status)",
+                "decision": "\(decision)", "reason": "\(reason)", "latency_ms": "\(String(format: latencyMilliseconds))",
+            ]
+            if let client { m["client"] = "\(client)" }
+            if let tokenID { m["token_id"] = "\(tokenID)" }
+            if let account { m["account"] = "\(account)" }
+            if let message { m["message"] = "\(LogText.escape(message))" }
+            return m
         }
     }
 
@@ -120,30 +136,12 @@ package final class AccessLog: Sendable {
         flush()
     }
 
+    /// One line as swift-log's StreamLogHandler writes it: the fields sorted by key.
     static func format(_ e: Entry, timestamp: String, label: String, into out: inout [UInt8]) {
-        func add(_ s: String) { out.append(contentsOf: s.utf8) }
-        func field(_ key: String, _ value: String) {
-            out.append(UInt8(ascii: " "))
-            add(key)
-            out.append(UInt8(ascii: "="))
-            add(value)
-        }
-        add(timestamp)
-        add(" info ")
-        add(label)
-        out.append(UInt8(ascii: ":"))
-        // Sorted by key, as StreamLogHandler sorts metadata.
-        if let account = e.account { field("account", account) }
-        if let client = e.client { field("client", client) }
-        field("decision", e.decision)
-        field("latency_ms", String(format: e.latencyMilliseconds))
-        if let message = e.message { field("message", LogText.escape(message)) }
-        field("method", LogText.escape(e.method))
-        field("path", LogText.escape(e.path))
-        field("reason", e.reason)
-        field("status", String(e.status))
-        if let id = e.tokenID { field("token_id", id.description) }
-        add(" [RegTokenProxyCore] access\n")
+        var line = "\(timestamp) info \(label):"
+        for (key, value) in e.metadata.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+        line += " [RegTokenProxyCore] access\n"
+        out.append(contentsOf: line.utf8)
     }
 
     /// `2026-12-03T11:19:05+0000`, local time, as StreamLogHandler writes it.

@@ -447,24 +447,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private func logAccess(decision: String, reason: String, message: String? = nil) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
         metrics.requestDuration.recordNanoseconds(elapsed)
-        let latency = Double(elapsed) / 1_000_000
+        let entry = AccessLog.Entry(time: WallClock.now(), method: method, path: path, status: status, decision: decision, reason: reason,
+                                    latencyMilliseconds: Double(elapsed) / 1_000_000, client: clientAddress, tokenID: tokenID,
+                                    account: account, message: message)
         if let accessLog = config.accessLog {
             // Queued as fields: formatting and writing happen off the event loop.
-            accessLog.record(AccessLog.Entry(time: WallClock.now(), method: method, path: path, status: status, decision: decision, reason: reason,
-                                             latencyMilliseconds: latency, client: clientAddress, tokenID: tokenID, account: account, message: message))
-            return
+            accessLog.record(entry)
+        } else {
+            logger.info("access", metadata: entry.metadata)
         }
-        // The method, path and message come from the client: every control byte is escaped, so
-        // no client can forge or break a log line.
-        var metadata: Logger.Metadata = [
-            "method": "\(LogText.escape(method))", "path": "\(LogText.escape(path))", "status": "\(status)", "decision": "\(decision)",
-            "reason": "\(reason)", "latency_ms": "\(String(format: latency))",
-        ]
-        if let clientAddress { metadata["client"] = "\(clientAddress)" }
-        if let tokenID { metadata["token_id"] = "\(tokenID)" }
-        if let account { metadata["account"] = "\(account)" }
-        if let message { metadata["message"] = "\(LogText.escape(message))" }
-        logger.info("access", metadata: metadata)
     }
 
     // MARK: Headers

@@ -94,3 +94,16 @@ func leewaySeconds(_ text: String) throws(CLIError) -> Int64 {
     }
     return seconds
 }
+
+/// The address ranges of a repeatable CIDR flag (`--allow-from`, `--trusted-proxy`), each checked:
+/// one that is not a range is refused with what is wrong with it (host bits set: "did you mean").
+func addressRanges(_ texts: [String], flag: String) throws(CLIError) -> [AddressRange] {
+    var ranges: [AddressRange] = []
+    for text in texts {
+        guard let range = AddressRange(text) else {
+            throw CLIError("\(flag) '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
+        }
+        ranges.append(range)
+    }
+    return ranges
+}

@@ -236,12 +236,7 @@ struct ProxyCommand: AsyncParsableCommand {
         // The access log, buffered and written off the event loops (at --log-level info and below).
         let accessLog = level <= .info ? AccessLog(label: "regtoken.proxy") : nil
         config.accessLog = accessLog
-        config.trustedProxies = try trustedProxies.map { text in
-            guard let range = AddressRange(text) else {
-                throw CLIError("--trusted-proxy '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
-            }
-            return range
-        }
+        config.trustedProxies = try addressRanges(trustedProxies, flag: "--trusted-proxy")
         let tls: NIOSSLContext? = tlsCert != nil ? try loadTLS() : nil
         if tls != nil { config.clientScheme = "https" }
         let revocationSource: Reloader.RevocationSource?

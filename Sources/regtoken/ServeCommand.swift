@@ -107,12 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard try cli({ try issuer.activeKeyAlgorithm() }) == .es256 else {
                 throw CLIError("a token server signs with the active key, which must be ES256 (a registry takes ES256 keys): regtoken keys generate --alg ES256 --activate", exit: .invalidInput)
             }
-            let trusted = try trustedProxies.map { text in
-                guard let range = AddressRange(text) else {
-                    throw CLIError("--trusted-proxy '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
-                }
-                return range
-            }
+            let trusted = try addressRanges(trustedProxies, flag: "--trusted-proxy")
             configuration.tokenServer = TokenServer(service: tokenService, issuer: tokenIssuer, region: tokenRegion, lifetime: lifetime,
                                                     trustedProxies: trusted)
         }

@@ -56,12 +56,7 @@ struct TokenAddCommand: AsyncParsableCommand {
         let scope: Scope = delete ? .pushPullDelete : (readwrite ? .pushPull : .pull)
         // Checked here, before anything is asked of a service: each rule and range names what is wrong.
         let rules = RepositoryRule.merged(try repositories.map { text in try cli { try RepositoryRule.parse(text, defaultActions: .init(scope)) } })
-        let ranges = try allowFrom.map { text in
-            guard let range = AddressRange(text) else {
-                throw CLIError("--allow-from '\(text.prefix(64))' \(AddressRange.problem(text) ?? "is not an address range")", exit: .invalidInput)
-            }
-            return range
-        }
+        let ranges = try addressRanges(allowFrom, flag: "--allow-from")
         if let over = rules.first(where: { !RepositoryRule.Actions(scope).isSuperset(of: $0.actions) }) {
             throw CLIError("--repository '\(over.description)' asks for more than the token's scope (\(scope.rawValue)): add --readwrite for push, --delete for delete", exit: .invalidInput)
         }

@@ -17,16 +17,10 @@ struct FineGrainedE2ETests {
         let ci = try issuer.token("--readwrite", "--delete", "--repository", "acme/ci-*:pull,push", "--repository", "acme/base/**:pull")
         let deleter = try issuer.token("--readwrite", "--delete", "--repository", "acme/ci-*")
 
-        let image = try Harness.tempDir("img")
-        #expect(try Harness.run("/bin/bash", ["\(Harness.scripts)/make-image.sh", image, "v1"]).status == 0)
+        let image = try Skopeo.makeImage()
         let skopeo = try Skopeo()
-        let target = "docker://127.0.0.1:\(proxy.port)"
-        func push(_ token: String, _ repo: String) throws -> Harness.Output {
-            try skopeo(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", "token:\(token)", "oci:\(image):v1", "\(target)/\(repo):v1"])
-        }
-        func inspect(_ token: String, _ repo: String) throws -> Harness.Output {
-            try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(token)", "\(target)/\(repo):v1"])
-        }
+        func push(_ token: String, _ repo: String) throws -> Harness.Output { try skopeo.push(image, port: proxy.port, repo, token: token) }
+        func inspect(_ token: String, _ repo: String) throws -> Harness.Output { try skopeo.inspect(port: proxy.port, repo, token: token) }
         for repo in ["acme/base/alpine", "acme/app"] {
             let r = try push(full.token, repo)
             #expect(r.status == 0, "\(r.stderr)")

@@ -248,6 +248,27 @@ struct Skopeo {
     }
 }
 
+extension Skopeo {
+    /// An OCI image made by `make-image.sh`, tagged v1, in a new directory.
+    static func makeImage() throws -> String {
+        let image = try Harness.tempDir("img")
+        let made = try Harness.run("/bin/bash", ["\(Harness.scripts)/make-image.sh", image, "v1"])
+        guard made.status == 0 else { throw HarnessError("make-image.sh failed: \(made.stderr)") }
+        return image
+    }
+
+    /// Copies `oci:<image>:v1` to `<repo>:v1` at the plain-HTTP registry (or proxy) on `port`,
+    /// logged in as user `token`.
+    func push(_ image: String, port: Int, _ repo: String, token: String) throws -> Harness.Output {
+        try self(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", "token:\(token)", "oci:\(image):v1", "docker://127.0.0.1:\(port)/\(repo):v1"])
+    }
+
+    /// Inspects `<repo>:v1` at the plain-HTTP registry (or proxy) on `port`, logged in as user `token`.
+    func inspect(port: Int, _ repo: String, token: String) throws -> Harness.Output {
+        try self(["inspect", "--tls-verify=false", "--creds", "token:\(token)", "docker://127.0.0.1:\(port)/\(repo):v1"])
+    }
+}
+
 /// curl, returning status code and body.
 func curl(_ args: [String]) throws -> (status: Int, body: String, headers: String) {
     let dir = try Harness.tempDir("curl")

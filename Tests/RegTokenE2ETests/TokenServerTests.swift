@@ -25,16 +25,10 @@ struct TokenServerTests {
         let ro = try token(acme)
         let other = try token(globex, "--readwrite")
 
-        let image = try Harness.tempDir("img")
-        #expect(try Harness.run("/bin/bash", ["\(Harness.scripts)/make-image.sh", image, "v1"]).status == 0)
+        let image = try Skopeo.makeImage()
         let skopeo = try Skopeo()
-        let target = "docker://127.0.0.1:\(registry.port)"
-        func push(_ credentials: String, _ repo: String) throws -> Harness.Output {
-            try skopeo(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", "token:\(credentials)", "oci:\(image):v1", "\(target)/\(repo):v1"])
-        }
-        func inspect(_ credentials: String, _ repo: String) throws -> Harness.Output {
-            try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(credentials)", "\(target)/\(repo):v1"])
-        }
+        func push(_ credentials: String, _ repo: String) throws -> Harness.Output { try skopeo.push(image, port: registry.port, repo, token: credentials) }
+        func inspect(_ credentials: String, _ repo: String) throws -> Harness.Output { try skopeo.inspect(port: registry.port, repo, token: credentials) }
         // The token endpoint itself, as the specification has it.
         func ask(_ credentials: String?, _ query: String) throws -> (status: Int, body: [String: Any]) {
             var args = ["\(server.url)/token?\(query)"]
@@ -156,7 +150,7 @@ struct TokenServerTests {
         let entry: [String: Any] = ["auths": ["127.0.0.1:\(registry.port)": ["auth": Data("token:".utf8).base64EncodedString(), "identitytoken": refresh]]]
         try JSONSerialization.data(withJSONObject: entry).write(to: URL(fileURLWithPath: authfile))
         func pushWithIdentity(_ repo: String) throws -> Harness.Output {
-            try skopeo(["copy", "-q", "--dest-tls-verify=false", "--dest-authfile", authfile, "oci:\(image):v1", "\(target)/\(repo):v1"])
+            try skopeo(["copy", "-q", "--dest-tls-verify=false", "--dest-authfile", authfile, "oci:\(image):v1", "docker://127.0.0.1:\(registry.port)/\(repo):v1"])
         }
         func grantedPosts() -> Int {
             server.logText.split(separator: "\n").filter { $0.contains("method=POST") && $0.contains("path=/token") && $0.contains("status=200") }.count

@@ -100,15 +100,8 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
     /// Parses `ADDRESS[/PREFIX]` and clears the host bits (`10.1.2.3/8` becomes `10.0.0.0/8`),
     /// for callers that show the range they keep (the service's API); nil when it is not a range.
     public init?(clearingHostBits text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let address = IPAddress(String(parts[0])) else { return nil }
-        let width = address.isIPv4 && !parts[0].contains(":") ? 32 : 128
-        var bits = width
-        if parts.count == 2 {
-            guard let b = Int(parts[1]), (0...width).contains(b), String(b) == parts[1] else { return nil }
-            bits = b
-        }
-        let prefix = width == 32 ? bits + 96 : bits
+        var text = text
+        guard let (address, prefix) = text.withUTF8({ Self.parts($0) }) else { return nil }
         self.init(base: Self.masked(address, prefix), prefix: prefix)
     }
 
@@ -120,11 +113,18 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
 
     /// ``init(_:)`` on bytes, with no allocation.
     init?(bytes: UnsafeBufferPointer<UInt8>) {
+        guard let (address, prefix) = Self.parts(bytes) else { return nil }
+        self.init(base: address, prefix: prefix)
+    }
+
+    /// The address and the prefix length on the 128-bit form (an IPv4 `/8` is 104) of
+    /// `ADDRESS[/PREFIX]`, host bits as written; nil when it is no such text. No allocation.
+    private static func parts(_ bytes: UnsafeBufferPointer<UInt8>) -> (IPAddress, Int)? {
         var slash = -1
         for i in 0..<bytes.count where bytes[i] == UInt8(ascii: "/") { slash = i; break }
         let addressBytes = slash < 0 ? bytes : UnsafeBufferPointer(rebasing: bytes[0..<slash])
         guard let address = IPAddress(bytes: addressBytes) else { return nil }
-        let width = address.isIPv4 && !Self.looksIPv6(addressBytes) ? 32 : 128
+        let width = address.isIPv4 && !addressBytes.contains(UInt8(ascii: ":")) ? 32 : 128
         var bits = width
         if slash >= 0 {
             let digits = UnsafeBufferPointer(rebasing: bytes[(slash + 1)...])
@@ -133,24 +133,17 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
             bits = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
             guard bits <= width else { return nil }
         }
-        self.init(base: address, prefix: width == 32 ? bits + 96 : bits)
-    }
-
-    private static func looksIPv6(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        text.contains(UInt8(ascii: ":"))
+        return (address, width == 32 ? bits + 96 : bits)
     }
 
     /// What is wrong with `text` as a range, or nil when it is one.
     public static func problem(_ text: String) -> String? {
         if AddressRange(text) != nil { return nil }
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let address = IPAddress(String(parts[0])) else { return "is not an IPv4 or IPv6 address" }
-        let width = address.isIPv4 && !parts[0].contains(":") ? 32 : 128
-        guard parts.count == 2, let bits = Int(parts[1]), (0...width).contains(bits), String(bits) == parts[1] else {
-            return "has a prefix length that is not 0 to \(width)"
+        guard let address = IPAddress(String(text.prefix { $0 != "/" })) else { return "is not an IPv4 or IPv6 address" }
+        guard let written = AddressRange(clearingHostBits: text) else {
+            return "has a prefix length that is not 0 to \(address.isIPv4 && !text.contains(":") ? 32 : 128)"
         }
-        let base = masked(address, width == 32 ? bits + 96 : bits)
-        return "has host bits set: did you mean \(base)/\(bits)?"
+        return "has host bits set: did you mean \(written)?"
     }
 
     /// True when `address` is in the range.
