@@ -19,7 +19,8 @@ public struct ProxyConfiguration: Sendable {
     public var realm: String = "regtoken"
     /// Connections beyond this are closed at once.
     public var maxConnections: Int = 1024
-    /// A connection with no traffic either way for this long is closed.
+    /// A connection with nothing read from the client nor written to it for this long is closed
+    /// (a response being streamed to the client, part after part, is traffic).
     public var idleTimeout: TimeAmount = .seconds(60)
     /// A request head must arrive complete within this long (slow-header clients are cut off).
     public var headerTimeout: TimeAmount = .seconds(10)

@@ -41,8 +41,17 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private var malformedQueued = false
     /// Request parts waiting for the registry connection.
     private var pending: [HTTPClientRequestPart] = []
-    private var responseTimer: Scheduled<Void>?
-    private var headerTimer: Scheduled<Void>?
+    // The connection's deadlines, kept as values and watched by one scheduled task
+    // (``deadlinesDue()``): a request sets and clears them without touching the event loop's
+    // timer heap; the task, when it fires, acts on what is due and schedules itself for the next.
+    /// No request head by then: the connection closes (set while waiting for a head).
+    private var headerDeadline: NIODeadline?
+    /// No response head from the registry by then: 504 (set once the request is sent).
+    private var responseDeadline: NIODeadline?
+    /// The last read from or write to the client: `idleTimeout` without either closes the connection.
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    private var watch: Scheduled<Void>?
+    private var watchAt = NIODeadline.distantFuture
 
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
     private var forwardedHead: HTTPRequestHead?
@@ -77,26 +86,32 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { startHeaderTimer() }
+        if context.channel.isActive { connectionStarted() }
+    }
+
+    package func handlerRemoved(context: ChannelHandlerContext) {
+        stopWatch()
     }
 
     package func channelActive(context: ChannelHandlerContext) {
-        startHeaderTimer()
+        connectionStarted()
         context.fireChannelActive()
+    }
+
+    private func connectionStarted() {
+        lastActivity = context?.eventLoop.now ?? .now()
+        watch(lastActivity + config.idleTimeout)
+        startHeaderTimer()
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
         perform(machine.clientClosed())
+        stopWatch()
         self.context = nil
         context.fireChannelInactive()
     }
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            logger.debug("closing idle connection")
-            perform(machine.idleTimedOut())
-            return
-        }
         if event is ChannelShouldQuiesceEvent {
             // Graceful drain: requests queued behind the one in progress are not started.
             queued.removeAll()
@@ -166,6 +181,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
+        lastActivity = context.eventLoop.now
         upstream?.flush()
         context.fireChannelReadComplete()
     }
@@ -323,20 +339,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private func perform(_ action: ProxyConnectionStateMachine.Action) {
         switch action {
         case .cancelHeaderTimer:
-            headerTimer?.cancel()
-            headerTimer = nil
+            headerDeadline = nil
         case .startHeaderTimer:
             startHeaderTimer()
         case .startResponseTimer:
             guard let context else { return }
-            responseTimer?.cancel()
-            responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: config.upstreamResponseTimeout) {
-                self.logger.warning("registry did not answer in time", metadata: ["path": "\(LogText.escape(self.path))"])
-                self.perform(self.machine.responseTimedOut())
-            }
+            let deadline = context.eventLoop.now + config.upstreamResponseTimeout
+            responseDeadline = deadline
+            watch(deadline)
         case .cancelResponseTimer:
-            responseTimer?.cancel()
-            responseTimer = nil
+            responseDeadline = nil
         case .respondError(let status, let close):
             respondError(status: status, close: close)
         case .connectUpstream:
@@ -351,10 +363,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
                 pending.removeAll()
                 upstream.flush()
             }
-        case .writeResponseHead, .writeResponseBody:
+        case .writeResponseHead:
             if let context, let partToWrite { context.write(wrapOutboundOut(partToWrite), promise: nil) }
+        case .writeResponseBody:
+            // A long download is activity: the idle deadline moves with every part written.
+            guard let context, let partToWrite else { return }
+            lastActivity = context.eventLoop.now
+            context.write(wrapOutboundOut(partToWrite), promise: nil)
         case .writeResponseEnd(let close):
             guard let context, let partToWrite else { return }
+            lastActivity = context.eventLoop.now
             if close {
                 context.writeAndFlush(wrapOutboundOut(partToWrite)).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
             } else {
@@ -383,10 +401,50 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private func startHeaderTimer() {
         guard let context else { return }
-        headerTimer?.cancel()
-        headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: config.headerTimeout) {
-            self.perform(self.machine.headerTimedOut())
+        let deadline = context.eventLoop.now + config.headerTimeout
+        headerDeadline = deadline
+        watch(deadline)
+    }
+
+    /// Makes sure the watch fires no later than `deadline`. A later deadline than the one it
+    /// waits for (the usual case: each request pushes the deadlines forward) changes nothing now;
+    /// the watch finds it when it fires.
+    private func watch(_ deadline: NIODeadline) {
+        guard let context else { return }
+        if watch != nil && watchAt <= deadline { return }
+        watch?.cancel()
+        watchAt = deadline
+        watch = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.deadlinesDue() }
+    }
+
+    private func stopWatch() {
+        watch?.cancel()
+        watch = nil
+        watchAt = .distantFuture
+    }
+
+    /// The watch fired: the deadlines that are due act (in the order header, response, idle),
+    /// and the watch waits for the earliest one left.
+    private func deadlinesDue() {
+        watch = nil
+        watchAt = .distantFuture
+        guard let context else { return }
+        let now = context.eventLoop.now
+        if let deadline = headerDeadline, deadline <= now {
+            headerDeadline = nil
+            perform(machine.headerTimedOut())
         }
+        if let deadline = responseDeadline, deadline <= now {
+            responseDeadline = nil
+            logger.warning("registry did not answer in time", metadata: ["path": "\(LogText.escape(path))"])
+            perform(machine.responseTimedOut())
+        }
+        if lastActivity + config.idleTimeout <= now, machine.state != .closing {
+            logger.debug("closing idle connection")
+            perform(machine.idleTimedOut())
+        }
+        guard self.context != nil, machine.state != .closing else { return }
+        watch(min(headerDeadline ?? .distantFuture, responseDeadline ?? .distantFuture, lastActivity + config.idleTimeout))
     }
 
     private func sendUpstream(_ part: HTTPClientRequestPart) {
@@ -423,6 +481,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private func respondError(status: Int, close: Bool) {
         guard let context else { return }
+        lastActivity = context.eventLoop.now
         self.status = status
         let (code, message): (String, String)
         if status == 502 || status == 504 {

@@ -239,6 +239,34 @@ struct ProxyStateMachineTests {
         #expect(!again.client.isActive)
     }
 
+    @Test("the idle timeout: a connection with no traffic closes; a response streamed part after part keeps it open")
+    func idleTimeout() throws {
+        // The registry takes its time and the client waits: no traffic to or from the client.
+        let silent = try ProxyPipeline(state: Self.state) { $0.idleTimeout = .seconds(3); $0.upstreamResponseTimeout = .seconds(30) }
+        silent.send(get())
+        silent.loop.advanceTime(by: .seconds(2))
+        #expect(silent.client.isActive)
+        silent.loop.advanceTime(by: .seconds(2))
+        #expect(!silent.client.isActive)
+        #expect(silent.clientBytes().isEmpty, "an idle connection is closed, not answered")
+
+        // A slow download: one byte every 2 s for 12 s, each a write to the client.
+        let slow = try ProxyPipeline(state: Self.state) { $0.idleTimeout = .seconds(3); $0.headerTimeout = .seconds(30) }
+        slow.send(get())
+        slow.respond("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
+        for byte in "abcdef" {
+            slow.loop.advanceTime(by: .seconds(2))
+            #expect(slow.client.isActive)
+            slow.respond(String(byte))
+        }
+        #expect(slow.clientBytes().hasSuffix("abcdef"))
+        // Then nothing: the idle timeout (before the 30 s header timeout) closes it.
+        slow.loop.advanceTime(by: .seconds(2))
+        #expect(slow.client.isActive)
+        slow.loop.advanceTime(by: .seconds(2))
+        #expect(!slow.client.isActive)
+    }
+
     @Test("the client closing during a request body: the registry connection is dropped, nothing more forwarded")
     func clientClosesMidBody() throws {
         let p = try ProxyPipeline(state: Self.state)

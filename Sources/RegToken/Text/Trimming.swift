@@ -3,22 +3,17 @@ extension StringProtocol {
     /// Without leading and trailing spaces and tabs: HTTP's optional whitespace (RFC 9110 §5.6.3),
     /// for header values and their list items.
     package var trimmingSpacesAndTabs: String {
-        // On the UTF-8 bytes (the proxy trims header values per request): a space or tab is one
-        // byte, so the indices found are character boundaries.
-        let bytes = utf8
-        var first: String.Index? = nil
-        var end = bytes.startIndex
-        var i = bytes.startIndex
-        while i < bytes.endIndex {
-            let next = bytes.index(after: i)
-            if bytes[i] != 0x20 && bytes[i] != 0x09 {
-                if first == nil { first = i }
-                end = next
-            }
-            i = next
+        // On the contiguous UTF-8 bytes, looking only at the ends (the proxy trims a token-long
+        // Authorization value per request): a space or tab is one byte, so what is left is
+        // whole characters.
+        let trimmed = utf8.withContiguousStorageIfAvailable { bytes -> String in
+            var start = 0
+            var end = bytes.count
+            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
         }
-        guard let first else { return "" }
-        return String(self[first..<end])
+        return trimmed ?? String(self).trimmingSpacesAndTabs
     }
 
     /// Without leading and trailing whitespace of any kind (spaces, tabs, newlines): for what

@@ -8,8 +8,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// The registry front proxy: listens, and gives each connection a pipeline of (TLS or a guard
-/// against TLS on the plain port) → HTTP/1.1 server codec with pipelining assistance and error
-/// handling → idle timeout → ``ProxyHandler``.
+/// against TLS on the plain port) → HTTP/1.1 server codec → ``ProxyHandler``, which queues
+/// pipelined requests, answers malformed ones and keeps the connection's timeouts itself.
 ///
 /// As a swift-service-lifecycle `Service`, it drains on graceful shutdown (SIGTERM, SIGINT): it
 /// stops listening (new connections are refused), closes idle connections, lets every request in
@@ -98,7 +98,6 @@ public final class ProxyServer: Service, Sendable {
                         try sync.addHandler(PlainTextGuard())
                     }
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-                    try sync.addHandler(IdleStateHandler(allTimeout: config.idleTimeout))
                     try sync.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
                 }
             }
