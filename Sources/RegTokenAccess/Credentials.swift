@@ -14,29 +14,31 @@ public enum Credentials: Sendable, Equatable {
     public static func parse(_ values: [String]) -> Credentials {
         guard let value = values.first else { return .none }
         guard values.count == 1 else { return .unusable("several Authorization headers") }
+        // Slices of the value, not copies (a token-long value is parsed per proxied request).
         let trimmed = value.trimmingSpacesAndTabs
-        let scheme = trimmed.prefix { $0 != " " }.lowercased()
-        let rest = String(trimmed.dropFirst(scheme.count)).trimmingSpacesAndTabs
+        let space = trimmed.utf8.firstIndex(of: UInt8(ascii: " ")) ?? trimmed.endIndex
+        let scheme = String(trimmed[..<space]).asciiLowercased
+        var rest = trimmed[space...].utf8
+        while let c = rest.first, c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") { rest.removeFirst() }
         switch scheme {
         case "basic":
-            guard rest.utf8.count <= 16384, let decoded = Data(base64Encoded: rest) else {
+            guard rest.count <= 16384, let decoded = Data(base64Encoded: String(Substring(rest))) else {
                 return .unusable("Basic credentials are not valid base64")
             }
-            let bytes = Array(decoded)
-            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
+            guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else {
                 return .unusable("Basic credentials have no ':' between user and password")
             }
-            let user = bytes[..<colon]
-            let password = Array(bytes[(colon + 1)...])
+            let user = decoded[..<colon]
+            let password = decoded[(colon + 1)...]
             if user.isEmpty && password.isEmpty { return .none }
-            guard Array(user) == Array("token".utf8) else {
+            guard user.elementsEqual("token".utf8) else {
                 return .unusable("log in with the user name 'token' and a token as password")
             }
             guard !password.isEmpty else { return .unusable("the password (the token) is empty") }
-            return .token(password)
+            return .token(Array(password))
         case "bearer":
             guard !rest.isEmpty else { return .unusable("the Bearer token is empty") }
-            return .token(Array(rest.utf8))
+            return .token(Array(rest))
         default:
             return .unusable("use Basic (user 'token') or Bearer credentials")
         }

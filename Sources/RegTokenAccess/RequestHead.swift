@@ -225,13 +225,17 @@ public enum ForwardedHeaders {
 }
 
 extension String {
-    /// ASCII letters lowered, everything else as it is (no Unicode case mapping: header names are ASCII).
-    var asciiLowercased: String {
+    /// ASCII letters lowered, everything else as it is (no Unicode case mapping: header names are
+    /// ASCII). Written in place: a name of up to 15 bytes stays a small string, with no allocation.
+    package var asciiLowercased: String {
         guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
-        return String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: utf8.count) { out in
+            for (i, c) in utf8.enumerated() { out[i] = c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+            return utf8.count
+        }
     }
 
-    func equalsIgnoringASCIICase(_ other: String) -> Bool {
+    package func equalsIgnoringASCIICase(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
         return zip(utf8, other.utf8).allSatisfy { a, b in
             a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= 0x61 && (a | 0x20) <= 0x7A)

@@ -50,18 +50,27 @@ package final class AccessLog: Sendable {
             self.message = message
         }
 
-        /// The fields as log metadata: the one list of an access line's fields, for this log and
-        /// for a `Logger`. The method, path and message come from the client: every control byte
-        /// is escaped, so no client can forge or break a log line.
+        /// The fields in the order of their keys (the order `StreamLogHandler` sorts metadata
+        /// in): the one list of an access line's fields, for this log and for a `Logger`. The
+        /// method, path and message come from the client: every control byte is escaped, so no
+        /// client can forge or break a log line.
+        package func forEachField(_ body: (_ key: String, _ value: String) -> Void) {
+            if let account { body("account", account) }
+            if let client { body("client", client) }
+            body("decision", decision)
+            body("latency_ms", String(format: latencyMilliseconds))
+            if let message { body("message", LogText.escape(message)) }
+            body("method", LogText.escape(method))
+            body("path", LogText.escape(path))
+            body("reason", reason)
+            body("status", String(status))
+            if let tokenID { body("token_id", tokenID.description) }
+        }
+
+        /// The fields as log metadata, for the unbuffered log.
         package var metadata: Logger.Metadata {
-            var m: Logger.Metadata = [
-                "method": "\(LogText.escape(method))", "path": "\(LogText.escape(path))", "status": "\(status)",
-                "decision": "\(decision)", "reason": "\(reason)", "latency_ms": "\(String(format: latencyMilliseconds))",
-            ]
-            if let client { m["client"] = "\(client)" }
-            if let tokenID { m["token_id"] = "\(tokenID)" }
-            if let account { m["account"] = "\(account)" }
-            if let message { m["message"] = "\(LogText.escape(message))" }
+            var m: Logger.Metadata = [:]
+            forEachField { key, value in m[key] = .string(value) }
             return m
         }
     }
@@ -138,10 +147,17 @@ package final class AccessLog: Sendable {
 
     /// One line as swift-log's StreamLogHandler writes it: the fields sorted by key.
     static func format(_ e: Entry, timestamp: String, label: String, into out: inout [UInt8]) {
-        var line = "\(timestamp) info \(label):"
-        for (key, value) in e.metadata.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
-        line += " [RegTokenProxyCore] access\n"
-        out.append(contentsOf: line.utf8)
+        out.append(contentsOf: timestamp.utf8)
+        out.append(contentsOf: " info ".utf8)
+        out.append(contentsOf: label.utf8)
+        out.append(UInt8(ascii: ":"))
+        e.forEachField { key, value in
+            out.append(UInt8(ascii: " "))
+            out.append(contentsOf: key.utf8)
+            out.append(UInt8(ascii: "="))
+            out.append(contentsOf: value.utf8)
+        }
+        out.append(contentsOf: " [RegTokenProxyCore] access\n".utf8)
     }
 
     /// `2026-12-03T11:19:05+0000`, local time, as StreamLogHandler writes it.

@@ -523,10 +523,12 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
     static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        let named = Set(headers["connection"].flatMap { $0.split(separator: ",").map { $0.trimmingSpacesAndTabs.lowercased() } })
+        let connection = headers["connection"]
+        let named = connection.isEmpty ? [] : Set(connection.flatMap { $0.split(separator: ",").map { $0.trimmingSpacesAndTabs.asciiLowercased } })
         var out = HTTPHeaders()
+        out.reserveCapacity(headers.count)
         for (name, value) in headers {
-            let lower = name.lowercased()
+            let lower = name.asciiLowercased
             if hopByHop.contains(lower) || named.contains(lower) || lower == "transfer-encoding" { continue }
             out.add(name: name, value: value)
         }

@@ -32,6 +32,10 @@ struct AccessLogTests {
         var out: [UInt8] = []
         AccessLog.format(entry(1, path: "/v2/a\u{1B}[31m\nb"), timestamp: "2027-01-15T08:00:00+0000", label: "regtoken.proxy", into: &out)
         #expect(String(decoding: out, as: UTF8.self) == "2027-01-15T08:00:00+0000 info regtoken.proxy: account=acme client=127.0.0.1 decision=allow latency_ms=0.25 message=n1 method=GET path=/v2/a\\x1b[31m\\x0ab reason=ok status=200 token_id=0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d [RegTokenProxyCore] access\n")
+        // The fields are listed by hand in key order: a field added out of order fails here.
+        var keys: [String] = []
+        entry(1).forEachField { key, _ in keys.append(key) }
+        #expect(keys == keys.sorted() && keys.count == 10)
     }
 
     @Test("nothing is written before a flush; every line, in order, after close")

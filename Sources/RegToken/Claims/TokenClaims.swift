@@ -176,7 +176,8 @@ public struct TokenClaims: Sendable, Hashable {
 
     /// A Docker repository name component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
     public static func isNameComponent(_ s: String) -> Bool {
-        Array(s.utf8).withUnsafeBufferPointer { isNameComponent(bytes: $0) }
+        var s = s
+        return s.withUTF8 { isNameComponent(bytes: $0) }
     }
 
     /// ``isNameComponent(_:)`` on bytes.
