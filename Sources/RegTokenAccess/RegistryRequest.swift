@@ -54,7 +54,8 @@ public struct RegistryRequest: Sendable, Equatable {
         guard let path = decodePath(rawPath) else {
             return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
         }
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        // Split on the bytes (every byte of the path is ASCII here: no grapheme breaking needed).
+        var segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { String(Substring($0)) }
         // A path starts with '/': the first segment is empty.
         guard segments.first == "" else { return .failure(.notRegistryPath) }
         segments.removeFirst()

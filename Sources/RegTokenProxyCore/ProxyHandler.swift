@@ -239,7 +239,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
         refusal = nil
         forwardedHead = nil
         method = head.method.rawValue
-        path = String(head.uri.prefix { $0 != "?" }.prefix(512))
+        let uri = head.uri.utf8
+        path = String(decoding: uri[..<(uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.endIndex)].prefix(512), as: UTF8.self)
         let http10 = head.version.major == 1 && head.version.minor == 0
 
         let headSize = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
