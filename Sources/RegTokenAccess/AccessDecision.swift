@@ -184,11 +184,12 @@ public struct AccessPolicy: Sendable {
         }
         // The path first (400 and 404 come before credentials, as in the rights-only decision),
         // then where the registry could read parameters from.
-        if case .success(let request) = RegistryRequest.parse(target: head.target),
+        let parsed = RegistryRequest.parse(target: head.target)
+        if case .success(let request) = parsed,
            let violation = head.checkNoFormParameters(endpoint: request.endpoint, framing: framing) {
             return deny(violation)
         }
-        switch decide(method: head.method, target: head.target, authorization: head.values("authorization"), client: client, verifier: verifier, now: now) {
+        switch decide(method: head.method, parsed: parsed, authorization: head.values("authorization"), client: client, verifier: verifier, now: now) {
         case .allow(var allowed):
             allowed.framing = framing
             return .allow(allowed)
@@ -216,9 +217,16 @@ public struct AccessPolicy: Sendable {
     ///   - now: seconds since 1970.
     public func decide(method: String, target: String, authorization: [String], client: IPAddress? = nil,
                        verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        decide(method: method, parsed: RegistryRequest.parse(target: target), authorization: authorization, client: client, verifier: verifier, now: now)
+    }
+
+    /// ``decide(method:target:authorization:client:verifier:now:)`` on a target already parsed
+    /// (the forwarding decision parses it once for both of its checks).
+    private func decide(method: String, parsed: Result<RegistryRequest, RequestError>, authorization: [String], client: IPAddress?,
+                        verifier: TokenVerifier, now: Int64) -> AccessDecision {
         // 1. What the request is: refuse what could mean two things before anything else.
         let request: RegistryRequest
-        switch RegistryRequest.parse(target: target) {
+        switch parsed {
         case .success(let r): request = r
         case .failure(let e) where e.code == .ambiguous: return deny(400, "UNSUPPORTED", "ambiguous request: \(e.reason)", .ambiguousPath)
         case .failure(let e) where e.code == .invalidName: return deny(400, "NAME_INVALID", e.reason, .invalidName)
