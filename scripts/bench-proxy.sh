@@ -6,17 +6,19 @@
 # default access log. The servers are measured in turn, ROUNDS times, and each round prints the
 # ratio regtoken/nginx; the median ratio is the result.
 #
-#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R] [--baseline BIN]
+#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R] [--baseline BIN] [--floor]
 #     --es256        ES256 tokens and the proxy's verified-signature cache (default HS256)
 #     --tls          TLS on both servers (a loopback certificate; wrk speaks https)
 #     --connections  wrk connections (default 32; 1000 for the many-connections row)
 #     --baseline     another regtoken binary (an earlier build) run beside, in the same rounds:
 #                    prints this build's rate over the baseline's too
+#     --floor        also measures scripts/bench-floor (a SwiftNIO forwarder that copies bytes and
+#                    reads none of them: what a proxy on SwiftNIO pays before any HTTP); plain only
 #
 # Release build; installs wrk and nginx when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-alg=HS256 tls=0 connections=32 seconds=10 rounds=3 baseline=
+alg=HS256 tls=0 connections=32 seconds=10 rounds=3 baseline= floor=0
 while (($#)); do
   case "$1" in
     --es256) alg=ES256; shift ;;
@@ -25,7 +27,8 @@ while (($#)); do
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --floor) floor=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
@@ -35,16 +38,21 @@ done
 cd "$root"
 swift build -c release --product regtoken >/dev/null
 bin=$root/.build/release/regtoken
+if ((floor)); then
+  ((tls)) && { echo "bench-proxy.sh: --floor measures plain TCP only" >&2; exit 64; }
+  swift build -c release --package-path scripts/bench-floor >/dev/null
+  floor_bin=$root/scripts/bench-floor/.build/release/bench-floor
+fi
 work=$(mktemp -d)
-proxy_pid= base_pid=
+proxy_pid= base_pid= floor_pid=
 cleanup() {
-  kill "$proxy_pid" "$base_pid" 2>/dev/null || true
+  kill "$proxy_pid" "$base_pid" "$floor_pid" 2>/dev/null || true
   for d in stub front; do [ -f "$work/$d/nginx.pid" ] && kill -QUIT "$(cat "$work/$d/nginx.pid")" 2>/dev/null || true; done
   sleep 0.3; rm -rf "$work"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port) base_port=$(free_port)
+stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port) base_port=$(free_port) floor_port=$(free_port)
 ulimit -n 65536 2>/dev/null || true
 
 # A regtoken home, a read-write token, and the same credentials for nginx's htpasswd.
@@ -108,7 +116,11 @@ if [ -n "$baseline" ]; then
   "$baseline" "${proxy_args[@]/127.0.0.1:$proxy_port/127.0.0.1:$base_port}" 2>"$work/baseline.log" &
   base_pid=$!
 fi
-for port in $stub_port $nginx_port $proxy_port ${baseline:+$base_port}; do
+if ((floor)); then
+  "$floor_bin" "$floor_port" "$stub_port" &
+  floor_pid=$!
+fi
+for port in $stub_port $nginx_port $proxy_port ${baseline:+$base_port} ${floor_pid:+$floor_port}; do
   for _ in $(seq 100); do curl -sk -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; curl -sk -o /dev/null "https://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 done
 path=/v2/acme/app/manifests/v1
@@ -130,7 +142,7 @@ measure() {  # PORT -> "rate errors p50 p99"
 }
 echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-6s %-34s %10s %8s %10s %10s\n' round server "req/s" errors "p50 ms" "p99 ms"
-ratios=() gains=()
+ratios=() gains=() floors=()
 for r in $(seq "$rounds"); do
   read -r n_rate n_err n_p50 n_p99 < <(measure "$nginx_port")
   read -r p_rate p_err p_p50 p_p99 < <(measure "$proxy_port")
@@ -142,8 +154,14 @@ for r in $(seq "$rounds"); do
     printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "baseline regtoken proxy" "$b_rate" "$b_err" "$b_p50" "$b_p99"
     gains+=("$(python3 -c "print(f'{$p_rate / $b_rate:.3f}')")")
   fi
+  if ((floor)); then
+    read -r f_rate f_err f_p50 f_p99 < <(measure "$floor_port")
+    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "SwiftNIO byte copy (the floor)" "$f_rate" "$f_err" "$f_p50" "$f_p99"
+    floors+=("$(python3 -c "print(f'{$f_rate / $n_rate:.3f}')")")
+  fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "regtoken/nginx per round: ${ratios[*]}; median $(median "${ratios[@]}")"
 [ -n "$baseline" ] && echo "this build/baseline per round: ${gains[*]}; median $(median "${gains[@]}")"
+((floor)) && echo "floor/nginx per round: ${floors[*]}; median $(median "${floors[@]}")"
 grep -c '"access"\|access' "$work/proxy.log" >/dev/null || { echo "bench-proxy.sh: the proxy wrote no access log" >&2; exit 1; }
