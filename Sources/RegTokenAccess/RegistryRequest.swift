@@ -54,8 +54,16 @@ public struct RegistryRequest: Sendable, Equatable {
         guard let path = decodePath(rawPath) else {
             return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
         }
-        // Split on the bytes (every byte of the path is ASCII here: no grapheme breaking needed).
-        var segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { String(Substring($0)) }
+        // Split on the bytes (every byte of the path is ASCII here: no grapheme breaking needed),
+        // into one array sized for the usual path (segments of up to 15 bytes are not allocated).
+        var segments: [String] = []
+        segments.reserveCapacity(8)
+        var segmentStart = path.utf8.startIndex
+        for i in path.utf8.indices where path.utf8[i] == UInt8(ascii: "/") {
+            segments.append(String(path[segmentStart..<i]))
+            segmentStart = path.utf8.index(after: i)
+        }
+        segments.append(String(path[segmentStart...]))
         // A path starts with '/': the first segment is empty.
         guard segments.first == "" else { return .failure(.notRegistryPath) }
         segments.removeFirst()

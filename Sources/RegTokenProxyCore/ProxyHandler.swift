@@ -240,7 +240,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
         forwardedHead = nil
         method = head.method.rawValue
         let uri = head.uri.utf8
-        path = String(decoding: uri[..<(uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.endIndex)].prefix(512), as: UTF8.self)
+        if let query = uri.firstIndex(of: UInt8(ascii: "?")) {
+            path = String(decoding: uri[..<query].prefix(512), as: UTF8.self)
+        } else {
+            path = uri.count <= 512 ? head.uri : String(decoding: uri.prefix(512), as: UTF8.self)
+        }
         let http10 = head.version.major == 1 && head.version.minor == 0
 
         let headSize = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
@@ -524,8 +528,14 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
     static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        let connection = headers["connection"]
-        let named = connection.isEmpty ? [] : Set(connection.flatMap { $0.split(separator: ",").map { $0.trimmingSpacesAndTabs.asciiLowercased } })
+        // The headers `Connection` names beyond keep-alive and close (usually none).
+        var named: [String] = []
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                let name = token.trimmingSpacesAndTabs.asciiLowercased
+                if name != "keep-alive" && name != "close" { named.append(name) }
+            }
+        }
         var out = HTTPHeaders()
         out.reserveCapacity(headers.count)
         for (name, value) in headers {
