@@ -28,7 +28,7 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
     --floor) floor=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
@@ -124,7 +124,7 @@ for port in $stub_port $nginx_port $proxy_port ${baseline:+$base_port} ${floor_p
   for _ in $(seq 100); do curl -sk -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; curl -sk -o /dev/null "https://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 done
 path=/v2/acme/app/manifests/v1
-for port in $nginx_port $proxy_port ${baseline:+$base_port}; do
+for port in $nginx_port $proxy_port ${baseline:+$base_port} ${floor_pid:+$floor_port}; do
   code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Basic $basic" "$scheme://127.0.0.1:$port$path")
   [ "$code" = 200 ] || { echo "bench-proxy.sh: 127.0.0.1:$port answered $code, not 200" >&2; tail -5 "$work/proxy.log" >&2; exit 1; }
 done

@@ -20,7 +20,9 @@ public struct ProxyConfiguration: Sendable {
     /// Connections beyond this are closed at once.
     public var maxConnections: Int = 1024
     /// A connection with nothing read from the client nor written to it for this long is closed
-    /// (a response being streamed to the client, part after part, is traffic).
+    /// (a response being streamed to the client, part after part, is traffic: a part counts when
+    /// it is handed to the socket, so a client that reads slower than the socket's buffer per
+    /// period is cut off), also one waiting to close after its last response.
     public var idleTimeout: TimeAmount = .seconds(60)
     /// A request head must arrive complete within this long (slow-header clients are cut off).
     public var headerTimeout: TimeAmount = .seconds(10)

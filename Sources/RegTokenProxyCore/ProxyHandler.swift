@@ -91,6 +91,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     package func handlerRemoved(context: ChannelHandlerContext) {
         stopWatch()
+        self.context = nil
     }
 
     package func channelActive(context: ChannelHandlerContext) {
@@ -369,7 +370,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
                 upstream.flush()
             }
         case .writeResponseHead:
-            if let context, let partToWrite { context.write(wrapOutboundOut(partToWrite), promise: nil) }
+            guard let context, let partToWrite else { return }
+            lastActivity = context.eventLoop.now
+            context.write(wrapOutboundOut(partToWrite), promise: nil)
         case .writeResponseBody:
             // A long download is activity: the idle deadline moves with every part written.
             guard let context, let partToWrite else { return }
@@ -444,11 +447,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
             logger.warning("registry did not answer in time", metadata: ["path": "\(LogText.escape(path))"])
             perform(machine.responseTimedOut())
         }
-        if lastActivity + config.idleTimeout <= now, machine.state != .closing {
+        // Also while closing: a connection whose last write never goes out (a client that stopped
+        // reading) would otherwise wait for it forever.
+        if lastActivity + config.idleTimeout <= now {
             logger.debug("closing idle connection")
+            // A close may take a while (TLS says goodbye first): the next try is a period later,
+            // not at once again.
+            lastActivity = now
             perform(machine.idleTimedOut())
         }
-        guard self.context != nil, machine.state != .closing else { return }
+        guard self.context != nil else { return }
         watch(min(headerDeadline ?? .distantFuture, responseDeadline ?? .distantFuture, lastActivity + config.idleTimeout))
     }
 

@@ -267,6 +267,33 @@ struct ProxyStateMachineTests {
         #expect(!slow.client.isActive)
     }
 
+    @Test("a connection closing after its response, whose last write never goes out, is closed by the idle timeout")
+    func idleWhileClosing() throws {
+        let p = try ProxyPipeline(state: Self.state) { $0.idleTimeout = .seconds(3) }
+        // A client that stopped reading: nothing written to it ever completes.
+        try p.client.pipeline.syncOperations.addHandler(HeldWrites(), position: .first)
+        p.send("GET /v2/acme/app/tags/list HTTP/1.1\r\nHost: r\r\nConnection: close\r\nAuthorization: \(Self.token(.pull))\r\n\r\n")
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        p.loop.advanceTime(by: .seconds(2))
+        #expect(p.client.isActive, "waiting for the last write, within the idle timeout")
+        p.loop.advanceTime(by: .seconds(2))
+        #expect(!p.client.isActive)
+    }
+
+    @Test("a close that takes its time (as TLS's goodbye does) is asked for again one idle period later, not in a loop")
+    func idleCloseRetried() throws {
+        let p = try ProxyPipeline(state: Self.state) { $0.idleTimeout = .seconds(3) }
+        let closes = HeldCloses()
+        try p.client.pipeline.syncOperations.addHandler(closes, position: .first)
+        p.loop.advanceTime(by: .milliseconds(3500))
+        #expect(closes.count == 1)
+        p.loop.advanceTime(by: .seconds(3))
+        #expect(closes.count == 2)
+        #expect(p.client.isActive, "the close is still held")
+        closes.release(p.client)
+        #expect(!p.client.isActive)
+    }
+
     @Test("the client closing during a request body: the registry connection is dropped, nothing more forwarded")
     func clientClosesMidBody() throws {
         let p = try ProxyPipeline(state: Self.state)
@@ -383,5 +410,42 @@ struct ProxyStateMachineTests {
             reads += 1
             context.read()
         }
+    }
+}
+
+/// Holds every write: neither passed on nor completed (a client whose socket never drains).
+/// Closing fails them, as a socket closed with unsent data would.
+private final class HeldWrites: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+    private var held: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let promise { held.append(promise) }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+        held = []
+        context.close(mode: mode, promise: promise)
+    }
+}
+
+/// Holds close requests (a close that waits for the peer), until released.
+private final class HeldCloses: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+    private(set) var count = 0
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        count += 1
+        promise?.fail(ChannelError.alreadyClosed)
+    }
+
+    /// Lets one close through.
+    func release(_ channel: EmbeddedChannel) {
+        context?.close(promise: nil)
+        channel.embeddedEventLoop.run()
     }
 }
