@@ -14,7 +14,8 @@ public enum Credentials: Sendable, Equatable {
     public static func parse(_ values: [String]) -> Credentials {
         guard let value = values.first else { return .none }
         guard values.count == 1 else { return .unusable("several Authorization headers") }
-        // Slices of the value, not copies (a token-long value is parsed per proxied request).
+        // One trimmed copy; the scheme and the credentials are slices of it (a token-long value
+        // is parsed per proxied request).
         let trimmed = value.trimmingSpacesAndTabs
         let space = trimmed.utf8.firstIndex(of: UInt8(ascii: " ")) ?? trimmed.endIndex
         let scheme = String(trimmed[..<space]).asciiLowercased

@@ -58,7 +58,7 @@ package final class AccessLog: Sendable {
             if let account { body("account", account) }
             if let client { body("client", client) }
             body("decision", decision)
-            body("latency_ms", String(format: latencyMilliseconds))
+            body("latency_ms", "\((latencyMilliseconds * 1000).rounded() / 1000)")  // to the microsecond
             if let message { body("message", LogText.escape(message)) }
             body("method", LogText.escape(method))
             body("path", LogText.escape(path))

@@ -369,11 +369,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
                 pending.removeAll()
                 upstream.flush()
             }
-        case .writeResponseHead:
-            guard let context, let partToWrite else { return }
-            lastActivity = context.eventLoop.now
-            context.write(wrapOutboundOut(partToWrite), promise: nil)
-        case .writeResponseBody:
+        case .writeResponseHead, .writeResponseBody:
             // A long download is activity: the idle deadline moves with every part written.
             guard let context, let partToWrite else { return }
             lastActivity = context.eventLoop.now
@@ -536,13 +532,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
     static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        // The headers `Connection` names beyond keep-alive and close (usually none).
+        // The headers `Connection` names (a handful at most: a list, not a set).
         var named: [String] = []
         for value in headers["connection"] {
-            for token in value.split(separator: ",") {
-                let name = token.trimmingSpacesAndTabs.asciiLowercased
-                if name != "keep-alive" && name != "close" { named.append(name) }
-            }
+            for token in value.split(separator: ",") { named.append(token.trimmingSpacesAndTabs.asciiLowercased) }
         }
         var out = HTTPHeaders()
         out.reserveCapacity(headers.count)
@@ -558,12 +551,3 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension ProxyHandler: Sendable {}
-
-
-
-extension String {
-    init(format value: Double) {
-        let scaled = (value * 1000).rounded() / 1000
-        self = "\(scaled)"
-    }
-}
