@@ -170,9 +170,16 @@ extension RequestHead {
         }
     }
 
-    /// Visible ASCII, space and tab only.
+    /// Visible ASCII, space and tab only (and bytes of UTF-8 sequences). On the string's
+    /// contiguous bytes in place: every header, the token-long `Authorization` among them, is
+    /// checked per request, and a loop over the `UTF8View` paid its index checks per byte.
     static func isCleanHeaderText(_ s: String) -> Bool {
-        s.utf8.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 || $0 >= 0x80 }
+        let bytes = s.utf8.span
+        for i in bytes.indices {
+            let c = bytes[i]
+            if c < 0x20 && c != 0x09 || c == 0x7F { return false }
+        }
+        return true
     }
 
     /// A header name or method for an error message: visible ASCII only, at most 32 bytes.
@@ -227,18 +234,32 @@ public enum ForwardedHeaders {
 extension String {
     /// ASCII letters lowered, everything else as it is (no Unicode case mapping: header names are
     /// ASCII). Written in place: a name of up to 15 bytes stays a small string, with no allocation.
+    /// On the contiguous bytes (`utf8.span`), as the checks above.
     package var asciiLowercased: String {
-        guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
-        return String(unsafeUninitializedCapacity: utf8.count) { out in
-            for (i, c) in utf8.enumerated() { out[i] = c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
-            return utf8.count
+        let bytes = utf8.span
+        var firstUpper = bytes.count
+        for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A {
+            firstUpper = i
+            break
+        }
+        guard firstUpper < bytes.count else { return self }
+        return String(unsafeUninitializedCapacity: bytes.count) { out in
+            for i in bytes.indices {
+                let c = bytes[i]
+                out[i] = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+            }
+            return bytes.count
         }
     }
 
     package func equalsIgnoringASCIICase(_ other: String) -> Bool {
-        guard utf8.count == other.utf8.count else { return false }
-        return zip(utf8, other.utf8).allSatisfy { a, b in
-            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= 0x61 && (a | 0x20) <= 0x7A)
+        let a = utf8.span
+        let b = other.utf8.span
+        guard a.count == b.count else { return false }
+        for i in a.indices {
+            let x = a[i], y = b[i]
+            if x != y && !(x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
         }
+        return true
     }
 }

@@ -528,7 +528,17 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: Headers
 
-    private static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade"]
+    /// Hop-by-hop response headers (RFC 9110 §7.6.1), and framing (the encoder re-frames the
+    /// body for the client). A switch: no hashing of each of the registry's header names.
+    private static func isHopByHopOrFraming(_ lower: String) -> Bool {
+        switch lower {
+        case "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade",
+             "transfer-encoding":
+            true
+        default:
+            false
+        }
+    }
 
     /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
     static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
@@ -541,7 +551,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         out.reserveCapacity(headers.count)
         for (name, value) in headers {
             let lower = name.asciiLowercased
-            if hopByHop.contains(lower) || named.contains(lower) || lower == "transfer-encoding" { continue }
+            if isHopByHopOrFraming(lower) || named.contains(lower) { continue }
             out.add(name: name, value: value)
         }
         return out

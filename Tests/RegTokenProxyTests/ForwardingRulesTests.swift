@@ -126,4 +126,40 @@ struct ForwardingRulesTests {
         let sized = ForwardedHeaders.upstream(put, framing: .length(12), scheme: "http", clientAddress: nil)
         #expect(sized.filter { $0.name.lowercased() == "content-length" }.map(\.value) == ["12"])
     }
+
+    @Test("every ASCII control byte but tab, and DEL, in a header value or name is refused; every other byte passes")
+    func everyByte() {
+        for byte in UInt8(0)...UInt8(0x7F) {
+            let text = "a" + String(UnicodeScalar(byte)) + "b"
+            let control = (byte < 0x20 && byte != 0x09) || byte == 0x7F
+            for headers in [Self.h([("X-A", text)]), Self.h([(text, "v")])] {
+                let head = RequestHead(method: "GET", target: "/v2/acme/app/manifests/v1", headers: headers)
+                switch AccessDecisionTests.policy.decide(head: head, verifier: AccessDecisionTests.verifier, now: AccessDecisionTests.now) {
+                case .allow: #expect(!control, "byte \(byte) allowed")
+                case .deny(let d): #expect(control && d.reason == .ambiguousFraming && d.close, "byte \(byte) refused: \(d.message)")
+                }
+            }
+        }
+        // Bytes of UTF-8 sequences pass the control check (the form-body rule reads them apart).
+        let utf8 = RequestHead(method: "GET", target: "/v2/acme/app/manifests/v1", headers: Self.h([("X-A", "caf\u{e9} \u{1F600}")]))
+        guard case .allow = AccessDecisionTests.policy.decide(head: utf8, verifier: AccessDecisionTests.verifier, now: AccessDecisionTests.now) else {
+            Issue.record("a UTF-8 header value was refused"); return
+        }
+    }
+
+    @Test("ASCII case folding: letters only, as Foundation's on ASCII, every other byte (UTF-8 included) as it is")
+    func asciiCase() {
+        for text in ["", "Content-Length", "X-FORWARDED-FOR", "already lower", "MiXeD-123_@[`{", "Caf\u{C9}-\u{1F600}-ABC", String(repeating: "Ab", count: 40)] {
+            let folded = text.asciiLowercased
+            #expect(Array(folded.utf8) == text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 })
+            if text.utf8.allSatisfy({ $0 < 0x80 }) { #expect(folded == text.lowercased()) }
+            #expect(text.equalsIgnoringASCIICase(folded))
+            if text.utf8.allSatisfy({ $0 < 0x80 }) { #expect(folded.equalsIgnoringASCIICase(text.uppercased())) }
+            #expect(!text.equalsIgnoringASCIICase(text + "x"))
+        }
+        // Only letters fold: '@' (0x40) and '`' (0x60), '[' (0x5B) and '{' (0x7B) differ by 0x20 and are not the same.
+        #expect(!"@".equalsIgnoringASCIICase("`"))
+        #expect(!"[".equalsIgnoringASCIICase("{"))
+        #expect(!"Content-Length".equalsIgnoringASCIICase("Content-Lengti"))
+    }
 }

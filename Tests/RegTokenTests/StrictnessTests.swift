@@ -19,6 +19,21 @@ struct StrictnessTests {
         try Fixture.forge(header: header, claims: claims)
     }
 
+    @Test("a token id prints as Foundation prints the same UUID, in lower case, and parses back")
+    func tokenIDText() {
+        var ids = [UUIDBytes(high: 0, low: 0), UUIDBytes(high: .max, low: .max), UUIDBytes(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210)]
+        for _ in 0..<200 { ids.append(.random()) }
+        for id in ids {
+            let text = id.description
+            var bytes = [UInt8]()
+            for word in [id.high, id.low] { for k in (0..<8).reversed() { bytes.append(UInt8(truncatingIfNeeded: word >> (8 * UInt64(k)))) } }
+            let uuid = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                                   bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+            #expect(text == uuid.uuidString.lowercased())
+            #expect(UUIDBytes(text) == id)
+        }
+    }
+
     @Test("a well-formed forged token verifies (the baseline every rule below changes one thing of)")
     func baseline() throws {
         #expect(code(try forged()) == nil)

@@ -86,16 +86,22 @@ public struct UUIDBytes: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The canonical lowercase 8-4-4-4-12 form.
     public var description: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(36)
-        for i in 0..<32 {
-            if i == 8 || i == 12 || i == 16 || i == 20 { out.append(UInt8(ascii: "-")) }
-            let word = i < 16 ? high : low
-            let shift = UInt64(60 - 4 * (i % 16))
-            out.append(digits[Int((word >> shift) & 0xF)])
+        // Written straight into the string's storage (the access log prints a token id per
+        // request): no intermediate arrays.
+        String(unsafeUninitializedCapacity: 36) { out in
+            var j = 0
+            for i in 0..<32 {
+                if i == 8 || i == 12 || i == 16 || i == 20 {
+                    out[j] = UInt8(ascii: "-")
+                    j += 1
+                }
+                let word = i < 16 ? high : low
+                let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (i % 16))) & 0xF
+                out[j] = nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
+                j += 1
+            }
+            return 36
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Byte order, which is also the order of the canonical lowercase strings.
