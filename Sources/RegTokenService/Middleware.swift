@@ -7,7 +7,7 @@ import RegTokenAPI
 import RegTokenLedger
 
 /// The operations that need an account's API key (every other one is public).
-let authenticatedOperations: Set<String> = ["getAccount", "createToken", "listTokens", "getToken", "deleteToken"]
+let authenticatedOperations: Set<String> = ["getAccount", "createToken", "listTokens", "getToken", "deleteToken", "removeTokens"]
 
 /// Checks the API key of the operations that need one, and turns every error of the generated
 /// layer (a body that does not decode: unknown field, wrong type, missing member; a missing
@@ -157,7 +157,7 @@ struct GuardMiddleware<Context: ServiceRequestContextProtocol>: RouterMiddleware
 }
 
 let apiMethods: [(prefix: String, exact: Bool, allowed: [HTTPRequest.Method])] = [
-        ("/v1/tokens", true, [.get, .post]), ("/v1/tokens/", false, [.get, .delete]), ("/v1/account", true, [.get]),
+        ("/v1/tokens", true, [.get, .post]), ("/v1/tokens/", false, [.get, .delete]), ("/v1/token-removals", true, [.post]), ("/v1/account", true, [.get]),
         ("/.well-known/jwks.json", true, [.get]), ("/v1/revocations", true, [.get]), ("/v1/namespaces", true, [.get]),
         ("/healthz", true, [.get]), ("/readyz", true, [.get]), ("/openapi.yaml", true, [.get]), ("/token", true, [.get, .post]),
 ]

@@ -192,6 +192,41 @@ struct TokenAPI: APIProtocol {
         }
     }
 
+    /// Several tokens in one transaction: all or none, and one signing of the revocation list
+    /// (`regtoken token-rm` with several ids sends this, so a failure half-way cannot leave some
+    /// removed and some not).
+    func removeTokens(_ input: Operations.RemoveTokens.Input) async throws -> Operations.RemoveTokens.Output {
+        let account = try account
+        guard case .json(let request) = input.body else { return .badRequest(.init(body: .json(Self.error(.invalidInput, "a JSON body is needed")))) }
+        if let problem = Self.check(region: request.region) { return .badRequest(.init(body: .json(problem))) }
+        guard (1...1000).contains(request.ids.count) else {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "ids must list 1 to 1000 token identifiers", field: "ids"))))
+        }
+        var ids: [UUIDBytes] = []
+        var seen = Set<UUIDBytes>()
+        for text in request.ids {
+            guard let id = UUIDBytes(text) else {
+                return .badRequest(.init(body: .json(Self.error(.invalidInput, "\(Self.printable(text)) is not a token identifier (a UUID)", field: "ids"))))
+            }
+            if seen.insert(id).inserted { ids.append(id) }
+        }
+        let now = self.now()
+        let result = Result { () throws(LedgerError) -> ([TokenRecord], UInt64) in
+            try issuer.withHome { home throws(LedgerError) in
+                (try home.removeTokens(ids, account: account, region: request.region, now: now), try home.ledger.revocationList().version)
+            }
+        }
+        switch result {
+        case .success(let (removed, version)):
+            let revoked = removed.filter { $0.expiresAt.map { $0 > now } ?? true }
+            return .ok(.init(body: .json(.init(removed: removed.map(\.id.description), revoked: revoked.map(\.id.description),
+                                               revocationListVersion: Int64(version)))))
+        case .failure(let error):
+            guard error.code == .notFound else { throw error }
+            return .notFound(.init(body: .json(Self.error(.notFound, error.reason))))
+        }
+    }
+
     static func notFound(_ id: UUIDBytes, account: String, region: String) -> Err {
         error(.notFound, "no token \(id) for account \(account) in region \(printable(region))")
     }

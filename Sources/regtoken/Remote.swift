@@ -168,13 +168,15 @@ struct Remote {
         }
     }
 
-    func delete(_ id: UUIDBytes, region: String) async throws -> Components.Schemas.Removal {
+    /// Removes `ids` in one request: all or none (`POST /v1/token-removals`).
+    func remove(_ ids: [UUIDBytes], region: String) async throws -> Components.Schemas.Removal {
         try await run { client in
-            switch try await client.deleteToken(path: .init(id: id.description), query: .init(region: region)) {
+            switch try await client.removeTokens(body: .json(.init(region: region, ids: ids.map(\.description)))) {
             case .ok(let r): return try r.body.json
             case .badRequest(let r): throw Self.failure(400, try? r.body.json)
             case .unauthorized(let r): throw Self.failure(401, try? r.body.json)
             case .notFound(let r): throw Self.failure(404, try? r.body.json)
+            case .contentTooLarge(let r): throw Self.failure(413, try? r.body.json)
             case .tooManyRequests(let r): throw Self.failure(429, try? r.body.json)
             case .undocumented(let status, _): throw Self.failure(status, nil)
             }

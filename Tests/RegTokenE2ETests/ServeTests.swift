@@ -88,7 +88,8 @@ struct ServeTests {
     @Test("two account holders on two machines: the whole workflow through serve, outputs as in local mode, neither sees the other's tokens")
     func workflow() throws {
         let server = try Server(alg: "HS256")
-        let acme = try Client(server, key: try server.addAccount("acme"))
+        let acmeKey = try server.addAccount("acme")
+        let acme = try Client(server, key: acmeKey)
         let globex = try Client(server, key: try server.addAccount("globex"))
         let local = try Harness.tempDir("local") + "/home"
         func localRun(_ args: String...) throws -> Harness.Output {
@@ -147,6 +148,35 @@ struct ServeTests {
         #expect(!(try acme("token-list").stdout.contains(firstID)))
         let foreverID = try #require((try JSONSerialization.jsonObject(with: Data(forever.stdout.utf8)) as? [String: Any])?["id"] as? String)
         #expect(try acme("token-rm", foreverID, "--output", "json").stdout.contains("\"revocation_list_version\""))
+        // Several ids: one request, all or none. An unknown id among them removes nothing.
+        func listed() throws -> [String] {
+            try #require(try JSONSerialization.jsonObject(with: Data(try acme("token-list", "--output", "json").stdout.utf8)) as? [[String: Any]]).compactMap { $0["id"] as? String }
+        }
+        let remaining = try listed()
+        #expect(remaining.count == 2)
+        let missing = UUID().uuidString.lowercased()
+        let partial = try acme("token-rm", remaining[0], missing, remaining[1])
+        #expect(partial.status == 3 && partial.stderr.contains(missing) && partial.stderr.contains("nothing was removed"), "\(partial.stderr)")
+        #expect(try listed().sorted() == remaining.sorted())
+        // Through the API: the same, and bad input is 400 naming the field; another account's id is unknown.
+        func removal(_ key: String, _ body: String) throws -> (status: Int, body: String) {
+            let r = try curl(["-X", "POST", "-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json", "--data-binary", body, "\(server.url)/v1/token-removals"])
+            return (r.status, r.body)
+        }
+        let notUUID = try removal(acmeKey, #"{"region":"eu-west-1","ids":["\#(remaining[0])","nope"]}"#)
+        #expect(notUUID.status == 400 && (try? JSONSerialization.jsonObject(with: Data(notUUID.body.utf8)) as? [String: Any])?["field"] as? String == "ids",
+                "\(notUUID.body)")
+        #expect(try removal(acmeKey, #"{"region":"eu-west-1","ids":[]}"#).status == 400)
+        let many = (0..<1001).map { _ in "\"\(UUID().uuidString)\"" }.joined(separator: ",")
+        #expect(try removal(acmeKey, #"{"region":"eu-west-1","ids":[\#(many)]}"#).status == 400)
+        #expect(try removal(globexKey, #"{"region":"eu-west-1","ids":["\#(remaining[0])"]}"#).status == 404)
+        #expect(try listed().sorted() == remaining.sorted())
+        let both = try removal(acmeKey, #"{"region":"eu-west-1","ids":["\#(remaining[0])","\#(remaining[1].uppercased())","\#(remaining[0])"]}"#)
+        #expect(both.status == 200, "\(both.body)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(both.body.utf8)) as? [String: Any])
+        #expect(Set(answer["removed"] as? [String] ?? []) == Set(remaining) && (answer["removed"] as? [String])?.count == 2)
+        #expect(Set(answer["revoked"] as? [String] ?? []) == Set(remaining))
+        #expect(try listed().isEmpty)
         // Logged out: local mode again.
         #expect(try acme("logout").out == "Logged out of \(server.url)")
         #expect(try acme("token-list", "--account", "acme").status == 0)

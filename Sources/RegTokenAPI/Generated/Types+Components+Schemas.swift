@@ -682,6 +682,48 @@ extension Components {
                 ])
             }
         }
+        /// - Remark: Generated from `#/components/schemas/TokenRemoval`.
+        package struct TokenRemoval: Codable, Hashable, Sendable {
+            /// The region of the tokens.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenRemoval/region`.
+            package var region: Swift.String
+            /// The token identifiers (UUIDs, lowercase or uppercase hex).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenRemoval/ids`.
+            package var ids: [Swift.String]
+            /// Creates a new `TokenRemoval`.
+            ///
+            /// - Parameters:
+            ///   - region: The region of the tokens.
+            ///   - ids: The token identifiers (UUIDs, lowercase or uppercase hex).
+            package init(
+                region: Swift.String,
+                ids: [Swift.String]
+            ) {
+                self.region = region
+                self.ids = ids
+            }
+            package enum CodingKeys: String, CodingKey {
+                case region
+                case ids
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.region = try container.decode(
+                    Swift.String.self,
+                    forKey: .region
+                )
+                self.ids = try container.decode(
+                    [Swift.String].self,
+                    forKey: .ids
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "region",
+                    "ids"
+                ])
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Removal`.
         package struct Removal: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Removal/removed`.

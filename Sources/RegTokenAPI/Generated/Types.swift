@@ -46,6 +46,16 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/tokens/{id}`.
     /// - Remark: Generated from `#/paths//v1/tokens/{id}/delete(deleteToken)`.
     func deleteToken(_ input: Operations.DeleteToken.Input) async throws -> Operations.DeleteToken.Output
+    /// Remove several tokens at once, all or none; those not expired are revoked.
+    ///
+    /// Every id must name one of the account's tokens in the region, or nothing is removed
+    /// (404, naming the first unknown id). An id given twice is removed once. The revocation list
+    /// is signed again once, before this answer.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/token-removals`.
+    /// - Remark: Generated from `#/paths//v1/token-removals/post(removeTokens)`.
+    func removeTokens(_ input: Operations.RemoveTokens.Input) async throws -> Operations.RemoveTokens.Output
     /// The public keys tokens are verified with (ES256; HS256 secrets are never published).
     ///
     /// - Remark: HTTP `GET /.well-known/jwks.json`.
@@ -167,6 +177,24 @@ extension APIProtocol {
             path: path,
             query: query,
             headers: headers
+        ))
+    }
+    /// Remove several tokens at once, all or none; those not expired are revoked.
+    ///
+    /// Every id must name one of the account's tokens in the region, or nothing is removed
+    /// (404, naming the first unknown id). An id given twice is removed once. The revocation list
+    /// is signed again once, before this answer.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/token-removals`.
+    /// - Remark: Generated from `#/paths//v1/token-removals/post(removeTokens)`.
+    package func removeTokens(
+        headers: Operations.RemoveTokens.Input.Headers = .init(),
+        body: Operations.RemoveTokens.Input.Body
+    ) async throws -> Operations.RemoveTokens.Output {
+        try await removeTokens(Operations.RemoveTokens.Input(
+            headers: headers,
+            body: body
         ))
     }
     /// The public keys tokens are verified with (ES256; HS256 secrets are never published).
