@@ -133,9 +133,6 @@ public final class Home {
         return try body()
     }
 
-    /// Forgets the cached key ring (a shared home re-reads keys the operator changed).
-    public func forgetCachedKeys() { cachedRing = nil }
-
     // MARK: Config
 
     public func updateConfig(_ change: (inout HomeConfig) -> Void) throws(LedgerError) {
