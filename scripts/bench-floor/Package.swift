@@ -9,6 +9,7 @@ let package = Package(
     targets: [
         .executableTarget(name: "bench-floor", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
     ]
 )
