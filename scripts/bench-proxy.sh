@@ -12,10 +12,12 @@
 #     --connections  wrk connections (default 32; 1000 for the many-connections row)
 #     --baseline     another regtoken binary (an earlier build) run beside, in the same rounds:
 #                    prints this build's rate over the baseline's too
-#     --floor        also measures the two floors of scripts/bench-floor: a SwiftNIO forwarder that
+#     --floor        also measures the floors of scripts/bench-floor: a SwiftNIO forwarder that
 #                    copies bytes and reads none of them (what a proxy on SwiftNIO pays before any
-#                    HTTP), and one that runs SwiftNIO's HTTP/1 codecs, as regtoken proxy does, and
-#                    checks nothing (what it pays before it decides anything); plain only
+#                    HTTP); one that runs SwiftNIO's HTTP/1 codecs, as regtoken proxy does, and
+#                    checks nothing (what it pays before it decides anything); and one that reads
+#                    and rewrites HTTP/1.1 heads on the bytes (a cost model of a byte-level HTTP
+#                    layer); plain only
 #
 # Release build; installs wrk and nginx when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
@@ -30,7 +32,7 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
     --floor) floor=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
@@ -46,15 +48,15 @@ if ((floor)); then
   floor_bin=$root/scripts/bench-floor/.build/release/bench-floor
 fi
 work=$(mktemp -d)
-proxy_pid= base_pid= floor_pid= hfloor_pid=
+proxy_pid= base_pid= floor_pid= hfloor_pid= bfloor_pid=
 cleanup() {
-  kill "$proxy_pid" "$base_pid" "$floor_pid" "$hfloor_pid" 2>/dev/null || true
+  kill "$proxy_pid" "$base_pid" "$floor_pid" "$hfloor_pid" "$bfloor_pid" 2>/dev/null || true
   for d in stub front; do [ -f "$work/$d/nginx.pid" ] && kill -QUIT "$(cat "$work/$d/nginx.pid")" 2>/dev/null || true; done
   sleep 0.3; rm -rf "$work"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port) base_port=$(free_port) floor_port=$(free_port) hfloor_port=$(free_port)
+stub_port=$(free_port) nginx_port=$(free_port) proxy_port=$(free_port) base_port=$(free_port) floor_port=$(free_port) hfloor_port=$(free_port) bfloor_port=$(free_port)
 ulimit -n 65536 2>/dev/null || true
 
 # A regtoken home, a read-write token, and the same credentials for nginx's htpasswd.
@@ -123,12 +125,14 @@ if ((floor)); then
   floor_pid=$!
   "$floor_bin" --http "$hfloor_port" "$stub_port" &
   hfloor_pid=$!
+  "$floor_bin" --bytes "$bfloor_port" "$stub_port" &
+  bfloor_pid=$!
 fi
-for port in $stub_port $nginx_port $proxy_port ${baseline:+$base_port} ${floor_pid:+$floor_port $hfloor_port}; do
+for port in $stub_port $nginx_port $proxy_port ${baseline:+$base_port} ${floor_pid:+$floor_port $hfloor_port $bfloor_port}; do
   for _ in $(seq 100); do curl -sk -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; curl -sk -o /dev/null "https://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 done
 path=/v2/acme/app/manifests/v1
-for port in $nginx_port $proxy_port ${baseline:+$base_port} ${floor_pid:+$floor_port $hfloor_port}; do
+for port in $nginx_port $proxy_port ${baseline:+$base_port} ${floor_pid:+$floor_port $hfloor_port $bfloor_port}; do
   code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Basic $basic" "$scheme://127.0.0.1:$port$path")
   [ "$code" = 200 ] || { echo "bench-proxy.sh: 127.0.0.1:$port answered $code, not 200" >&2; tail -5 "$work/proxy.log" >&2; exit 1; }
 done
@@ -146,7 +150,7 @@ measure() {  # PORT -> "rate errors p50 p99"
 }
 echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-6s %-34s %10s %8s %10s %10s\n' round server "req/s" errors "p50 ms" "p99 ms"
-ratios=() gains=() floors=() hfloors=()
+ratios=() gains=() floors=() hfloors=() bfloors=()
 for r in $(seq "$rounds"); do
   read -r n_rate n_err n_p50 n_p99 < <(measure "$nginx_port")
   read -r p_rate p_err p_p50 p_p99 < <(measure "$proxy_port")
@@ -165,6 +169,9 @@ for r in $(seq "$rounds"); do
     read -r h_rate h_err h_p50 h_p99 < <(measure "$hfloor_port")
     printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "SwiftNIO HTTP/1 codecs (HTTP floor)" "$h_rate" "$h_err" "$h_p50" "$h_p99"
     hfloors+=("$(python3 -c "print(f'{$h_rate / $n_rate:.3f}')")")
+    read -r b_rate b_err b_p50 b_p99 < <(measure "$bfloor_port")
+    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "HTTP/1.1 on the bytes (cost model)" "$b_rate" "$b_err" "$b_p50" "$b_p99"
+    bfloors+=("$(python3 -c "print(f'{$b_rate / $n_rate:.3f}')")")
   fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -172,4 +179,5 @@ echo "regtoken/nginx per round: ${ratios[*]}; median $(median "${ratios[@]}")"
 [ -n "$baseline" ] && echo "this build/baseline per round: ${gains[*]}; median $(median "${gains[@]}")"
 ((floor)) && echo "floor/nginx per round: ${floors[*]}; median $(median "${floors[@]}")"
 ((floor)) && echo "HTTP floor/nginx per round: ${hfloors[*]}; median $(median "${hfloors[@]}")"
+((floor)) && echo "HTTP on the bytes/nginx per round: ${bfloors[*]}; median $(median "${bfloors[@]}")"
 grep -c '"access"\|access' "$work/proxy.log" >/dev/null || { echo "bench-proxy.sh: the proxy wrote no access log" >&2; exit 1; }
