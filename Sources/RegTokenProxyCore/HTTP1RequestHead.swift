@@ -1,0 +1,194 @@
+/// A request head read straight from the bytes a client sent (RFC 9112 §2–§5), strictly: the
+/// first piece of a request path below NIOHTTP1. SwiftNIO's HTTP/1 codecs alone, doing nothing
+/// else, run at 0.78 of nginx on the proxy benchmark (BENCHMARKS.md, "Where the gap is"), so the
+/// proxy's throughput target needs its own HTTP layer; this reader is its request side, checked
+/// against NIOHTTP1's decoder (llhttp) by a differential test. Not yet wired into the proxy.
+///
+/// What it takes (anything else is an error, never a guess):
+/// - Empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2).
+/// - The request line is `method SP target SP version CRLF`: the method one or more token
+///   characters (any token: llhttp reads only the methods it knows, and the access decision
+///   answers 405 to those the registry API does not have), the target a path (`/` then visible
+///   ASCII, 0x21–0x7E: the registry API has no other form of target), the version exactly
+///   `HTTP/1.1` or `HTTP/1.0` (another `HTTP/d.d`: 505).
+/// - Each field line is `name ":" OWS value OWS CRLF`: the name one or more token characters,
+///   with nothing between it and the colon; the value any of tab, space, visible ASCII and bytes
+///   from 0x80 (UTF-8 or obs-text), without the optional whitespace around it.
+/// - Lines end with CRLF: a CR without LF, an LF without CR, any other control byte, and
+///   continuation lines (obs-fold, a line starting with a space or tab) are errors (400).
+/// - The head, empty lines before it included, is at most `limit` bytes (431).
+///
+/// Framing (`Content-Length`, `Transfer-Encoding`) is not this reader's concern: the forwarding
+/// rules of `RequestHead` decide it from the fields, as they do for NIOHTTP1's heads.
+package struct HTTP1RequestHead: Sendable, Equatable {
+    /// Byte ranges into the buffer the head was read from.
+    package var method: Range<Int>
+    package var target: Range<Int>
+    /// 1 for HTTP/1.1, 0 for HTTP/1.0.
+    package var minorVersion: Int
+    package var fields: [Field]
+    /// The bytes the head took, empty lines before it and the empty line that ends it included:
+    /// where the body, or the next request, starts.
+    package var length: Int
+
+    package struct Field: Sendable, Equatable {
+        package var name: Range<Int>
+        /// Without the optional whitespace around it.
+        package var value: Range<Int>
+    }
+}
+
+/// Why bytes are not a request head: the status to answer with, and a message for the client
+/// and the access log.
+package struct HTTP1HeadError: Error, Equatable {
+    package var status: Int
+    package var message: String
+}
+
+/// Finds and reads request heads in the bytes of a connection. It remembers how far it has
+/// looked for the end of a head, so a head that arrives a few bytes at a time is scanned once,
+/// not once per read.
+package struct HTTP1RequestHeadReader: Sendable {
+    /// The largest head taken, in bytes.
+    package let limit: Int
+    /// Where to go on looking for the end of the current head: the next byte to look at, where
+    /// its line started, and whether no request line has been seen yet (only empty lines).
+    private var scanned = 0
+    private var lineStart = 0
+    private var beforeRequestLine = true
+
+    package init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Reads the head at the start of `bytes`: what the connection has sent since the previous
+    /// head and its body, the bytes of the previous call included (more may have come).
+    /// - Returns: the head, or nil while it is incomplete.
+    /// - Throws: ``HTTP1HeadError`` when the bytes cannot start a request head, or the head is
+    ///   larger than ``limit``. The connection cannot be read further: answer and close.
+    package mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1RequestHead? {
+        // The end of the head is the first empty line after the request line. Every line must
+        // end with CRLF, so a lone LF, or a CR followed by anything but LF, is an error as soon
+        // as it is seen, not once the limit is reached.
+        var i = scanned
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x0A:
+                throw HTTP1HeadError(status: 400, message: "a line of the request head ends with LF alone (CRLF is required)")
+            case 0x0D:
+                guard i + 1 < bytes.count else {
+                    scanned = i
+                    return nil
+                }
+                guard bytes[i + 1] == 0x0A else {
+                    throw HTTP1HeadError(status: 400, message: "a CR in the request head is not followed by LF")
+                }
+                if lineStart == i && !beforeRequestLine {
+                    let end = i + 2
+                    guard end <= limit else { throw Self.tooLarge(limit) }
+                    scanned = 0
+                    lineStart = 0
+                    beforeRequestLine = true
+                    return try Self.parse(bytes, end: end)
+                }
+                if lineStart < i { beforeRequestLine = false }
+                i += 2
+                lineStart = i
+            default:
+                i += 1
+            }
+            if i > limit { throw Self.tooLarge(limit) }
+        }
+        scanned = i
+        return nil
+    }
+
+    private static func tooLarge(_ limit: Int) -> HTTP1HeadError {
+        HTTP1HeadError(status: 431, message: "the request head is larger than \(limit / 1024) KiB")
+    }
+
+    /// Reads the complete head `bytes[..<end]`, which ends with an empty line and has only CRLF
+    /// line ends.
+    private static func parse(_ b: UnsafeRawBufferPointer, end: Int) throws(HTTP1HeadError) -> HTTP1RequestHead {
+        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: message) }
+        var i = 0
+        while b[i] == 0x0D { i += 2 }  // empty lines before the request line
+
+        let methodStart = i
+        while isTokenCharacter(b[i]) { i += 1 }
+        guard i > methodStart else { throw bad("the request line does not start with a method") }
+        guard b[i] == 0x20 else { throw bad("the method is not followed by a single space") }
+        let method = methodStart..<i
+        i += 1
+
+        let targetStart = i
+        guard b[i] == UInt8(ascii: "/") else {
+            throw bad(b[i] == 0x20 ? "the request line has more than one space after the method" : "the request target is not a path starting with '/'")
+        }
+        while b[i] >= 0x21 && b[i] <= 0x7E { i += 1 }
+        guard b[i] == 0x20 else { throw bad("the request target has a character that is not visible ASCII") }
+        let target = targetStart..<i
+        i += 1
+
+        let minor: Int
+        if matches(b, at: i, "HTTP/1.1\r\n") {
+            minor = 1
+        } else if matches(b, at: i, "HTTP/1.0\r\n") {
+            minor = 0
+        } else if matches(b, at: i, "HTTP/"), i + 9 < end, isDigit(b[i + 5]), b[i + 6] == UInt8(ascii: "."), isDigit(b[i + 7]),
+                  b[i + 8] == 0x0D {
+            throw HTTP1HeadError(status: 505, message: "only HTTP/1.1 and HTTP/1.0 are served")
+        } else {
+            throw bad("the request line does not end with HTTP/1.1 or HTTP/1.0")
+        }
+        i += 10
+
+        var fields: [HTTP1RequestHead.Field] = []
+        fields.reserveCapacity(12)
+        while b[i] != 0x0D {
+            let nameStart = i
+            while isTokenCharacter(b[i]) { i += 1 }
+            guard i > nameStart else {
+                if b[i] == 0x20 || b[i] == 0x09 { throw bad("a header line starts with whitespace (obs-fold continuation lines are refused)") }
+                throw bad("a header name is empty or has a character a name cannot have")
+            }
+            guard b[i] == UInt8(ascii: ":") else {
+                throw bad("a header name is followed by something other than ':' (whitespace before the colon is refused)")
+            }
+            let name = nameStart..<i
+            i += 1
+            while b[i] == 0x20 || b[i] == 0x09 { i += 1 }
+            let valueStart = i
+            while b[i] == 0x09 || (b[i] >= 0x20 && b[i] != 0x7F) { i += 1 }
+            guard b[i] == 0x0D else { throw bad("a header value has a control character") }
+            var valueEnd = i
+            while valueEnd > valueStart && (b[valueEnd - 1] == 0x20 || b[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+            fields.append(.init(name: name, value: valueStart..<valueEnd))
+            i += 2
+        }
+        return HTTP1RequestHead(method: method, target: target, minorVersion: minor, fields: fields, length: end)
+    }
+
+    private static func matches(_ b: UnsafeRawBufferPointer, at i: Int, _ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard i + n <= b.count else { return false }
+        let l = literal.utf8Start
+        for k in 0..<n where b[i + k] != l[k] { return false }
+        return true
+    }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+
+    /// RFC 9110 §5.6.2 `tchar`.
+    static func isTokenCharacter(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A,
+             UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
+    }
+}
