@@ -16,6 +16,7 @@ let package = Package(
         .package(path: "../"),
         .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The yardsticks: OpenSSL's own primitives on the same bytes, independent of regtoken's code.
@@ -30,6 +31,20 @@ let package = Package(
                 "CBenchOpenSSL",
             ],
             path: "Benchmarks/Verification",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // The proxy's request heads: NIOHTTP1's decoder beside the byte-level reader, same bytes.
+        .executableTarget(
+            name: "RequestHead",
+            dependencies: [
+                .product(name: "RegTokenProxyCore", package: regtoken),
+                .product(name: "RegTokenAccess", package: regtoken),
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/RequestHead",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
     ]

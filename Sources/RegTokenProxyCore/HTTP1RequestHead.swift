@@ -2,7 +2,8 @@
 /// first piece of a request path below NIOHTTP1. SwiftNIO's HTTP/1 codecs alone, doing nothing
 /// else, run at 0.78 of nginx on the proxy benchmark (BENCHMARKS.md, "Where the gap is"), so the
 /// proxy's throughput target needs its own HTTP layer; this reader is its request side, checked
-/// against NIOHTTP1's decoder (llhttp) by a differential test. Not yet wired into the proxy.
+/// against NIOHTTP1's decoder (llhttp) by a differential test. Not yet wired into the proxy; not
+/// API (`@_spi(Benchmarks)`: the benchmarks time it beside NIOHTTP1's decoder).
 ///
 /// What it takes (anything else is an error, never a guess):
 /// - Empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2).
@@ -20,44 +21,44 @@
 ///
 /// Framing (`Content-Length`, `Transfer-Encoding`) is not this reader's concern: the forwarding
 /// rules of `RequestHead` decide it from the fields, as they do for NIOHTTP1's heads.
-package struct HTTP1RequestHead: Sendable, Equatable {
+@_spi(Benchmarks) public struct HTTP1RequestHead: Sendable, Equatable {
     /// Byte ranges into the buffer the head was read from.
-    package var method: Range<Int>
-    package var target: Range<Int>
+    public var method: Range<Int>
+    public var target: Range<Int>
     /// 1 for HTTP/1.1, 0 for HTTP/1.0.
-    package var minorVersion: Int
-    package var fields: [Field]
+    public var minorVersion: Int
+    public var fields: [Field]
     /// The bytes the head took, empty lines before it and the empty line that ends it included:
     /// where the body, or the next request, starts.
-    package var length: Int
+    public var length: Int
 
-    package struct Field: Sendable, Equatable {
-        package var name: Range<Int>
+    public struct Field: Sendable, Equatable {
+        public var name: Range<Int>
         /// Without the optional whitespace around it.
-        package var value: Range<Int>
+        public var value: Range<Int>
     }
 }
 
 /// Why bytes are not a request head: the status to answer with, and a message for the client
 /// and the access log.
-package struct HTTP1HeadError: Error, Equatable {
-    package var status: Int
-    package var message: String
+@_spi(Benchmarks) public struct HTTP1HeadError: Error, Equatable {
+    public var status: Int
+    public var message: String
 }
 
 /// Finds and reads request heads in the bytes of a connection. It remembers how far it has
 /// looked for the end of a head, so a head that arrives a few bytes at a time is scanned once,
 /// not once per read.
-package struct HTTP1RequestHeadReader: Sendable {
+@_spi(Benchmarks) public struct HTTP1RequestHeadReader: Sendable {
     /// The largest head taken, in bytes.
-    package let limit: Int
+    public let limit: Int
     /// Where to go on looking for the end of the current head: the next byte to look at, where
     /// its line started, and whether no request line has been seen yet (only empty lines).
     private var scanned = 0
     private var lineStart = 0
     private var beforeRequestLine = true
 
-    package init(limit: Int) {
+    public init(limit: Int) {
         self.limit = limit
     }
 
@@ -66,7 +67,7 @@ package struct HTTP1RequestHeadReader: Sendable {
     /// - Returns: the head, or nil while it is incomplete.
     /// - Throws: ``HTTP1HeadError`` when the bytes cannot start a request head, or the head is
     ///   larger than ``limit``. The connection cannot be read further: answer and close.
-    package mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1RequestHead? {
+    public mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1RequestHead? {
         // The end of the head is the first empty line after the request line. Every line must
         // end with CRLF, so a lone LF, or a CR followed by anything but LF, is an error as soon
         // as it is seen, not once the limit is reached.

@@ -1,0 +1,59 @@
+// The proxy's request heads: what reading one costs with NIOHTTP1's decoder (llhttp, in a
+// channel pipeline, as `regtoken proxy` runs it) and with the byte-level reader of the layer
+// below NIOHTTP1 (`HTTP1RequestHeadReader`), on the same bytes, in one run. See BENCHMARKS.md.
+import Benchmark
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import RegTokenAccess
+@_spi(Benchmarks) import RegTokenProxyCore
+
+// REGTOKEN_BENCH_QUICK=1: a smoke run (CI), a fraction of a second per benchmark.
+let quick = ProcessInfo.processInfo.environment["REGTOKEN_BENCH_QUICK"] != nil
+
+func config() -> Benchmark.Configuration {
+    .init(metrics: [.throughput, .wallClock, .mallocCountTotal, .instructions],
+          warmupIterations: quick ? 1 : 3, scalingFactor: .kilo,
+          maxDuration: quick ? .milliseconds(200) : .seconds(3), maxIterations: quick ? 5 : 1_000_000)
+}
+
+/// A docker client's manifest GET through the proxy, with a 300-byte token as Basic password.
+let request: [UInt8] = {
+    let token = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0." + String(repeating: "eyJzdWIiOiJhY21lIiwic2NvcGUiOiJwdXNoLHB1bGwifQ", count: 5) + ".c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmUtc2lnbmF0dXJl"
+    let basic = Data("token:\(token)".utf8).base64EncodedString()
+    return Array(("GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: registry.example:5000\r\nUser-Agent: docker/27.0.3 go/go1.22.5 git-commit/662f78c kernel/6.1.0 os/linux arch/amd64\r\n"
+        + "Authorization: Basic \(basic)\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json\r\n"
+        + "Accept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n").utf8)
+}()
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark("request head: NIOHTTP1's decoder in a pipeline, HTTPRequestHead and end", configuration: config()) { benchmark in
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder()))
+        let buffer = channel.allocator.buffer(bytes: request)
+        for _ in benchmark.scaledIterations {
+            try channel.writeInbound(buffer)
+            blackHole(try channel.readInbound(as: HTTPServerRequestPart.self))
+            blackHole(try channel.readInbound(as: HTTPServerRequestPart.self))
+        }
+    }
+
+    Benchmark("request head: byte-level reader, field ranges (regtoken)", configuration: config()) { benchmark in
+        var reader = HTTP1RequestHeadReader(limit: 16384)
+        for _ in benchmark.scaledIterations {
+            request.withUnsafeBytes { bytes in blackHole(try? reader.read(bytes)) }
+        }
+    }
+
+    Benchmark("request head: byte-level reader, then the decision's RequestHead (Strings) (regtoken)", configuration: config()) { benchmark in
+        var reader = HTTP1RequestHeadReader(limit: 16384)
+        for _ in benchmark.scaledIterations {
+            request.withUnsafeBytes { bytes in
+                guard let head = try? reader.read(bytes) else { return }
+                func text(_ r: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self) }
+                blackHole(RequestHead(method: text(head.method), target: text(head.target), version: (1, head.minorVersion),
+                                      headers: head.fields.map { (text($0.name), text($0.value)) }))
+            }
+        }
+    }
+}
