@@ -2,7 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 @testable import RegTokenAccess
-@testable import RegTokenProxyCore
+@_spi(Benchmarks) @testable import RegTokenProxyCore
 import Testing
 
 /// The byte-level request head reader: its rules as a table, its answer whatever way the bytes

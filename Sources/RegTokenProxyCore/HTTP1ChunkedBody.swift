@@ -1,0 +1,206 @@
+/// A chunked request body (RFC 9112 §7.1) read on the bytes, strictly: the second piece of the
+/// request path below NIOHTTP1, beside ``HTTP1RequestHeadReader``. Where a body ends is where the
+/// next request starts, so this is where a proxy and a registry must never disagree; it is
+/// checked against NIOHTTP1's decoder by a differential test. Not yet wired into the proxy.
+///
+/// What it takes (anything else is an error, 400):
+/// - A chunk is `size *( ";" name [ "=" value ] ) CRLF data CRLF`: the size 1 to 16
+///   hexadecimal digits, each extension name a token and its value a token or a quoted string,
+///   with no whitespace anywhere (RFC 9112 allows some around `;` and `=`; clients send none).
+///   Extensions are read past and not kept.
+/// - The last chunk has size 0; trailer field lines may follow (`name ":" value`, as in a head;
+///   read past and not kept), then an empty line.
+/// - Lines end with CRLF; the extensions and trailers together are at most `limit` bytes.
+@_spi(Benchmarks) public struct HTTP1ChunkedBody: Sendable {
+    private enum State: Sendable, Equatable {
+        case size(digits: Int, value: UInt64)
+        /// In an extension: its name (how many characters so far), its value as a token, as a
+        /// quoted string (just after a backslash or not), or just after a quoted value.
+        case extensionName(count: Int)
+        case extensionValueStart
+        case extensionToken
+        case extensionQuoted(escaped: Bool)
+        case extensionAfterQuoted
+        case sizeLF
+        case data(left: UInt64)
+        case dataCR
+        case dataLF
+        case trailerLineStart
+        case trailerLine(sawColon: Bool)
+        case trailerLF(empty: Bool)
+        case done
+    }
+
+    private var state = State.size(digits: 0, value: 0)
+    /// The size of the chunk whose size line is being read.
+    private var sizeValue: UInt64 = 0
+    /// Bytes of extensions and trailers read so far.
+    private var overhead = 0
+    /// The most extension and trailer bytes taken.
+    public let limit: Int
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Whether the body's last chunk and trailers have been read.
+    public var isComplete: Bool { state == .done }
+
+    /// Reads `bytes`, the next bytes of the body, calling `data` with each range of them that is
+    /// chunk data, in order.
+    /// - Returns: how many of `bytes` belong to the body: all of them unless it ended within
+    ///   them (the rest is the next request).
+    /// - Throws: ``HTTP1HeadError`` (400) when the bytes are not a chunked body: answer and close.
+    public mutating func read(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void) throws(HTTP1HeadError) -> Int {
+        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: "chunked body: \(message)") }
+        func countOverhead() throws(HTTP1HeadError) {
+            overhead += 1
+            guard overhead <= limit else { throw bad("chunk extensions and trailers are larger than \(limit / 1024) KiB") }
+        }
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            switch state {
+            case .size(let digits, let value):
+                if let v = Self.hexValue(c) {
+                    guard digits < 16 else { throw bad("a chunk size has more than 16 digits") }
+                    state = .size(digits: digits + 1, value: value << 4 | UInt64(v))
+                } else if digits == 0 {
+                    throw bad("a chunk does not start with its size in hexadecimal")
+                } else if c == UInt8(ascii: ";") {
+                    guard value <= UInt64(Int.max) else { throw bad("a chunk size is too large") }
+                    state = .extensionName(count: 0)
+                    sizeValue = value
+                } else if c == 0x0D {
+                    guard value <= UInt64(Int.max) else { throw bad("a chunk size is too large") }
+                    state = .sizeLF
+                    sizeValue = value
+                } else {
+                    throw bad("a chunk size is followed by something other than ';' or CRLF")
+                }
+                i += 1
+            case .extensionName(let count):
+                if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                    state = .extensionName(count: count + 1)
+                } else if count > 0 && c == UInt8(ascii: "=") {
+                    state = .extensionValueStart
+                } else if count > 0 && c == UInt8(ascii: ";") {
+                    state = .extensionName(count: 0)
+                } else if count > 0 && c == 0x0D {
+                    state = .sizeLF
+                } else {
+                    throw bad("a chunk extension is not a name, '=' and a value")
+                }
+                try countOverhead()
+                i += 1
+            case .extensionValueStart:
+                if c == UInt8(ascii: "\"") {
+                    state = .extensionQuoted(escaped: false)
+                } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                    state = .extensionToken
+                } else {
+                    throw bad("a chunk extension's value is neither a token nor a quoted string")
+                }
+                try countOverhead()
+                i += 1
+            case .extensionToken:
+                if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                    // still the value
+                } else if c == UInt8(ascii: ";") {
+                    state = .extensionName(count: 0)
+                } else if c == 0x0D {
+                    state = .sizeLF
+                } else {
+                    throw bad("a chunk extension's value has a character a token cannot have")
+                }
+                try countOverhead()
+                i += 1
+            case .extensionQuoted(let escaped):
+                if escaped {
+                    guard c == 0x09 || (c >= 0x20 && c != 0x7F) else { throw bad("a chunk extension's quoted value has a control character") }
+                    state = .extensionQuoted(escaped: false)
+                } else if c == UInt8(ascii: "\"") {
+                    state = .extensionAfterQuoted
+                } else if c == UInt8(ascii: "\\") {
+                    state = .extensionQuoted(escaped: true)
+                } else if !(c == 0x09 || (c >= 0x20 && c != 0x7F)) {
+                    throw bad("a chunk extension's quoted value has a control character")
+                }
+                try countOverhead()
+                i += 1
+            case .extensionAfterQuoted:
+                if c == UInt8(ascii: ";") {
+                    state = .extensionName(count: 0)
+                } else if c == 0x0D {
+                    state = .sizeLF
+                } else {
+                    throw bad("a chunk extension's quoted value is followed by something other than ';' or CRLF")
+                }
+                try countOverhead()
+                i += 1
+            case .sizeLF:
+                guard c == 0x0A else { throw bad("a CR after a chunk size is not followed by LF") }
+                state = sizeValue == 0 ? .trailerLineStart : .data(left: sizeValue)
+                i += 1
+            case .data(let left):
+                let n = Int(min(left, UInt64(bytes.count - i)))
+                data(i..<i + n)
+                i += n
+                state = left == UInt64(n) ? .dataCR : .data(left: left - UInt64(n))
+            case .dataCR:
+                guard c == 0x0D else { throw bad("a chunk's data is longer than its size") }
+                state = .dataLF
+                i += 1
+            case .dataLF:
+                guard c == 0x0A else { throw bad("a CR after a chunk's data is not followed by LF") }
+                state = .size(digits: 0, value: 0)
+                i += 1
+            case .trailerLineStart:
+                if c == 0x0D {
+                    state = .trailerLF(empty: true)
+                } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                    state = .trailerLine(sawColon: false)
+                } else {
+                    throw bad("a trailer line does not start with a field name")
+                }
+                try countOverhead()
+                i += 1
+            case .trailerLine(let sawColon):
+                if c == 0x0D {
+                    guard sawColon else { throw bad("a trailer line has no ':'") }
+                    state = .trailerLF(empty: false)
+                } else if !sawColon {
+                    if c == UInt8(ascii: ":") {
+                        state = .trailerLine(sawColon: true)
+                    } else if !HTTP1RequestHeadReader.isTokenCharacter(c) {
+                        throw bad("a trailer field name has a character a name cannot have")
+                    }
+                } else if !(c == 0x09 || (c >= 0x20 && c != 0x7F)) {
+                    throw bad("a trailer value has a control character")
+                }
+                try countOverhead()
+                i += 1
+            case .trailerLF(let empty):
+                guard c == 0x0A else { throw bad("a CR in the trailers is not followed by LF") }
+                i += 1
+                if empty {
+                    state = .done
+                    return i
+                }
+                state = .trailerLineStart
+            case .done:
+                return i
+            }
+        }
+        return i
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x41 + 10
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+}
