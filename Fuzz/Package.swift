@@ -31,6 +31,18 @@ let package = Package(
         .executableTarget(name: "FuzzDecision", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzRevocations", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzKeys", dependencies: ["FuzzSupport"]),
+        // The byte-level HTTP/1.1 readers beside NIOHTTP1's decoder on the same bytes.
+        .executableTarget(
+            name: "FuzzHTTP1",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "RegTokenAccess", package: regtoken),
+                .product(name: "RegTokenProxyCore", package: regtoken),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The proxy's request path, raw client bytes in, what the registry would read out
         // (imports RegTokenProxyCore with @testable: fuzz.sh builds with -enable-testing).
         .executableTarget(

@@ -105,6 +105,11 @@ seed("FuzzForwarding", "form-mount", req(b"POST", b"/v2/acme/app/blobs/uploads/"
 seed("FuzzForwarding", "post-then-pipelined", req(b"POST", b"/v2/acme/app/blobs/uploads/?mount=" + digest + b"&from=acme/base", b"Content-Length: 0\r\n") + req(b"DELETE", b"/v2/acme/app/blobs/uploads/u1"))
 seed("FuzzForwarding", "http10", b"\x05GET /v2/ HTTP/1.0\r\nAuthorization: @RO@\r\nConnection: keep-alive\r\n\r\n" + req(b"GET", b"/v2/"))
 
+# FuzzHTTP1: the first byte says where the target splits the rest (raw client bytes) into two reads.
+seed("FuzzHTTP1", "get", b"\x07GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: registry\r\nAuthorization: Basic dG9rZW46eA==\r\nUser-Agent: docker/27.0\r\n\r\n")
+seed("FuzzHTTP1", "patch-chunked", b"\x2aPATCH /v2/acme/app/blobs/uploads/u1 HTTP/1.1\r\nHost: registry\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b;q=\"x y\"\r\nhello\r\n0\r\nX-T: 1\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")
+seed("FuzzHTTP1", "head-http10", b"\x03\r\nHEAD /v2/ HTTP/1.0\r\nX-Empty:\r\nX-Spaced:  a  b  \r\nContent-Length: 0\r\n\r\n")
+
 for target, files in seeds.items():
     d = os.path.join(HERE, "Corpus", target)
     shutil.rmtree(d, ignore_errors=True)

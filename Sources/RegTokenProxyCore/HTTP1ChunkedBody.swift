@@ -9,10 +9,10 @@
 ///   with no whitespace anywhere (RFC 9112 allows some around `;` and `=`; clients send none).
 ///   Extensions are read past and not kept.
 /// - The last chunk has size 0; trailer field lines may follow (`name ":" value`, as in a head;
-///   read past and not kept), then an empty line.
+///   read past and not kept; never `Content-Length` or `Transfer-Encoding`), then an empty line.
 /// - Lines end with CRLF; the extensions and trailers together are at most `limit` bytes.
 @_spi(Benchmarks) public struct HTTP1ChunkedBody: Sendable {
-    private enum State: Sendable, Equatable {
+    private enum State: Sendable {
         case size(digits: Int, value: UInt64)
         /// In an extension: its name (how many characters so far), its value as a token, as a
         /// quoted string (just after a backslash or not), or just after a quoted value.
@@ -26,7 +26,9 @@
         case dataCR
         case dataLF
         case trailerLineStart
-        case trailerLine(sawColon: Bool)
+        /// In a trailer line: past its colon or not; while in its name, its length and whether it
+        /// is so far `Content-Length` or `Transfer-Encoding` (refused in trailers, as llhttp does).
+        case trailerLine(sawColon: Bool, nameLength: Int, framing: (length: Bool, encoding: Bool))
         case trailerLF(empty: Bool)
         case done
     }
@@ -44,7 +46,10 @@
     }
 
     /// Whether the body's last chunk and trailers have been read.
-    public var isComplete: Bool { state == .done }
+    public var isComplete: Bool {
+        if case .done = state { return true }
+        return false
+    }
 
     /// Reads `bytes`, the next bytes of the body, calling `data` with each range of them that is
     /// chunk data, in order.
@@ -159,20 +164,25 @@
                 if c == 0x0D {
                     state = .trailerLF(empty: true)
                 } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
-                    state = .trailerLine(sawColon: false)
+                    state = .trailerLine(sawColon: false, nameLength: 1, framing: Self.framingName(c, at: 0, (true, true)))
                 } else {
                     throw bad("a trailer line does not start with a field name")
                 }
                 try countOverhead()
                 i += 1
-            case .trailerLine(let sawColon):
+            case .trailerLine(let sawColon, let nameLength, let framing):
                 if c == 0x0D {
                     guard sawColon else { throw bad("a trailer line has no ':'") }
                     state = .trailerLF(empty: false)
                 } else if !sawColon {
                     if c == UInt8(ascii: ":") {
-                        state = .trailerLine(sawColon: true)
-                    } else if !HTTP1RequestHeadReader.isTokenCharacter(c) {
+                        if (framing.length && nameLength == Self.contentLength.count) || (framing.encoding && nameLength == Self.transferEncoding.count) {
+                            throw bad("a trailer names the message's framing (Content-Length or Transfer-Encoding)")
+                        }
+                        state = .trailerLine(sawColon: true, nameLength: nameLength, framing: framing)
+                    } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                        state = .trailerLine(sawColon: false, nameLength: nameLength + 1, framing: Self.framingName(c, at: nameLength, framing))
+                    } else {
                         throw bad("a trailer field name has a character a name cannot have")
                     }
                 } else if !(c == 0x09 || (c >= 0x20 && c != 0x7F)) {
@@ -193,6 +203,16 @@
             }
         }
         return i
+    }
+
+    private static let contentLength = Array("content-length".utf8)
+    private static let transferEncoding = Array("transfer-encoding".utf8)
+
+    /// Whether a trailer name, with `c` at `index`, can still be Content-Length or Transfer-Encoding.
+    private static func framingName(_ c: UInt8, at index: Int, _ was: (length: Bool, encoding: Bool)) -> (length: Bool, encoding: Bool) {
+        let lower = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+        return (was.length && index < contentLength.count && contentLength[index] == lower,
+                was.encoding && index < transferEncoding.count && transferEncoding[index] == lower)
     }
 
     private static func hexValue(_ c: UInt8) -> UInt8? {
