@@ -175,20 +175,9 @@ struct TokenAPI: APIProtocol {
         guard let id = UUIDBytes(input.path.id) else {
             return .badRequest(.init(body: .json(Self.error(.invalidInput, "not a token identifier (a UUID)", field: "id"))))
         }
-        let now = self.now()
-        let result = Result { () throws(LedgerError) -> ([TokenRecord], UInt64) in
-            try issuer.withHome { home throws(LedgerError) in
-                (try home.removeTokens([id], account: account, region: input.query.region, now: now), try home.ledger.revocationList().version)
-            }
-        }
-        switch result {
-        case .success(let (removed, version)):
-            let revoked = removed.filter { $0.expiresAt.map { $0 > now } ?? true }
-            return .ok(.init(body: .json(.init(removed: removed.map(\.id.description), revoked: revoked.map(\.id.description),
-                                               revocationListVersion: Int64(version)))))
-        case .failure(let error):
-            guard error.code == .notFound else { throw error }
-            return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
+        switch try remove([id], account: account, region: input.query.region) {
+        case .removed(let removal): return .ok(.init(body: .json(removal)))
+        case .notFound: return .notFound(.init(body: .json(Self.notFound(id, account: account, region: input.query.region))))
         }
     }
 
@@ -210,20 +199,31 @@ struct TokenAPI: APIProtocol {
             }
             if seen.insert(id).inserted { ids.append(id) }
         }
-        let now = self.now()
-        let result = Result { () throws(LedgerError) -> ([TokenRecord], UInt64) in
-            try issuer.withHome { home throws(LedgerError) in
-                (try home.removeTokens(ids, account: account, region: request.region, now: now), try home.ledger.revocationList().version)
-            }
+        switch try remove(ids, account: account, region: request.region) {
+        case .removed(let removal): return .ok(.init(body: .json(removal)))
+        case .notFound(let why): return .notFound(.init(body: .json(Self.error(.notFound, why))))
         }
-        switch result {
-        case .success(let (removed, version)):
+    }
+
+    private enum RemovalOutcome {
+        case removed(Components.Schemas.Removal)
+        /// One of the ids is not the account's in the region: nothing was removed.
+        case notFound(String)
+    }
+
+    /// Removes `ids` in one transaction (all or none); the revocation list is signed again
+    /// before this returns.
+    private func remove(_ ids: [UUIDBytes], account: String, region: String) throws(LedgerError) -> RemovalOutcome {
+        let now = self.now()
+        do {
+            let (removed, version) = try issuer.withHome { home throws(LedgerError) in
+                (try home.removeTokens(ids, account: account, region: region, now: now), try home.ledger.revocationList().version)
+            }
             let revoked = removed.filter { $0.expiresAt.map { $0 > now } ?? true }
-            return .ok(.init(body: .json(.init(removed: removed.map(\.id.description), revoked: revoked.map(\.id.description),
-                                               revocationListVersion: Int64(version)))))
-        case .failure(let error):
-            guard error.code == .notFound else { throw error }
-            return .notFound(.init(body: .json(Self.error(.notFound, error.reason))))
+            return .removed(.init(removed: removed.map(\.id.description), revoked: revoked.map(\.id.description),
+                                  revocationListVersion: Int64(version)))
+        } catch where error.code == .notFound {
+            return .notFound(error.reason)
         }
     }
 

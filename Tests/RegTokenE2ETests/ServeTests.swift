@@ -177,6 +177,19 @@ struct ServeTests {
         #expect(Set(answer["removed"] as? [String] ?? []) == Set(remaining) && (answer["removed"] as? [String])?.count == 2)
         #expect(Set(answer["revoked"] as? [String] ?? []) == Set(remaining))
         #expect(try listed().isEmpty)
+        // One token by DELETE: removed and revoked; again, or by another account, 404.
+        let single = try #require(try JSONSerialization.jsonObject(with: Data(try acme("token-add", "--output", "json").stdout.utf8)) as? [String: Any])
+        let singleID = try #require(single["id"] as? String)
+        func delete(_ key: String, _ id: String) throws -> (status: Int, body: String) {
+            let r = try curl(["-X", "DELETE", "-H", "Authorization: Bearer \(key)", "\(server.url)/v1/tokens/\(id)?region=eu-west-1"])
+            return (r.status, r.body)
+        }
+        #expect(try delete(globexKey, singleID).status == 404)
+        let deleted = try delete(acmeKey, singleID)
+        let deletedBody = try JSONSerialization.jsonObject(with: Data(deleted.body.utf8)) as? [String: Any]
+        #expect(deleted.status == 200 && deletedBody?["removed"] as? [String] == [singleID] && deletedBody?["revoked"] as? [String] == [singleID], "\(deleted.body)")
+        #expect(try delete(acmeKey, singleID).status == 404)
+        #expect(try listed().isEmpty)
         // Logged out: local mode again.
         #expect(try acme("logout").out == "Logged out of \(server.url)")
         #expect(try acme("token-list", "--account", "acme").status == 0)
