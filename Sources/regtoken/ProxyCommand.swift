@@ -281,6 +281,8 @@ struct ProxyCommand: AsyncParsableCommand {
             default: throw CLIError("cannot load the revocation list: \(error)")
             }
         }
+        // From here on, a signal waits for the service group rather than killing the process.
+        let signals = await ServiceRunner.trapSignals(hangup: true)
         var metricsServer: MetricsServer? = nil
         if let metrics {
             // Metrics say which tokens are refused and why: loopback unless an address is given.
@@ -318,7 +320,7 @@ struct ProxyCommand: AsyncParsableCommand {
         // Every exchange that ended is written before the process goes, however it stops.
         defer { accessLog?.close() }
         // SIGHUP reloads (keys, lists, the TLS certificate); SIGTERM or SIGINT drains.
-        let outcome = await ServiceRunner.run(group, logger: logger) { [self] in
+        let outcome = await ServiceRunner.run(group, signals: signals, logger: logger) { [self] in
             await reloader.reloadAll()
             if tlsCert != nil {
                 do {

@@ -117,6 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
             listening.withLock { $0 = true }
             logger.info("serving", metadata: ["listen": "\(channel.localAddress?.description ?? listen)", "home": "\(path)", "tls": "\(tlsCert != nil)"])
         }
+        // From here on, a signal waits for the service group rather than killing the process.
+        let signals = await ServiceRunner.trapSignals(hangup: false)
         var services: [any Service] = [Maintenance(issuer: issuer, logger: logger)]
         if let metrics {
             let (mhost, mport) = try ProxyCommand.hostPort(metrics, what: "--metrics", defaultHost: "127.0.0.1")
@@ -130,7 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(grace)
         let group = ServiceGroup(configuration: groupConfiguration)
-        switch await ServiceRunner.run(group, logger: logger) {
+        switch await ServiceRunner.run(group, signals: signals, logger: logger) {
         case .cut: throw CLIError("stopped at once by a second signal; requests in flight were cut")
         case .failed(let error):
             throw CLIError(listening.withLock({ $0 }) ? "service stopped: \(error)" : "cannot listen on \(listen): \(SystemErrorText.describe(error))")
