@@ -11,6 +11,9 @@
 /// - The last chunk has size 0; trailer field lines may follow (`name ":" value`, as in a head;
 ///   read past and not kept; never `Content-Length` or `Transfer-Encoding`), then an empty line.
 /// - Lines end with CRLF; the extensions and trailers together are at most `limit` bytes.
+///
+/// One value per body: once complete, it reads nothing more (``read(_:data:)`` returns 0), so
+/// a body after it needs a new value, never this one again.
 @_spi(Benchmarks) public struct HTTP1ChunkedBody: Sendable {
     private enum State: Sendable {
         case size(digits: Int, value: UInt64)

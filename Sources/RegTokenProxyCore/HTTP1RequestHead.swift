@@ -68,6 +68,12 @@
     /// - Throws: ``HTTP1HeadError`` when the bytes cannot start a request head, or the head is
     ///   larger than ``limit``. The connection cannot be read further: answer and close.
     public mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1RequestHead? {
+        // Fewer bytes than last time: not the same bytes again (a caller's mistake); start over.
+        if scanned > bytes.count {
+            scanned = 0
+            lineStart = 0
+            beforeRequestLine = true
+        }
         // The end of the head is the first empty line after the request line. Every line must
         // end with CRLF, so a lone LF, or a CR followed by anything but LF, is an error as soon
         // as it is seen, not once the limit is reached.
@@ -110,34 +116,41 @@
 
     /// Reads the complete head `bytes[..<end]`, which ends with an empty line and has only CRLF
     /// line ends.
-    private static func parse(_ b: UnsafeRawBufferPointer, end: Int) throws(HTTP1HeadError) -> HTTP1RequestHead {
+    ///
+    /// Every byte is read through `b(i)`, which answers NUL past `end`: a NUL stops every loop
+    /// below and fails every check after it, so even bytes that broke the scan's guarantees
+    /// (a caller that did not pass the same bytes again) end in an error, never a read past the
+    /// head.
+    private static func parse(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTP1HeadError) -> HTTP1RequestHead {
         func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: message) }
+        let head = UnsafeRawBufferPointer(rebasing: bytes[..<end])
+        func b(_ i: Int) -> UInt8 { i < head.count ? head[i] : 0 }
         var i = 0
-        while b[i] == 0x0D { i += 2 }  // empty lines before the request line
+        while b(i) == 0x0D { i += 2 }  // empty lines before the request line
 
         let methodStart = i
-        while isTokenCharacter(b[i]) { i += 1 }
+        while isTokenCharacter(b(i)) { i += 1 }
         guard i > methodStart else { throw bad("the request line does not start with a method") }
-        guard b[i] == 0x20 else { throw bad("the method is not followed by a single space") }
+        guard b(i) == 0x20 else { throw bad("the method is not followed by a single space") }
         let method = methodStart..<i
         i += 1
 
         let targetStart = i
-        guard b[i] == UInt8(ascii: "/") else {
-            throw bad(b[i] == 0x20 ? "the request line has more than one space after the method" : "the request target is not a path starting with '/'")
+        guard b(i) == UInt8(ascii: "/") else {
+            throw bad(b(i) == 0x20 ? "the request line has more than one space after the method" : "the request target is not a path starting with '/'")
         }
-        while b[i] >= 0x21 && b[i] <= 0x7E { i += 1 }
-        guard b[i] == 0x20 else { throw bad("the request target has a character that is not visible ASCII") }
+        while b(i) >= 0x21 && b(i) <= 0x7E { i += 1 }
+        guard b(i) == 0x20 else { throw bad("the request target has a character that is not visible ASCII") }
         let target = targetStart..<i
         i += 1
 
         let minor: Int
-        if matches(b, at: i, "HTTP/1.1\r\n") {
+        if matches(head, at: i, "HTTP/1.1\r\n") {
             minor = 1
-        } else if matches(b, at: i, "HTTP/1.0\r\n") {
+        } else if matches(head, at: i, "HTTP/1.0\r\n") {
             minor = 0
-        } else if matches(b, at: i, "HTTP/"), i + 9 < end, isDigit(b[i + 5]), b[i + 6] == UInt8(ascii: "."), isDigit(b[i + 7]),
-                  b[i + 8] == 0x0D {
+        } else if matches(head, at: i, "HTTP/"), i + 9 < end, isDigit(b(i + 5)), b(i + 6) == UInt8(ascii: "."), isDigit(b(i + 7)),
+                  b(i + 8) == 0x0D {
             throw HTTP1HeadError(status: 505, message: "only HTTP/1.1 and HTTP/1.0 are served")
         } else {
             throw bad("the request line does not end with HTTP/1.1 or HTTP/1.0")
@@ -146,24 +159,24 @@
 
         var fields: [HTTP1RequestHead.Field] = []
         fields.reserveCapacity(12)
-        while b[i] != 0x0D {
+        while b(i) != 0x0D {
             let nameStart = i
-            while isTokenCharacter(b[i]) { i += 1 }
+            while isTokenCharacter(b(i)) { i += 1 }
             guard i > nameStart else {
-                if b[i] == 0x20 || b[i] == 0x09 { throw bad("a header line starts with whitespace (obs-fold continuation lines are refused)") }
+                if b(i) == 0x20 || b(i) == 0x09 { throw bad("a header line starts with whitespace (obs-fold continuation lines are refused)") }
                 throw bad("a header name is empty or has a character a name cannot have")
             }
-            guard b[i] == UInt8(ascii: ":") else {
+            guard b(i) == UInt8(ascii: ":") else {
                 throw bad("a header name is followed by something other than ':' (whitespace before the colon is refused)")
             }
             let name = nameStart..<i
             i += 1
-            while b[i] == 0x20 || b[i] == 0x09 { i += 1 }
+            while b(i) == 0x20 || b(i) == 0x09 { i += 1 }
             let valueStart = i
-            while b[i] == 0x09 || (b[i] >= 0x20 && b[i] != 0x7F) { i += 1 }
-            guard b[i] == 0x0D else { throw bad("a header value has a control character") }
+            while b(i) == 0x09 || (b(i) >= 0x20 && b(i) != 0x7F) { i += 1 }
+            guard b(i) == 0x0D else { throw bad("a header value has a control character") }
             var valueEnd = i
-            while valueEnd > valueStart && (b[valueEnd - 1] == 0x20 || b[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+            while valueEnd > valueStart && (b(valueEnd - 1) == 0x20 || b(valueEnd - 1) == 0x09) { valueEnd -= 1 }
             fields.append(.init(name: name, value: valueStart..<valueEnd))
             i += 2
         }

@@ -175,7 +175,12 @@ struct Remote {
             case .ok(let r): return try r.body.json
             case .badRequest(let r): throw Self.failure(400, try? r.body.json)
             case .unauthorized(let r): throw Self.failure(401, try? r.body.json)
-            case .notFound(let r): throw Self.failure(404, try? r.body.json)
+            case .notFound(let r):
+                // No error document: a service older than this client, without token-removals.
+                guard let error = try? r.body.json else {
+                    throw CLIError("the service does not remove tokens the way this regtoken does (POST /v1/token-removals): upgrade the service")
+                }
+                throw Self.failure(404, error)
             case .contentTooLarge(let r): throw Self.failure(413, try? r.body.json)
             case .tooManyRequests(let r): throw Self.failure(429, try? r.body.json)
             case .undocumented(let status, _): throw Self.failure(status, nil)

@@ -9,12 +9,11 @@ struct TokenRmCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "Token identifiers (at most 1000). All are removed, or (if one is unknown) none.")
+    @Argument(help: "Token identifiers (through a service, at most 1000 at a time). All are removed, or (if one is unknown) none.")
     var ids: [String]
 
     func validate() throws {
         guard !ids.isEmpty else { throw ValidationError("give at least one token identifier") }
-        guard ids.count <= 1000 else { throw ValidationError("give at most 1000 token identifiers at a time") }
     }
 
     func run() async throws {
@@ -25,6 +24,9 @@ struct TokenRmCommand: AsyncParsableCommand {
             let region = try global.resolvedRegion(try global.peekConfig())
             try await global.checkRemoteAccount(remote)
             // All or none, as in local mode: one request, one transaction on the service.
+            guard tokenIDs.count <= 1000 else {
+                throw CLIError("give at most 1000 token identifiers at a time through a service", exit: .invalidInput)
+            }
             let r = try await remote.remove(tokenIDs, region: region)
             let (removed, revoked, version) = (r.removed, r.revoked, r.revocationListVersion)
             if global.json {

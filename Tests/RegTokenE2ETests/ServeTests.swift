@@ -167,6 +167,8 @@ struct ServeTests {
         #expect(notUUID.status == 400 && (try? JSONSerialization.jsonObject(with: Data(notUUID.body.utf8)) as? [String: Any])?["field"] as? String == "ids",
                 "\(notUUID.body)")
         #expect(try removal(acmeKey, #"{"region":"eu-west-1","ids":[]}"#).status == 400)
+        #expect(try removal(acmeKey, #"{"region":"eu west","ids":["\#(remaining[0])"]}"#).status == 400)
+        #expect(try removal(acmeKey, #"{"region":"us-east-1","ids":["\#(remaining[0])"]}"#).status == 404)
         let many = (0..<1001).map { _ in "\"\(UUID().uuidString)\"" }.joined(separator: ",")
         #expect(try removal(acmeKey, #"{"region":"eu-west-1","ids":[\#(many)]}"#).status == 400)
         #expect(try removal(globexKey, #"{"region":"eu-west-1","ids":["\#(remaining[0])"]}"#).status == 404)

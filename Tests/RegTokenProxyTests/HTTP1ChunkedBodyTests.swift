@@ -122,11 +122,11 @@ struct HTTP1ChunkedBodyTests {
         }
     }
 
-    @Test("on 40,000 mutated bodies, where this reader ends a body NIOHTTP1's decoder ends it too, with the same data, and reads the next request after it")
+    @Test("on 50,000 mutated bodies, where this reader ends a body NIOHTTP1's decoder ends it too, with the same data, and reads the next request after it")
     func agreesWithNIO() {
         let seeds = ["3\r\nabc\r\n0\r\n\r\n", "A;ext=1\r\n0123456789\r\n2\r\nxy\r\n0\r\nX-Trailer: t\r\n\r\n", "1\r\n\r\r\n0\r\n\r\n",
-                     "0\r\nContent-Lengths: 1\r\nTransfer-Encodinf: x\r\n\r\n"]
-        let interesting: [UInt8] = [0x0D, 0x0A, 0x20, 0x09, 0x3B, 0x3D, 0x3A, 0x00, 0x7F, 0x80, 0x30, 0x31, 0x41, 0x61, 0x67, 0x2D, 0x22]
+                     "0\r\nContent-Lengths: 1\r\nTransfer-Encodinf: x\r\n\r\n", "2;q=\"a\\\"b;c\";t=v\r\nxy\r\n0\r\n\r\n"]
+        let interesting: [UInt8] = [0x0D, 0x0A, 0x20, 0x09, 0x3B, 0x3D, 0x3A, 0x00, 0x7F, 0x80, 0x30, 0x31, 0x41, 0x61, 0x67, 0x2D, 0x22, 0x5C]
         var random = HTTP1RequestHeadTests.Random(state: 31)
         var ended = 0, other = 0, disagreements: [String] = []
         for seed in seeds {
@@ -150,8 +150,8 @@ struct HTTP1ChunkedBodyTests {
                 case .body(let data, let length):
                     ended += 1
                     if !theirs.ended || theirs.data != data { note("NIOHTTP1 reads the body otherwise") }
-                    // Ending exactly before the next request, both read that request next.
-                    else if length == bytes.count && !theirs.nextRead { note("NIOHTTP1 does not read the next request after it") }
+                    // Where the body ends: llhttp reads the next request right after it.
+                    else if length <= bytes.count && !Self.nio(Array(bytes[..<length])).nextRead { note("NIOHTTP1 does not read the next request where the body ends") }
                 case .incomplete:
                     other += 1
                     if theirs.ended { note("NIOHTTP1 ends a body ours is still reading") }

@@ -38,6 +38,20 @@ struct HTTP1RequestHeadTests {
         }
     }
 
+    static let next = Array("GET /next HTTP/1.1\r\nHost: r\r\n\r\n".utf8)
+
+    /// The targets of every head NIOHTTP1's decoder reads from `bytes`, in order.
+    static func nioHeads(_ bytes: [UInt8]) -> [String] {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        defer { _ = try? channel.finish() }
+        _ = try? channel.writeInbound(ByteBuffer(bytes: bytes))
+        var targets: [String] = []
+        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
+            if case .head(let h) = part { targets.append(h.uri) }
+        }
+        return targets
+    }
+
     /// NIOHTTP1's decoder on the same bytes: its first head, an error, or nothing yet.
     static func nio(_ bytes: [UInt8]) -> Outcome {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
@@ -149,6 +163,19 @@ struct HTTP1RequestHeadTests {
         "SUBSCRIBE", "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE", "QUERY",
     ]
 
+    @Test("a caller that passes other bytes than before gets an answer about them, never a read past them")
+    func otherBytes() {
+        var reader = HTTP1RequestHeadReader(limit: 16384)
+        #expect(Self.outcome(Array("GET / HTTP/1.1\r\nHost: \r\n".utf8), { try reader.read($0) }) == .incomplete)
+        // Longer, but not starting with the same bytes: whatever the answer, it comes from these bytes.
+        let other = Array(repeating: UInt8(0x0D), count: 24) + [0x0D, 0x0A]
+        #expect(Self.outcome(other, { try reader.read($0) }) == .error(400))
+        // Shorter: the reader starts over on them.
+        var again = HTTP1RequestHeadReader(limit: 16384)
+        _ = Self.outcome(Array("GET / HTTP/1.1\r\nHost: r\r\nX: y".utf8), { try again.read($0) })
+        #expect(Self.outcome(Array("GET /b HTTP/1.0\r\n\r\n".utf8), { try again.read($0) }) == .head(method: "GET", target: "/b", minor: 0, fields: [], length: 19))
+    }
+
     /// SplitMix64: the same mutations on every run.
     struct Random {
         var state: UInt64
@@ -221,6 +248,17 @@ struct HTTP1RequestHeadTests {
                     guard case .head(let m, let t, let v, let f, _) = theirs, m == method, t == target, v == minor, f == fields else {
                         disagreements.append("\(String(decoding: bytes, as: UTF8.self).debugDescription): ours \(ours), NIOHTTP1 \(theirs)")
                         continue
+                    }
+                    // Where the head ends: with no body, llhttp reads the next request right after
+                    // it (on a connection that stays open: HTTP/1.1 without Connection: close).
+                    if case .head(_, _, _, _, let length) = ours, Self.llhttpMethods.contains(method), minor == 1,
+                       !fields.contains(where: { $0.lowercased().hasPrefix("connection:") }),
+                       case .success(.none) = RequestHead(method: method, target: target, version: (1, minor), headers: fields.map {
+                           let colon = $0.firstIndex(of: ":")!
+                           return (String($0[..<colon]), String($0[$0.index(colon, offsetBy: 2)...]))
+                       }).framing(),
+                       !Self.nioHeads(Array(bytes[..<length]) + Self.next).contains("/next") {
+                        disagreements.append("\(String(decoding: bytes, as: UTF8.self).debugDescription): llhttp does not read the next request where this head ends")
                     }
                 case .error, .incomplete:
                     refusedByUs += 1

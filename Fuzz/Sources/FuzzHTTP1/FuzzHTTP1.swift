@@ -11,7 +11,8 @@ import NIOHTTP1
 // says `Transfer-Encoding: chunked`.
 //
 // Invariants: no crash; every range lies within the bytes and in order; the same answer read
-// whole and split in two; and beside NIOHTTP1's decoder (llhttp): a head read that passes the
+// whole and split in two; and beside NIOHTTP1's decoder (llhttp): where a head or a chunked body
+// ends, llhttp reads the next request; a head read that passes the
 // proxy's framing rules is read alike (any method token, and a tab around a Content-Length or
 // Transfer-Encoding value, aside: the documented differences), and a chunked body read to its end ends there for llhttp too,
 // with the same data.
@@ -29,12 +30,8 @@ public func fuzzHTTP1(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var parts = HTTP1RequestHeadReader(limit: 16384)
     var again = Array(bytes[..<split]).withUnsafeBytes { b in Result { () throws(HTTP1HeadError) in try parts.read(b) } }
     if case .success(nil) = again { again = bytes.withUnsafeBytes { b in Result { () throws(HTTP1HeadError) in try parts.read(b) } } }
-    if case .success(let h?) = again, h.length > split {
-        // Found after the split: must be the whole read's head.
-        Fuzz.check(again == head, "the head read in two parts differs from the head read whole")
-    } else if case .success(let h?) = head, h.length <= split {
-        Fuzz.check(again == head, "a head within the first part differs from the head read whole")
-    }
+    // The scan goes byte by byte in the same order either way: the same head, or the same error.
+    Fuzz.check(again == head, "the bytes read in two parts get another answer than read whole")
     guard case .success(let parsed?) = head else { return 0 }
     func text(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
     Fuzz.check(parsed.length <= bytes.count, "a head longer than the bytes")
@@ -83,6 +80,13 @@ public func fuzzHTTP1(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
     }
 
+    // Where the head ends: with no body, on a connection that stays open, llhttp reads the next
+    // request right after it.
+    let next = Array("GET /next HTTP/1.1\r\nHost: r\r\n\r\n".utf8)
+    if framing == .none, llhttpMethod, !tabbedLength, parsed.minorVersion == 1, !request.headers.contains(where: { $0.name.lowercased() == "connection" }) {
+        Fuzz.check(nioTargets(Array(bytes[..<parsed.length]) + next).last == "/next", "llhttp does not read the next request where the head ends")
+    }
+
     // A chunked body after the head.
     guard framing == .chunked, llhttpMethod, !tabbedLength else { return 0 }
     var body = HTTP1ChunkedBody(limit: 16384)
@@ -100,8 +104,23 @@ public func fuzzHTTP1(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     Fuzz.check(n <= rest.count, "the body took more bytes than there were")
     if body.isComplete {
         Fuzz.check(nioEnded && nioBody == data, "a chunked body ended here and NIOHTTP1 reads it otherwise")
+        if !request.headers.contains(where: { $0.name.lowercased() == "connection" }) {
+            Fuzz.check(nioTargets(Array(bytes[..<(parsed.length + n)]) + next).last == "/next", "llhttp does not read the next request where the body ends")
+        }
     } else {
         Fuzz.check(!nioEnded, "NIOHTTP1 ends a chunked body this reader is still reading")
     }
     return 0
+}
+
+/// The targets of the heads NIOHTTP1's decoder reads from `bytes`, in order.
+private func nioTargets(_ bytes: [UInt8]) -> [String] {
+    let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+    defer { _ = try? channel.finish() }
+    _ = try? channel.writeInbound(ByteBuffer(bytes: bytes))
+    var targets: [String] = []
+    while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
+        if case .head(let h) = part { targets.append(h.uri) }
+    }
+    return targets
 }
