@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "RegTokenProxyTests",
             dependencies: [
-                "RegToken", "RegTokenAccess", "RegTokenProxy", "RegTokenProxyCore", "CRegTokenMallocCounter",
+                "RegToken", "RegTokenAccess", "RegTokenProxy", "RegTokenProxyCore", "RegTokenLoadTest", "CRegTokenMallocCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -150,28 +150,25 @@ measure() {  # PORT -> "rate errors p50 p99"
 }
 echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-6s %-34s %10s %8s %10s %10s\n' round server "req/s" errors "p50 ms" "p99 ms"
+# row ROUND NAME PORT: measures PORT, prints its row, and leaves its rate in $rate.
+row() {
+  local err p50 p99
+  read -r rate err p50 p99 < <(measure "$3")
+  printf '%-6s %-34s %10s %8s %10s %10s\n' "$1" "$2" "$rate" "$err" "$p50" "$p99"
+}
+ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 ratios=() gains=() floors=() hfloors=() bfloors=()
 for r in $(seq "$rounds"); do
-  read -r n_rate n_err n_p50 n_p99 < <(measure "$nginx_port")
-  read -r p_rate p_err p_p50 p_p99 < <(measure "$proxy_port")
-  printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "nginx auth_basic, buffered log" "$n_rate" "$n_err" "$n_p50" "$n_p99"
-  printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "regtoken proxy, access log" "$p_rate" "$p_err" "$p_p50" "$p_p99"
-  ratios+=("$(python3 -c "print(f'{$p_rate / $n_rate:.3f}')")")
+  row "$r" "nginx auth_basic, buffered log" "$nginx_port"; n_rate=$rate
+  row "$r" "regtoken proxy, access log" "$proxy_port"; p_rate=$rate
+  ratios+=("$(ratio "$p_rate" "$n_rate")")
   if [ -n "$baseline" ]; then
-    read -r b_rate b_err b_p50 b_p99 < <(measure "$base_port")
-    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "baseline regtoken proxy" "$b_rate" "$b_err" "$b_p50" "$b_p99"
-    gains+=("$(python3 -c "print(f'{$p_rate / $b_rate:.3f}')")")
+    row "$r" "baseline regtoken proxy" "$base_port"; gains+=("$(ratio "$p_rate" "$rate")")
   fi
   if ((floor)); then
-    read -r f_rate f_err f_p50 f_p99 < <(measure "$floor_port")
-    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "SwiftNIO byte copy (the floor)" "$f_rate" "$f_err" "$f_p50" "$f_p99"
-    floors+=("$(python3 -c "print(f'{$f_rate / $n_rate:.3f}')")")
-    read -r h_rate h_err h_p50 h_p99 < <(measure "$hfloor_port")
-    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "SwiftNIO HTTP/1 codecs (HTTP floor)" "$h_rate" "$h_err" "$h_p50" "$h_p99"
-    hfloors+=("$(python3 -c "print(f'{$h_rate / $n_rate:.3f}')")")
-    read -r b_rate b_err b_p50 b_p99 < <(measure "$bfloor_port")
-    printf '%-6s %-34s %10s %8s %10s %10s\n' "$r" "HTTP/1.1 on the bytes (cost model)" "$b_rate" "$b_err" "$b_p50" "$b_p99"
-    bfloors+=("$(python3 -c "print(f'{$b_rate / $n_rate:.3f}')")")
+    row "$r" "SwiftNIO byte copy (the floor)" "$floor_port"; floors+=("$(ratio "$rate" "$n_rate")")
+    row "$r" "SwiftNIO HTTP/1 codecs (HTTP floor)" "$hfloor_port"; hfloors+=("$(ratio "$rate" "$n_rate")")
+    row "$r" "HTTP/1.1 on the bytes (cost model)" "$bfloor_port"; bfloors+=("$(ratio "$rate" "$n_rate")")
   fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

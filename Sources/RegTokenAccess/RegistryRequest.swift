@@ -177,15 +177,7 @@ public struct RegistryRequest: Sendable, Equatable {
     }
 
     static func hexPair(_ a: UInt8, _ b: UInt8) -> UInt8? {
-        func v(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - 48
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - 87
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - 55
-            default: return nil
-            }
-        }
-        guard let x = v(a), let y = v(b) else { return nil }
+        guard let x = HTTPBytes.hexValue(a), let y = HTTPBytes.hexValue(b) else { return nil }
         return x << 4 | y
     }
 

@@ -175,10 +175,7 @@ extension RequestHead {
     /// checked per request, and a loop over the `UTF8View` paid its index checks per byte.
     static func isCleanHeaderText(_ s: String) -> Bool {
         let bytes = s.utf8.span
-        for i in bytes.indices {
-            let c = bytes[i]
-            if c < 0x20 && c != 0x09 || c == 0x7F { return false }
-        }
+        for i in bytes.indices where !HTTPBytes.isFieldText(bytes[i]) { return false }
         return true
     }
 
@@ -237,12 +234,12 @@ extension String {
     /// On the contiguous bytes (`utf8.span`), as the checks above.
     package var asciiLowercased: String {
         let bytes = utf8.span
-        var firstUpper = bytes.count
+        var hasUpper = false
         for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A {
-            firstUpper = i
+            hasUpper = true
             break
         }
-        guard firstUpper < bytes.count else { return self }
+        guard hasUpper else { return self }
         return String(unsafeUninitializedCapacity: bytes.count) { out in
             for i in bytes.indices {
                 let c = bytes[i]

@@ -171,11 +171,12 @@ public struct InProcessLoadTest: Sendable {
     }
 }
 
-/// A small, fast, deterministic random generator for picking tokens.
-struct SplitMix {
+/// A small, fast, deterministic random generator (SplitMix64) for picking tokens, and for the
+/// tests' mutations (the same on every run).
+package struct SplitMix {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

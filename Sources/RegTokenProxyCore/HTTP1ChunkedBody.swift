@@ -1,3 +1,5 @@
+@_spi(HTTPBytes) import RegTokenAccess
+
 /// A chunked request body (RFC 9112 §7.1) read on the bytes, strictly: the second piece of the
 /// request path below NIOHTTP1, beside ``HTTP1RequestHeadReader``. Where a body ends is where the
 /// next request starts, so this is where a proxy and a registry must never disagree; it is
@@ -34,6 +36,16 @@
         case trailerLine(sawColon: Bool, nameLength: Int, framing: (length: Bool, encoding: Bool))
         case trailerLF(empty: Bool)
         case done
+
+        /// Extensions and trailer lines: the bytes that count against the limit.
+        var isExtensionOrTrailer: Bool {
+            switch self {
+            case .extensionName, .extensionValueStart, .extensionToken, .extensionQuoted, .extensionAfterQuoted, .trailerLineStart, .trailerLine:
+                true
+            default:
+                false
+            }
+        }
     }
 
     private var state = State.size(digits: 0, value: 0)
@@ -61,34 +73,40 @@
     /// - Throws: ``HTTP1HeadError`` (400) when the bytes are not a chunked body: answer and close.
     public mutating func read(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void) throws(HTTP1HeadError) -> Int {
         func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: "chunked body: \(message)") }
-        func countOverhead() throws(HTTP1HeadError) {
-            overhead += 1
-            guard overhead <= limit else { throw bad("chunk extensions and trailers are larger than \(limit / 1024) KiB") }
-        }
         var i = 0
         while i < bytes.count {
+            switch state {
+            case .data(let left):
+                let n = Int(min(left, UInt64(bytes.count - i)))
+                data(i..<i + n)
+                i += n
+                state = left == UInt64(n) ? .dataCR : .data(left: left - UInt64(n))
+                continue
+            case .done:
+                return i
+            default:
+                break
+            }
+            // Every other state reads one byte.
             let c = bytes[i]
+            let isOverhead = state.isExtensionOrTrailer
+            i += 1
             switch state {
             case .size(let digits, let value):
-                if let v = Self.hexValue(c) {
+                if let v = HTTPBytes.hexValue(c) {
                     guard digits < 16 else { throw bad("a chunk size has more than 16 digits") }
                     state = .size(digits: digits + 1, value: value << 4 | UInt64(v))
                 } else if digits == 0 {
                     throw bad("a chunk does not start with its size in hexadecimal")
-                } else if c == UInt8(ascii: ";") {
+                } else if c == UInt8(ascii: ";") || c == 0x0D {
                     guard value <= UInt64(Int.max) else { throw bad("a chunk size is too large") }
-                    state = .extensionName(count: 0)
                     sizeValue = value
-                } else if c == 0x0D {
-                    guard value <= UInt64(Int.max) else { throw bad("a chunk size is too large") }
-                    state = .sizeLF
-                    sizeValue = value
+                    state = c == 0x0D ? .sizeLF : .extensionName(count: 0)
                 } else {
                     throw bad("a chunk size is followed by something other than ';' or CRLF")
                 }
-                i += 1
             case .extensionName(let count):
-                if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                if HTTPBytes.isTokenCharacter(c) {
                     state = .extensionName(count: count + 1)
                 } else if count > 0 && c == UInt8(ascii: "=") {
                     state = .extensionValueStart
@@ -99,20 +117,16 @@
                 } else {
                     throw bad("a chunk extension is not a name, '=' and a value")
                 }
-                try countOverhead()
-                i += 1
             case .extensionValueStart:
                 if c == UInt8(ascii: "\"") {
                     state = .extensionQuoted(escaped: false)
-                } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                } else if HTTPBytes.isTokenCharacter(c) {
                     state = .extensionToken
                 } else {
                     throw bad("a chunk extension's value is neither a token nor a quoted string")
                 }
-                try countOverhead()
-                i += 1
             case .extensionToken:
-                if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                if HTTPBytes.isTokenCharacter(c) {
                     // still the value
                 } else if c == UInt8(ascii: ";") {
                     state = .extensionName(count: 0)
@@ -121,21 +135,15 @@
                 } else {
                     throw bad("a chunk extension's value has a character a token cannot have")
                 }
-                try countOverhead()
-                i += 1
             case .extensionQuoted(let escaped):
+                guard HTTPBytes.isFieldText(c) else { throw bad("a chunk extension's quoted value has a control character") }
                 if escaped {
-                    guard c == 0x09 || (c >= 0x20 && c != 0x7F) else { throw bad("a chunk extension's quoted value has a control character") }
                     state = .extensionQuoted(escaped: false)
                 } else if c == UInt8(ascii: "\"") {
                     state = .extensionAfterQuoted
                 } else if c == UInt8(ascii: "\\") {
                     state = .extensionQuoted(escaped: true)
-                } else if !(c == 0x09 || (c >= 0x20 && c != 0x7F)) {
-                    throw bad("a chunk extension's quoted value has a control character")
                 }
-                try countOverhead()
-                i += 1
             case .extensionAfterQuoted:
                 if c == UInt8(ascii: ";") {
                     state = .extensionName(count: 0)
@@ -144,35 +152,23 @@
                 } else {
                     throw bad("a chunk extension's quoted value is followed by something other than ';' or CRLF")
                 }
-                try countOverhead()
-                i += 1
             case .sizeLF:
                 guard c == 0x0A else { throw bad("a CR after a chunk size is not followed by LF") }
                 state = sizeValue == 0 ? .trailerLineStart : .data(left: sizeValue)
-                i += 1
-            case .data(let left):
-                let n = Int(min(left, UInt64(bytes.count - i)))
-                data(i..<i + n)
-                i += n
-                state = left == UInt64(n) ? .dataCR : .data(left: left - UInt64(n))
             case .dataCR:
                 guard c == 0x0D else { throw bad("a chunk's data is longer than its size") }
                 state = .dataLF
-                i += 1
             case .dataLF:
                 guard c == 0x0A else { throw bad("a CR after a chunk's data is not followed by LF") }
                 state = .size(digits: 0, value: 0)
-                i += 1
             case .trailerLineStart:
                 if c == 0x0D {
                     state = .trailerLF(empty: true)
-                } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                } else if HTTPBytes.isTokenCharacter(c) {
                     state = .trailerLine(sawColon: false, nameLength: 1, framing: Self.framingName(c, at: 0, (true, true)))
                 } else {
                     throw bad("a trailer line does not start with a field name")
                 }
-                try countOverhead()
-                i += 1
             case .trailerLine(let sawColon, let nameLength, let framing):
                 if c == 0x0D {
                     guard sawColon else { throw bad("a trailer line has no ':'") }
@@ -183,26 +179,27 @@
                             throw bad("a trailer names the message's framing (Content-Length or Transfer-Encoding)")
                         }
                         state = .trailerLine(sawColon: true, nameLength: nameLength, framing: framing)
-                    } else if HTTP1RequestHeadReader.isTokenCharacter(c) {
+                    } else if HTTPBytes.isTokenCharacter(c) {
                         state = .trailerLine(sawColon: false, nameLength: nameLength + 1, framing: Self.framingName(c, at: nameLength, framing))
                     } else {
                         throw bad("a trailer field name has a character a name cannot have")
                     }
-                } else if !(c == 0x09 || (c >= 0x20 && c != 0x7F)) {
+                } else if !HTTPBytes.isFieldText(c) {
                     throw bad("a trailer value has a control character")
                 }
-                try countOverhead()
-                i += 1
             case .trailerLF(let empty):
                 guard c == 0x0A else { throw bad("a CR in the trailers is not followed by LF") }
-                i += 1
                 if empty {
                     state = .done
                     return i
                 }
                 state = .trailerLineStart
-            case .done:
-                return i
+            case .data, .done:
+                preconditionFailure("handled above")
+            }
+            if isOverhead {
+                overhead += 1
+                guard overhead <= limit else { throw bad("chunk extensions and trailers are larger than \(limit / 1024) KiB") }
             }
         }
         return i
@@ -216,14 +213,5 @@
         let lower = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
         return (was.length && index < contentLength.count && contentLength[index] == lower,
                 was.encoding && index < transferEncoding.count && transferEncoding[index] == lower)
-    }
-
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
     }
 }

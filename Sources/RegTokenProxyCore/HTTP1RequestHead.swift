@@ -1,3 +1,5 @@
+@_spi(HTTPBytes) import RegTokenAccess
+
 /// A request head read straight from the bytes a client sent (RFC 9112 §2–§5), strictly: the
 /// first piece of a request path below NIOHTTP1. SwiftNIO's HTTP/1 codecs alone, doing nothing
 /// else, run at 0.78 of nginx on the proxy benchmark (BENCHMARKS.md, "Where the gap is"), so the
@@ -69,11 +71,7 @@
     ///   larger than ``limit``. The connection cannot be read further: answer and close.
     public mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1RequestHead? {
         // Fewer bytes than last time: not the same bytes again (a caller's mistake); start over.
-        if scanned > bytes.count {
-            scanned = 0
-            lineStart = 0
-            beforeRequestLine = true
-        }
+        if scanned > bytes.count { startOver() }
         // The end of the head is the first empty line after the request line. Every line must
         // end with CRLF, so a lone LF, or a CR followed by anything but LF, is an error as soon
         // as it is seen, not once the limit is reached.
@@ -93,9 +91,7 @@
                 if lineStart == i && !beforeRequestLine {
                     let end = i + 2
                     guard end <= limit else { throw Self.tooLarge(limit) }
-                    scanned = 0
-                    lineStart = 0
-                    beforeRequestLine = true
+                    startOver()
                     return try Self.parse(bytes, end: end)
                 }
                 if lineStart < i { beforeRequestLine = false }
@@ -108,6 +104,13 @@
         }
         scanned = i
         return nil
+    }
+
+    /// Ready for the next head.
+    private mutating func startOver() {
+        scanned = 0
+        lineStart = 0
+        beforeRequestLine = true
     }
 
     private static func tooLarge(_ limit: Int) -> HTTP1HeadError {
@@ -129,7 +132,7 @@
         while b(i) == 0x0D { i += 2 }  // empty lines before the request line
 
         let methodStart = i
-        while isTokenCharacter(b(i)) { i += 1 }
+        while HTTPBytes.isTokenCharacter(b(i)) { i += 1 }
         guard i > methodStart else { throw bad("the request line does not start with a method") }
         guard b(i) == 0x20 else { throw bad("the method is not followed by a single space") }
         let method = methodStart..<i
@@ -161,7 +164,7 @@
         fields.reserveCapacity(12)
         while b(i) != 0x0D {
             let nameStart = i
-            while isTokenCharacter(b(i)) { i += 1 }
+            while HTTPBytes.isTokenCharacter(b(i)) { i += 1 }
             guard i > nameStart else {
                 if b(i) == 0x20 || b(i) == 0x09 { throw bad("a header line starts with whitespace (obs-fold continuation lines are refused)") }
                 throw bad("a header name is empty or has a character a name cannot have")
@@ -173,7 +176,7 @@
             i += 1
             while b(i) == 0x20 || b(i) == 0x09 { i += 1 }
             let valueStart = i
-            while b(i) == 0x09 || (b(i) >= 0x20 && b(i) != 0x7F) { i += 1 }
+            while HTTPBytes.isFieldText(b(i)) { i += 1 }
             guard b(i) == 0x0D else { throw bad("a header value has a control character") }
             var valueEnd = i
             while valueEnd > valueStart && (b(valueEnd - 1) == 0x20 || b(valueEnd - 1) == 0x09) { valueEnd -= 1 }
@@ -192,17 +195,4 @@
     }
 
     private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
-
-    /// RFC 9110 §5.6.2 `tchar`.
-    static func isTokenCharacter(_ c: UInt8) -> Bool {
-        switch c {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A,
-             UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            true
-        default:
-            false
-        }
-    }
 }

@@ -188,8 +188,9 @@ struct TokenAPI: APIProtocol {
         let account = try account
         guard case .json(let request) = input.body else { return .badRequest(.init(body: .json(Self.error(.invalidInput, "a JSON body is needed")))) }
         if let problem = Self.check(region: request.region) { return .badRequest(.init(body: .json(problem))) }
-        guard (1...1000).contains(request.ids.count) else {
-            return .badRequest(.init(body: .json(Self.error(.invalidInput, "ids must list 1 to 1000 token identifiers", field: "ids"))))
+        let maximum = Components.Schemas.TokenRemoval.maximumIDs
+        guard (1...maximum).contains(request.ids.count) else {
+            return .badRequest(.init(body: .json(Self.error(.invalidInput, "ids must list 1 to \(maximum) token identifiers", field: "ids"))))
         }
         var ids: [UUIDBytes] = []
         var seen = Set<UUIDBytes>()

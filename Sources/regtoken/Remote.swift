@@ -170,7 +170,11 @@ struct Remote {
 
     /// Removes `ids` in one request: all or none (`POST /v1/token-removals`).
     func remove(_ ids: [UUIDBytes], region: String) async throws -> Components.Schemas.Removal {
-        try await run { client in
+        let maximum = Components.Schemas.TokenRemoval.maximumIDs
+        guard ids.count <= maximum else {
+            throw CLIError("give at most \(maximum) token identifiers at a time through a service", exit: .invalidInput)
+        }
+        return try await run { client in
             switch try await client.removeTokens(body: .json(.init(region: region, ids: ids.map(\.description)))) {
             case .ok(let r): return try r.body.json
             case .badRequest(let r): throw Self.failure(400, try? r.body.json)

@@ -24,24 +24,17 @@ struct TokenRmCommand: AsyncParsableCommand {
             let region = try global.resolvedRegion(try global.peekConfig())
             try await global.checkRemoteAccount(remote)
             // All or none, as in local mode: one request, one transaction on the service.
-            guard tokenIDs.count <= 1000 else {
-                throw CLIError("give at most 1000 token identifiers at a time through a service", exit: .invalidInput)
-            }
             let r = try await remote.remove(tokenIDs, region: region)
-            let (removed, revoked, version) = (r.removed, r.revoked, r.revocationListVersion)
             if global.json {
-                struct Removed: Encodable { var removed: [String]; var revoked: [String]; var revocationListVersion: UInt64 }
-                try Output.json(Removed(removed: removed, revoked: revoked, revocationListVersion: UInt64(max(0, version))))
-                return
+                return try Output.json(Removed(removed: r.removed, revoked: r.revoked, revocationListVersion: UInt64(max(0, r.revocationListVersion))))
             }
-            for id in removed { Output.line("Removed \(id)\(revoked.contains(id) ? " (revoked)" : "")") }
+            for id in r.removed { Output.line("Removed \(id)\(r.revoked.contains(id) ? " (revoked)" : "")") }
         }) { return }
         let (home, account, region) = try global.openHome(needing: .accountAndRegion)
         let now = Durations.now()
         let removed = try cli { try home.removeTokens(tokenIDs, account: account, region: region, now: now) }
         let version = try cli { try home.ledger.revocationList().version }
         if global.json {
-            struct Removed: Encodable { var removed: [String]; var revoked: [String]; var revocationListVersion: UInt64 }
             return try Output.json(Removed(removed: removed.map(\.id.description),
                                            revoked: removed.filter { $0.expiresAt.map { $0 > now } ?? true }.map(\.id.description),
                                            revocationListVersion: version))
@@ -50,5 +43,12 @@ struct TokenRmCommand: AsyncParsableCommand {
             let revoked = r.expiresAt.map { $0 > now } ?? true
             Output.line("Removed \(r.id)\(revoked ? " (revoked)" : "")")
         }
+    }
+
+    /// What `--output json` prints, in both modes.
+    private struct Removed: Encodable {
+        var removed: [String]
+        var revoked: [String]
+        var revocationListVersion: UInt64
     }
 }

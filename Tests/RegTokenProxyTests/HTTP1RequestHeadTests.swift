@@ -1,6 +1,4 @@
-import NIOCore
-import NIOEmbedded
-import NIOHTTP1
+import RegTokenLoadTest
 @testable import RegTokenAccess
 @_spi(Benchmarks) @testable import RegTokenProxyCore
 import Testing
@@ -40,40 +38,18 @@ struct HTTP1RequestHeadTests {
 
     static let next = Array("GET /next HTTP/1.1\r\nHost: r\r\n\r\n".utf8)
 
-    /// The targets of every head NIOHTTP1's decoder reads from `bytes`, in order.
-    static func nioHeads(_ bytes: [UInt8]) -> [String] {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-        defer { _ = try? channel.finish() }
-        _ = try? channel.writeInbound(ByteBuffer(bytes: bytes))
-        var targets: [String] = []
-        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
-            if case .head(let h) = part { targets.append(h.uri) }
-        }
-        return targets
-    }
-
     /// NIOHTTP1's decoder on the same bytes: its first head, an error, or nothing yet.
     static func nio(_ bytes: [UInt8]) -> Outcome {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-        defer { _ = try? channel.finish() }
-        // (An error after the head, in what follows it, still leaves the head read.)
-        let written = Result { try channel.writeInbound(ByteBuffer(bytes: bytes)) }
-        do {
-            guard case .head(let h)? = try channel.readInbound(as: HTTPServerRequestPart.self) else {
-                if case .failure = written { return .error(400) }
-                return .incomplete
-            }
-            // llhttp keeps whitespace after a value; RFC 9112 §5 says it is not part of it.
-            func trimmed(_ v: String) -> String {
-                var u = Array(v.utf8)
-                while let last = u.last, last == 0x20 || last == 0x09 { u.removeLast() }
-                return String(decoding: u, as: UTF8.self)
-            }
-            return .head(method: h.method.rawValue, target: h.uri, minor: Int(h.version.minor),
-                         fields: h.headers.map { "\($0.name): \(trimmed($0.value))" }, length: -1)
-        } catch {
-            return .error(400)
+        let (parts, refused) = NIORequestDecoder.parts(bytes)
+        guard case .head(let h)? = parts.first else { return refused ? .error(400) : .incomplete }
+        // llhttp keeps whitespace after a value; RFC 9112 §5 says it is not part of it.
+        func trimmed(_ v: String) -> String {
+            var u = Array(v.utf8)
+            while let last = u.last, last == 0x20 || last == 0x09 { u.removeLast() }
+            return String(decoding: u, as: UTF8.self)
         }
+        return .head(method: h.method.rawValue, target: h.uri, minor: Int(h.version.minor),
+                     fields: h.headers.map { "\($0.name): \(trimmed($0.value))" }, length: -1)
     }
 
     @Test("the rules, case by case", arguments: [
@@ -176,19 +152,6 @@ struct HTTP1RequestHeadTests {
         #expect(Self.outcome(Array("GET /b HTTP/1.0\r\n\r\n".utf8), { try again.read($0) }) == .head(method: "GET", target: "/b", minor: 0, fields: [], length: 19))
     }
 
-    /// SplitMix64: the same mutations on every run.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     @Test("on 40,000 mutated requests, every head read and passing the framing rules is one NIOHTTP1's decoder reads alike")
     func agreesWithNIO() {
         let seeds = [
@@ -198,7 +161,7 @@ struct HTTP1RequestHeadTests {
             "\r\nPUT /v2/a/b/manifests/v1 HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         ]
         let interesting: [UInt8] = [0x0D, 0x0A, 0x20, 0x09, 0x3A, 0x00, 0x7F, 0x80, 0xC3, 0xA9, 0x61, 0x2F, 0x3F, 0x25, 0x28, 0x2C, 0x3B, 0x48, 0x31]
-        var random = Random(state: 20261203)
+        var random = SplitMix(seed: 20261203)
         var read = 0, refusedByUs = 0, disagreements: [String] = []
         for seed in seeds {
             let original = Array(seed.utf8)
@@ -257,7 +220,7 @@ struct HTTP1RequestHeadTests {
                            let colon = $0.firstIndex(of: ":")!
                            return (String($0[..<colon]), String($0[$0.index(colon, offsetBy: 2)...]))
                        }).framing(),
-                       !Self.nioHeads(Array(bytes[..<length]) + Self.next).contains("/next") {
+                       !NIORequestDecoder.targets(Array(bytes[..<length]) + Self.next).contains("/next") {
                         disagreements.append("\(String(decoding: bytes, as: UTF8.self).debugDescription): llhttp does not read the next request where this head ends")
                     }
                 case .error, .incomplete:

@@ -19,82 +19,62 @@ import Glibc
 //   same work without NIOHTTP1, as a cost model of a byte-level HTTP layer (GET and bodies by
 //   Content-Length only).
 
-/// One side of a connection pair: what it reads is written to the other side.
-final class Copy: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    /// The other side, once connected (event-loop confined, as both channels share the loop).
+/// What every forwarder here shares: the other side (once connected; both channels share the
+/// event loop), what was read before it was connected, one flush per read batch, and closing the
+/// other side with this one.
+class Relay<Out: Sendable>: @unchecked Sendable {
     var peer: (any Channel)?
-    private var early: [ByteBuffer] = []
+    private var early: [Out] = []
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
-        if let peer { peer.write(bytes, promise: nil) } else { early.append(bytes) }
+    init(peer: (any Channel)? = nil) { self.peer = peer }
+
+    func send(_ out: Out) {
+        if let peer { peer.write(out, promise: nil) } else { early.append(out) }
+    }
+
+    func connected(to peer: any Channel) {
+        self.peer = peer
+        for out in early { peer.write(out, promise: nil) }
+        early = []
+        peer.flush()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { peer?.flush() }
 
     func channelInactive(context: ChannelHandlerContext) { peer?.close(promise: nil) }
+}
 
-    func connected(to peer: any Channel) {
-        self.peer = peer
-        for bytes in early { peer.write(bytes, promise: nil) }
-        early = []
-        peer.flush()
-    }
+/// One side of a connection pair: what it reads is written to the other side.
+final class Copy: Relay<ByteBuffer>, ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { send(unwrapInboundIn(data)) }
 }
 
 /// The client's side with --http: request parts to the upstream as client request parts.
-final class RequestParts: ChannelInboundHandler, @unchecked Sendable {
+final class RequestParts: Relay<HTTPClientRequestPart>, ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
 
-    var peer: (any Channel)?
-    private var early: [HTTPClientRequestPart] = []
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part: HTTPClientRequestPart
         switch unwrapInboundIn(data) {
-        case .head(let head): part = .head(head)
-        case .body(let bytes): part = .body(.byteBuffer(bytes))
-        case .end(let trailers): part = .end(trailers)
+        case .head(let head): send(.head(head))
+        case .body(let bytes): send(.body(.byteBuffer(bytes)))
+        case .end(let trailers): send(.end(trailers))
         }
-        if let peer { peer.write(part, promise: nil) } else { early.append(part) }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { peer?.flush() }
-
-    func channelInactive(context: ChannelHandlerContext) { peer?.close(promise: nil) }
-
-    func connected(to peer: any Channel) {
-        self.peer = peer
-        for part in early { peer.write(part, promise: nil) }
-        early = []
-        peer.flush()
     }
 }
 
 /// The upstream's side with --http: response parts to the client as server response parts.
-final class ResponseParts: ChannelInboundHandler, @unchecked Sendable {
+final class ResponseParts: Relay<HTTPServerResponsePart>, ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
 
-    let peer: any Channel
-
-    init(peer: any Channel) { self.peer = peer }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part: HTTPServerResponsePart
         switch unwrapInboundIn(data) {
-        case .head(let head): part = .head(head)
-        case .body(let bytes): part = .body(.byteBuffer(bytes))
-        case .end(let trailers): part = .end(trailers)
+        case .head(let head): send(.head(head))
+        case .body(let bytes): send(.body(.byteBuffer(bytes)))
+        case .end(let trailers): send(.end(trailers))
         }
-        peer.write(part, promise: nil)
     }
-
-    func channelReadComplete(context: ChannelHandlerContext) { peer.flush() }
-
-    func channelInactive(context: ChannelHandlerContext) { peer.close(promise: nil) }
 }
 
 // MARK: --bytes: HTTP/1.1 read and written on the bytes
@@ -176,17 +156,17 @@ enum Head {
 
 /// One side with --bytes: reads messages (head, then a body of its length), writes each
 /// rewritten to the other side.
-final class Messages: ChannelInboundHandler, @unchecked Sendable {
+final class Messages: Relay<ByteBuffer>, ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
 
     let request: Bool
-    var peer: (any Channel)?
     private var pending: ByteBuffer?
     private var bodyLeft = 0
-    private var early: [ByteBuffer] = []
 
-    init(request: Bool) { self.request = request }
+    init(request: Bool, peer: (any Channel)? = nil) {
+        self.request = request
+        super.init(peer: peer)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
@@ -223,20 +203,6 @@ final class Messages: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func send(_ bytes: ByteBuffer) {
-        if let peer { peer.write(bytes, promise: nil) } else { early.append(bytes) }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { peer?.flush() }
-
-    func channelInactive(context: ChannelHandlerContext) { peer?.close(promise: nil) }
-
-    func connected(to peer: any Channel) {
-        self.peer = peer
-        for bytes in early { peer.write(bytes, promise: nil) }
-        early = []
-        peer.flush()
-    }
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -272,8 +238,7 @@ let server = try ServerBootstrap(group: group)
         }
         if bytesHTTP {
             let fromClient = Messages(request: true)
-            let fromUpstream = Messages(request: false)
-            fromUpstream.peer = client
+            let fromUpstream = Messages(request: false, peer: client)
             return client.pipeline.addHandler(fromClient).flatMap {
                 upstream.channelInitializer { $0.pipeline.addHandler(fromUpstream) }
                     .connect(host: "127.0.0.1", port: upstreamPort)
@@ -281,8 +246,7 @@ let server = try ServerBootstrap(group: group)
             }
         }
         let fromClient = Copy()
-        let fromUpstream = Copy()
-        fromUpstream.peer = client
+        let fromUpstream = Copy(peer: client)
         return client.pipeline.addHandler(fromClient).flatMap {
             upstream.channelInitializer { $0.pipeline.addHandler(fromUpstream) }
                 .connect(host: "127.0.0.1", port: upstreamPort)
