@@ -294,7 +294,12 @@ struct ProxyCommand: AsyncParsableCommand {
                 if state.verifier.keyRing.keys.isEmpty { return "no keys to verify with" }
                 if state.revocationsStale(now: Durations.now()) { return "the revocation list is older than --revocations-max-age" }
                 return nil
-            }) { ProxyMetrics.withHelp(registry.emitToString()) }
+            }) {
+                // The revocation gauges are read at the scrape, not only after a poll: the list in
+                // force and the gauges never disagree, and the ages are exact to the second.
+                server.updateRevocationGauges(now: Durations.now())
+                return ProxyMetrics.withHelp(registry.emitToString())
+            }
             do {
                 try await m.start(host: host, port: port)
             } catch {
