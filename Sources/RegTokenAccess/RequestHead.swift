@@ -68,12 +68,12 @@ public enum BodyFraming: Sendable, Equatable {
 }
 
 /// Why a request head breaks the forwarding rules of ``RequestHead``.
-struct HeadViolation: Error {
+package struct HeadViolation: Error {
     /// What was wrong, for the client and the access log.
-    var message: String
+    package var message: String
     /// The framing itself is in doubt: the connection must be closed after the answer.
-    var close: Bool
-    var reason: DenyReason
+    package var close: Bool
+    package var reason: DenyReason
 }
 
 extension RequestHead {
@@ -85,7 +85,7 @@ extension RequestHead {
     ]
 
     /// Checks the framing and header rules; returns how the body is framed.
-    func framing() -> Result<BodyFraming, HeadViolation> {
+    package func framing() -> Result<BodyFraming, HeadViolation> {
         func ambiguous(_ message: String) -> Result<BodyFraming, HeadViolation> {
             .failure(HeadViolation(message: message, close: true, reason: .ambiguousFraming))
         }

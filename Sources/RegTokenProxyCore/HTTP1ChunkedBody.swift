@@ -3,7 +3,8 @@
 /// A chunked request body (RFC 9112 §7.1) read on the bytes, strictly: the second piece of the
 /// request path below NIOHTTP1, beside ``HTTP1RequestHeadReader``. Where a body ends is where the
 /// next request starts, so this is where a proxy and a registry must never disagree; it is
-/// checked against NIOHTTP1's decoder by a differential test. Not yet wired into the proxy.
+/// checked against NIOHTTP1's decoder by a differential test. ``HTTP1ServerCodec`` reads chunked
+/// request bodies with it.
 ///
 /// What it takes (anything else is an error, 400):
 /// - A chunk is `size *( ";" name [ "=" value ] ) CRLF data CRLF`: the size 1 to 16

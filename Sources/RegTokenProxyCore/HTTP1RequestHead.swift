@@ -4,8 +4,9 @@
 /// first piece of a request path below NIOHTTP1. SwiftNIO's HTTP/1 codecs alone, doing nothing
 /// else, run at 0.78 of nginx on the proxy benchmark (BENCHMARKS.md, "Where the gap is"), so the
 /// proxy's throughput target needs its own HTTP layer; this reader is its request side, checked
-/// against NIOHTTP1's decoder (llhttp) by a differential test. Not yet wired into the proxy; not
-/// API (`@_spi(Benchmarks)`: the benchmarks time it beside NIOHTTP1's decoder).
+/// against NIOHTTP1's decoder (llhttp) by a differential test. ``HTTP1ServerCodec`` runs it on
+/// every client connection. Not API (`@_spi(Benchmarks)`: the benchmarks time it beside
+/// NIOHTTP1's decoder).
 ///
 /// What it takes (anything else is an error, never a guess):
 /// - Empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2).
@@ -97,7 +98,16 @@
                 if lineStart < i { beforeRequestLine = false }
                 i += 2
                 lineStart = i
-            default:
+            case let c:
+                // Bytes no head can have are refused as soon as they are seen, as llhttp does,
+                // rather than once the head ends or the limit is reached: a control byte, or a
+                // request line that does not start with a method character.
+                if (c < 0x20 && c != 0x09) || c == 0x7F {
+                    throw HTTP1HeadError(status: 400, message: "the request head has a control character")
+                }
+                if beforeRequestLine && i == lineStart && !HTTPBytes.isTokenCharacter(c) {
+                    throw HTTP1HeadError(status: 400, message: "the request line does not start with a method")
+                }
                 i += 1
             }
             if i > limit { throw Self.tooLarge(limit) }

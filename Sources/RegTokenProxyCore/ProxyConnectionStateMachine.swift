@@ -234,12 +234,12 @@ struct ProxyConnectionStateMachine {
 
     /// The client sent bytes that are not HTTP/1.1 (the decoder stopped): answer 400 when no
     /// response has started, then close.
-    mutating func protocolError() -> [Action] {
+    mutating func protocolError(status: Int = 400) -> [Action] {
         switch state {
         case .idle:
-            return enterClosing() + [.respondError(status: 400, close: true)]
+            return enterClosing() + [.respondError(status: status, close: true)]
         case .forwarding(let exchange) where !exchange.responseStarted:
-            return enterClosing() + [.respondError(status: 400, close: true)]
+            return enterClosing() + [.respondError(status: status, close: true)]
         case .forwarding, .refusing:
             // A response for this request is already on its way: only closing is left.
             return enterClosing() + [.closeClient]

@@ -37,8 +37,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// A read from the client was asked for while parts were queued.
     private var readHeldForQueue = false
     private var draining = false
-    /// The decoder failed behind the exchange in progress: a 400 and a close once it has ended.
-    private var malformedQueued = false
+    /// The request bytes stopped being HTTP/1.1 behind the exchange in progress: the answer
+    /// (400, 431 or 505) and a close once it has ended.
+    private var malformedQueued: HTTP1HeadError?
     /// Request parts waiting for the registry connection.
     private var pending: [HTTPClientRequestPart] = []
     // The connection's deadlines, kept as values and watched by one scheduled task
@@ -70,6 +71,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// The connection's peer as an address, for tokens limited to addresses (read once per connection).
     private var peer: IPAddress?
     private var status = 0
+
+    /// Sets up a client connection's pipeline: the HTTP/1.1 codec, then the proxy's handler.
+    /// (TLS, when there is any, comes before.)
+    package static func configureClientPipeline(_ pipeline: ChannelPipeline.SynchronousOperations, state: ProxyState,
+                                                config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
+                                                connector: UpstreamConnector? = nil) throws {
+        try pipeline.addHandler(HTTP1ServerCodec(maxHeadBytes: config.maxHeaderBytes))
+        try pipeline.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
+    }
 
     package init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
                  connector: UpstreamConnector? = nil) {
@@ -123,26 +133,26 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
+        if let error = error as? HTTP1HeadError {
             // Bytes that are not HTTP/1.1. Behind a request whose answer is awaited (a pipelining
-            // client), the 400 waits for that answer, as a queued request would; else now.
+            // client), the answer waits for that one, as a queued request would; else now.
             if !queued.isEmpty || machine.awaitingResponse {
-                malformedQueued = true
+                malformedQueued = error
                 return
             }
-            answerMalformed()
+            answerMalformed(error)
             return
         }
         logger.debug("connection error", metadata: ["error": "\(error)"])
         perform(machine.idleTimedOut())
     }
 
-    private func answerMalformed() {
-        malformedQueued = false
-        refusal = ("UNSUPPORTED", "malformed HTTP request", "malformed_request")
+    private func answerMalformed(_ error: HTTP1HeadError) {
+        malformedQueued = nil
+        refusal = ("UNSUPPORTED", "malformed HTTP request: \(error.message)", error.status == 431 ? "headers_too_large" : "malformed_request")
         method = ""
         path = ""
-        perform(machine.protocolError())
+        perform(machine.protocolError(status: error.status))
     }
 
     // MARK: Client → proxy
@@ -212,8 +222,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
             queued.removeFirst()
             handle(part, context: context)
         }
-        if queued.isEmpty && malformedQueued && machine.isIdle {
-            answerMalformed()
+        if queued.isEmpty, let error = malformedQueued, machine.isIdle {
+            answerMalformed(error)
             return
         }
         if queued.isEmpty && readHeldForQueue {
@@ -247,14 +257,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             path = uri.count <= 512 ? head.uri : String(decoding: uri.prefix(512), as: UTF8.self)
         }
         let http10 = head.version.major == 1 && head.version.minor == 0
-
-        let headSize = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
-        if headSize > config.maxHeaderBytes {
-            refusal = ("UNSUPPORTED", "request headers are larger than \(config.maxHeaderBytes / 1024) KiB", "headers_too_large")
-            perform(machine.requestHead(.refuse(status: 431, close: true), keepAlive: head.isKeepAlive, http10: http10))
-            return
-        }
-
+        // The head's size was bounded by the codec (``HTTP1ServerCodec``: 431 beyond the limit).
         let request = RequestHead(method: head.method.rawValue, target: head.uri,
                                   version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
         let t0 = NIODeadline.now()
@@ -339,7 +342,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private func perform(_ actions: [ProxyConnectionStateMachine.Action]) {
         for action in actions { perform(action) }
-        if (!queued.isEmpty || malformedQueued) && !draining && machine.isIdle { drainQueue() }
+        if (!queued.isEmpty || malformedQueued != nil) && !draining && machine.isIdle { drainQueue() }
     }
 
     private func perform(_ action: ProxyConnectionStateMachine.Action) {

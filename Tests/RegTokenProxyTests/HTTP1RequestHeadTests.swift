@@ -87,6 +87,18 @@ struct HTTP1RequestHeadTests {
         #expect(Self.ours(input) == expected)
     }
 
+    @Test("bytes no head can have are refused at once, before the head ends: a control byte, a request line not starting with a method")
+    func refusedEarly() {
+        #expect(Self.ours([0x00, 0x01, 0x02, 0xFF]) == .error(400))
+        #expect(Self.ours([0xFF, 0x47, 0x45, 0x54]) == .error(400))
+        #expect(Self.ours(Array("\r\n /v2/".utf8)) == .error(400))
+        #expect(Self.ours(Array("GET /v2/ HTTP/1.1\r\nX: a\u{7F}".utf8)) == .error(400))
+        #expect(Self.ours(Array("GET /v2/ HTTP/1.1\r\nX: a\u{1B}".utf8)) == .error(400))
+        // What can still become a head waits for more.
+        #expect(Self.ours(Array("\r\nGET /v2/ HTTP/1.1\r\nX: a\tb \u{80}".utf8)) == .incomplete)
+        #expect(Self.ours(Array("G".utf8)) == .incomplete)
+    }
+
     @Test("a head over the limit is 431 as soon as the limit is passed, with or without its end")
     func limit() {
         let head = "GET / HTTP/1.1\r\nX: \(String(repeating: "a", count: 100))\r\n\r\n"

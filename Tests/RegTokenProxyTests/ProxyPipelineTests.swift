@@ -8,8 +8,8 @@ import RegTokenAccess
 @testable import RegTokenProxyCore
 import Testing
 
-/// A client connection's whole pipeline (HTTP server codec with pipelining assistance and error
-/// handling, then the proxy's handler) on an `EmbeddedEventLoop`, with the registry side an
+/// A client connection's whole pipeline (the proxy's HTTP/1.1 codec, then its handler, exactly as
+/// `regtoken proxy` sets them up) on an `EmbeddedEventLoop`, with the registry side an
 /// `EmbeddedChannel` too: raw bytes in, the exact bytes the proxy would send the registry out.
 final class ProxyPipeline {
     let loop = EmbeddedEventLoop()
@@ -34,10 +34,8 @@ final class ProxyPipeline {
                 return loop.makeFailedFuture(error)
             }
         }
-        try client.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-        try client.pipeline.syncOperations.addHandler(ProxyHandler(state: state, config: config, metrics: ProxyMetrics(),
-                                                                   logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
-                                                                   connector: connector))
+        try ProxyHandler.configureClientPipeline(client.pipeline.syncOperations, state: state, config: config, metrics: ProxyMetrics(),
+                                                 logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, connector: connector)
         _ = client.connect(to: try SocketAddress(ipAddress: "10.1.2.3", port: 40000))
         loop.run()
     }

@@ -89,8 +89,8 @@ public func fuzzForwarding(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let logger = Logger(label: "fuzz") { _ in counter }
     let client = EmbeddedChannel(loop: loop)
     Fuzz.must {
-        try client.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-        try client.pipeline.syncOperations.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
+        try ProxyHandler.configureClientPipeline(client.pipeline.syncOperations, state: state, config: config, metrics: metrics,
+                                                 logger: logger, connector: connector)
     }
     _ = client.connect(to: Fuzz.must { try SocketAddress(ipAddress: "10.1.2.3", port: 40000) })
     loop.run()

@@ -97,8 +97,8 @@ public final class ProxyServer: Service, Sendable {
                     } else {
                         try sync.addHandler(PlainTextGuard())
                     }
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-                    try sync.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
+                    try ProxyHandler.configureClientPipeline(sync, state: state, config: config, metrics: metrics, logger: logger,
+                                                             connector: connector)
                 }
             }
         let bound = try await server.bind(host: config.listenHost, port: config.listenPort).get()

@@ -1,0 +1,243 @@
+import NIOCore
+import NIOHTTP1
+@_spi(HTTPBytes) import RegTokenAccess
+
+/// The client side of the proxy's HTTP/1.1, in place of NIOHTTP1's server codecs
+/// (`configureHTTPServerPipeline`): request heads are read by ``HTTP1RequestHeadReader`` and
+/// chunked bodies by ``HTTP1ChunkedBody`` straight from the socket's bytes, and responses are
+/// written as bytes. The proxy's handler sees the same `HTTPServerRequestPart`s and writes the
+/// same `HTTPServerResponsePart`s as with NIOHTTP1.
+///
+/// Reading:
+/// - A body is framed by the forwarding rules of `RequestHead` (`framing()`), the very rules the
+///   access decision applies: `Content-Length`, or a single `Transfer-Encoding: chunked`. A head
+///   whose framing those rules refuse is handed on (the decision answers it with 400 and closes)
+///   and nothing after it is read: where its body would end is exactly what is in doubt.
+/// - Bytes that are not HTTP/1.1 reach the handler as ``HTTP1HeadError`` (400, 431 for a head
+///   over the limit, 505 for another HTTP version), and nothing after them is read.
+/// - Pipelined requests are all read, in order; the handler holds those behind the exchange in
+///   progress. Trailers are read past and not handed on (a registry has no use for them).
+///
+/// Writing, as NIOHTTP1's response encoder does:
+/// - A response that may have a body and has no `Content-Length` is chunked on HTTP/1.1 (on
+///   HTTP/1.0 it ends with the connection, which the handler closes).
+/// - 1xx (but 101), 204 and 304 responses have no body and no framing headers; a response to a
+///   `HEAD` request keeps its framing headers and has no body.
+/// - Header names must be tokens and values field text (no CR, LF or other control byte): a
+///   response head that breaks this is not written, and the connection is closed.
+package final class HTTP1ServerCodec: ChannelDuplexHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = HTTPServerRequestPart
+    package typealias OutboundIn = HTTPServerResponsePart
+    package typealias OutboundOut = ByteBuffer
+
+    private enum Reading {
+        case head
+        /// A body of known length: the bytes left.
+        case length(Int)
+        case chunked(HTTP1ChunkedBody)
+        /// After an error, or a head whose framing is refused: nothing more is read.
+        case stopped
+    }
+
+    private var reading = Reading.head
+    private var reader: HTTP1RequestHeadReader
+    /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
+    /// what follows).
+    private var partialHead: ByteBuffer?
+    /// The most extension and trailer bytes a chunked body may have.
+    private let chunkOverheadLimit: Int
+
+    /// For each request whose final response is not written yet: whether it was a `HEAD`.
+    private var awaitingHead = CircularBuffer<Bool>(initialCapacity: 4)
+    private var responseChunked = false
+    private var responseBodySuppressed = false
+    private var responseRefused = false
+
+    /// - Parameter maxHeadBytes: the largest request head taken (431 beyond), also the most
+    ///   bytes of chunk extensions and trailers a body may have (400 beyond).
+    package init(maxHeadBytes: Int) {
+        reader = HTTP1RequestHeadReader(limit: maxHeadBytes)
+        chunkOverheadLimit = maxHeadBytes
+    }
+
+    // MARK: Reading
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if var partial = partialHead {
+            partialHead = nil
+            partial.writeBuffer(&bytes)
+            bytes = partial
+        }
+        do {
+            try read(&bytes, context: context)
+        } catch {
+            reading = .stopped
+            context.fireErrorCaught(error)
+        }
+    }
+
+    private func read(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+        while bytes.readableBytes > 0 {
+            switch reading {
+            case .stopped:
+                return
+            case .head:
+                var reader = self.reader
+                let found = bytes.withUnsafeReadableBytes { raw -> Result<(HTTPRequestHead, Int)?, HTTP1HeadError> in
+                    do throws(HTTP1HeadError) {
+                        guard let head = try reader.read(raw) else { return .success(nil) }
+                        return .success((Self.requestHead(head, raw), head.length))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                self.reader = reader
+                guard let (head, length) = try found.get() else {
+                    partialHead = bytes
+                    return
+                }
+                bytes.moveReaderIndex(forwardBy: length)
+                headRead(head, context: context)
+            case .length(let left):
+                let n = min(left, bytes.readableBytes)
+                let data = bytes.readSlice(length: n)!
+                reading = n == left ? .head : .length(left - n)
+                context.fireChannelRead(wrapInboundOut(.body(data)))
+                if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+            case .chunked(var body):
+                // The data ranges are collected first, then handed on: the handler may write or
+                // close meanwhile, and must not meet these bytes borrowed.
+                var data: [Range<Int>] = []
+                let used = try bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
+                    do throws(HTTP1HeadError) {
+                        return .success(try body.read(raw) { data.append($0) })
+                    } catch {
+                        return .failure(error)
+                    }
+                }.get()
+                let start = bytes.readerIndex
+                let slices = data.map { bytes.getSlice(at: start + $0.lowerBound, length: $0.count)! }
+                bytes.moveReaderIndex(forwardBy: used)
+                reading = body.isComplete ? .head : .chunked(body)
+                for slice in slices { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+            }
+        }
+    }
+
+    private func headRead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let request = RequestHead(method: head.method.rawValue, target: head.uri,
+                                  version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
+        switch request.framing() {
+        case .success(.none):
+            reading = .head
+        case .success(.length(let n)):
+            reading = .length(n)
+        case .success(.chunked):
+            reading = .chunked(HTTP1ChunkedBody(limit: chunkOverheadLimit))
+        case .failure:
+            // The decision refuses it with the same rules, and closes.
+            reading = .stopped
+        }
+        awaitingHead.append(head.method == .HEAD)
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        if case .head = reading { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+    }
+
+    /// The head's `String`s, as NIOHTTP1's decoder makes them (bytes that are not UTF-8 become
+    /// U+FFFD there too; the forwarding rules refuse control bytes, not those).
+    private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> HTTPRequestHead {
+        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(head.fields.count)
+        for field in head.fields { fields.append((string(field.name), string(field.value))) }
+        return HTTPRequestHead(version: HTTPVersion(major: 1, minor: head.minorVersion), method: HTTPMethod(rawValue: string(head.method)),
+                               uri: string(head.target), headers: HTTPHeaders(fields))
+    }
+
+    // MARK: Writing
+
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            let code = head.status.code
+            // A 1xx (but 101) is followed by the final response to the same request.
+            if !(code >= 100 && code < 200 && code != 101) {
+                responseBodySuppressed = awaitingHead.popFirst() ?? false
+            }
+            if !head.status.mayHaveResponseBody {
+                head.headers.remove(name: "content-length")
+                head.headers.remove(name: "transfer-encoding")
+                responseChunked = false
+            } else if head.headers.contains(name: "content-length") {
+                head.headers.remove(name: "transfer-encoding")
+                responseChunked = false
+            } else if head.version.major == 1 && head.version.minor >= 1 {
+                head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+                responseChunked = !responseBodySuppressed
+            } else {
+                responseChunked = false
+            }
+            guard let bytes = Self.responseHead(head, allocator: context.channel.allocator) else {
+                responseRefused = true
+                promise?.fail(HTTPParserError.invalidHeaderToken)
+                context.close(promise: nil)
+                return
+            }
+            responseRefused = false
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .body(let part):
+            guard !responseRefused, !responseBodySuppressed, case .byteBuffer(let body) = part else {
+                promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
+                return
+            }
+            if responseChunked && body.readableBytes > 0 {
+                var size = context.channel.allocator.buffer(capacity: 18)
+                size.writeString(String(body.readableBytes, radix: 16))
+                size.writeStaticString("\r\n")
+                context.write(wrapOutboundOut(size), promise: nil)
+                context.write(wrapOutboundOut(body), promise: nil)
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: promise)
+            } else {
+                context.write(wrapOutboundOut(body), promise: promise)
+            }
+        case .end:
+            // The registry's trailers are not passed on (as for requests: nobody reads them).
+            if responseChunked && !responseRefused {
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "0\r\n\r\n")), promise: promise)
+            } else {
+                // Nothing to write; the promise still completes in order.
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            }
+            responseChunked = false
+            responseBodySuppressed = false
+        }
+    }
+
+    /// The status line and fields, or nil when a name is not a token or a value is not field text.
+    private static func responseHead(_ head: HTTPResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        var out = allocator.buffer(capacity: 256)
+        out.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeString(String(head.status.code))
+        out.writeStaticString(" ")
+        let reason = head.status.reasonPhrase
+        guard reason.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return nil }
+        out.writeString(reason)
+        out.writeStaticString("\r\n")
+        for (name, value) in head.headers {
+            guard !name.isEmpty, name.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
+                  value.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return nil }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return out
+    }
+}
+
+@available(*, unavailable)
+extension HTTP1ServerCodec: Sendable {}

@@ -1,0 +1,194 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+@_spi(Benchmarks) @testable import RegTokenProxyCore
+import RegTokenLoadTest
+import Testing
+
+/// The proxy's HTTP/1.1 codec for clients: the request parts it hands on are NIOHTTP1's for the
+/// same bytes however they arrive, and its responses are framed as NIOHTTP1's encoder frames them.
+@Suite("HTTP1ServerCodec: the client side's HTTP/1.1")
+struct HTTP1ServerCodecTests {
+    /// A part as compared: heads by their fields, body bytes joined up to the end.
+    enum Part: Equatable, CustomStringConvertible {
+        case head(String, String, Int, [String])
+        case body([UInt8])
+        case end
+
+        var description: String {
+            switch self {
+            case .head(let m, let t, let v, let f): "head(\(m) \(t) 1.\(v) \(f))"
+            case .body(let b): "body(\(String(decoding: b, as: UTF8.self).debugDescription))"
+            case .end: "end"
+            }
+        }
+    }
+
+    /// Joins adjacent body parts (the two readers may slice a body differently).
+    static func normalized(_ parts: [HTTPServerRequestPart]) -> [Part] {
+        var out: [Part] = []
+        for part in parts {
+            switch part {
+            case .head(let h):
+                out.append(.head(h.method.rawValue, h.uri, Int(h.version.minor), h.headers.map { "\($0.name): \($0.value)" }))
+            case .body(var b):
+                let bytes = b.readBytes(length: b.readableBytes) ?? []
+                if case .body(let before)? = out.last { out[out.count - 1] = .body(before + bytes) } else { out.append(.body(bytes)) }
+            case .end:
+                out.append(.end)
+            }
+        }
+        return out
+    }
+
+    /// What the codec hands on for `bytes` arriving in the given pieces, and the error it met.
+    static func ours(_ bytes: [UInt8], cuts: [Int] = [], limit: Int = 16384) -> (parts: [Part], error: HTTP1HeadError?) {
+        let channel = EmbeddedChannel(handler: HTTP1ServerCodec(maxHeadBytes: limit))
+        defer { _ = try? channel.finish() }
+        var error: HTTP1HeadError?
+        var start = 0
+        for cut in cuts.sorted() + [bytes.count] where cut >= start {
+            do {
+                try channel.writeInbound(ByteBuffer(bytes: bytes[start..<cut]))
+            } catch let e as HTTP1HeadError {
+                error = e
+                break
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+            start = cut
+        }
+        var parts: [HTTPServerRequestPart] = []
+        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) { parts.append(part) }
+        return (normalized(parts), error)
+    }
+
+    static func chunked(_ data: [UInt8], sizes: [Int]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        for size in sizes where i < data.count {
+            let n = min(size, data.count - i)
+            out += Array(String(n, radix: 16).utf8) + [13, 10] + data[i..<i + n] + [13, 10]
+            i += n
+        }
+        if i < data.count { out += Array(String(data.count - i, radix: 16).utf8) + [13, 10] + data[i...] + [13, 10] }
+        return out + Array("0\r\n\r\n".utf8)
+    }
+
+    @Test("pipelined requests of every framing, arriving in random pieces: the same parts as NIOHTTP1's decoder")
+    func agreesWithNIO() {
+        var rng = SplitMix(seed: 0x5EED_C0DE)
+        for round in 0..<3_000 {
+            var bytes: [UInt8] = []
+            for k in 0..<(1 + rng.below(3)) {
+                let body = (0..<rng.below(300)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                switch rng.below(3) {
+                case 0:
+                    bytes += Array("GET /v2/acme/app/manifests/t\(k) HTTP/1.1\r\nHost: r\r\nAuthorization: Basic dG9rZW46eA==\r\n\r\n".utf8)
+                case 1:
+                    bytes += Array("PUT /v2/acme/app/manifests/t\(k) HTTP/1.1\r\nHost: r\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+                default:
+                    let sizes = (0..<4).map { _ in 1 + rng.below(120) }
+                    bytes += Array("PATCH /v2/acme/app/blobs/uploads/u\(k) HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+                        + Self.chunked(body, sizes: sizes)
+                }
+            }
+            let cuts = (0..<rng.below(6)).map { _ in rng.below(bytes.count + 1) }
+            let ours = Self.ours(bytes, cuts: cuts)
+            let theirs = NIORequestDecoder.parts(bytes)
+            #expect(ours.error == nil && !theirs.refused)
+            #expect(ours.parts == Self.normalized(theirs.parts), "round \(round), cuts \(cuts)")
+            if ours.parts != Self.normalized(theirs.parts) { break }
+        }
+    }
+
+    @Test("a byte at a time: the same parts as all at once")
+    func byteAtATime() {
+        let bytes = Array(("\r\nPUT /v2/a/b/manifests/x HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\n\r\nhello"
+                           + "PATCH /v2/a/b/blobs/uploads/u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n3;x=\"y\"\r\nabc\r\n0\r\nT: 1\r\n\r\n"
+                           + "GET /v2/ HTTP/1.0\r\n\r\n").utf8)
+        let whole = Self.ours(bytes)
+        #expect(whole.error == nil)
+        #expect(whole.parts.count == 8, "\(whole.parts)")
+        #expect(Self.ours(bytes, cuts: Array(1..<bytes.count)).parts == whole.parts)
+    }
+
+    @Test("bytes that are not HTTP/1.1 stop the reading: 400, 431 over the limit, 505 for another version; parts before them are handed on")
+    func errors() {
+        let get = "GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n"
+        let cases: [(String, Int)] = [
+            ("GET /v2/ HTTP/1.1\nHost: r\r\n\r\n", 400),
+            ("GET /v2/ HTTP/2.0\r\nHost: r\r\n\r\n", 505),
+            ("GET /v2/ HTTP/1.1\r\nHost: r\r\nX: " + String(repeating: "a", count: 200) + "\r\n\r\n", 431),
+            ("PATCH /v2/a/b/blobs/uploads/u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        ]
+        for (bad, status) in cases {
+            let out = Self.ours(Array((get + bad + get).utf8), limit: 128)
+            #expect(out.error?.status == status, "\(bad.debugDescription): \(String(describing: out.error))")
+            // The request before is handed on whole; nothing after the error is.
+            let heads = out.parts.filter { if case .head = $0 { true } else { false } }
+            #expect(heads.count == (status == 400 && bad.hasPrefix("PATCH") ? 2 : 1), "\(bad.debugDescription): \(out.parts)")
+            #expect(out.parts.first == .head("GET", "/v2/", 1, ["Host: r"]) && out.parts.dropFirst().first == .end)
+        }
+    }
+
+    @Test("a head whose framing the forwarding rules refuse is handed on, and nothing after it is read")
+    func refusedFraming() {
+        for framing in ["Content-Length: 5\r\nContent-Length: 6", "Content-Length: 5\r\nTransfer-Encoding: chunked", "Transfer-Encoding: gzip, chunked",
+                        "Content-Length: -1", "Content-Length: 5"] {
+            let method = framing == "Content-Length: 5" ? "GET" : "PUT"
+            let out = Self.ours(Array("\(method) /v2/a/b/manifests/x HTTP/1.1\r\nHost: r\r\n\(framing)\r\n\r\nhelloGET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n".utf8))
+            #expect(out.error == nil)
+            #expect(out.parts.count == 1, "\(framing): \(out.parts)")
+        }
+    }
+
+    /// What the codec writes for these response parts, after a request with `method`.
+    static func written(method: String = "GET", version: String = "1.1", _ parts: [HTTPServerResponsePart]) throws -> (String, active: Bool) {
+        let channel = EmbeddedChannel(handler: HTTP1ServerCodec(maxHeadBytes: 16384))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "\(method) /v2/ HTTP/\(version)\r\nHost: r\r\n\r\n"))
+        for part in parts { channel.write(part, promise: nil) }
+        channel.flush()
+        var out = ""
+        while let b = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: b) }
+        return (out, channel.isActive)
+    }
+
+    @Test("responses are framed as NIOHTTP1's encoder frames them: length kept, chunked when there is none, no body for HEAD, 1xx, 204 and 304")
+    func responses() throws {
+        let body = ByteBuffer(string: "hello")
+        func head(_ status: HTTPResponseStatus, _ headers: [(String, String)], version: HTTPVersion = .http1_1) -> HTTPServerResponsePart {
+            .head(HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(headers)))
+        }
+        #expect(try Self.written([head(.ok, [("Content-Length", "5")]), .body(.byteBuffer(body)), .end(nil)]).0
+                == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(try Self.written([head(.ok, [("X", "y")]), .body(.byteBuffer(body)), .body(.byteBuffer(body)), .end(nil)]).0
+                == "HTTP/1.1 200 OK\r\nX: y\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nhello\r\n0\r\n\r\n")
+        // HTTP/1.0: no chunking (the body ends with the connection).
+        #expect(try Self.written(version: "1.0", [head(.ok, [], version: .http1_0), .body(.byteBuffer(body)), .end(nil)]).0
+                == "HTTP/1.0 200 OK\r\n\r\nhello")
+        // HEAD: the framing a GET would have had, no body.
+        #expect(try Self.written(method: "HEAD", [head(.ok, [("Content-Length", "5")]), .end(nil)]).0
+                == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+        #expect(try Self.written(method: "HEAD", [head(.ok, [])]).0 == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        #expect(try Self.written(method: "HEAD", [head(.ok, []), .end(nil)]).0 == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        // 204 and 304: no framing headers at all.
+        #expect(try Self.written([head(.noContent, [("Content-Length", "0"), ("Transfer-Encoding", "chunked")]), .end(nil)]).0
+                == "HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(try Self.written([head(.notModified, [("Content-Length", "5")]), .end(nil)]).0 == "HTTP/1.1 304 Not Modified\r\n\r\n")
+        // A 100 Continue does not answer the HEAD: the final response after it does.
+        #expect(try Self.written(method: "HEAD", [head(.continue, []), head(.ok, [("Content-Length", "5")]), .end(nil)]).0
+                == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+    }
+
+    @Test("a response head with a line break or a control byte in a field is not written, and the connection closes")
+    func responseSplitting() throws {
+        for (name, value) in [("X", "a\r\nSet-Cookie: s=1"), ("X", "a\nb"), ("X\r\nY", "v"), ("", "v"), ("X Y", "v"), ("X", "a\u{0}b")] {
+            let (out, active) = try Self.written([.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([(name, value)]))),
+                                                  .body(.byteBuffer(ByteBuffer(string: "x"))), .end(nil)])
+            #expect(out.isEmpty, "\(name.debugDescription): \(value.debugDescription): \(out.debugDescription)")
+            #expect(!active)
+        }
+    }
+}
