@@ -207,7 +207,7 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
             // The registry's trailers are not passed on (as for requests: nobody reads them).
             if responseChunked && !responseRefused {
                 context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "0\r\n\r\n")), promise: promise)
-            } else {
+            } else if let promise {
                 // Nothing to write; the promise still completes in order.
                 context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
             }
