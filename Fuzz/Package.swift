@@ -43,6 +43,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The registry side's codec beside NIOHTTP1's client pipeline on the same bytes.
+        .executableTarget(
+            name: "FuzzHTTP1Response",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "RegTokenProxyCore", package: regtoken),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The proxy's request path, raw client bytes in, what the registry would read out
         // (imports RegTokenProxyCore with @testable: fuzz.sh builds with -enable-testing).
         .executableTarget(

@@ -26,13 +26,13 @@ while (($#)); do
     *) echo "fuzz.sh: unknown argument '$1' (expected --time SECONDS or a target name such as FuzzVerify)" >&2; exit 64 ;;
   esac
 done
-((${#targets[@]})) || targets=(FuzzVerify FuzzAuthorization FuzzDecision FuzzRevocations FuzzKeys FuzzForwarding FuzzHTTP1)
+((${#targets[@]})) || targets=(FuzzVerify FuzzAuthorization FuzzDecision FuzzRevocations FuzzKeys FuzzForwarding FuzzHTTP1 FuzzHTTP1Response)
 
 cd "$root/Fuzz"
 # SwiftPM's --sanitize=fuzzer makes the executables use libFuzzer's main; the swiftc flag after it
 # (the last -sanitize wins) adds the address sanitizer to the Swift code, -Xcc to the C code.
 build_log=$(mktemp)
-# -enable-testing lets FuzzForwarding and FuzzHTTP1 reach internal code with @testable import.
+# -enable-testing lets FuzzForwarding, FuzzHTTP1 and FuzzHTTP1Response reach internal code with @testable import.
 if ! swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing -Xcc -fsanitize=address >"$build_log" 2>&1; then
   grep -v "ld.gold: warning: Cannot export local symbol" "$build_log" | tail -40 >&2
   echo "fuzz.sh: the fuzz targets did not build" >&2

@@ -53,16 +53,15 @@
 /// looked for the end of a head, so a head that arrives a few bytes at a time is scanned once,
 /// not once per read.
 @_spi(Benchmarks) public struct HTTP1RequestHeadReader: Sendable {
+    private var scanner: HTTP1HeadScanner
+    /// The fields' storage, used again for each head (see ``HTTP1HeadScanner/fields(_:from:into:)``).
+    private var fields: [HTTP1RequestHead.Field] = []
+
     /// The largest head taken, in bytes.
-    public let limit: Int
-    /// Where to go on looking for the end of the current head: the next byte to look at, where
-    /// its line started, and whether no request line has been seen yet (only empty lines).
-    private var scanned = 0
-    private var lineStart = 0
-    private var beforeRequestLine = true
+    public var limit: Int { scanner.limit }
 
     public init(limit: Int) {
-        self.limit = limit
+        scanner = HTTP1HeadScanner(limit: limit, isRequest: true)
     }
 
     /// Reads the head at the start of `bytes`: what the connection has sent since the previous
@@ -71,60 +70,8 @@
     /// - Throws: ``HTTP1HeadError`` when the bytes cannot start a request head, or the head is
     ///   larger than ``limit``. The connection cannot be read further: answer and close.
     public mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1RequestHead? {
-        // Fewer bytes than last time: not the same bytes again (a caller's mistake); start over.
-        if scanned > bytes.count { startOver() }
-        // The end of the head is the first empty line after the request line. Every line must
-        // end with CRLF, so a lone LF, or a CR followed by anything but LF, is an error as soon
-        // as it is seen, not once the limit is reached.
-        var i = scanned
-        while i < bytes.count {
-            switch bytes[i] {
-            case 0x0A:
-                throw HTTP1HeadError(status: 400, message: "a line of the request head ends with LF alone (CRLF is required)")
-            case 0x0D:
-                guard i + 1 < bytes.count else {
-                    scanned = i
-                    return nil
-                }
-                guard bytes[i + 1] == 0x0A else {
-                    throw HTTP1HeadError(status: 400, message: "a CR in the request head is not followed by LF")
-                }
-                if lineStart == i && !beforeRequestLine {
-                    let end = i + 2
-                    guard end <= limit else { throw Self.tooLarge(limit) }
-                    startOver()
-                    return try Self.parse(bytes, end: end)
-                }
-                if lineStart < i { beforeRequestLine = false }
-                i += 2
-                lineStart = i
-            case let c:
-                // Bytes no head can have are refused as soon as they are seen, as llhttp does,
-                // rather than once the head ends or the limit is reached: a control byte, or a
-                // request line that does not start with a method character.
-                if (c < 0x20 && c != 0x09) || c == 0x7F {
-                    throw HTTP1HeadError(status: 400, message: "the request head has a control character")
-                }
-                if beforeRequestLine && i == lineStart && !HTTPBytes.isTokenCharacter(c) {
-                    throw HTTP1HeadError(status: 400, message: "the request line does not start with a method")
-                }
-                i += 1
-            }
-            if i > limit { throw Self.tooLarge(limit) }
-        }
-        scanned = i
-        return nil
-    }
-
-    /// Ready for the next head.
-    private mutating func startOver() {
-        scanned = 0
-        lineStart = 0
-        beforeRequestLine = true
-    }
-
-    private static func tooLarge(_ limit: Int) -> HTTP1HeadError {
-        HTTP1HeadError(status: 431, message: "the request head is larger than \(limit / 1024) KiB")
+        guard let end = try scanner.scan(bytes) else { return nil }
+        return try Self.parse(bytes, end: end, fields: &fields)
     }
 
     /// Reads the complete head `bytes[..<end]`, which ends with an empty line and has only CRLF
@@ -134,7 +81,7 @@
     /// below and fails every check after it, so even bytes that broke the scan's guarantees
     /// (a caller that did not pass the same bytes again) end in an error, never a read past the
     /// head.
-    private static func parse(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTP1HeadError) -> HTTP1RequestHead {
+    private static func parse(_ bytes: UnsafeRawBufferPointer, end: Int, fields: inout [HTTP1RequestHead.Field]) throws(HTTP1HeadError) -> HTTP1RequestHead {
         func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: message) }
         let head = UnsafeRawBufferPointer(rebasing: bytes[..<end])
         func b(_ i: Int) -> UInt8 { i < head.count ? head[i] : 0 }
@@ -158,11 +105,11 @@
         i += 1
 
         let minor: Int
-        if matches(head, at: i, "HTTP/1.1\r\n") {
+        if HTTP1HeadScanner.matches(head, at: i, "HTTP/1.1\r\n") {
             minor = 1
-        } else if matches(head, at: i, "HTTP/1.0\r\n") {
+        } else if HTTP1HeadScanner.matches(head, at: i, "HTTP/1.0\r\n") {
             minor = 0
-        } else if matches(head, at: i, "HTTP/"), i + 9 < end, isDigit(b(i + 5)), b(i + 6) == UInt8(ascii: "."), isDigit(b(i + 7)),
+        } else if HTTP1HeadScanner.matches(head, at: i, "HTTP/"), i + 9 < end, isDigit(b(i + 5)), b(i + 6) == UInt8(ascii: "."), isDigit(b(i + 7)),
                   b(i + 8) == 0x0D {
             throw HTTP1HeadError(status: 505, message: "only HTTP/1.1 and HTTP/1.0 are served")
         } else {
@@ -170,7 +117,107 @@
         }
         i += 10
 
-        var fields: [HTTP1RequestHead.Field] = []
+        try HTTP1HeadScanner.fields(head, from: i, into: &fields)
+        return HTTP1RequestHead(method: method, target: target, minorVersion: minor, fields: fields, length: end)
+    }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+}
+
+/// What request and response heads share: finding where a head ends (every line ends with CRLF,
+/// no control byte anywhere, the first line starts with a token character), and reading its
+/// field lines.
+struct HTTP1HeadScanner: Sendable {
+    /// The largest head taken, in bytes.
+    let limit: Int
+    /// Request heads (else response heads), for the messages.
+    let isRequest: Bool
+    private var what: String { isRequest ? "request" : "response" }
+    /// Where to go on looking for the end of the current head: the next byte to look at, where
+    /// its line started, and whether no first line has been seen yet (only empty lines).
+    private var scanned = 0
+    private var lineStart = 0
+    private var beforeFirstLine = true
+
+    init(limit: Int, isRequest: Bool) {
+        self.limit = limit
+        self.isRequest = isRequest
+    }
+
+    /// Looks for the end of the head at the start of `bytes` (the same bytes as the previous
+    /// call, and perhaps more).
+    /// - Returns: the head's length, its empty lines before it and the empty line that ends it
+    ///   included, or nil while it is incomplete.
+    mutating func scan(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> Int? {
+        // Fewer bytes than last time: not the same bytes again (a caller's mistake); start over.
+        if scanned > bytes.count { startOver() }
+        // The end of the head is the first empty line after the first line. Every line must end
+        // with CRLF, so a lone LF, or a CR followed by anything but LF, is an error as soon as it
+        // is seen, not once the limit is reached.
+        var i = scanned
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x0A:
+                throw HTTP1HeadError(status: 400, message: "a line of the \(what) head ends with LF alone (CRLF is required)")
+            case 0x0D:
+                guard i + 1 < bytes.count else {
+                    scanned = i
+                    return nil
+                }
+                guard bytes[i + 1] == 0x0A else {
+                    throw HTTP1HeadError(status: 400, message: "a CR in the \(what) head is not followed by LF")
+                }
+                if lineStart == i && !beforeFirstLine {
+                    let end = i + 2
+                    guard end <= limit else { throw tooLarge }
+                    startOver()
+                    return end
+                }
+                if lineStart < i { beforeFirstLine = false }
+                i += 2
+                lineStart = i
+            case let c:
+                // Bytes no head can have are refused as soon as they are seen, as llhttp does,
+                // rather than once the head ends or the limit is reached: a control byte, or a
+                // first line that does not start with a token character (a method, or "HTTP").
+                if (c < 0x20 && c != 0x09) || c == 0x7F {
+                    throw HTTP1HeadError(status: 400, message: "the \(what) head has a control character")
+                }
+                if beforeFirstLine && i == lineStart && !HTTPBytes.isTokenCharacter(c) {
+                    throw HTTP1HeadError(status: 400, message: "the \(what) line does not start with \(isRequest ? "a method" : "HTTP/")")
+                }
+                i += 1
+            }
+            if i > limit { throw tooLarge }
+        }
+        scanned = i
+        return nil
+    }
+
+    /// Ready for the next head.
+    private mutating func startOver() {
+        scanned = 0
+        lineStart = 0
+        beforeFirstLine = true
+    }
+
+    private var tooLarge: HTTP1HeadError {
+        HTTP1HeadError(status: 431, message: "the \(what) head is larger than \(limit / 1024) KiB")
+    }
+
+    /// Reads the field lines of the complete `head` from `i` (the start of the line after the
+    /// first) to its final empty line: each `name ":" OWS value OWS CRLF`, the name one or more
+    /// token characters with nothing between it and the colon, the value field text without the
+    /// whitespace around it. Bytes past the head read as NUL, which stops every loop and fails
+    /// every check.
+    ///
+    /// `fields` is emptied first and keeps its capacity: a reader that keeps one array and whose
+    /// caller lets each head go before the next allocates none per head.
+    static func fields(_ head: UnsafeRawBufferPointer, from start: Int, into fields: inout [HTTP1RequestHead.Field]) throws(HTTP1HeadError) {
+        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: message) }
+        func b(_ i: Int) -> UInt8 { i < head.count ? head[i] : 0 }
+        var i = start
+        fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         while b(i) != 0x0D {
             let nameStart = i
@@ -193,16 +240,13 @@
             fields.append(.init(name: name, value: valueStart..<valueEnd))
             i += 2
         }
-        return HTTP1RequestHead(method: method, target: target, minorVersion: minor, fields: fields, length: end)
     }
 
-    private static func matches(_ b: UnsafeRawBufferPointer, at i: Int, _ literal: StaticString) -> Bool {
+    static func matches(_ b: UnsafeRawBufferPointer, at i: Int, _ literal: StaticString) -> Bool {
         let n = literal.utf8CodeUnitCount
         guard i + n <= b.count else { return false }
         let l = literal.utf8Start
         for k in 0..<n where b[i + k] != l[k] { return false }
         return true
     }
-
-    private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 }

@@ -84,16 +84,15 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
             case .stopped:
                 return
             case .head:
-                var reader = self.reader
-                let found = bytes.withUnsafeReadableBytes { raw -> Result<(HTTPRequestHead, Int)?, HTTP1HeadError> in
+                // The reader is used in place (no copy): its fields' storage stays unshared.
+                let found = bytes.withUnsafeReadableBytes { raw -> Result<((HTTPRequestHead, RequestHead), Int)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
-                        guard let head = try reader.read(raw) else { return .success(nil) }
+                        guard let head = try self.reader.read(raw) else { return .success(nil) }
                         return .success((Self.requestHead(head, raw), head.length))
                     } catch {
                         return .failure(error)
                     }
                 }
-                self.reader = reader
                 guard let (head, length) = try found.get() else {
                     partialHead = bytes
                     return
@@ -107,29 +106,16 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
                 context.fireChannelRead(wrapInboundOut(.body(data)))
                 if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
             case .chunked(var body):
-                // The data ranges are collected first, then handed on: the handler may write or
-                // close meanwhile, and must not meet these bytes borrowed.
-                var data: [Range<Int>] = []
-                let used = try bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
-                    do throws(HTTP1HeadError) {
-                        return .success(try body.read(raw) { data.append($0) })
-                    } catch {
-                        return .failure(error)
-                    }
-                }.get()
-                let start = bytes.readerIndex
-                let slices = data.map { bytes.getSlice(at: start + $0.lowerBound, length: $0.count)! }
-                bytes.moveReaderIndex(forwardBy: used)
+                let data = try body.read(&bytes)
                 reading = body.isComplete ? .head : .chunked(body)
-                for slice in slices { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
                 if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
             }
         }
     }
 
-    private func headRead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let request = RequestHead(method: head.method.rawValue, target: head.uri,
-                                  version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
+    private func headRead(_ heads: (HTTPRequestHead, RequestHead), context: ChannelHandlerContext) {
+        let (head, request) = heads
         switch request.framing() {
         case .success(.none):
             reading = .head
@@ -148,13 +134,17 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
 
     /// The head's `String`s, as NIOHTTP1's decoder makes them (bytes that are not UTF-8 become
     /// U+FFFD there too; the forwarding rules refuse control bytes, not those).
-    private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> HTTPRequestHead {
+    /// (Both values share the fields' storage.)
+    private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> (HTTPRequestHead, RequestHead) {
         func string(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
         var fields: [(String, String)] = []
         fields.reserveCapacity(head.fields.count)
         for field in head.fields { fields.append((string(field.name), string(field.value))) }
-        return HTTPRequestHead(version: HTTPVersion(major: 1, minor: head.minorVersion), method: HTTPMethod(rawValue: string(head.method)),
-                               uri: string(head.target), headers: HTTPHeaders(fields))
+        let method = string(head.method)
+        let target = string(head.target)
+        return (HTTPRequestHead(version: HTTPVersion(major: 1, minor: head.minorVersion), method: HTTPMethod(rawValue: method),
+                                uri: target, headers: HTTPHeaders(fields)),
+                RequestHead(method: method, target: target, version: (1, head.minorVersion), headers: fields.map { (name: $0.0, value: $0.1) }))
     }
 
     // MARK: Writing
@@ -167,12 +157,13 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
             if !(code >= 100 && code < 200 && code != 101) {
                 responseBodySuppressed = awaitingHead.popFirst() ?? false
             }
+            // (Removing only what is there: a removal copies the headers the handler still holds.)
             if !head.status.mayHaveResponseBody {
-                head.headers.remove(name: "content-length")
-                head.headers.remove(name: "transfer-encoding")
+                if head.headers.contains(name: "content-length") { head.headers.remove(name: "content-length") }
+                if head.headers.contains(name: "transfer-encoding") { head.headers.remove(name: "transfer-encoding") }
                 responseChunked = false
             } else if head.headers.contains(name: "content-length") {
-                head.headers.remove(name: "transfer-encoding")
+                if head.headers.contains(name: "transfer-encoding") { head.headers.remove(name: "transfer-encoding") }
                 responseChunked = false
             } else if head.version.major == 1 && head.version.minor >= 1 {
                 head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
@@ -218,7 +209,9 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
 
     /// The status line and fields, or nil when a name is not a token or a value is not field text.
     private static func responseHead(_ head: HTTPResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        var out = allocator.buffer(capacity: 256)
+        var size = 64
+        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
+        var out = allocator.buffer(capacity: size)
         out.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeString(String(head.status.code))
         out.writeStaticString(" ")
@@ -241,3 +234,73 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension HTTP1ServerCodec: Sendable {}
+
+extension HTTP1ChunkedBody {
+    /// Reads the body's part of `bytes` (moving past it) and returns its data as slices of them.
+    /// The slices are made before anything is handed on: a handler may write or close meanwhile,
+    /// and must not meet these bytes borrowed.
+    mutating func read(_ bytes: inout ByteBuffer) throws(HTTP1HeadError) -> [ByteBuffer] {
+        var data: [Range<Int>] = []
+        let used = try bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
+            do throws(HTTP1HeadError) {
+                return .success(try read(raw) { data.append($0) })
+            } catch {
+                return .failure(error)
+            }
+        }.get()
+        let start = bytes.readerIndex
+        let slices = data.map { bytes.getSlice(at: start + $0.lowerBound, length: $0.count)! }
+        bytes.moveReaderIndex(forwardBy: used)
+        return slices
+    }
+}
+
+extension HTTPHeaders {
+    /// Whether a message with these fields keeps the connection open, as NIOHTTP1's
+    /// `isKeepAlive` decides it (the `Connection` tokens `close` and `keep-alive`, any letter
+    /// case; both, or either twice, mean close; neither: open on HTTP/1.1, closed on 1.0),
+    /// without its allocations: headers made through the public API leave NIOHTTP1 to split
+    /// every `Connection` value into a new array on each call.
+    func keepsAlive(version: HTTPVersion) -> Bool {
+        var close = false
+        var keepAlive = false
+        var seen = false
+        for (name, value) in self where name.equalsIgnoringASCIICase("connection") {
+            // One pass over the value: each comma-separated token, without the whitespace
+            // around it, compared as it goes with the two words (letters in either case).
+            var length = 0
+            var spaceAfter = false
+            var maybeClose = true
+            var maybeKeepAlive = true
+            func endToken() {
+                let isClose = maybeClose && length == 5
+                let isKeepAlive = maybeKeepAlive && length == 10
+                if isClose || isKeepAlive {
+                    if seen || isClose { close = true } else { keepAlive = true }
+                    seen = true
+                }
+                (length, spaceAfter, maybeClose, maybeKeepAlive) = (0, false, true, true)
+            }
+            for c in value.utf8 {
+                switch c {
+                case UInt8(ascii: ","):
+                    endToken()
+                case 0x20, 0x09:
+                    if length > 0 { spaceAfter = true }
+                default:
+                    let lower = c >= 0x41 && c <= 0x5A ? c + 0x20 : c
+                    if spaceAfter || length >= 5 || lower != Self.closeWord[length] { maybeClose = false }
+                    if spaceAfter || length >= 10 || lower != Self.keepAliveWord[length] { maybeKeepAlive = false }
+                    length += 1
+                }
+            }
+            endToken()
+        }
+        if close { return false }
+        if keepAlive { return true }
+        return version.major == 1 && version.minor >= 1
+    }
+
+    private static let closeWord = Array("close".utf8)
+    private static let keepAliveWord = Array("keep-alive".utf8)
+}

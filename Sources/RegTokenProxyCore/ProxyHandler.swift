@@ -272,7 +272,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .deny(let denied):
             tokenID = denied.tokenID
             refusal = (denied.code, denied.message, denied.reason.rawValue)
-            perform(machine.requestHead(.refuse(status: denied.status, close: denied.close), keepAlive: head.isKeepAlive, http10: http10))
+            perform(machine.requestHead(.refuse(status: denied.status, close: denied.close), keepAlive: head.headers.keepsAlive(version: head.version), http10: http10))
         case .allow(let allowed):
             tokenID = allowed.tokenID
             account = allowed.account
@@ -281,7 +281,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.clientScheme,
                                                     clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description)
             forwardedHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
-            perform(machine.requestHead(.forward, keepAlive: head.isKeepAlive, http10: http10))
+            perform(machine.requestHead(.forward, keepAlive: head.headers.keepsAlive(version: head.version), http10: http10))
         }
     }
 
@@ -294,7 +294,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             status = Int(head.status.code)
             metrics.upstreamResponses[min(max(status / 100, 0), 5)].increment()
             var headers = Self.forwardedResponseHeaders(head.headers)
-            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.isKeepAlive, hasContentLength: headers.contains(name: "content-length"))
+            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.headers.keepsAlive(version: head.version), hasContentLength: headers.contains(name: "content-length"))
             if case .writeResponseHead(let close)? = actions.last, close {
                 headers.replaceOrAdd(name: "Connection", value: "close")
             }

@@ -182,6 +182,24 @@ struct HTTP1ServerCodecTests {
                 == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
     }
 
+    @Test("keep-alive as NIOHTTP1's isKeepAlive decides it, on every mix of Connection tokens, versions and letter case")
+    func keepAlive() {
+        let words = ["close", "keep-alive", "Close", "KEEP-ALIVE", "upgrade", " close ", "\tkeep-alive", "", "x-close", "closed", "keep-alive,close"]
+        var rng = SplitMix(seed: 7)
+        for _ in 0..<5_000 {
+            var headers = HTTPHeaders()
+            for _ in 0..<rng.below(3) {
+                let value = (0..<(1 + rng.below(3))).map { _ in words[rng.below(words.count)] }.joined(separator: ",")
+                headers.add(name: rng.below(2) == 0 ? "Connection" : "connection", value: value)
+            }
+            if rng.below(2) == 0 { headers.add(name: "X", value: "close") }
+            for version in [HTTPVersion.http1_1, .http1_0] {
+                let nio = HTTPRequestHead(version: version, method: .GET, uri: "/", headers: headers).isKeepAlive
+                #expect(headers.keepsAlive(version: version) == nio, "\(headers) \(version)")
+            }
+        }
+    }
+
     @Test("a response head with a line break or a control byte in a field is not written, and the connection closes")
     func responseSplitting() throws {
         for (name, value) in [("X", "a\r\nSet-Cookie: s=1"), ("X", "a\nb"), ("X\r\nY", "v"), ("", "v"), ("X Y", "v"), ("X", "a\u{0}b")] {

@@ -92,7 +92,7 @@ struct ProxyPipelineTests {
                + "5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n")
         let up = p.upstreamBytes()
         #expect(up == "PATCH /v2/acme/app/blobs/uploads/u1 HTTP/1.1\r\nHost: r\r\nContent-Type: application/octet-stream\r\n"
-                + "X-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                + "Transfer-Encoding: chunked\r\nX-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
     }
 
     @Test("a request pipelined behind a refusal that closes the connection never reaches the registry")

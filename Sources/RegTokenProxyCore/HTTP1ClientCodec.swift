@@ -1,0 +1,301 @@
+import NIOCore
+import NIOHTTP1
+@_spi(HTTPBytes) import RegTokenAccess
+
+/// The registry side of the proxy's HTTP/1.1, in place of NIOHTTP1's client codecs
+/// (`addHTTPClientHandlers`): requests are written as bytes, and responses read by
+/// ``HTTP1ResponseHeadReader`` and, when chunked, ``HTTP1ChunkedBody``. The proxy's upstream
+/// handler writes the same `HTTPClientRequestPart`s and sees the same `HTTPClientResponsePart`s
+/// as with NIOHTTP1.
+///
+/// Writing: the proxy writes its own framing fields (`ForwardedHeaders`: a `Content-Length`, or
+/// `Transfer-Encoding: chunked`, or none for a bodiless `GET`, `HEAD` or `DELETE`); the codec
+/// writes every field as given, and chunk-encodes the body when the head says `chunked`. Method,
+/// target and fields are checked as NIOHTTP1's request header validator checks them (a method
+/// token, a target of the characters RFC 3986 allows, token names and field-text values): a head
+/// that breaks this is not written and the connection is closed.
+///
+/// Reading (RFC 9112 §6.3), strictly, since where a response ends is where the next one starts:
+/// - 1xx responses (but 101, refused) are read past, as NIOHTTP1's client pipeline drops them.
+/// - A response to `HEAD`, and a 204 or 304, has no body, whatever its fields say.
+/// - Otherwise `Transfer-Encoding` must be exactly one `chunked` and comes without
+///   `Content-Length`; `Content-Length` is one field of 1 to 18 digits; with neither, the body
+///   ends when the registry closes the connection.
+/// - Nothing is read after a response that closes the connection (HTTP/1.0 without keep-alive,
+///   `Connection: close`).
+/// - A response nobody asked for, or anything else, is an error: the connection is closed (the
+///   proxy answers 502 when no response has started).
+package final class HTTP1ClientCodec: ChannelDuplexHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = HTTPClientResponsePart
+    package typealias OutboundIn = HTTPClientRequestPart
+    package typealias OutboundOut = ByteBuffer
+
+    private enum Reading {
+        case head
+        case length(Int)
+        case chunked(HTTP1ChunkedBody)
+        /// Until the registry closes the connection.
+        case untilClose
+        case stopped
+    }
+
+    private var reading = Reading.head
+    private var reader: HTTP1ResponseHeadReader
+    private var partialHead: ByteBuffer?
+    private let limit: Int
+    /// For each request written whose response has not been read: whether it was a `HEAD`.
+    private var awaiting = CircularBuffer<Bool>(initialCapacity: 4)
+    /// The response being read does not keep the connection open (HTTP/1.0 without keep-alive,
+    /// or `Connection: close`): nothing after it is read.
+    private var lastResponse = false
+    private var requestChunked = false
+
+    /// - Parameter maxHeadBytes: the largest response head taken, and the most bytes of chunk
+    ///   extensions and trailers.
+    package init(maxHeadBytes: Int = 64 * 1024) {
+        reader = HTTP1ResponseHeadReader(limit: maxHeadBytes)
+        limit = maxHeadBytes
+    }
+
+    // MARK: Reading
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if var partial = partialHead {
+            partialHead = nil
+            partial.writeBuffer(&bytes)
+            bytes = partial
+        }
+        do {
+            try read(&bytes, context: context)
+        } catch {
+            reading = .stopped
+            context.fireErrorCaught(error)
+        }
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        // A body framed by the close ends here.
+        if case .untilClose = reading {
+            reading = .stopped
+            context.fireChannelRead(wrapInboundOut(.end(nil)))
+        }
+        context.fireChannelInactive()
+    }
+
+    private func read(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+        while bytes.readableBytes > 0 {
+            switch reading {
+            case .stopped:
+                return
+            case .head:
+                // The reader is used in place (no copy): its fields' storage stays unshared.
+                let found = bytes.withUnsafeReadableBytes { raw -> Result<(HTTPResponseHead, Int, Framing)?, HTTP1HeadError> in
+                    do throws(HTTP1HeadError) {
+                        guard let head = try self.reader.read(raw) else { return .success(nil) }
+                        return .success((Self.responseHead(head, raw), head.length, try Self.framing(head, raw)))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                guard let (head, length, framing) = try found.get() else {
+                    partialHead = bytes
+                    return
+                }
+                bytes.moveReaderIndex(forwardBy: length)
+                try headRead(head, framing: framing, context: context)
+            case .length(let left):
+                let n = min(left, bytes.readableBytes)
+                let data = bytes.readSlice(length: n)!
+                reading = n == left ? afterResponse : .length(left - n)
+                context.fireChannelRead(wrapInboundOut(.body(data)))
+                if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+            case .chunked(var body):
+                let data = try body.read(&bytes)
+                reading = body.isComplete ? afterResponse : .chunked(body)
+                for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+            case .untilClose:
+                let data = bytes.readSlice(length: bytes.readableBytes)!
+                context.fireChannelRead(wrapInboundOut(.body(data)))
+            }
+        }
+    }
+
+    /// How a response's body is framed, by its fields alone (the request's method and the
+    /// status come after).
+    private enum Framing {
+        case none, length(Int), chunked, untilClose
+    }
+
+    private func headRead(_ head: HTTPResponseHead, framing: Framing, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+        let code = head.status.code
+        if code == 101 { throw HTTP1HeadError(status: 502, message: "registry response: 101 Switching Protocols") }
+        // An interim response: the final one follows, for the same request.
+        if code >= 100 && code < 200 { return }
+        guard let wasHEAD = awaiting.popFirst() else {
+            throw HTTP1HeadError(status: 502, message: "registry response: a response to no request")
+        }
+        lastResponse = !head.headers.keepsAlive(version: head.version)
+        if wasHEAD || code == 204 || code == 304 {
+            reading = afterResponse
+        } else {
+            switch framing {
+            case .none: reading = afterResponse
+            case .length(let n): reading = .length(n)
+            case .chunked: reading = .chunked(HTTP1ChunkedBody(limit: limit))
+            case .untilClose: reading = .untilClose
+            }
+        }
+        let bodiless: Bool
+        switch reading {
+        case .head, .stopped: bodiless = true
+        default: bodiless = false
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        if bodiless { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+    }
+
+    /// Where reading goes once a response has ended.
+    private var afterResponse: Reading { lastResponse ? .stopped : .head }
+
+    private static func framing(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> Framing {
+        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 502, message: "registry response: \(message)") }
+        var length: Range<Int>?
+        var encoding: Range<Int>?
+        for field in head.fields {
+            let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+            if equalsIgnoringCase(name, "content-length") {
+                guard length == nil else { throw bad("several Content-Length fields") }
+                length = field.value
+            } else if equalsIgnoringCase(name, "transfer-encoding") {
+                guard encoding == nil else { throw bad("several Transfer-Encoding fields") }
+                encoding = field.value
+            }
+        }
+        if let encoding {
+            guard length == nil else { throw bad("both Content-Length and Transfer-Encoding") }
+            guard equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: raw[encoding]), "chunked") else {
+                throw bad("a Transfer-Encoding other than chunked")
+            }
+            return .chunked
+        }
+        if let length {
+            let digits = UnsafeRawBufferPointer(rebasing: raw[length])
+            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                throw bad("Content-Length is not a decimal number")
+            }
+            let n = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            return n == 0 ? .none : .length(n)
+        }
+        return .untilClose
+    }
+
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let l = lower.utf8Start
+        for k in 0..<bytes.count {
+            var c = bytes[k]
+            if c >= 0x41 && c <= 0x5A { c += 0x20 }
+            if c != l[k] { return false }
+        }
+        return true
+    }
+
+    /// The head's `String`s, as NIOHTTP1's decoder makes them.
+    private static func responseHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer) -> HTTPResponseHead {
+        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(head.fields.count)
+        for field in head.fields { fields.append((string(field.name), string(field.value))) }
+        return HTTPResponseHead(version: HTTPVersion(major: 1, minor: head.minorVersion),
+                                status: HTTPResponseStatus(statusCode: head.status, reasonPhrase: string(head.reason)),
+                                headers: HTTPHeaders(fields))
+    }
+
+    // MARK: Writing
+
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            guard let bytes = Self.requestHead(head, allocator: context.channel.allocator) else {
+                promise?.fail(HTTPParserError.invalidHeaderToken)
+                context.fireErrorCaught(HTTPParserError.invalidHeaderToken)
+                return
+            }
+            requestChunked = false
+            for (name, value) in head.headers where name.equalsIgnoringASCIICase("transfer-encoding") {
+                requestChunked = value.equalsIgnoringASCIICase("chunked")
+            }
+            awaiting.append(head.method == .HEAD)
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .body(let part):
+            guard case .byteBuffer(let body) = part else {
+                promise?.fail(ChannelError.operationUnsupported)
+                return
+            }
+            if requestChunked && body.readableBytes > 0 {
+                var size = context.channel.allocator.buffer(capacity: 18)
+                size.writeString(String(body.readableBytes, radix: 16))
+                size.writeStaticString("\r\n")
+                context.write(wrapOutboundOut(size), promise: nil)
+                context.write(wrapOutboundOut(body), promise: nil)
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: promise)
+            } else {
+                context.write(wrapOutboundOut(body), promise: promise)
+            }
+        case .end:
+            // Trailers are never forwarded (the proxy passes none).
+            if requestChunked {
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "0\r\n\r\n")), promise: promise)
+            } else if let promise {
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            }
+            requestChunked = false
+        }
+    }
+
+    /// The request line and fields, or nil when the method is not a token, the target has a
+    /// character RFC 3986 does not allow, a name is not a token or a value not field text.
+    private static func requestHead(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let method = head.method.rawValue
+        guard !method.isEmpty, method.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
+              !head.uri.isEmpty, head.uri.utf8.allSatisfy(isTargetCharacter) else { return nil }
+        var size = method.utf8.count + head.uri.utf8.count + 16
+        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
+        var out = allocator.buffer(capacity: size)
+        out.writeString(method)
+        out.writeStaticString(" ")
+        out.writeString(head.uri)
+        out.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            guard !name.isEmpty, name.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
+                  value.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return nil }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return out
+    }
+
+    /// RFC 3986's characters in a request target: unreserved, gen-delims, sub-delims and `%`
+    /// (what NIOHTTP1's request validator allows).
+    private static func isTargetCharacter(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
+             UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "@"),
+             UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
+            true
+        default:
+            false
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HTTP1ClientCodec: Sendable {}

@@ -1,0 +1,75 @@
+@_spi(HTTPBytes) import RegTokenAccess
+
+/// A response head read straight from the bytes the registry sent (RFC 9112 §4), strictly: the
+/// registry side's counterpart of ``HTTP1RequestHead``, read by ``HTTP1ClientCodec``.
+///
+/// What it takes (anything else is an error, and the registry connection is dropped):
+/// - The status line is `HTTP/1.1` or `HTTP/1.0`, a space, three digits (100 to 599), then
+///   either CRLF or a space and a reason phrase (tab, space, visible ASCII, bytes from 0x80).
+/// - Field lines as in a request head: `name ":" OWS value OWS CRLF`, no obs-fold, no control
+///   bytes, CRLF line ends; the head at most `limit` bytes.
+@_spi(Benchmarks) public struct HTTP1ResponseHead: Sendable, Equatable {
+    public var status: Int
+    /// Byte range of the reason phrase (empty when there is none).
+    public var reason: Range<Int>
+    /// 1 for HTTP/1.1, 0 for HTTP/1.0.
+    public var minorVersion: Int
+    public var fields: [HTTP1RequestHead.Field]
+    /// The bytes the head took, the empty line that ends it included.
+    public var length: Int
+}
+
+/// Finds and reads response heads in the bytes of a registry connection (as
+/// ``HTTP1RequestHeadReader`` does for requests: one scan however the bytes arrive).
+@_spi(Benchmarks) public struct HTTP1ResponseHeadReader: Sendable {
+    private var scanner: HTTP1HeadScanner
+    /// The fields' storage, used again for each head.
+    private var fields: [HTTP1RequestHead.Field] = []
+
+    public init(limit: Int) {
+        scanner = HTTP1HeadScanner(limit: limit, isRequest: false)
+    }
+
+    /// Reads the head at the start of `bytes` (the bytes of the previous call included).
+    /// - Returns: the head, or nil while it is incomplete.
+    /// - Throws: ``HTTP1HeadError`` when the bytes cannot start a response head.
+    public mutating func read(_ bytes: UnsafeRawBufferPointer) throws(HTTP1HeadError) -> HTTP1ResponseHead? {
+        guard let end = try scanner.scan(bytes) else { return nil }
+        return try Self.parse(UnsafeRawBufferPointer(rebasing: bytes[..<end]), fields: &fields)
+    }
+
+    /// Reads the complete head (every byte through `b(i)`: NUL past the end, as for requests).
+    private static func parse(_ head: UnsafeRawBufferPointer, fields: inout [HTTP1RequestHead.Field]) throws(HTTP1HeadError) -> HTTP1ResponseHead {
+        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 502, message: "registry response: \(message)") }
+        func b(_ i: Int) -> UInt8 { i < head.count ? head[i] : 0 }
+        func digit(_ i: Int) -> Int? { b(i) >= 0x30 && b(i) <= 0x39 ? Int(b(i) - 0x30) : nil }
+        let minor: Int
+        if HTTP1HeadScanner.matches(head, at: 0, "HTTP/1.1 ") {
+            minor = 1
+        } else if HTTP1HeadScanner.matches(head, at: 0, "HTTP/1.0 ") {
+            minor = 0
+        } else {
+            throw bad("the status line does not start with HTTP/1.1 or HTTP/1.0")
+        }
+        guard let d0 = digit(9), let d1 = digit(10), let d2 = digit(11), (1...5).contains(d0) else {
+            throw bad("the status code is not three digits from 100 to 599")
+        }
+        var i = 12
+        let reasonStart: Int
+        if b(i) == 0x20 {
+            i += 1
+            reasonStart = i
+            while HTTPBytes.isFieldText(b(i)) { i += 1 }
+        } else {
+            reasonStart = i
+        }
+        guard b(i) == 0x0D else { throw bad("the status line has a character a status line cannot have") }
+        let reason = reasonStart..<i
+        do {
+            try HTTP1HeadScanner.fields(head, from: i + 2, into: &fields)
+        } catch {
+            throw bad(error.message)
+        }
+        return HTTP1ResponseHead(status: d0 * 100 + d1 * 10 + d2, reason: reason, minorVersion: minor, fields: fields, length: head.count)
+    }
+}
