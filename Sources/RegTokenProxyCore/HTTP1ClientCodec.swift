@@ -16,7 +16,8 @@ import NIOHTTP1
 /// that breaks this is not written and the connection is closed.
 ///
 /// Reading (RFC 9112 §6.3), strictly, since where a response ends is where the next one starts:
-/// - 1xx responses (but 101, refused) are read past, as NIOHTTP1's client pipeline drops them.
+/// - 1xx responses (but 101, refused) are read past, as NIOHTTP1's client pipeline drops them;
+///   one on HTTP/1.0 or with `Connection: close` is refused.
 /// - A response to `HEAD`, and a 204 or 304, has no body, whatever its fields say.
 /// - Otherwise `Transfer-Encoding` must be exactly one `chunked` and comes without
 ///   `Content-Length`; `Content-Length` is one field of 1 to 18 digits; with neither, the body
@@ -112,9 +113,10 @@ package final class HTTP1ClientCodec: ChannelDuplexHandler {
                 context.fireChannelRead(wrapInboundOut(.body(data)))
                 if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
             case .chunked(var body):
-                let data = try body.read(&bytes)
-                reading = body.isComplete ? afterResponse : .chunked(body)
+                let (data, error) = body.read(&bytes)
+                reading = error != nil ? .stopped : body.isComplete ? afterResponse : .chunked(body)
                 for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                if let error { throw error }
                 if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
             case .untilClose:
                 let data = bytes.readSlice(length: bytes.readableBytes)!
@@ -132,8 +134,15 @@ package final class HTTP1ClientCodec: ChannelDuplexHandler {
     private func headRead(_ head: HTTPResponseHead, framing: Framing, context: ChannelHandlerContext) throws(HTTP1HeadError) {
         let code = head.status.code
         if code == 101 { throw HTTP1HeadError(status: 502, message: "registry response: 101 Switching Protocols") }
-        // An interim response: the final one follows, for the same request.
-        if code >= 100 && code < 200 { return }
+        // An interim response: the final one follows, for the same request. One that would end
+        // the connection (HTTP/1.0, which has no interim responses, or Connection: close) leaves
+        // in doubt whether anything after it is read: refused.
+        if code >= 100 && code < 200 {
+            guard head.headers.keepsAlive(version: head.version) else {
+                throw HTTP1HeadError(status: 502, message: "registry response: an interim \(code) response that closes the connection")
+            }
+            return
+        }
         guard let wasHEAD = awaiting.popFirst() else {
             throw HTTP1HeadError(status: 502, message: "registry response: a response to no request")
         }

@@ -106,9 +106,10 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
                 context.fireChannelRead(wrapInboundOut(.body(data)))
                 if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
             case .chunked(var body):
-                let data = try body.read(&bytes)
-                reading = body.isComplete ? .head : .chunked(body)
+                let (data, error) = body.read(&bytes)
+                reading = error != nil ? .stopped : body.isComplete ? .head : .chunked(body)
                 for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                if let error { throw error }
                 if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
             }
         }
@@ -236,22 +237,29 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
 extension HTTP1ServerCodec: Sendable {}
 
 extension HTTP1ChunkedBody {
-    /// Reads the body's part of `bytes` (moving past it) and returns its data as slices of them.
-    /// The slices are made before anything is handed on: a handler may write or close meanwhile,
-    /// and must not meet these bytes borrowed.
-    mutating func read(_ bytes: inout ByteBuffer) throws(HTTP1HeadError) -> [ByteBuffer] {
+    /// Reads the body's part of `bytes` (moving past it) and returns its data as slices of them,
+    /// and the error that stopped it, if any: the data before an error is returned too, so that
+    /// what is handed on does not depend on how the bytes arrived. The slices are made before
+    /// anything is handed on: a handler may write or close meanwhile, and must not meet these
+    /// bytes borrowed.
+    mutating func read(_ bytes: inout ByteBuffer) -> (data: [ByteBuffer], error: HTTP1HeadError?) {
         var data: [Range<Int>] = []
-        let used = try bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
+        let result = bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
             do throws(HTTP1HeadError) {
                 return .success(try read(raw) { data.append($0) })
             } catch {
                 return .failure(error)
             }
-        }.get()
+        }
         let start = bytes.readerIndex
         let slices = data.map { bytes.getSlice(at: start + $0.lowerBound, length: $0.count)! }
-        bytes.moveReaderIndex(forwardBy: used)
-        return slices
+        switch result {
+        case .success(let used):
+            bytes.moveReaderIndex(forwardBy: used)
+            return (slices, nil)
+        case .failure(let error):
+            return (slices, error)
+        }
     }
 }
 
