@@ -26,11 +26,11 @@ import NIOHTTP1
 ///   `Connection: close`).
 /// - A response nobody asked for, or anything else, is an error: the connection is closed (the
 ///   proxy answers 502 when no response has started).
-package final class HTTP1ClientCodec: ChannelDuplexHandler {
-    package typealias InboundIn = ByteBuffer
-    package typealias InboundOut = HTTPClientResponsePart
-    package typealias OutboundIn = HTTPClientRequestPart
-    package typealias OutboundOut = ByteBuffer
+@_spi(Benchmarks) public final class HTTP1ClientCodec: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = HTTPClientResponsePart
+    public typealias OutboundIn = HTTPClientRequestPart
+    public typealias OutboundOut = ByteBuffer
 
     private enum Reading {
         case head
@@ -54,14 +54,14 @@ package final class HTTP1ClientCodec: ChannelDuplexHandler {
 
     /// - Parameter maxHeadBytes: the largest response head taken, and the most bytes of chunk
     ///   extensions and trailers.
-    package init(maxHeadBytes: Int = 64 * 1024) {
+    public init(maxHeadBytes: Int = 64 * 1024) {
         reader = HTTP1ResponseHeadReader(limit: maxHeadBytes)
         limit = maxHeadBytes
     }
 
     // MARK: Reading
 
-    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if var partial = partialHead {
             partialHead = nil
@@ -76,7 +76,7 @@ package final class HTTP1ClientCodec: ChannelDuplexHandler {
         }
     }
 
-    package func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         // A body framed by the close ends here.
         if case .untilClose = reading {
             reading = .stopped
@@ -225,7 +225,7 @@ package final class HTTP1ClientCodec: ChannelDuplexHandler {
 
     // MARK: Writing
 
-    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
             guard let bytes = Self.requestHead(head, allocator: context.channel.allocator) else {

@@ -25,11 +25,11 @@ import NIOHTTP1
 ///   `HEAD` request keeps its framing headers and has no body.
 /// - Header names must be tokens and values field text (no CR, LF or other control byte): a
 ///   response head that breaks this is not written, and the connection is closed.
-package final class HTTP1ServerCodec: ChannelDuplexHandler {
-    package typealias InboundIn = ByteBuffer
-    package typealias InboundOut = HTTPServerRequestPart
-    package typealias OutboundIn = HTTPServerResponsePart
-    package typealias OutboundOut = ByteBuffer
+@_spi(Benchmarks) public final class HTTP1ServerCodec: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = HTTPServerRequestPart
+    public typealias OutboundIn = HTTPServerResponsePart
+    public typealias OutboundOut = ByteBuffer
 
     private enum Reading {
         case head
@@ -56,14 +56,14 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
 
     /// - Parameter maxHeadBytes: the largest request head taken (431 beyond), also the most
     ///   bytes of chunk extensions and trailers a body may have (400 beyond).
-    package init(maxHeadBytes: Int) {
+    public init(maxHeadBytes: Int) {
         reader = HTTP1RequestHeadReader(limit: maxHeadBytes)
         chunkOverheadLimit = maxHeadBytes
     }
 
     // MARK: Reading
 
-    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if var partial = partialHead {
             partialHead = nil
@@ -150,7 +150,7 @@ package final class HTTP1ServerCodec: ChannelDuplexHandler {
 
     // MARK: Writing
 
-    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
             let code = head.status.code

@@ -38,6 +38,28 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("request head: the proxy's HTTP1ServerCodec in a pipeline, HTTPRequestHead and end (regtoken)", configuration: config()) { benchmark in
+        let channel = EmbeddedChannel(handler: HTTP1ServerCodec(maxHeadBytes: 16384))
+        let buffer = channel.allocator.buffer(bytes: request)
+        for _ in benchmark.scaledIterations {
+            try channel.writeInbound(buffer)
+            blackHole(try channel.readInbound(as: HTTPServerRequestPart.self))
+            blackHole(try channel.readInbound(as: HTTPServerRequestPart.self))
+        }
+    }
+
+    // The registry's answer to that GET: a manifest, as distribution sends it.
+    Benchmark("response: NIOHTTP1's client pipeline, HTTPResponseHead, body and end", configuration: config()) { benchmark in
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        try await responses(channel, benchmark)
+    }
+
+    Benchmark("response: the proxy's HTTP1ClientCodec, HTTPResponseHead, body and end (regtoken)", configuration: config()) { benchmark in
+        let channel = EmbeddedChannel(handler: HTTP1ClientCodec())
+        try await responses(channel, benchmark)
+    }
+
     Benchmark("request head: byte-level reader, field ranges (regtoken)", configuration: config()) { benchmark in
         var reader = HTTP1RequestHeadReader(limit: 16384)
         for _ in benchmark.scaledIterations {
@@ -55,5 +77,27 @@ let benchmarks: @Sendable () -> Void = {
                                       headers: head.fields.map { (text($0.name), text($0.value)) }))
             }
         }
+    }
+}
+
+let manifest = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7","size":7023},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:e692418e4cbaf90ca69d05a66403747baa33ee08806650b51fab815ad7fc331f","size":32654}]}"#.utf8)
+let response: [UInt8] = Array(("HTTP/1.1 200 OK\r\nContent-Length: \(manifest.count)\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+    + "Docker-Content-Digest: sha256:0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d\r\nDocker-Distribution-Api-Version: registry/2.0\r\n"
+    + "Etag: \"sha256:0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d\"\r\nX-Content-Type-Options: nosniff\r\n"
+    + "Date: Thu, 03 Dec 2026 20:00:00 GMT\r\n\r\n").utf8) + manifest
+
+/// One GET written and its answer read, per iteration, through `channel`.
+func responses(_ channel: EmbeddedChannel, _ benchmark: Benchmark) async throws {
+    try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+    let get = HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v2/acme/app/manifests/v1", headers: ["Host": "r"]))
+    let buffer = channel.allocator.buffer(bytes: response)
+    for _ in benchmark.scaledIterations {
+        try channel.writeOutbound(get)
+        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        while try channel.readOutbound(as: IOData.self) != nil {}
+        try channel.writeInbound(buffer)
+        blackHole(try channel.readInbound(as: HTTPClientResponsePart.self))
+        blackHole(try channel.readInbound(as: HTTPClientResponsePart.self))
+        blackHole(try channel.readInbound(as: HTTPClientResponsePart.self))
     }
 }
