@@ -62,12 +62,7 @@ import NIOHTTP1
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if var partial = partialHead {
-            partialHead = nil
-            partial.writeBuffer(&bytes)
-            bytes = partial
-        }
+        var bytes = HTTP1Wire.joined(&partialHead, unwrapInboundIn(data))
         do {
             try read(&bytes, context: context)
         } catch {
@@ -214,13 +209,9 @@ import NIOHTTP1
 
     /// The head's `String`s, as NIOHTTP1's decoder makes them.
     private static func responseHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer) -> HTTPResponseHead {
-        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(head.fields.count)
-        for field in head.fields { fields.append((string(field.name), string(field.value))) }
-        return HTTPResponseHead(version: HTTPVersion(major: 1, minor: head.minorVersion),
-                                status: HTTPResponseStatus(statusCode: head.status, reasonPhrase: string(head.reason)),
-                                headers: HTTPHeaders(fields))
+        HTTPResponseHead(version: HTTPVersion(major: 1, minor: head.minorVersion),
+                         status: HTTPResponseStatus(statusCode: head.status, reasonPhrase: HTTP1Wire.string(head.reason, raw)),
+                         headers: HTTPHeaders(HTTP1Wire.fields(head.fields, raw)))
     }
 
     // MARK: Writing
@@ -244,23 +235,10 @@ import NIOHTTP1
                 promise?.fail(ChannelError.operationUnsupported)
                 return
             }
-            if requestChunked && body.readableBytes > 0 {
-                var size = context.channel.allocator.buffer(capacity: 18)
-                size.writeString(String(body.readableBytes, radix: 16))
-                size.writeStaticString("\r\n")
-                context.write(wrapOutboundOut(size), promise: nil)
-                context.write(wrapOutboundOut(body), promise: nil)
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: promise)
-            } else {
-                context.write(wrapOutboundOut(body), promise: promise)
-            }
+            HTTP1Wire.writeBody(body, chunked: requestChunked, context: context, promise: promise)
         case .end:
             // Trailers are never forwarded (the proxy passes none).
-            if requestChunked {
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "0\r\n\r\n")), promise: promise)
-            } else if let promise {
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
-            }
+            HTTP1Wire.writeEnd(chunked: requestChunked, context: context, promise: promise)
             requestChunked = false
         }
     }
@@ -271,23 +249,12 @@ import NIOHTTP1
         let method = head.method.rawValue
         guard !method.isEmpty, method.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
               !head.uri.isEmpty, head.uri.utf8.allSatisfy(isTargetCharacter) else { return nil }
-        var size = method.utf8.count + head.uri.utf8.count + 16
-        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
-        var out = allocator.buffer(capacity: size)
+        var out = allocator.buffer(capacity: method.utf8.count + head.uri.utf8.count + 12 + HTTP1Wire.size(head.headers))
         out.writeString(method)
         out.writeStaticString(" ")
         out.writeString(head.uri)
         out.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
-        for (name, value) in head.headers {
-            guard !name.isEmpty, name.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
-                  value.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return nil }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("\r\n")
-        return out
+        return HTTP1Wire.write(head.headers, to: &out) ? out : nil
     }
 
     /// RFC 3986's characters in a request target: unreserved, gen-delims, sub-delims and `%`

@@ -64,12 +64,7 @@ import NIOHTTP1
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if var partial = partialHead {
-            partialHead = nil
-            partial.writeBuffer(&bytes)
-            bytes = partial
-        }
+        var bytes = HTTP1Wire.joined(&partialHead, unwrapInboundIn(data))
         do {
             try read(&bytes, context: context)
         } catch {
@@ -133,16 +128,12 @@ import NIOHTTP1
         if case .head = reading { context.fireChannelRead(wrapInboundOut(.end(nil))) }
     }
 
-    /// The head's `String`s, as NIOHTTP1's decoder makes them (bytes that are not UTF-8 become
-    /// U+FFFD there too; the forwarding rules refuse control bytes, not those).
-    /// (Both values share the fields' storage.)
+    /// The head's `String`s, as NIOHTTP1's decoder makes them, for the handler and for the
+    /// forwarding rules.
     private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> (HTTPRequestHead, RequestHead) {
-        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(head.fields.count)
-        for field in head.fields { fields.append((string(field.name), string(field.value))) }
-        let method = string(head.method)
-        let target = string(head.target)
+        let fields = HTTP1Wire.fields(head.fields, raw)
+        let method = HTTP1Wire.string(head.method, raw)
+        let target = HTTP1Wire.string(head.target, raw)
         return (HTTPRequestHead(version: HTTPVersion(major: 1, minor: head.minorVersion), method: HTTPMethod(rawValue: method),
                                 uri: target, headers: HTTPHeaders(fields)),
                 RequestHead(method: method, target: target, version: (1, head.minorVersion), headers: fields.map { (name: $0.0, value: $0.1) }))
@@ -185,24 +176,10 @@ import NIOHTTP1
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
                 return
             }
-            if responseChunked && body.readableBytes > 0 {
-                var size = context.channel.allocator.buffer(capacity: 18)
-                size.writeString(String(body.readableBytes, radix: 16))
-                size.writeStaticString("\r\n")
-                context.write(wrapOutboundOut(size), promise: nil)
-                context.write(wrapOutboundOut(body), promise: nil)
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: promise)
-            } else {
-                context.write(wrapOutboundOut(body), promise: promise)
-            }
+            HTTP1Wire.writeBody(body, chunked: responseChunked, context: context, promise: promise)
         case .end:
             // The registry's trailers are not passed on (as for requests: nobody reads them).
-            if responseChunked && !responseRefused {
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(staticString: "0\r\n\r\n")), promise: promise)
-            } else if let promise {
-                // Nothing to write; the promise still completes in order.
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
-            }
+            HTTP1Wire.writeEnd(chunked: responseChunked && !responseRefused, context: context, promise: promise)
             responseChunked = false
             responseBodySuppressed = false
         }
@@ -210,9 +187,7 @@ import NIOHTTP1
 
     /// The status line and fields, or nil when a name is not a token or a value is not field text.
     private static func responseHead(_ head: HTTPResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        var size = 64
-        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
-        var out = allocator.buffer(capacity: size)
+        var out = allocator.buffer(capacity: 32 + head.status.reasonPhrase.utf8.count + HTTP1Wire.size(head.headers))
         out.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeString(String(head.status.code))
         out.writeStaticString(" ")
@@ -220,95 +195,9 @@ import NIOHTTP1
         guard reason.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return nil }
         out.writeString(reason)
         out.writeStaticString("\r\n")
-        for (name, value) in head.headers {
-            guard !name.isEmpty, name.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
-                  value.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return nil }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("\r\n")
-        return out
+        return HTTP1Wire.write(head.headers, to: &out) ? out : nil
     }
 }
 
 @available(*, unavailable)
 extension HTTP1ServerCodec: Sendable {}
-
-extension HTTP1ChunkedBody {
-    /// Reads the body's part of `bytes` (moving past it) and returns its data as slices of them,
-    /// and the error that stopped it, if any: the data before an error is returned too, so that
-    /// what is handed on does not depend on how the bytes arrived. The slices are made before
-    /// anything is handed on: a handler may write or close meanwhile, and must not meet these
-    /// bytes borrowed.
-    mutating func read(_ bytes: inout ByteBuffer) -> (data: [ByteBuffer], error: HTTP1HeadError?) {
-        var data: [Range<Int>] = []
-        let result = bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
-            do throws(HTTP1HeadError) {
-                return .success(try read(raw) { data.append($0) })
-            } catch {
-                return .failure(error)
-            }
-        }
-        let start = bytes.readerIndex
-        let slices = data.map { bytes.getSlice(at: start + $0.lowerBound, length: $0.count)! }
-        switch result {
-        case .success(let used):
-            bytes.moveReaderIndex(forwardBy: used)
-            return (slices, nil)
-        case .failure(let error):
-            return (slices, error)
-        }
-    }
-}
-
-extension HTTPHeaders {
-    /// Whether a message with these fields keeps the connection open, as NIOHTTP1's
-    /// `isKeepAlive` decides it (the `Connection` tokens `close` and `keep-alive`, any letter
-    /// case; both, or either twice, mean close; neither: open on HTTP/1.1, closed on 1.0),
-    /// without its allocations: headers made through the public API leave NIOHTTP1 to split
-    /// every `Connection` value into a new array on each call.
-    func keepsAlive(version: HTTPVersion) -> Bool {
-        var close = false
-        var keepAlive = false
-        var seen = false
-        for (name, value) in self where name.equalsIgnoringASCIICase("connection") {
-            // One pass over the value: each comma-separated token, without the whitespace
-            // around it, compared as it goes with the two words (letters in either case).
-            var length = 0
-            var spaceAfter = false
-            var maybeClose = true
-            var maybeKeepAlive = true
-            func endToken() {
-                let isClose = maybeClose && length == 5
-                let isKeepAlive = maybeKeepAlive && length == 10
-                if isClose || isKeepAlive {
-                    if seen || isClose { close = true } else { keepAlive = true }
-                    seen = true
-                }
-                (length, spaceAfter, maybeClose, maybeKeepAlive) = (0, false, true, true)
-            }
-            for c in value.utf8 {
-                switch c {
-                case UInt8(ascii: ","):
-                    endToken()
-                case 0x20, 0x09:
-                    if length > 0 { spaceAfter = true }
-                default:
-                    let lower = c >= 0x41 && c <= 0x5A ? c + 0x20 : c
-                    if spaceAfter || length >= 5 || lower != Self.closeWord[length] { maybeClose = false }
-                    if spaceAfter || length >= 10 || lower != Self.keepAliveWord[length] { maybeKeepAlive = false }
-                    length += 1
-                }
-            }
-            endToken()
-        }
-        if close { return false }
-        if keepAlive { return true }
-        return version.major == 1 && version.minor >= 1
-    }
-
-    private static let closeWord = Array("close".utf8)
-    private static let keepAliveWord = Array("keep-alive".utf8)
-}

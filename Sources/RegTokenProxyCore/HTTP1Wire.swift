@@ -1,0 +1,155 @@
+import NIOCore
+import NIOHTTP1
+@_spi(HTTPBytes) import RegTokenAccess
+
+/// What ``HTTP1ServerCodec`` and ``HTTP1ClientCodec`` share on the wire: keeping an incomplete
+/// head, the `String`s of a head read, field lines written (and checked), and chunked bodies.
+enum HTTP1Wire {
+    /// `bytes` after the bytes kept of an incomplete head (the head readers want them again).
+    static func joined(_ partial: inout ByteBuffer?, _ bytes: ByteBuffer) -> ByteBuffer {
+        guard var joined = partial else { return bytes }
+        partial = nil
+        var bytes = bytes
+        joined.writeBuffer(&bytes)
+        return joined
+    }
+
+    /// The text of `range` of a head, as NIOHTTP1's decoder makes it (bytes that are not UTF-8
+    /// become U+FFFD there too; the forwarding rules refuse control bytes, not those).
+    static func string(_ range: Range<Int>, _ raw: UnsafeRawBufferPointer) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self)
+    }
+
+    /// The fields of a head read, as names and values.
+    static func fields(_ fields: [HTTP1RequestHead.Field], _ raw: UnsafeRawBufferPointer) -> [(String, String)] {
+        var out: [(String, String)] = []
+        out.reserveCapacity(fields.count)
+        for field in fields { out.append((string(field.name, raw), string(field.value, raw))) }
+        return out
+    }
+
+    /// The bytes the field lines of `headers` take, the empty line after them included.
+    static func size(_ headers: HTTPHeaders) -> Int {
+        var size = 2
+        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        return size
+    }
+
+    /// Writes the field lines of `headers` and the empty line after them.
+    /// - Returns: false (having written part of them) when a name is not a token or a value is
+    ///   not field text (a CR, LF or other control byte would let a peer split the head).
+    static func write(_ headers: HTTPHeaders, to out: inout ByteBuffer) -> Bool {
+        for (name, value) in headers {
+            guard !name.isEmpty, name.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
+                  value.utf8.allSatisfy({ HTTPBytes.isFieldText($0) }) else { return false }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return true
+    }
+
+    /// Writes a body part, as one chunk when `chunked` (an empty part writes nothing then: an
+    /// empty chunk would end the body).
+    static func writeBody(_ body: ByteBuffer, chunked: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard chunked && body.readableBytes > 0 else {
+            context.write(NIOAny(body), promise: promise)
+            return
+        }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(body.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(NIOAny(size), promise: nil)
+        context.write(NIOAny(body), promise: nil)
+        context.write(NIOAny(context.channel.allocator.buffer(staticString: "\r\n")), promise: promise)
+    }
+
+    /// Writes the end of a body: the last chunk when `chunked` (no trailers: the proxy passes
+    /// none on); otherwise nothing, but a promise still completes in order.
+    static func writeEnd(chunked: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        if chunked {
+            context.write(NIOAny(context.channel.allocator.buffer(staticString: "0\r\n\r\n")), promise: promise)
+        } else if let promise {
+            context.write(NIOAny(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        }
+    }
+}
+
+extension HTTP1ChunkedBody {
+    /// Reads the body's part of `bytes` (moving past it) and returns its data as slices of them,
+    /// and the error that stopped it, if any: the data before an error is returned too, so that
+    /// what is handed on does not depend on how the bytes arrived. The slices are made before
+    /// anything is handed on: a handler may write or close meanwhile, and must not meet these
+    /// bytes borrowed.
+    mutating func read(_ bytes: inout ByteBuffer) -> (data: [ByteBuffer], error: HTTP1HeadError?) {
+        var data: [Range<Int>] = []
+        let result = bytes.withUnsafeReadableBytes { raw -> Result<Int, HTTP1HeadError> in
+            do throws(HTTP1HeadError) {
+                return .success(try read(raw) { data.append($0) })
+            } catch {
+                return .failure(error)
+            }
+        }
+        let start = bytes.readerIndex
+        let slices = data.map { bytes.getSlice(at: start + $0.lowerBound, length: $0.count)! }
+        switch result {
+        case .success(let used):
+            bytes.moveReaderIndex(forwardBy: used)
+            return (slices, nil)
+        case .failure(let error):
+            return (slices, error)
+        }
+    }
+}
+
+extension HTTPHeaders {
+    /// Whether a message with these fields keeps the connection open, as NIOHTTP1's
+    /// `isKeepAlive` decides it (the `Connection` tokens `close` and `keep-alive`, any letter
+    /// case; both, or either twice, mean close; neither: open on HTTP/1.1, closed on 1.0),
+    /// without its allocations: headers made through the public API leave NIOHTTP1 to split
+    /// every `Connection` value into a new array on each call.
+    func keepsAlive(version: HTTPVersion) -> Bool {
+        var close = false
+        var keepAlive = false
+        var seen = false
+        for (name, value) in self where name.equalsIgnoringASCIICase("connection") {
+            // One pass over the value: each comma-separated token, without the whitespace
+            // around it, compared as it goes with the two words (letters in either case).
+            var length = 0
+            var spaceAfter = false
+            var maybeClose = true
+            var maybeKeepAlive = true
+            func endToken() {
+                let isClose = maybeClose && length == 5
+                let isKeepAlive = maybeKeepAlive && length == 10
+                if isClose || isKeepAlive {
+                    if seen || isClose { close = true } else { keepAlive = true }
+                    seen = true
+                }
+                (length, spaceAfter, maybeClose, maybeKeepAlive) = (0, false, true, true)
+            }
+            for c in value.utf8 {
+                switch c {
+                case UInt8(ascii: ","):
+                    endToken()
+                case 0x20, 0x09:
+                    if length > 0 { spaceAfter = true }
+                default:
+                    let lower = c >= 0x41 && c <= 0x5A ? c + 0x20 : c
+                    if spaceAfter || length >= 5 || lower != Self.closeWord[length] { maybeClose = false }
+                    if spaceAfter || length >= 10 || lower != Self.keepAliveWord[length] { maybeKeepAlive = false }
+                    length += 1
+                }
+            }
+            endToken()
+        }
+        if close { return false }
+        if keepAlive { return true }
+        return version.major == 1 && version.minor >= 1
+    }
+
+    private static let closeWord = Array("close".utf8)
+    private static let keepAliveWord = Array("keep-alive".utf8)
+}
