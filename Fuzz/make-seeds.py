@@ -109,11 +109,12 @@ seed("FuzzForwarding", "http10", b"\x05GET /v2/ HTTP/1.0\r\nAuthorization: @RO@\
 seed("FuzzHTTP1", "get", b"\x07GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: registry\r\nAuthorization: Basic dG9rZW46eA==\r\nUser-Agent: docker/27.0\r\n\r\n")
 seed("FuzzHTTP1", "patch-chunked", b"\x2aPATCH /v2/acme/app/blobs/uploads/u1 HTTP/1.1\r\nHost: registry\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b;q=\"x y\"\r\nhello\r\n0\r\nX-T: 1\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")
 seed("FuzzHTTP1", "head-http10", b"\x03\r\nHEAD /v2/ HTTP/1.0\r\nX-Empty:\r\nX-Spaced:  a  b  \r\nContent-Length: 0\r\n\r\n")
-# FuzzHTTP1Response: the first byte's low 7 bits say where the rest is split in two reads, its
-# high bit whether the first of the two requests answered was a HEAD; the rest is what the registry sent.
-seed("FuzzHTTP1Response", "length-then-chunked", b"\x11HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\r\n{}HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n")
-seed("FuzzHTTP1Response", "head-continue-204", b"\x85HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
-seed("FuzzHTTP1Response", "http10-close", b"\x20HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nX-Spaced:  a  b  \r\n\r\nnot found")
+# FuzzHTTP1Response: the first byte's high bit says whether the first of the two requests answered
+# was a HEAD, the other 15 bits of the first two bytes where the rest is split in two reads; the rest
+# is what the registry sent.
+seed("FuzzHTTP1Response", "length-then-chunked", b"\x00\x81HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\r\n{}HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n")
+seed("FuzzHTTP1Response", "head-continue-204", b"\x80\x05HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+seed("FuzzHTTP1Response", "http10-close", b"\x00\x20HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nX-Spaced:  a  b  \r\n\r\nnot found")
 
 for target, files in seeds.items():
     d = os.path.join(HERE, "Corpus", target)

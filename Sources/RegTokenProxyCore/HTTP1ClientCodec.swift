@@ -13,7 +13,7 @@ import NIOHTTP1
 /// writes every field as given, and chunk-encodes the body when the head says `chunked`. Method,
 /// target and fields are checked as NIOHTTP1's request header validator checks them (a method
 /// token, a target of the characters RFC 3986 allows, token names and field-text values): a head
-/// that breaks this is not written and the connection is closed.
+/// that breaks this is not written, nor is anything after it, and the connection is closed.
 ///
 /// Reading (RFC 9112 §6.3), strictly, since where a response ends is where the next one starts:
 /// - 1xx responses (but 101, refused) are read past, as NIOHTTP1's client pipeline drops them;
@@ -21,7 +21,8 @@ import NIOHTTP1
 /// - A response to `HEAD`, and a 204 or 304, has no body, whatever its fields say.
 /// - Otherwise `Transfer-Encoding` must be exactly one `chunked` and comes without
 ///   `Content-Length`; `Content-Length` is one field of 1 to 18 digits; with neither, the body
-///   ends when the registry closes the connection.
+///   ends when the registry closes the connection (the handler is told `Connection: close`; a
+///   connection that fails rather than closes hands on no end).
 /// - Nothing is read after a response that closes the connection (HTTP/1.0 without keep-alive,
 ///   `Connection: close`).
 /// - A response nobody asked for, or anything else, is an error: the connection is closed (the
@@ -51,6 +52,12 @@ import NIOHTTP1
     /// or `Connection: close`): nothing after it is read.
     private var lastResponse = false
     private var requestChunked = false
+    /// A request head was not written: its body and end are not either, and nothing more is.
+    private var requestRefused = false
+    /// Reads that arrived while one was being handled (a handler reading again from within):
+    /// handled after it, in order.
+    private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    private var handling = false
 
     /// - Parameter maxHeadBytes: the largest response head taken, and the most bytes of chunk
     ///   extensions and trailers.
@@ -62,22 +69,34 @@ import NIOHTTP1
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = HTTP1Wire.joined(&partialHead, unwrapInboundIn(data))
-        do {
-            try read(&bytes, context: context)
-        } catch {
-            reading = .stopped
-            context.fireErrorCaught(error)
+        waiting.append(unwrapInboundIn(data))
+        guard !handling else { return }
+        handling = true
+        defer { handling = false }
+        while let next = waiting.popFirst() {
+            var bytes = HTTP1Wire.joined(&partialHead, next)
+            do {
+                try read(&bytes, context: context)
+            } catch {
+                reading = .stopped
+                context.fireErrorCaught(error)
+            }
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        // A body framed by the close ends here.
+        // A body framed by the close ends here (unless the connection failed: then it was cut
+        // short, and no end is handed on).
         if case .untilClose = reading {
             reading = .stopped
             context.fireChannelRead(wrapInboundOut(.end(nil)))
         }
         context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        reading = .stopped
+        context.fireErrorCaught(error)
     }
 
     private func read(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) throws(HTTP1HeadError) {
@@ -127,6 +146,7 @@ import NIOHTTP1
     }
 
     private func headRead(_ head: HTTPResponseHead, framing: Framing, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+        var head = head
         let code = head.status.code
         if code == 101 { throw HTTP1HeadError(status: 502, message: "registry response: 101 Switching Protocols") }
         // An interim response: the final one follows, for the same request. One that would end
@@ -149,7 +169,12 @@ import NIOHTTP1
             case .none: reading = afterResponse
             case .length(let n): reading = .length(n)
             case .chunked: reading = .chunked(HTTP1ChunkedBody(limit: limit))
-            case .untilClose: reading = .untilClose
+            case .untilClose:
+                // The connection ends with this response, whatever its fields say: the handler
+                // is told so (it drops the connection after the response, never reuses it).
+                reading = .untilClose
+                lastResponse = true
+                if head.headers.keepsAlive(version: head.version) { head.headers.replaceOrAdd(name: "connection", value: "close") }
             }
         }
         let bodiless: Bool
@@ -219,7 +244,9 @@ import NIOHTTP1
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            guard let bytes = Self.requestHead(head, allocator: context.channel.allocator) else {
+            guard !requestRefused, let bytes = Self.requestHead(head, allocator: context.channel.allocator) else {
+                requestRefused = true
+                reading = .stopped
                 promise?.fail(HTTPParserError.invalidHeaderToken)
                 context.fireErrorCaught(HTTPParserError.invalidHeaderToken)
                 return
@@ -231,12 +258,16 @@ import NIOHTTP1
             awaiting.append(head.method == .HEAD)
             context.write(wrapOutboundOut(bytes), promise: promise)
         case .body(let part):
-            guard case .byteBuffer(let body) = part else {
+            guard !requestRefused, case .byteBuffer(let body) = part else {
                 promise?.fail(ChannelError.operationUnsupported)
                 return
             }
             HTTP1Wire.writeBody(body, chunked: requestChunked, context: context, promise: promise)
         case .end:
+            guard !requestRefused else {
+                promise?.fail(HTTPParserError.invalidHeaderToken)
+                return
+            }
             // Trailers are never forwarded (the proxy passes none).
             HTTP1Wire.writeEnd(chunked: requestChunked, context: context, promise: promise)
             requestChunked = false
@@ -248,28 +279,13 @@ import NIOHTTP1
     private static func requestHead(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> ByteBuffer? {
         let method = head.method.rawValue
         guard !method.isEmpty, method.utf8.allSatisfy({ HTTPBytes.isTokenCharacter($0) }),
-              !head.uri.isEmpty, head.uri.utf8.allSatisfy(isTargetCharacter) else { return nil }
+              !head.uri.isEmpty, head.uri.utf8.allSatisfy(HTTP1Wire.isTargetCharacter) else { return nil }
         var out = allocator.buffer(capacity: method.utf8.count + head.uri.utf8.count + 12 + HTTP1Wire.size(head.headers))
         out.writeString(method)
         out.writeStaticString(" ")
         out.writeString(head.uri)
         out.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
         return HTTP1Wire.write(head.headers, to: &out) ? out : nil
-    }
-
-    /// RFC 3986's characters in a request target: unreserved, gen-delims, sub-delims and `%`
-    /// (what NIOHTTP1's request validator allows).
-    private static func isTargetCharacter(_ c: UInt8) -> Bool {
-        switch c {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
-             UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "@"),
-             UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
-            true
-        default:
-            false
-        }
     }
 }
 

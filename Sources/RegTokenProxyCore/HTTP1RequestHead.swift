@@ -12,8 +12,10 @@
 /// - Empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2).
 /// - The request line is `method SP target SP version CRLF`: the method one or more token
 ///   characters (any token: llhttp reads only the methods it knows, and the access decision
-///   answers 405 to those the registry API does not have), the target a path (`/` then visible
-///   ASCII, 0x21–0x7E: the registry API has no other form of target), the version exactly
+///   answers 405 to those the registry API does not have), the target a path (`/` then the
+///   characters RFC 3986 allows in one, unescaped: letters, digits, `-._~:/?#[]@!$&'()*+,;=%`;
+///   the registry API has no other form of target, and the proxy writes only those upstream),
+///   the version exactly
 ///   `HTTP/1.1` or `HTTP/1.0` (another `HTTP/d.d`: 505).
 /// - Each field line is `name ":" OWS value OWS CRLF`: the name one or more token characters,
 ///   with nothing between it and the colon; the value any of tab, space, visible ASCII and bytes
@@ -99,8 +101,8 @@
         guard b(i) == UInt8(ascii: "/") else {
             throw bad(b(i) == 0x20 ? "the request line has more than one space after the method" : "the request target is not a path starting with '/'")
         }
-        while b(i) >= 0x21 && b(i) <= 0x7E { i += 1 }
-        guard b(i) == 0x20 else { throw bad("the request target has a character that is not visible ASCII") }
+        while HTTP1Wire.isTargetCharacter(b(i)) { i += 1 }
+        guard b(i) == 0x20 else { throw bad("the request target has a character RFC 3986 does not allow (escape it with %)") }
         let target = targetStart..<i
         i += 1
 

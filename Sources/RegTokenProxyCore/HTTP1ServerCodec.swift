@@ -53,6 +53,10 @@ import NIOHTTP1
     private var responseChunked = false
     private var responseBodySuppressed = false
     private var responseRefused = false
+    /// Reads that arrived while one was being handled (a handler reading again from within):
+    /// handled after it, in order.
+    private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    private var handling = false
 
     /// - Parameter maxHeadBytes: the largest request head taken (431 beyond), also the most
     ///   bytes of chunk extensions and trailers a body may have (400 beyond).
@@ -64,12 +68,18 @@ import NIOHTTP1
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = HTTP1Wire.joined(&partialHead, unwrapInboundIn(data))
-        do {
-            try read(&bytes, context: context)
-        } catch {
-            reading = .stopped
-            context.fireErrorCaught(error)
+        waiting.append(unwrapInboundIn(data))
+        guard !handling else { return }
+        handling = true
+        defer { handling = false }
+        while let next = waiting.popFirst() {
+            var bytes = HTTP1Wire.joined(&partialHead, next)
+            do {
+                try read(&bytes, context: context)
+            } catch {
+                reading = .stopped
+                context.fireErrorCaught(error)
+            }
         }
     }
 
@@ -124,8 +134,11 @@ import NIOHTTP1
             reading = .stopped
         }
         awaitingHead.append(head.method == .HEAD)
+        // Decided before the head is handed on: the handler may act on the connection meanwhile.
+        let bodiless: Bool
+        if case .head = reading { bodiless = true } else { bodiless = false }
         context.fireChannelRead(wrapInboundOut(.head(head)))
-        if case .head = reading { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+        if bodiless { context.fireChannelRead(wrapInboundOut(.end(nil))) }
     }
 
     /// The head's `String`s, as NIOHTTP1's decoder makes them, for the handler and for the

@@ -5,6 +5,21 @@ import NIOHTTP1
 /// What ``HTTP1ServerCodec`` and ``HTTP1ClientCodec`` share on the wire: keeping an incomplete
 /// head, the `String`s of a head read, field lines written (and checked), and chunked bodies.
 enum HTTP1Wire {
+    /// RFC 3986's characters in a request target: unreserved, gen-delims, sub-delims and `%`
+    /// (what NIOHTTP1's request validator allows).
+    static func isTargetCharacter(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
+             UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "@"),
+             UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
+            true
+        default:
+            false
+        }
+    }
+
     /// `bytes` after the bytes kept of an incomplete head (the head readers want them again).
     static func joined(_ partial: inout ByteBuffer?, _ bytes: ByteBuffer) -> ByteBuffer {
         guard var joined = partial else { return bytes }

@@ -82,6 +82,10 @@ struct HTTP1RequestHeadTests {
         ("GET v2/ HTTP/1.1\r\n\r\n", .error(400)),
         ("GET http://r/v2/ HTTP/1.1\r\n\r\n", .error(400)),
         ("OPTIONS * HTTP/1.1\r\n\r\n", .error(400)),
+        // Only what RFC 3986 allows unescaped in a target (the proxy writes nothing else upstream).
+        ("GET /v2/a/b/manifests/x?z={ HTTP/1.1\r\nHost: r\r\n\r\n", .error(400)),
+        ("GET /v2/a\"b HTTP/1.1\r\nHost: r\r\n\r\n", .error(400)),
+        ("GET /v2/a|b^c HTTP/1.1\r\nHost: r\r\n\r\n", .error(400)),
     ])
     func rules(_ input: String, _ expected: Outcome) {
         #expect(Self.ours(input) == expected)

@@ -173,6 +173,9 @@ struct HTTP1ServerCodecTests {
                 == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
         #expect(try Self.written(method: "HEAD", [head(.ok, [])]).0 == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
         #expect(try Self.written(method: "HEAD", [head(.ok, []), .end(nil)]).0 == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        // A body written after a HEAD's head is not sent (its write fails).
+        #expect(try Self.written(method: "HEAD", [head(.ok, [("Content-Length", "5")]), .body(.byteBuffer(body)), .end(nil)]).0
+                == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
         // 204 and 304: no framing headers at all.
         #expect(try Self.written([head(.noContent, [("Content-Length", "0"), ("Transfer-Encoding", "chunked")]), .end(nil)]).0
                 == "HTTP/1.1 204 No Content\r\n\r\n")

@@ -5,24 +5,25 @@ import NIOHTTP1
 @_spi(Benchmarks) @testable import RegTokenProxyCore
 
 // The registry side's HTTP/1.1 codec (HTTP1ClientCodec: HTTP1ResponseHeadReader and
-// HTTP1ChunkedBody) on raw bytes from the registry. The first input byte says where the bytes are
-// split in two reads (its low 7 bits) and whether the first of the two requests they answer was a
-// HEAD (its high bit); the rest is what the registry sent.
+// HTTP1ChunkedBody) on raw bytes from the registry. The first two input bytes say whether the
+// first of the two requests they answer was a HEAD (the first byte's high bit) and where the
+// bytes are split in two reads (the other 15 bits); the rest is what the registry sent.
 //
 // Invariants: no crash; the same parts read whole and split in two; and beside NIOHTTP1's client
 // pipeline (llhttp) on the same bytes: every part the codec hands on, NIOHTTP1 hands on alike, in
 // the same order (so where a response ends, llhttp ends it too). The codec may refuse more than
 // llhttp, never read otherwise. Aside, the documented differences: whitespace at the end of a
-// value is not part of it (RFC 9110 §5.5; llhttp keeps it in responses), and a tab around a
-// Content-Length value is taken (llhttp refuses it).
+// value is not part of it (RFC 9110 §5.5; llhttp keeps it in responses), a tab around a
+// Content-Length value is taken (llhttp refuses it), and a response whose body ends with the
+// connection gets `connection: close` (lowercase; left out when comparing).
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTP1Response(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = Fuzz.bytes(data, size)
-    guard let first = input.first, input.count > 1 else { return 0 }
-    let bytes = Array(input.dropFirst())
-    let split = Int(first & 0x7F) % bytes.count
-    let methods: [HTTPMethod] = [first & 0x80 != 0 ? .HEAD : .GET, .GET]
+    guard input.count > 2 else { return 0 }
+    let bytes = Array(input.dropFirst(2))
+    let split = (Int(input[0] & 0x7F) << 8 | Int(input[1])) % bytes.count
+    let methods: [HTTPMethod] = [input[0] & 0x80 != 0 ? .HEAD : .GET, .GET]
 
     let whole = ours([bytes], methods: methods)
     let twice = ours([Array(bytes[..<split]), Array(bytes[split...])], methods: methods)
@@ -56,7 +57,7 @@ private func normalized(_ parts: [HTTPClientResponsePart]) -> [Part] {
     for part in parts {
         switch part {
         case .head(let h):
-            out.append(.head(h.status.code, h.version.minor, h.headers.map { "\($0.name): \(trimmed($0.value))" }))
+            out.append(.head(h.status.code, h.version.minor, h.headers.filter { !($0.name == "connection" && $0.value == "close") }.map { "\($0.name): \(trimmed($0.value))" }))
         case .body(let b):
             let bytes = Array(b.readableBytesView)
             if case .body(let before)? = out.last { out[out.count - 1] = .body(before + bytes) } else { out.append(.body(bytes)) }
