@@ -177,8 +177,15 @@ public struct AccessPolicy: Sendable {
     /// the ``BodyFraming`` to forward it with; build its upstream headers with
     /// ``ForwardedHeaders/upstream(_:framing:scheme:clientAddress:)``.
     public func decide(head: RequestHead, client: IPAddress? = nil, verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        decide(head: head, framing: head.framing(), client: client, verifier: verifier, now: now)
+    }
+
+    /// ``decide(head:client:verifier:now:)`` with the head's `framing()` already worked out (a
+    /// front proxy's HTTP codec needs it first, to know where the body ends).
+    package func decide(head: RequestHead, framing checked: Result<BodyFraming, HeadViolation>, client: IPAddress?,
+                        verifier: TokenVerifier, now: Int64) -> AccessDecision {
         let framing: BodyFraming
-        switch head.framing() {
+        switch checked {
         case .success(let f): framing = f
         case .failure(let v): return deny(v)
         }

@@ -5,8 +5,9 @@ import NIOHTTP1
 /// The client side of the proxy's HTTP/1.1, in place of NIOHTTP1's server codecs
 /// (`configureHTTPServerPipeline`): request heads are read by ``HTTP1RequestHeadReader`` and
 /// chunked bodies by ``HTTP1ChunkedBody`` straight from the socket's bytes, and responses are
-/// written as bytes. The proxy's handler sees the same `HTTPServerRequestPart`s and writes the
-/// same `HTTPServerResponsePart`s as with NIOHTTP1.
+/// written as bytes. The proxy's handler reads ``ProxyRequestPart``s (each head with the
+/// framing the codec found, so that the decision does not work it out again) and writes the same
+/// `HTTPServerResponsePart`s as with NIOHTTP1.
 ///
 /// Reading:
 /// - A body is framed by the forwarding rules of `RequestHead` (`framing()`), the very rules the
@@ -25,9 +26,25 @@ import NIOHTTP1
 ///   `HEAD` request keeps its framing headers and has no body.
 /// - Header names must be tokens and values field text (no CR, LF or other control byte): a
 ///   response head that breaks this is not written, and the connection is closed.
+/// A request head as ``HTTP1ServerCodec`` read it: the forwarding rules' view of it, and the
+/// body framing those rules gave it, which the codec read the body by.
+@_spi(Benchmarks) public struct ProxyRequestHead: Sendable {
+    public var request: RequestHead
+    /// `nil` when the forwarding rules refuse the head's framing (nothing after it was read; the
+    /// decision says why).
+    public var framing: BodyFraming?
+}
+
+/// What ``HTTP1ServerCodec`` hands on: a head, its body's bytes, and the end of each request.
+@_spi(Benchmarks) public enum ProxyRequestPart: Sendable {
+    case head(ProxyRequestHead)
+    case body(ByteBuffer)
+    case end
+}
+
 @_spi(Benchmarks) public final class HTTP1ServerCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
-    public typealias InboundOut = HTTPServerRequestPart
+    public typealias InboundOut = ProxyRequestPart
     public typealias OutboundIn = HTTPServerResponsePart
     public typealias OutboundOut = ByteBuffer
 
@@ -90,7 +107,7 @@ import NIOHTTP1
                 return
             case .head:
                 // The reader is used in place (no copy): its fields' storage stays unshared.
-                let found = bytes.withUnsafeReadableBytes { raw -> Result<((HTTPRequestHead, RequestHead), Int)?, HTTP1HeadError> in
+                let found = bytes.withUnsafeReadableBytes { raw -> Result<(RequestHead, Int)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
                         return .success((Self.requestHead(head, raw), head.length))
@@ -109,47 +126,47 @@ import NIOHTTP1
                 let data = bytes.readSlice(length: n)!
                 reading = n == left ? .head : .length(left - n)
                 context.fireChannelRead(wrapInboundOut(.body(data)))
-                if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+                if n == left { context.fireChannelRead(wrapInboundOut(.end)) }
             case .chunked(var body):
                 let (data, error) = body.read(&bytes)
                 reading = error != nil ? .stopped : body.isComplete ? .head : .chunked(body)
                 for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
                 if let error { throw error }
-                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end)) }
             }
         }
     }
 
-    private func headRead(_ heads: (HTTPRequestHead, RequestHead), context: ChannelHandlerContext) {
-        let (head, request) = heads
+    private func headRead(_ request: RequestHead, context: ChannelHandlerContext) {
+        let framing: BodyFraming?
         switch request.framing() {
-        case .success(.none):
-            reading = .head
-        case .success(.length(let n)):
-            reading = .length(n)
-        case .success(.chunked):
-            reading = .chunked(HTTP1ChunkedBody(limit: chunkOverheadLimit))
+        case .success(let f):
+            framing = f
+            switch f {
+            case .none: reading = .head
+            case .length(let n): reading = .length(n)
+            case .chunked: reading = .chunked(HTTP1ChunkedBody(limit: chunkOverheadLimit))
+            }
         case .failure:
             // The decision refuses it with the same rules, and closes.
+            framing = nil
             reading = .stopped
         }
-        awaitingHead.append(head.method == .HEAD)
+        awaitingHead.append(request.method == "HEAD")
         // Decided before the head is handed on: the handler may act on the connection meanwhile.
         let bodiless: Bool
         if case .head = reading { bodiless = true } else { bodiless = false }
-        context.fireChannelRead(wrapInboundOut(.head(head)))
-        if bodiless { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+        context.fireChannelRead(wrapInboundOut(.head(ProxyRequestHead(request: request, framing: framing))))
+        if bodiless { context.fireChannelRead(wrapInboundOut(.end)) }
     }
 
-    /// The head's `String`s, as NIOHTTP1's decoder makes them, for the handler and for the
-    /// forwarding rules.
-    private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> (HTTPRequestHead, RequestHead) {
-        let fields = HTTP1Wire.fields(head.fields, raw)
-        let method = HTTP1Wire.string(head.method, raw)
-        let target = HTTP1Wire.string(head.target, raw)
-        return (HTTPRequestHead(version: HTTPVersion(major: 1, minor: head.minorVersion), method: HTTPMethod(rawValue: method),
-                                uri: target, headers: HTTPHeaders(fields)),
-                RequestHead(method: method, target: target, version: (1, head.minorVersion), headers: fields.map { (name: $0.0, value: $0.1) }))
+    /// The head's `String`s, for the forwarding rules and the handler.
+    private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> RequestHead {
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(head.fields.count)
+        for field in head.fields { fields.append((HTTP1Wire.string(field.name, raw), HTTP1Wire.string(field.value, raw))) }
+        return RequestHead(method: HTTP1Wire.string(head.method, raw), target: HTTP1Wire.string(head.target, raw),
+                           version: (1, head.minorVersion), headers: fields)
     }
 
     // MARK: Writing

@@ -119,17 +119,17 @@ extension HTTP1ChunkedBody {
     }
 }
 
-extension HTTPHeaders {
+extension HTTP1Wire {
     /// Whether a message with these fields keeps the connection open, as NIOHTTP1's
     /// `isKeepAlive` decides it (the `Connection` tokens `close` and `keep-alive`, any letter
     /// case; both, or either twice, mean close; neither: open on HTTP/1.1, closed on 1.0),
     /// without its allocations: headers made through the public API leave NIOHTTP1 to split
     /// every `Connection` value into a new array on each call.
-    func keepsAlive(version: HTTPVersion) -> Bool {
+    static func keepsAlive<Fields: Sequence<(name: String, value: String)>>(_ fields: Fields, major: Int, minor: Int) -> Bool {
         var close = false
         var keepAlive = false
         var seen = false
-        for (name, value) in self where name.equalsIgnoringASCIICase("connection") {
+        for (name, value) in fields where name.equalsIgnoringASCIICase("connection") {
             // One pass over the value: each comma-separated token, without the whitespace
             // around it, compared as it goes with the two words (letters in either case).
             var length = 0
@@ -162,9 +162,21 @@ extension HTTPHeaders {
         }
         if close { return false }
         if keepAlive { return true }
-        return version.major == 1 && version.minor >= 1
+        return major == 1 && minor >= 1
     }
 
     private static let closeWord = Array("close".utf8)
     private static let keepAliveWord = Array("keep-alive".utf8)
+}
+
+extension HTTPHeaders {
+    /// ``HTTP1Wire/keepsAlive(_:major:minor:)`` of these fields.
+    func keepsAlive(version: HTTPVersion) -> Bool {
+        HTTP1Wire.keepsAlive(self, major: Int(version.major), minor: Int(version.minor))
+    }
+}
+
+extension RequestHead {
+    /// ``HTTP1Wire/keepsAlive(_:major:minor:)`` of this head.
+    var keepsAlive: Bool { HTTP1Wire.keepsAlive(headers, major: version.major, minor: version.minor) }
 }

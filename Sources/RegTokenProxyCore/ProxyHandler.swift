@@ -15,7 +15,7 @@ import Glibc
 /// What happens when is ``ProxyConnectionStateMachine``'s: every callback here turns into one of
 /// its events, and this class performs the actions it returns (writes, reads, timers, logging).
 package final class ProxyHandler: ChannelDuplexHandler {
-    package typealias InboundIn = HTTPServerRequestPart
+    package typealias InboundIn = ProxyRequestPart
     package typealias OutboundIn = HTTPServerResponsePart
     package typealias OutboundOut = HTTPServerResponsePart
 
@@ -33,7 +33,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// in order once it has. While any wait, nothing more is read from the client, so they are
     /// bounded by what one read brought. When none wait (clients that do not pipeline), reads are
     /// never withheld, so the socket's read interest is never switched off and on per request.
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queued = CircularBuffer<ProxyRequestPart>()
     /// A read from the client was asked for while parts were queued.
     private var readHeldForQueue = false
     private var draining = false
@@ -173,7 +173,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         handle(part, context: context)
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: ProxyRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             requestHead(head, context: context)
@@ -237,9 +237,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func requestHead(_ head: ProxyRequestHead, context: ChannelHandlerContext) {
+        let request = head.request
         started = .now()
-        requestVersion = head.version
+        requestVersion = HTTPVersion(major: 1, minor: request.version.minor == 0 ? 0 : 1)
         tokenID = nil
         account = nil
         if clientAddress == nil {
@@ -249,22 +250,23 @@ package final class ProxyHandler: ChannelDuplexHandler {
         status = 0
         refusal = nil
         forwardedHead = nil
-        method = head.method.rawValue
-        let uri = head.uri.utf8
+        method = request.method
+        let uri = request.target.utf8
         if let query = uri.firstIndex(of: UInt8(ascii: "?")) {
             path = String(decoding: uri[..<query].prefix(512), as: UTF8.self)
         } else {
-            path = uri.count <= 512 ? head.uri : String(decoding: uri.prefix(512), as: UTF8.self)
+            path = uri.count <= 512 ? request.target : String(decoding: uri.prefix(512), as: UTF8.self)
         }
-        let http10 = head.version.major == 1 && head.version.minor == 0
-        // The head's size was bounded by the codec (``HTTP1ServerCodec``: 431 beyond the limit).
-        let request = RequestHead(method: head.method.rawValue, target: head.uri,
-                                  version: (Int(head.version.major), Int(head.version.minor)), headers: Array(head.headers))
+        let http10 = request.version.minor == 0
+        let keepAlive = request.keepsAlive
         let t0 = NIODeadline.now()
         // Behind trusted reverse proxies, the client their X-Forwarded-For names; else the peer.
         let client = config.trustedProxies.isEmpty
-            ? peer : ClientAddress.resolve(peer: peer, forwardedFor: head.headers["X-Forwarded-For"], trusted: config.trustedProxies)
-        let decision = state.decide(request, client: client, now: WallClock.now())
+            ? peer : ClientAddress.resolve(peer: peer, forwardedFor: request.values("x-forwarded-for"), trusted: config.trustedProxies)
+        // The codec read the body by the framing it found; a head it refused is checked again
+        // here only for the reason, which the answer names.
+        let framing = head.framing.map { .success($0) } ?? request.framing()
+        let decision = state.decide(request, framing: framing, client: client, now: WallClock.now())
         metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
         metrics.record(decision)
 
@@ -272,7 +274,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .deny(let denied):
             tokenID = denied.tokenID
             refusal = (denied.code, denied.message, denied.reason.rawValue)
-            perform(machine.requestHead(.refuse(status: denied.status, close: denied.close), keepAlive: head.headers.keepsAlive(version: head.version), http10: http10))
+            perform(machine.requestHead(.refuse(status: denied.status, close: denied.close), keepAlive: keepAlive, http10: http10))
         case .allow(let allowed):
             tokenID = allowed.tokenID
             account = allowed.account
@@ -280,8 +282,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
             // here, they must say https (and a client cannot claim otherwise).
             let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.clientScheme,
                                                     clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description)
-            forwardedHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: HTTPHeaders(headers))
-            perform(machine.requestHead(.forward, keepAlive: head.headers.keepsAlive(version: head.version), http10: http10))
+            forwardedHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.target,
+                                            headers: HTTPHeaders(headers))
+            perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10))
         }
     }
 

@@ -63,10 +63,15 @@ public final class ProxyState: Sendable {
     /// The decision for one request that would be forwarded: the forwarding rules, then the rights.
     /// - Parameter client: the client's address, for tokens limited to addresses.
     public func decide(_ head: RequestHead, client: IPAddress? = nil, now: Int64) -> AccessDecision {
+        decide(head, framing: head.framing(), client: client, now: now)
+    }
+
+    /// ``decide(_:client:now:)`` with the head's framing already worked out (by the codec).
+    package func decide(_ head: RequestHead, framing: Result<BodyFraming, HeadViolation>, client: IPAddress?, now: Int64) -> AccessDecision {
         namespaceCell.read { box in
             let stale = revocationsStale(now: now)
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
-                .decide(head: head, client: client, verifier: verifier, now: now)
+                .decide(head: head, framing: framing, client: client, verifier: verifier, now: now)
         }
     }
 }

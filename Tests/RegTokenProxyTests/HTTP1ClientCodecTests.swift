@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -241,13 +242,13 @@ struct HTTP1ClientCodecTests {
     static func written(_ parts: [HTTPClientRequestPart]) throws -> (String, refused: Bool) {
         let channel = EmbeddedChannel(handler: HTTP1ClientCodec())
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        var refused = false
-        for part in parts { channel.write(part).whenFailure { _ in refused = true } }
+        let refused = NIOLockedValueBox(false)
+        for part in parts { channel.write(part).whenFailure { _ in refused.withLockedValue { $0 = true } } }
         channel.flush()
         var out = ""
         while let b = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: b) }
         _ = try? channel.throwIfErrorCaught()
-        return (out, refused)
+        return (out, refused.withLockedValue { $0 })
     }
 
     @Test("requests are written as given, chunk-encoded when their own field says chunked; a target or field a parser could split is never written")

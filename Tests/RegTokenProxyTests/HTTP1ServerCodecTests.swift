@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 @_spi(Benchmarks) @testable import RegTokenProxyCore
+import RegTokenAccess
 import RegTokenLoadTest
 import Testing
 
@@ -41,8 +42,22 @@ struct HTTP1ServerCodecTests {
         return out
     }
 
+    /// The codec's parts as compared with NIOHTTP1's.
+    static func normalized(_ parts: [ProxyRequestPart]) -> [Part] {
+        normalized(parts.map { part -> HTTPServerRequestPart in
+            switch part {
+            case .head(let h):
+                .head(HTTPRequestHead(version: HTTPVersion(major: h.request.version.major, minor: h.request.version.minor),
+                                      method: HTTPMethod(rawValue: h.request.method), uri: h.request.target,
+                                      headers: HTTPHeaders(h.request.headers.map { ($0.name, $0.value) })))
+            case .body(let b): .body(b)
+            case .end: .end(nil)
+            }
+        })
+    }
+
     /// What the codec hands on for `bytes` arriving in the given pieces, and the error it met.
-    static func ours(_ bytes: [UInt8], cuts: [Int] = [], limit: Int = 16384) -> (parts: [Part], error: HTTP1HeadError?) {
+    static func ours(_ bytes: [UInt8], cuts: [Int] = [], limit: Int = 16384) -> (parts: [Part], error: HTTP1HeadError?, framings: [BodyFraming?]) {
         let channel = EmbeddedChannel(handler: HTTP1ServerCodec(maxHeadBytes: limit))
         defer { _ = try? channel.finish() }
         var error: HTTP1HeadError?
@@ -58,9 +73,12 @@ struct HTTP1ServerCodecTests {
             }
             start = cut
         }
-        var parts: [HTTPServerRequestPart] = []
-        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) { parts.append(part) }
-        return (normalized(parts), error)
+        var parts: [ProxyRequestPart] = []
+        while let part = try? channel.readInbound(as: ProxyRequestPart.self) { parts.append(part) }
+        let framings = parts.compactMap { part -> BodyFraming?? in
+            if case .head(let h) = part { h.framing } else { nil }
+        }
+        return (normalized(parts), error, framings)
     }
 
     static func chunked(_ data: [UInt8], sizes: [Int]) -> [UInt8] {
@@ -140,7 +158,21 @@ struct HTTP1ServerCodecTests {
             let out = Self.ours(Array("\(method) /v2/a/b/manifests/x HTTP/1.1\r\nHost: r\r\n\(framing)\r\n\r\nhelloGET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n".utf8))
             #expect(out.error == nil)
             #expect(out.parts.count == 1, "\(framing): \(out.parts)")
+            // The decision gets no framing and works out why itself.
+            #expect(out.framings.count == 1 && out.framings[0] == nil, "\(framing): \(out.framings)")
         }
+    }
+
+    @Test("each head is handed on with the framing its body was read by, for the decision to forward it with")
+    func framingHandedOn() {
+        let out = Self.ours(Array(("GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n"
+            + "PUT /v2/a/b/manifests/x HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\n\r\nhello"
+            + "PATCH /v2/a/b/blobs/uploads/u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + "PUT /v2/a/b/manifests/y HTTP/1.1\r\nHost: r\r\nContent-Length: 0\r\n\r\n"
+            + "HEAD /v2/ HTTP/1.0\r\n\r\n").utf8))
+        #expect(out.error == nil)
+        #expect(out.framings == [BodyFraming.none, .length(5), .chunked, BodyFraming.none, BodyFraming.none], "\(out.framings)")
+        #expect(out.parts.filter { $0 == .end }.count == 5, "\(out.parts)")
     }
 
     /// What the codec writes for these response parts, after a request with `method`.

@@ -38,13 +38,13 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("request head: the proxy's HTTP1ServerCodec in a pipeline, HTTPRequestHead and end (regtoken)", configuration: config()) { benchmark in
+    Benchmark("request head: the proxy's HTTP1ServerCodec in a pipeline, RequestHead with its framing and end (regtoken)", configuration: config()) { benchmark in
         let channel = EmbeddedChannel(handler: HTTP1ServerCodec(maxHeadBytes: 16384))
         let buffer = channel.allocator.buffer(bytes: request)
         for _ in benchmark.scaledIterations {
             try channel.writeInbound(buffer)
-            blackHole(try channel.readInbound(as: HTTPServerRequestPart.self))
-            blackHole(try channel.readInbound(as: HTTPServerRequestPart.self))
+            blackHole(try channel.readInbound(as: ProxyRequestPart.self))
+            blackHole(try channel.readInbound(as: ProxyRequestPart.self))
         }
     }
 
