@@ -6,7 +6,7 @@
 # default access log. The servers are measured in turn, ROUNDS times, and each round prints the
 # ratio regtoken/nginx; the median ratio is the result.
 #
-#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R] [--baseline BIN] [--floor]
+#   scripts/bench-proxy.sh [--es256] [--tls] [--connections N] [--seconds S] [--rounds R] [--baseline BIN] [--floor] [--profile FILE]
 #     --es256        ES256 tokens and the proxy's verified-signature cache (default HS256)
 #     --tls          TLS on both servers (a loopback certificate; wrk speaks https)
 #     --connections  wrk connections (default 32; 1000 for the many-connections row)
@@ -18,11 +18,17 @@
 #                    checks nothing (what it pays before it decides anything); and one that reads
 #                    and rewrites HTTP/1.1 heads on the bytes (a cost model of a byte-level HTTP
 #                    layer); plain only
+#     --profile      records the proxy with perf (linux-perf) during its first round into FILE and
+#                    prints where its samples went (scripts/profile-attribute.py: kernel and
+#                    user time by part of the request path)
+#
+# Each row also prints the server's CPU time per request (user and system, all its processes
+# and threads, from /proc), which the machine's noise disturbs less than the rates.
 #
 # Release build; installs wrk and nginx when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-alg=HS256 tls=0 connections=32 seconds=10 rounds=3 baseline= floor=0
+alg=HS256 tls=0 connections=32 seconds=10 rounds=3 baseline= floor=0 profile=
 while (($#)); do
   case "$1" in
     --es256) alg=ES256; shift ;;
@@ -32,10 +38,14 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
     --floor) floor=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --profile) profile=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
+if [ -n "$profile" ]; then
+  command -v perf >/dev/null || { echo "bench-proxy.sh: --profile needs perf (apt-get install linux-perf)" >&2; exit 64; }
+fi
 for tool in wrk nginx; do
   command -v $tool >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
 done
@@ -149,26 +159,46 @@ measure() {  # PORT -> "rate errors p50 p99"
   wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/auth.lua" "$scheme://127.0.0.1:$1$path" | awk '/^WRK /{print $2, $3, $4, $5}'
 }
 echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
-printf '%-6s %-34s %10s %8s %10s %10s\n' round server "req/s" errors "p50 ms" "p99 ms"
-# row ROUND NAME PORT: measures PORT, prints its row, and leaves its rate in $rate.
+printf '%-6s %-34s %10s %8s %10s %10s %12s\n' round server "req/s" errors "p50 ms" "p99 ms" "CPU us/req"
+# cpu_ticks PID...: user and system clock ticks of these processes (all their threads).
+cpu_ticks() {
+  local t=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] && t=$((t + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+  done
+  echo $t
+}
+# row ROUND NAME PORT PID...: measures PORT, prints its row with the CPU time the processes PID...
+# took per request, and leaves its rate in $rate.
 row() {
-  local err p50 p99
-  read -r rate err p50 p99 < <(measure "$3")
-  printf '%-6s %-34s %10s %8s %10s %10s\n' "$1" "$2" "$rate" "$err" "$p50" "$p99"
+  local err p50 p99 round=$1 name=$2 port=$3 before after us
+  shift 3
+  before=$(cpu_ticks "$@")
+  read -r rate err p50 p99 < <(measure "$port")
+  after=$(cpu_ticks "$@")
+  us=$(python3 -c "print(f'{($after - $before) * 1e6 / $(getconf CLK_TCK) / max($rate * $seconds, 1):.1f}')")
+  printf '%-6s %-34s %10s %8s %10s %10s %12s\n' "$round" "$name" "$rate" "$err" "$p50" "$p99" "$us"
 }
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
-ratios=() gains=() floors=() hfloors=() bfloors=()
+ratios=() gains=() floors=() hfloors=() bfloors=() perf_pid=
+# The front nginx: its master and workers.
+nginx_pids="$(cat "$work/front/nginx.pid") $(pgrep -P "$(cat "$work/front/nginx.pid")" | tr '\n' ' ')"
 for r in $(seq "$rounds"); do
-  row "$r" "nginx auth_basic, buffered log" "$nginx_port"; n_rate=$rate
-  row "$r" "regtoken proxy, access log" "$proxy_port"; p_rate=$rate
+  row "$r" "nginx auth_basic, buffered log" "$nginx_port" $nginx_pids; n_rate=$rate
+  if [ -n "$profile" ] && ((r == 1)); then
+    (sleep 1; perf record -q -F 1999 -g -p "$proxy_pid" -o "$profile" -- sleep $((seconds > 3 ? seconds - 2 : 1)) >/dev/null 2>&1) &
+    perf_pid=$!
+  fi
+  row "$r" "regtoken proxy, access log" "$proxy_port" "$proxy_pid"; p_rate=$rate
+  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; perf_pid=; }
   ratios+=("$(ratio "$p_rate" "$n_rate")")
   if [ -n "$baseline" ]; then
-    row "$r" "baseline regtoken proxy" "$base_port"; gains+=("$(ratio "$p_rate" "$rate")")
+    row "$r" "baseline regtoken proxy" "$base_port" "$base_pid"; gains+=("$(ratio "$p_rate" "$rate")")
   fi
   if ((floor)); then
-    row "$r" "SwiftNIO byte copy (the floor)" "$floor_port"; floors+=("$(ratio "$rate" "$n_rate")")
-    row "$r" "SwiftNIO HTTP/1 codecs (HTTP floor)" "$hfloor_port"; hfloors+=("$(ratio "$rate" "$n_rate")")
-    row "$r" "HTTP/1.1 on the bytes (cost model)" "$bfloor_port"; bfloors+=("$(ratio "$rate" "$n_rate")")
+    row "$r" "SwiftNIO byte copy (the floor)" "$floor_port" "$floor_pid"; floors+=("$(ratio "$rate" "$n_rate")")
+    row "$r" "SwiftNIO HTTP/1 codecs (HTTP floor)" "$hfloor_port" "$hfloor_pid"; hfloors+=("$(ratio "$rate" "$n_rate")")
+    row "$r" "HTTP/1.1 on the bytes (cost model)" "$bfloor_port" "$bfloor_pid"; bfloors+=("$(ratio "$rate" "$n_rate")")
   fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -178,3 +208,4 @@ echo "regtoken/nginx per round: ${ratios[*]}; median $(median "${ratios[@]}")"
 ((floor)) && echo "HTTP floor/nginx per round: ${hfloors[*]}; median $(median "${hfloors[@]}")"
 ((floor)) && echo "HTTP on the bytes/nginx per round: ${bfloors[*]}; median $(median "${bfloors[@]}")"
 grep -c '"access"\|access' "$work/proxy.log" >/dev/null || { echo "bench-proxy.sh: the proxy wrote no access log" >&2; exit 1; }
+if [ -n "$profile" ]; then python3 "$root/scripts/profile-attribute.py" "$profile"; fi
