@@ -80,6 +80,8 @@ public final class Reloader: Service, Sendable {
         var jwks: [UInt8]?
         var namespacesETag: String?
         var namespacesVersion: UInt64?
+        /// Whether the list in force was stale at the last look (non-expiring tokens refused).
+        var stale = false
     }
 
     private let seen = Mutex(Seen())
@@ -228,6 +230,7 @@ public final class Reloader: Service, Sendable {
             group.addTask { [self] in
                 while !Task.isCancelled {
                     pollFiles(force: false)
+                    checkFreshness(now: WallClock.now())
                     try? await Task.sleep(for: pollInterval)
                 }
             }
@@ -240,6 +243,27 @@ public final class Reloader: Service, Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// With `--revocations-max-age`: says when non-expiring tokens start being refused because
+    /// the list in force is stale, and when they are accepted again (one line for each change,
+    /// the first look included: a proxy started on a list already too old says so at once).
+    func checkFreshness(now: Int64) {
+        guard let maxAge = state.revocationMaxAge else { return }
+        let stale = state.revocationsStale(now: now)
+        let changed = seen.withLock { seen in
+            defer { seen.stale = stale }
+            return seen.stale != stale
+        }
+        guard changed else { return }
+        if stale {
+            let signed = state.revocationSignedAge(now: now).map { "\($0)" } ?? "none"
+            logger.error("revocation list is stale: non-expiring tokens are refused until a newer list is accepted; on the issuer run regtoken revocations refresh more often than half the maximum age",
+                         metadata: ["accepted_age_seconds": "\(state.revocationAge(now: now))", "signed_age_seconds": "\(signed)",
+                                    "max_age_seconds": "\(maxAge)", "source": "\(revocations?.name ?? "none")"])
+        } else {
+            logger.info("revocation list fresh again: non-expiring tokens are accepted")
         }
     }
 
