@@ -10,11 +10,11 @@ public struct SignedNamespaceMap: Sendable, Equatable {
     public static let jwsType = "regtoken-namespaces+jwt"
 
     /// Which account owns each namespace.
-    public var map: NamespaceMap
+    public let map: NamespaceMap
     /// Increases with every change; a proxy refuses a map older than the one in force.
-    public var version: UInt64
+    public let version: UInt64
     /// When this version was made, seconds since 1970.
-    public var issuedAt: Int64
+    public let issuedAt: Int64
 
     /// A map of `owners` to sign, unchecked.
     /// - Parameters:

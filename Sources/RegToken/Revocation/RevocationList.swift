@@ -37,9 +37,9 @@ public struct RevocationList: Sendable, Hashable {
     public static let maximumVersion: UInt64 = (1 << 53) - 1
 
     /// Increases by one with every change; a verifier refuses a list older than its own.
-    public var version: UInt64
+    public let version: UInt64
     /// When this version was made (seconds since 1970).
-    public var issuedAt: Int64
+    public let issuedAt: Int64
     /// The revoked tokens, sorted by id, one per id.
     public private(set) var entries: [Entry]
 
