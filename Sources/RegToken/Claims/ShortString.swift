@@ -31,11 +31,14 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
         if let base = bytes.baseAddress { _ = append(base, count: bytes.count) }
     }
 
-    /// The literal's UTF-8 bytes, cut off after ``capacity`` bytes (a longer literal is a programming error).
+    /// The literal's UTF-8 bytes. A literal longer than ``capacity`` bytes is a programming
+    /// error and traps (as a `Character` literal of two characters would not compile): it is
+    /// never cut short, which could split a character or make two names equal. Use
+    /// ``init(_:)`` for text that is not a literal.
     public init(stringLiteral value: String) {
-        // A literal longer than the capacity is a programming error, caught in tests.
+        precondition(value.utf8.count <= Self.capacity, "a ShortString literal is longer than \(Self.capacity) bytes")
         self.init()
-        for byte in value.utf8 where !append(byte) { break }
+        for byte in value.utf8 { _ = append(byte) }
     }
 
     /// The number of UTF-8 bytes.
