@@ -182,6 +182,7 @@ let package = Package(
             dependencies: [
                 "RegToken", "RegTokenAccess", "RegTokenProxy", "RegTokenProxyCore", "RegTokenLoadTest", "CRegTokenMallocCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

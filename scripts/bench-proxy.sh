@@ -18,14 +18,14 @@
 #                    checks nothing (what it pays before it decides anything); and one that reads
 #                    and rewrites HTTP/1.1 heads on the bytes (a cost model of a byte-level HTTP
 #                    layer); plain only
-#     --profile      records the proxy with perf (linux-perf) during its first round into FILE and
-#                    prints where its samples went (scripts/profile-attribute.py: kernel and
-#                    user time by part of the request path)
+#     --profile      records the proxy with perf (linux-perf) into FILE, in an extra round before
+#                    the measured ones (recording slows it), and prints where its samples went
+#                    (scripts/profile-attribute.py: kernel and user time by part of the request path)
 #
 # Each row also prints the server's CPU time per request (user and system, all its processes
 # and threads, from /proc), which the machine's noise disturbs less than the rates.
 #
-# Release build; installs wrk and nginx when missing. Everything binds to 127.0.0.1.
+# Release build; installs wrk, nginx and procps when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 alg=HS256 tls=0 connections=32 seconds=10 rounds=3 baseline= floor=0 profile=
@@ -38,16 +38,17 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
     --floor) floor=1; shift ;;
-    --profile) profile=$2; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --profile) profile=$(realpath -m "$2"); shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
 if [ -n "$profile" ]; then
   command -v perf >/dev/null || { echo "bench-proxy.sh: --profile needs perf (apt-get install linux-perf)" >&2; exit 64; }
 fi
-for tool in wrk nginx; do
-  command -v $tool >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
+for tool in wrk nginx pgrep; do
+  package=$tool; [ $tool = pgrep ] && package=procps
+  command -v $tool >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $package >/dev/null; }
 done
 cd "$root"
 swift build -c release --product regtoken >/dev/null
@@ -180,17 +181,20 @@ row() {
   printf '%-6s %-34s %10s %8s %10s %10s %12s\n' "$round" "$name" "$rate" "$err" "$p50" "$p99" "$us"
 }
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
-ratios=() gains=() floors=() hfloors=() bfloors=() perf_pid=
+ratios=() gains=() floors=() hfloors=() bfloors=()
 # The front nginx: its master and workers.
 nginx_pids="$(cat "$work/front/nginx.pid") $(pgrep -P "$(cat "$work/front/nginx.pid")" | tr '\n' ' ')"
+if [ -n "$profile" ]; then
+  # An extra round, not counted: perf slows what it records.
+  (sleep 1; exec perf record -q -F 1999 -g -p "$proxy_pid" -o "$profile" -- sleep $((seconds > 3 ? seconds - 2 : 1))) >"$work/perf.log" 2>&1 &
+  perf_pid=$!
+  row 0 "regtoken proxy, recorded (not counted)" "$proxy_port" "$proxy_pid"
+  wait "$perf_pid" || true
+  [ -s "$profile" ] || { echo "bench-proxy.sh: perf recorded nothing into $profile:" >&2; cat "$work/perf.log" >&2; exit 1; }
+fi
 for r in $(seq "$rounds"); do
   row "$r" "nginx auth_basic, buffered log" "$nginx_port" $nginx_pids; n_rate=$rate
-  if [ -n "$profile" ] && ((r == 1)); then
-    (sleep 1; perf record -q -F 1999 -g -p "$proxy_pid" -o "$profile" -- sleep $((seconds > 3 ? seconds - 2 : 1)) >/dev/null 2>&1) &
-    perf_pid=$!
-  fi
   row "$r" "regtoken proxy, access log" "$proxy_port" "$proxy_pid"; p_rate=$rate
-  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; perf_pid=; }
   ratios+=("$(ratio "$p_rate" "$n_rate")")
   if [ -n "$baseline" ]; then
     row "$r" "baseline regtoken proxy" "$base_port" "$base_pid"; gains+=("$(ratio "$p_rate" "$rate")")

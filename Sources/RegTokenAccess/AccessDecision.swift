@@ -181,7 +181,8 @@ public struct AccessPolicy: Sendable {
     }
 
     /// ``decide(head:client:verifier:now:)`` with the head's `framing()` already worked out (a
-    /// front proxy's HTTP codec needs it first, to know where the body ends).
+    /// front proxy's HTTP codec needs it first, to know where the body ends). `framing` must be
+    /// what `head.framing()` returns: it is trusted, not checked again.
     package func decide(head: RequestHead, framing checked: Result<BodyFraming, HeadViolation>, client: IPAddress?,
                         verifier: TokenVerifier, now: Int64) -> AccessDecision {
         let framing: BodyFraming

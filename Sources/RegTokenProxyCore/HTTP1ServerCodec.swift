@@ -2,6 +2,23 @@ import NIOCore
 import NIOHTTP1
 @_spi(HTTPBytes) import RegTokenAccess
 
+/// A request head as ``HTTP1ServerCodec`` read it: the forwarding rules' view of it, and the
+/// body framing those rules gave it, which the codec read the body by.
+@_spi(Benchmarks) public struct ProxyRequestHead: Sendable {
+    public var request: RequestHead
+    /// `nil` when the forwarding rules refuse the head's framing (nothing after it was read; the
+    /// decision says why).
+    public var framing: BodyFraming?
+}
+
+/// What ``HTTP1ServerCodec`` hands on: a head, its body's bytes, and the end of each request.
+@_spi(Benchmarks) public enum ProxyRequestPart: Sendable {
+    /// (Boxed: the head is larger than a `NIOAny` holds inline, and body parts, the many, stay unboxed.)
+    indirect case head(ProxyRequestHead)
+    case body(ByteBuffer)
+    case end
+}
+
 /// The client side of the proxy's HTTP/1.1, in place of NIOHTTP1's server codecs
 /// (`configureHTTPServerPipeline`): request heads are read by ``HTTP1RequestHeadReader`` and
 /// chunked bodies by ``HTTP1ChunkedBody`` straight from the socket's bytes, and responses are
@@ -26,22 +43,6 @@ import NIOHTTP1
 ///   `HEAD` request keeps its framing headers and has no body.
 /// - Header names must be tokens and values field text (no CR, LF or other control byte): a
 ///   response head that breaks this is not written, and the connection is closed.
-/// A request head as ``HTTP1ServerCodec`` read it: the forwarding rules' view of it, and the
-/// body framing those rules gave it, which the codec read the body by.
-@_spi(Benchmarks) public struct ProxyRequestHead: Sendable {
-    public var request: RequestHead
-    /// `nil` when the forwarding rules refuse the head's framing (nothing after it was read; the
-    /// decision says why).
-    public var framing: BodyFraming?
-}
-
-/// What ``HTTP1ServerCodec`` hands on: a head, its body's bytes, and the end of each request.
-@_spi(Benchmarks) public enum ProxyRequestPart: Sendable {
-    case head(ProxyRequestHead)
-    case body(ByteBuffer)
-    case end
-}
-
 @_spi(Benchmarks) public final class HTTP1ServerCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ProxyRequestPart

@@ -19,6 +19,8 @@ public final class ProxyState: Sendable {
 
     private let namespaceCell: SnapshotCell<NamespaceBox>
     private let confirmedAt: Atomic<Int64>
+    /// A request was refused because the list was stale, since ``takeStaleRefusal()`` last looked.
+    private let staleRefusal = Atomic<Bool>(false)
 
     public init(verifier: TokenVerifier, region: String, namespaces: NamespaceMap = .accountNamed,
                 revocationMaxAge: Int64? = nil, now: Int64) {
@@ -67,11 +69,20 @@ public final class ProxyState: Sendable {
     }
 
     /// ``decide(_:client:now:)`` with the head's framing already worked out (by the codec).
+    /// - Parameter framing: `head.framing()`, as the codec found it.
     package func decide(_ head: RequestHead, framing: Result<BodyFraming, HeadViolation>, client: IPAddress?, now: Int64) -> AccessDecision {
-        namespaceCell.read { box in
+        let decision = namespaceCell.read { box in
             let stale = revocationsStale(now: now)
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
                 .decide(head: head, framing: framing, client: client, verifier: verifier, now: now)
         }
+        if case .deny(let denied) = decision, denied.reason == .staleRevocations { staleRefusal.store(true, ordering: .relaxed) }
+        return decision
+    }
+
+    /// Whether a request was refused because the revocation list was stale since the last call
+    /// (so that a stale spell shorter than the reloader's look still gets its log line).
+    public func takeStaleRefusal() -> Bool {
+        staleRefusal.exchange(false, ordering: .relaxed)
     }
 }

@@ -229,8 +229,9 @@ public final class Reloader: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 while !Task.isCancelled {
-                    pollFiles(force: false)
+                    // Before a new list is taken: the ages logged are the stale spell's.
                     checkFreshness(now: WallClock.now())
+                    pollFiles(force: false)
                     try? await Task.sleep(for: pollInterval)
                 }
             }
@@ -247,22 +248,33 @@ public final class Reloader: Service, Sendable {
     }
 
     /// With `--revocations-max-age`: says when non-expiring tokens start being refused because
-    /// the list in force is stale, and when they are accepted again (one line for each change,
-    /// the first look included: a proxy started on a list already too old says so at once).
+    /// the list in force is stale, and when they are accepted again: one line for each change,
+    /// the first look included (a proxy started on a list already too old says so at once), and
+    /// a spell shorter than the time between two looks is still told if it refused a request.
     func checkFreshness(now: Int64) {
         guard let maxAge = state.revocationMaxAge else { return }
         let stale = state.revocationsStale(now: now)
-        let changed = seen.withLock { seen in
+        let refused = state.takeStaleRefusal()
+        let wasStale = seen.withLock { seen in
             defer { seen.stale = stale }
-            return seen.stale != stale
+            return seen.stale
         }
-        guard changed else { return }
-        if stale {
-            let signed = state.revocationSignedAge(now: now).map { "\($0)" } ?? "none"
-            logger.error("revocation list is stale: non-expiring tokens are refused until a newer list is accepted; on the issuer run regtoken revocations refresh more often than half the maximum age",
-                         metadata: ["accepted_age_seconds": "\(state.revocationAge(now: now))", "signed_age_seconds": "\(signed)",
+        if !wasStale && (stale || refused) {
+            let accepted = state.revocationAge(now: now)
+            let signed = state.revocationSignedAge(now: now)
+            // Which age is over the maximum says what to do about it (both may be).
+            var advice: [String] = []
+            if accepted > maxAge {
+                advice.append("no list has been confirmed current from the source for longer than the maximum: see the errors above about the source")
+            }
+            if (signed ?? 0) > maxAge {
+                advice.append("the list's signature is older than the maximum: on the issuer, run regtoken revocations refresh more often than half the maximum age")
+            }
+            logger.error("revocation list is stale: non-expiring tokens are refused until the list in force is confirmed current; \(advice.joined(separator: "; "))",
+                         metadata: ["accepted_age_seconds": "\(accepted)", "signed_age_seconds": "\(signed.map { "\($0)" } ?? "none")",
                                     "max_age_seconds": "\(maxAge)", "source": "\(revocations?.name ?? "none")"])
-        } else {
+        }
+        if (wasStale || refused) && !stale {
             logger.info("revocation list fresh again: non-expiring tokens are accepted")
         }
     }
