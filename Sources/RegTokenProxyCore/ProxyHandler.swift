@@ -551,13 +551,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
         // The headers `Connection` names (a handful at most: a list, not a set).
         var named: [String] = []
         for value in headers["connection"] {
-            for token in value.split(separator: ",") { named.append(token.trimmingSpacesAndTabs.asciiLowercased) }
+            for token in value.split(separator: ",") { named.append(token.trimmingSpacesAndTabs) }
         }
         var out = HTTPHeaders()
         out.reserveCapacity(headers.count)
         for (name, value) in headers {
-            let lower = name.asciiLowercased
-            if isHopByHopOrFraming(lower) || named.contains(lower) { continue }
+            // Only a name as short as the longest hop-by-hop one (19 bytes) is lowered: a longer
+            // one (a registry's Docker-Distribution-Api-Version) is none, and is not copied.
+            if name.utf8.count <= 19 && isHopByHopOrFraming(name.asciiLowercased) { continue }
+            if named.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
             out.add(name: name, value: value)
         }
         return out
