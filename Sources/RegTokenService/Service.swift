@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -9,6 +10,7 @@ import RegToken
 import RegTokenAPI
 import RegTokenAPIDocument
 import RegTokenLedger
+import RegTokenProxyCore
 import ServiceLifecycle
 
 /// `regtoken serve`: the issuer as an HTTP/JSON service (Hummingbird 2), following
@@ -92,12 +94,36 @@ public struct IssuerService {
         let router = try router()
         let address = BindAddress.hostname(configuration.host, port: configuration.port)
         if let tls = configuration.tls {
-            return Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+            // Plain HTTP sent to the TLS port gets a 400 that says to use https (not a TLS alert).
+            // (What `.tls(.http1(), tlsConfiguration:)` builds, with the guard in front.)
+            let server = HTTPServerBuilder { responder in
+                PlainHTTPRefusal(base: try TLSChannel(HTTP1Channel(responder: responder), tlsConfiguration: tls))
+            }
+            return Application(router: router, server: server,
                                configuration: .init(address: address, serverName: "regtoken"),
                                onServerRunning: onServerRunning, logger: logger)
         }
         return Application(router: router, configuration: .init(address: address, serverName: "regtoken"),
                            onServerRunning: onServerRunning, logger: logger)
+    }
+}
+
+/// A TLS child channel with `PlainHTTPOnTLSGuard` (RegTokenProxyCore) before its TLS handler.
+struct PlainHTTPRefusal<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+    static var body: String { #"{"code":"invalid_input","message":"plain HTTP was sent to the HTTPS port: use https://"}"# }
+    let base: Base
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(PlainHTTPOnTLSGuard(body: Self.body))
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
     }
 }
 

@@ -265,8 +265,11 @@ struct ServeTests {
         untrusted["REGTOKEN_SERVER_CA"] = nil
         let refused = try Harness.run(Harness.binary, ["token-list"], env: untrusted)
         #expect(refused.status == 1 && refused.stderr.contains("cannot reach the service"), "\(refused.stderr)")
-        // Plain HTTP to the TLS port is not served.
-        #expect(try curl(["http://127.0.0.1:\(server.port)/healthz"]).status != 200)
+        // Plain HTTP to the TLS port: a 400 that says to use https, in the API's error shape (not
+        // a TLS alert a client shows as garbage); https goes on being served.
+        let plain = try curl(["http://127.0.0.1:\(server.port)/healthz"])
+        #expect(plain.status == 400 && plain.body.contains(#""code":"invalid_input""#) && plain.body.contains("use https://"), "\(plain)")
+        #expect(try Harness.run(Harness.binary, ["token-list"], env: env).status == 0)
         // Metrics of the requests.
         let m = try curl(["http://127.0.0.1:\(metricsPort)/metrics"])
         #expect(m.status == 200 && m.body.contains("hb_"), "\(m.body.prefix(500))")

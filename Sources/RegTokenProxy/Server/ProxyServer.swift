@@ -92,7 +92,7 @@ public final class ProxyServer: Service, Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls = tls.withLock({ $0 }) {
-                        try sync.addHandler(PlainHTTPOnTLSGuard())
+                        try sync.addHandler(PlainHTTPOnTLSGuard(body: PlainHTTPOnTLSGuard.registryBody))
                         try sync.addHandler(NIOSSLServerHandler(context: tls))
                     } else {
                         try sync.addHandler(PlainTextGuard())
