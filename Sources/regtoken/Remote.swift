@@ -73,11 +73,21 @@ struct Remote {
         } catch let error as CLIError {
             throw error
         } catch let error as ClientError {
-            throw CLIError("cannot reach the service at \(url): \(Self.describe(error.underlyingError))")
+            guard let status = error.response?.status.code else {
+                throw CLIError("cannot reach the service at \(url): \(Self.describe(error.underlyingError))")
+            }
+            // Something answered, with what this regtoken's API does not have there: an older
+            // service (Go's plain 404 for a path it lacks), or not a regtoken service at all.
+            if error.operationID == "removeTokens" && status == 404 {
+                throw Self.olderService
+            }
+            throw CLIError("the service at \(url) answered \(status) with something this regtoken cannot read (\(Self.describe(error.underlyingError))): is it a regtoken service, as recent as this command?")
         } catch {
             throw CLIError("cannot reach the service at \(url): \(Self.describe(error))")
         }
     }
+
+    static let olderService = CLIError("the service does not remove tokens the way this regtoken does (POST /v1/token-removals): upgrade the service")
 
     static func describe(_ error: any Error) -> String {
         SystemErrorText.describe(error)
@@ -181,9 +191,7 @@ struct Remote {
             case .unauthorized(let r): throw Self.failure(401, try? r.body.json)
             case .notFound(let r):
                 // No error document: a service older than this client, without token-removals.
-                guard let error = try? r.body.json else {
-                    throw CLIError("the service does not remove tokens the way this regtoken does (POST /v1/token-removals): upgrade the service")
-                }
+                guard let error = try? r.body.json else { throw Self.olderService }
                 throw Self.failure(404, error)
             case .contentTooLarge(let r): throw Self.failure(413, try? r.body.json)
             case .tooManyRequests(let r): throw Self.failure(429, try? r.body.json)

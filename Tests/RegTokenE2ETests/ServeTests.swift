@@ -237,6 +237,31 @@ struct ServeTests {
         #expect(try skopeo(["inspect", "--tls-verify=false", "--creds", "token:\(token)", "docker://127.0.0.1:\(proxy.port)/acme/app:v1"]).stderr.contains("token revoked"))
     }
 
+    @Test("a service older than this client (Go's plain 404), or not a regtoken service: token-rm says to upgrade it; others say what answered, not 'cannot reach'")
+    func olderService() throws {
+        let port = Harness.freePort()
+        let log = try Harness.tempDir("older") + "/log"
+        let service = try Spawned(["python3", "\(Harness.scripts)/older_service.py", String(port)], log: log)
+        defer { service.stop() }
+        #expect(Harness.waitForPort(port))
+        let env = ["REGTOKEN_SERVER": "http://127.0.0.1:\(port)", "REGTOKEN_API_KEY": "rtk_unused", "REGTOKEN_REGION": "eu-west-1",
+                   "REGTOKEN_HOME": try Harness.tempDir("older-job") + "/never-made"]
+        let rm = try Harness.run(Harness.binary, ["token-rm", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"], env: env)
+        #expect(rm.status == 1 && rm.stderr.contains("POST /v1/token-removals): upgrade the service"), "\(rm.stderr)")
+        let add = try Harness.run(Harness.binary, ["token-add"], env: env)
+        #expect(add.status != 0 && add.stderr.contains("the service answered 404"), "\(add.stderr)")
+        // Not a regtoken service: a documented status without the API's JSON.
+        let otherPort = Harness.freePort()
+        let other = try Spawned(["python3", "\(Harness.scripts)/older_service.py", String(otherPort), "401"], log: log + ".401")
+        defer { other.stop() }
+        #expect(Harness.waitForPort(otherPort))
+        var otherEnv = env
+        otherEnv["REGTOKEN_SERVER"] = "http://127.0.0.1:\(otherPort)"
+        let list = try Harness.run(Harness.binary, ["token-list"], env: otherEnv)
+        #expect(list.status == 1 && list.stderr.contains("answered 401 with something this regtoken cannot read")
+                && !list.stderr.contains("cannot reach"), "\(list.stderr)")
+    }
+
     @Test("TLS, metrics, REGTOKEN_SERVER and REGTOKEN_API_KEY for a CI job, and accounts rm: its keys stop, its tokens are revoked")
     func operations() throws {
         let pki = try Harness.tempDir("pki")
