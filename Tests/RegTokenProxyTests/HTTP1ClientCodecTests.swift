@@ -11,7 +11,7 @@ import Testing
 /// exactly as given, framed by their own fields.
 @Suite("HTTP1ClientCodec: the registry side's HTTP/1.1")
 struct HTTP1ClientCodecTests {
-    enum Part: Equatable, CustomStringConvertible {
+    enum Part: ComparedPart, CustomStringConvertible {
         case head(Int, Int, [String])
         case body([UInt8])
         case end
@@ -36,19 +36,9 @@ struct HTTP1ClientCodecTests {
             while v.last == " " || v.last == "\t" { v = v.dropLast() }
             return String(v)
         }
-        var out: [Part] = []
-        for part in parts {
-            switch part {
-            case .head(let h):
-                out.append(.head(Int(h.status.code), Int(h.version.minor), h.headers.filter { !($0.name == "connection" && $0.value == "close") }.map { "\($0.name): \(trimmed($0.value))" }))
-            case .body(var b):
-                let bytes = b.readBytes(length: b.readableBytes) ?? []
-                if case .body(let before)? = out.last { out[out.count - 1] = .body(before + bytes) } else { out.append(.body(bytes)) }
-            case .end:
-                out.append(.end)
-            }
+        return Part.joined(parts) { h in
+            .head(Int(h.status.code), Int(h.version.minor), h.headers.filter { !($0.name == "connection" && $0.value == "close") }.map { "\($0.name): \(trimmed($0.value))" })
         }
-        return out
     }
 
     /// A channel with `handlers`, after requests with `methods` were written through it.

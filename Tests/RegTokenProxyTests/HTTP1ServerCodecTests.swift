@@ -11,7 +11,7 @@ import Testing
 @Suite("HTTP1ServerCodec: the client side's HTTP/1.1")
 struct HTTP1ServerCodecTests {
     /// A part as compared: heads by their fields, body bytes joined up to the end.
-    enum Part: Equatable, CustomStringConvertible {
+    enum Part: ComparedPart, CustomStringConvertible {
         case head(String, String, Int, [String])
         case body([UInt8])
         case end
@@ -27,19 +27,7 @@ struct HTTP1ServerCodecTests {
 
     /// Joins adjacent body parts (the two readers may slice a body differently).
     static func normalized(_ parts: [HTTPServerRequestPart]) -> [Part] {
-        var out: [Part] = []
-        for part in parts {
-            switch part {
-            case .head(let h):
-                out.append(.head(h.method.rawValue, h.uri, Int(h.version.minor), h.headers.map { "\($0.name): \($0.value)" }))
-            case .body(var b):
-                let bytes = b.readBytes(length: b.readableBytes) ?? []
-                if case .body(let before)? = out.last { out[out.count - 1] = .body(before + bytes) } else { out.append(.body(bytes)) }
-            case .end:
-                out.append(.end)
-            }
-        }
-        return out
+        Part.joined(parts) { h in .head(h.method.rawValue, h.uri, Int(h.version.minor), h.headers.map { "\($0.name): \($0.value)" }) }
     }
 
     /// The codec's parts as compared with NIOHTTP1's.

@@ -22,6 +22,35 @@ enum NIORequestDecoder {
     }
 }
 
+/// A part as the codec tests compare them: heads by their fields, body bytes joined up to the end
+/// (two readers may slice a body differently).
+protocol ComparedPart: Equatable {
+    static func body(_ bytes: [UInt8]) -> Self
+    static var end: Self { get }
+}
+
+extension ComparedPart {
+    /// `parts` with each head made by `head` and adjacent body parts joined.
+    static func joined<Head>(_ parts: [HTTPPart<Head, ByteBuffer>], head: (Head) -> Self) -> [Self] {
+        var out: [Self] = []
+        var pending: [UInt8]?
+        for part in parts {
+            switch part {
+            case .head(let h):
+                if let bytes = pending { out.append(.body(bytes)); pending = nil }
+                out.append(head(h))
+            case .body(var b):
+                pending = (pending ?? []) + (b.readBytes(length: b.readableBytes) ?? [])
+            case .end:
+                if let bytes = pending { out.append(.body(bytes)); pending = nil }
+                out.append(.end)
+            }
+        }
+        if let bytes = pending { out.append(.body(bytes)) }
+        return out
+    }
+}
+
 extension SplitMix {
     /// A number below `n`.
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
