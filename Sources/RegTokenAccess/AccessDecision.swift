@@ -197,7 +197,7 @@ public struct AccessPolicy: Sendable {
            let violation = head.checkNoFormParameters(endpoint: request.endpoint, framing: framing) {
             return deny(violation)
         }
-        switch decide(method: head.method, parsed: parsed, authorization: head.values("authorization"), client: client, verifier: verifier, now: now) {
+        switch decide(method: head.method, parsed: parsed, authorization: head.first("authorization"), client: client, verifier: verifier, now: now) {
         case .allow(var allowed):
             allowed.framing = framing
             return .allow(allowed)
@@ -225,12 +225,13 @@ public struct AccessPolicy: Sendable {
     ///   - now: seconds since 1970.
     public func decide(method: String, target: String, authorization: [String], client: IPAddress? = nil,
                        verifier: TokenVerifier, now: Int64) -> AccessDecision {
-        decide(method: method, parsed: RegistryRequest.parse(target: target), authorization: authorization, client: client, verifier: verifier, now: now)
+        decide(method: method, parsed: RegistryRequest.parse(target: target), authorization: (authorization.first, authorization.count),
+               client: client, verifier: verifier, now: now)
     }
 
     /// ``decide(method:target:authorization:client:verifier:now:)`` on a target already parsed
     /// (the forwarding decision parses it once for both of its checks).
-    private func decide(method: String, parsed: Result<RegistryRequest, RequestError>, authorization: [String], client: IPAddress?,
+    private func decide(method: String, parsed: Result<RegistryRequest, RequestError>, authorization: (first: String?, count: Int), client: IPAddress?,
                         verifier: TokenVerifier, now: Int64) -> AccessDecision {
         // 1. What the request is: refuse what could mean two things before anything else.
         let request: RegistryRequest
@@ -243,7 +244,7 @@ public struct AccessPolicy: Sendable {
 
         // 2. Who is asking.
         let token: [UInt8]
-        switch Credentials.parse(authorization) {
+        switch Credentials.parse(first: authorization.first, count: authorization.count) {
         case .none: return deny(401, "UNAUTHORIZED", "authentication required: log in with user 'token' and a token as password", .missingCredentials)
         case .unusable(let why): return deny(401, "UNAUTHORIZED", why, .badCredentials)
         case .token(let t): token = t

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 /// The token carried by an `Authorization` header: `Basic base64(token:<token>)`, as
 /// `docker login -u token -p <token>` sends it, or `Bearer <token>`.
 public enum Credentials: Sendable, Equatable {
@@ -12,37 +10,114 @@ public enum Credentials: Sendable, Equatable {
 
     /// Parses the values of every `Authorization` header of a request.
     public static func parse(_ values: [String]) -> Credentials {
-        guard let value = values.first else { return .none }
-        guard values.count == 1 else { return .unusable("several Authorization headers") }
-        // One trimmed copy; the scheme and the credentials are slices of it (a token-long value
-        // is parsed per proxied request).
-        let trimmed = value.trimmingSpacesAndTabs
-        let space = trimmed.utf8.firstIndex(of: UInt8(ascii: " ")) ?? trimmed.endIndex
-        let scheme = String(trimmed[..<space]).asciiLowercased
-        var rest = trimmed[space...].utf8
-        while let c = rest.first, c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") { rest.removeFirst() }
-        switch scheme {
-        case "basic":
-            guard rest.count <= 16384, let decoded = Data(base64Encoded: String(Substring(rest))) else {
-                return .unusable("Basic credentials are not valid base64")
+        parse(first: values.first, count: values.count)
+    }
+
+    /// ``parse(_:)`` given the first value and how many there are (a proxy's decision finds
+    /// them without making an array per request).
+    ///
+    /// The value is read on its bytes: spaces and tabs around it and after the scheme are
+    /// skipped, the scheme is compared in any letter case, and `Basic` credentials are decoded
+    /// by ``decodeBase64(_:)`` into the one array the token is returned in.
+    package static func parse(first value: String?, count: Int) -> Credentials {
+        guard var value else { return .none }
+        guard count == 1 else { return .unusable("several Authorization headers") }
+        return value.withUTF8 { bytes in
+            var start = 0, end = bytes.count
+            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+            var space = start
+            while space < end, bytes[space] != 0x20 { space += 1 }
+            let scheme = UnsafeBufferPointer(rebasing: bytes[start..<space])
+            var rest = space
+            while rest < end, bytes[rest] == 0x20 || bytes[rest] == 0x09 { rest += 1 }
+            let credentials = UnsafeBufferPointer(rebasing: bytes[rest..<end])
+            if equalsIgnoringCase(scheme, "basic") {
+                guard credentials.count <= 16384, var decoded = decodeBase64(credentials) else {
+                    return .unusable("Basic credentials are not valid base64")
+                }
+                guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else {
+                    return .unusable("Basic credentials have no ':' between user and password")
+                }
+                if colon == 0 && decoded.count == 1 { return .none }
+                guard decoded[..<colon].elementsEqual("token".utf8) else {
+                    return .unusable("log in with the user name 'token' and a token as password")
+                }
+                guard colon + 1 < decoded.count else { return .unusable("the password (the token) is empty") }
+                // The password moved to the front, in place: no second array.
+                decoded.removeSubrange(...colon)
+                return .token(decoded)
             }
-            guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else {
-                return .unusable("Basic credentials have no ':' between user and password")
+            if equalsIgnoringCase(scheme, "bearer") {
+                guard !credentials.isEmpty else { return .unusable("the Bearer token is empty") }
+                return .token(Array(credentials))
             }
-            let user = decoded[..<colon]
-            let password = decoded[(colon + 1)...]
-            if user.isEmpty && password.isEmpty { return .none }
-            guard user.elementsEqual("token".utf8) else {
-                return .unusable("log in with the user name 'token' and a token as password")
-            }
-            guard !password.isEmpty else { return .unusable("the password (the token) is empty") }
-            return .token(Array(password))
-        case "bearer":
-            guard !rest.isEmpty else { return .unusable("the Bearer token is empty") }
-            return .token(Array(rest))
-        default:
             return .unusable("use Basic (user 'token') or Bearer credentials")
         }
     }
-}
 
+    private static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let l = lower.utf8Start
+        for k in 0..<bytes.count {
+            let c = bytes[k]
+            if (c >= 0x41 && c <= 0x5A ? c | 0x20 : c) != l[k] { return false }
+        }
+        return true
+    }
+
+    /// Decodes standard base64 strictly (RFC 4648 §4: `A–Z a–z 0–9 + /`), as Go's
+    /// `base64.StdEncoding` does: groups of four characters, `=` padding only as the last one
+    /// or two characters, no whitespace or other character anywhere; unused bits of the last
+    /// group may be set (Go and Python allow them too).
+    ///
+    /// Written here rather than called from Foundation because the proxy decodes a token's
+    /// Basic credentials on every request: Foundation's decoder wants a `String` copy of them
+    /// and returns `Data` that is copied again (three allocations for one token, against one).
+    /// Foundation's also took `=` anywhere and missing padding, which no client sends: such
+    /// credentials are now refused as not base64. `Tests/RegTokenProxyTests/CredentialsTests.swift`
+    /// checks this decoder against Python's strict one and Foundation's.
+    /// - Returns: the bytes, or nil when `text` is not base64.
+    package static func decodeBase64(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard text.count % 4 == 0 else { return nil }
+        if text.isEmpty { return [] }
+        var padding = 0
+        if text[text.count - 1] == UInt8(ascii: "=") { padding = text[text.count - 2] == UInt8(ascii: "=") ? 2 : 1 }
+        let length = text.count / 4 * 3 - padding
+        var failed = false
+        let out = [UInt8](unsafeUninitializedCapacity: length) { out, initialized in
+            var o = 0
+            var i = 0
+            while i < text.count {
+                let last = i + 4 == text.count
+                let c0 = value(text[i]), c1 = value(text[i + 1])
+                let c2 = last && padding == 2 ? 0 : value(text[i + 2])
+                let c3 = last && padding >= 1 ? 0 : value(text[i + 3])
+                guard c0 | c1 | c2 | c3 < 64 else {
+                    failed = true
+                    break
+                }
+                let group = UInt32(c0) << 18 | UInt32(c1) << 12 | UInt32(c2) << 6 | UInt32(c3)
+                out[o] = UInt8(truncatingIfNeeded: group >> 16)
+                if o + 1 < length { out[o + 1] = UInt8(truncatingIfNeeded: group >> 8) }
+                if o + 2 < length { out[o + 2] = UInt8(truncatingIfNeeded: group) }
+                o += 3
+                i += 4
+            }
+            initialized = failed ? 0 : length
+        }
+        return failed ? nil : out
+    }
+
+    /// A base64 character's six bits, or 0xFF for any other byte (`=` included).
+    private static func value(_ c: UInt8) -> UInt8 {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "+"): 62
+        case UInt8(ascii: "/"): 63
+        default: 0xFF
+        }
+    }
+}

@@ -55,6 +55,17 @@ public struct RequestHead: Sendable {
     public func values(_ name: String) -> [String] {
         headers.compactMap { $0.name.equalsIgnoringASCIICase(name) ? $0.value : nil }
     }
+
+    /// The first value of a header, by case-insensitive name, and how many it has (no array).
+    package func first(_ name: String) -> (first: String?, count: Int) {
+        var first: String?
+        var count = 0
+        for (n, value) in headers where n.equalsIgnoringASCIICase(name) {
+            if count == 0 { first = value }
+            count += 1
+        }
+        return (first, count)
+    }
 }
 
 /// How the body of a forwarded request is framed towards the registry.

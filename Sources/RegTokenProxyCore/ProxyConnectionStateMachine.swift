@@ -78,6 +78,56 @@ struct ProxyConnectionStateMachine {
         case logUpstreamFailure(status: Int)
     }
 
+    /// The actions of one event, in order: at most six, held in place (an array would be
+    /// allocated for each of the several events of every request).
+    struct Actions: Sequence, Equatable, ExpressibleByArrayLiteral, CustomStringConvertible {
+        static let capacity = 6
+        private var storage = InlineArray<6, Action>(repeating: .closeClient)
+        private(set) var count = 0
+
+        init() {}
+
+        init(arrayLiteral elements: Action...) {
+            for element in elements { append(element) }
+        }
+
+        /// Appends an action; more than ``capacity`` is a programming error (it traps).
+        mutating func append(_ action: Action) {
+            precondition(count < Self.capacity, "more than \(Self.capacity) actions for one event")
+            storage[count] = action
+            count += 1
+        }
+
+        var last: Action? { count == 0 ? nil : storage[count - 1] }
+
+        struct Iterator: IteratorProtocol {
+            fileprivate let actions: Actions
+            fileprivate var index = 0
+
+            mutating func next() -> Action? {
+                guard index < actions.count else { return nil }
+                defer { index += 1 }
+                return actions.storage[index]
+            }
+        }
+
+        func makeIterator() -> Iterator { Iterator(actions: self) }
+
+        static func == (a: Actions, b: Actions) -> Bool { a.elementsEqual(b) }
+
+        static func + (a: Actions, b: Actions) -> Actions {
+            var out = a
+            out += b
+            return out
+        }
+
+        static func += (a: inout Actions, b: Actions) {
+            for action in b { a.append(action) }
+        }
+
+        var description: String { "\(Array(self))" }
+    }
+
     private(set) var state: State = .idle
     /// A read from the client was held (the registry side cannot take more, or is connecting).
     private(set) var clientReadHeld = false
@@ -101,7 +151,7 @@ struct ProxyConnectionStateMachine {
     }
 
     /// A request head arrived and was decided on.
-    mutating func requestHead(_ decision: HeadDecision, keepAlive: Bool, http10: Bool) -> [Action] {
+    mutating func requestHead(_ decision: HeadDecision, keepAlive: Bool, http10: Bool) -> Actions {
         guard case .idle = state else {
             // The pipelining assistant never delivers a head mid-exchange; if it happens, stop.
             return enterClosing() + [.closeClient]
@@ -119,12 +169,12 @@ struct ProxyConnectionStateMachine {
         }
     }
 
-    mutating func requestBody() -> [Action] {
+    mutating func requestBody() -> Actions {
         guard case .forwarding = state else { return [] }  // refused or closing: dropped
         return [.forwardBody]
     }
 
-    mutating func requestEnd() -> [Action] {
+    mutating func requestEnd() -> Actions {
         switch state {
         case .refusing:
             if quiescing { return enterClosing() + [.closeClient] }
@@ -133,7 +183,7 @@ struct ProxyConnectionStateMachine {
         case .forwarding(var exchange):
             exchange.requestEnded = true
             state = .forwarding(exchange)
-            var actions: [Action] = [.forwardEnd]
+            var actions: Actions = [.forwardEnd]
             if !exchange.connecting && !exchange.responseStarted { actions.append(.startResponseTimer) }
             return actions
         case .idle, .closing:
@@ -143,12 +193,12 @@ struct ProxyConnectionStateMachine {
 
     // MARK: Registry connection
 
-    mutating func upstreamConnected() -> [Action] {
+    mutating func upstreamConnected() -> Actions {
         guard case .forwarding(var exchange) = state, exchange.connecting else { return [.dropUpstream] }
         exchange.connecting = false
         hasUpstream = true
         state = .forwarding(exchange)
-        var actions: [Action] = [.flushPending]
+        var actions: Actions = [.flushPending]
         if exchange.requestEnded { actions.append(.startResponseTimer) }
         if clientReadHeld {
             clientReadHeld = false
@@ -157,13 +207,13 @@ struct ProxyConnectionStateMachine {
         return actions
     }
 
-    mutating func upstreamConnectFailed() -> [Action] {
+    mutating func upstreamConnectFailed() -> Actions {
         guard case .forwarding = state else { return [] }
         return failUpstream(status: 502)
     }
 
     /// The registry connection closed (or failed).
-    mutating func upstreamClosed() -> [Action] {
+    mutating func upstreamClosed() -> Actions {
         hasUpstream = false
         guard case .forwarding(let exchange) = state else { return [.dropUpstream] }
         if exchange.responseStarted {
@@ -173,19 +223,19 @@ struct ProxyConnectionStateMachine {
         return failUpstream(status: 502)
     }
 
-    mutating func responseTimedOut() -> [Action] {
+    mutating func responseTimedOut() -> Actions {
         guard case .forwarding(let exchange) = state, !exchange.responseStarted else { return [] }
         return failUpstream(status: 504)
     }
 
-    private mutating func failUpstream(status: Int) -> [Action] {
+    private mutating func failUpstream(status: Int) -> Actions {
         enterClosing() + [.logUpstreamFailure(status: status), .respondError(status: status, close: true)]
     }
 
     // MARK: Registry → client
 
     /// A response head from the registry. Informational (1xx) heads are not the response.
-    mutating func responseHead(status: Int, upstreamKeepAlive: Bool, hasContentLength: Bool) -> [Action] {
+    mutating func responseHead(status: Int, upstreamKeepAlive: Bool, hasContentLength: Bool) -> Actions {
         guard case .forwarding(var exchange) = state, !exchange.responseStarted else { return [] }
         if (100..<200).contains(status) { return [] }
         exchange.responseStarted = true
@@ -196,17 +246,17 @@ struct ProxyConnectionStateMachine {
         return [.cancelResponseTimer, .writeResponseHead(close: !exchange.keepAlive || exchange.closeAfterResponse)]
     }
 
-    mutating func responseBody() -> [Action] {
+    mutating func responseBody() -> Actions {
         guard case .forwarding(let exchange) = state, exchange.responseStarted else { return [] }
         return [.writeResponseBody]
     }
 
-    mutating func responseEnd() -> [Action] {
+    mutating func responseEnd() -> Actions {
         guard case .forwarding(let exchange) = state, exchange.responseStarted else { return [] }
         // Answered before the request's body ended: what is left of it cannot be told from the
         // next request, so the connection cannot be reused.
         let close = !exchange.keepAlive || exchange.closeAfterResponse || !exchange.requestEnded
-        var actions: [Action] = [.logAllowed]
+        var actions: Actions = [.logAllowed]
         if exchange.upstreamCloses {
             hasUpstream = false
             actions.append(.dropUpstream)
@@ -234,7 +284,7 @@ struct ProxyConnectionStateMachine {
 
     /// The client sent bytes that are not HTTP/1.1 (the decoder stopped): answer 400 when no
     /// response has started, then close.
-    mutating func protocolError(status: Int = 400) -> [Action] {
+    mutating func protocolError(status: Int = 400) -> Actions {
         switch state {
         case .idle:
             return enterClosing() + [.respondError(status: status, close: true)]
@@ -252,7 +302,7 @@ struct ProxyConnectionStateMachine {
 
     /// The server drains: an idle connection closes now; a busy one answers with
     /// `Connection: close` (when its response has not started) and closes after the response.
-    mutating func quiesce() -> [Action] {
+    mutating func quiesce() -> Actions {
         quiescing = true
         switch state {
         case .idle: return enterClosing() + [.closeClient]
@@ -266,21 +316,21 @@ struct ProxyConnectionStateMachine {
 
     // MARK: Timers and the client going away
 
-    mutating func headerTimedOut() -> [Action] {
+    mutating func headerTimedOut() -> Actions {
         guard case .idle = state else { return [] }
         return enterClosing() + [.closeClient]
     }
 
-    mutating func idleTimedOut() -> [Action] {
+    mutating func idleTimedOut() -> Actions {
         enterClosing() + [.closeClient]
     }
 
-    mutating func clientClosed() -> [Action] {
+    mutating func clientClosed() -> Actions {
         enterClosing()
     }
 
     /// Closing is terminal: timers stop, the registry connection goes, held reads are forgotten.
-    private mutating func enterClosing() -> [Action] {
+    private mutating func enterClosing() -> Actions {
         state = .closing
         hasUpstream = false
         clientReadHeld = false
@@ -291,7 +341,7 @@ struct ProxyConnectionStateMachine {
     // MARK: Backpressure
 
     /// The client side wants to read. Held while the registry side is connecting or cannot take more.
-    mutating func clientReadRequested(upstreamWritable: Bool) -> [Action] {
+    mutating func clientReadRequested(upstreamWritable: Bool) -> Actions {
         if case .closing = state { return [] }
         if case .forwarding(let exchange) = state, exchange.connecting || !upstreamWritable {
             clientReadHeld = true
@@ -301,7 +351,7 @@ struct ProxyConnectionStateMachine {
     }
 
     /// The registry side can take more again.
-    mutating func upstreamBecameWritable() -> [Action] {
+    mutating func upstreamBecameWritable() -> Actions {
         guard clientReadHeld else { return [] }
         if case .forwarding(let exchange) = state, exchange.connecting { return [] }
         clientReadHeld = false
@@ -309,7 +359,7 @@ struct ProxyConnectionStateMachine {
     }
 
     /// The registry side wants to read. Held while the client cannot take more.
-    mutating func upstreamReadRequested(clientWritable: Bool) -> [Action] {
+    mutating func upstreamReadRequested(clientWritable: Bool) -> Actions {
         if !clientWritable {
             upstreamReadHeld = true
             return []
@@ -318,7 +368,7 @@ struct ProxyConnectionStateMachine {
     }
 
     /// The client can take more again.
-    mutating func clientBecameWritable() -> [Action] {
+    mutating func clientBecameWritable() -> Actions {
         guard upstreamReadHeld else { return [] }
         upstreamReadHeld = false
         return [.readUpstream]

@@ -343,7 +343,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: Actions
 
-    private func perform(_ actions: [ProxyConnectionStateMachine.Action]) {
+    private func perform(_ actions: ProxyConnectionStateMachine.Actions) {
         for action in actions { perform(action) }
         if (!queued.isEmpty || malformedQueued != nil) && !draining && machine.isIdle { drainQueue() }
     }
