@@ -42,28 +42,35 @@ public struct RegistryRequest: Sendable, Equatable {
 
     /// Parses a request target (`/v2/acme/app/manifests/v1?x=y`).
     public static func parse(target: String) -> Result<RegistryRequest, RequestError> {
-        let bytes = Array(target.utf8)
+        // On the target's own bytes: no copy of them, no decoded path (each segment is decoded
+        // on its own, and one of up to 15 bytes is a String without an allocation).
+        let bytes = target.utf8.span
         guard bytes.count <= 8192 else { return .failure(.ambiguous("request target is too long")) }
-        for b in bytes where b < 0x21 || b > 0x7E || b == UInt8(ascii: "#") || b == UInt8(ascii: "\\") {
-            return .failure(.ambiguous("request target has a character that must not appear in it"))
+        var q: Int?
+        for i in bytes.indices {
+            let b = bytes[i]
+            if b < 0x21 || b > 0x7E || b == UInt8(ascii: "#") || b == UInt8(ascii: "\\") {
+                return .failure(.ambiguous("request target has a character that must not appear in it"))
+            }
+            if b == UInt8(ascii: "?") && q == nil { q = i }
         }
-        let q = bytes.firstIndex(of: UInt8(ascii: "?"))
-        let rawPath = Array(bytes[..<(q ?? bytes.count)])
-        let rawQuery = q.map { Array(bytes[($0 + 1)...]) } ?? []
-
-        guard let path = decodePath(rawPath) else {
-            return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
-        }
-        // Split on the bytes (every byte of the path is ASCII here: no grapheme breaking needed),
-        // into one array sized for the usual path (segments of up to 15 bytes are not allocated).
+        let pathEnd = q ?? bytes.count
+        // Split on '/' before decoding is splitting after it: an encoded '/' is refused.
         var segments: [String] = []
         segments.reserveCapacity(8)
-        var segmentStart = path.utf8.startIndex
-        for i in path.utf8.indices where path.utf8[i] == UInt8(ascii: "/") {
-            segments.append(String(path[segmentStart..<i]))
-            segmentStart = path.utf8.index(after: i)
+        var segmentStart = 0
+        for i in 0...pathEnd where i == pathEnd || bytes[i] == UInt8(ascii: "/") {
+            guard let segment = decodePath(bytes.extracting(segmentStart..<i)) else {
+                return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
+            }
+            segments.append(segment)
+            segmentStart = i + 1
         }
-        segments.append(String(path[segmentStart...]))
+        var rawQuery: [UInt8] = []
+        if let q {
+            rawQuery.reserveCapacity(bytes.count - q - 1)
+            for i in (q + 1)..<bytes.count { rawQuery.append(bytes[i]) }
+        }
         // A path starts with '/': the first segment is empty.
         guard segments.first == "" else { return .failure(.notRegistryPath) }
         segments.removeFirst()
@@ -91,7 +98,7 @@ public struct RegistryRequest: Sendable, Equatable {
         let n = segments.count
         func name(_ count: Int) -> Result<String, RequestError> {
             guard count >= 1 else { return .failure(.notRegistryPath) }
-            let parts = Array(segments[0..<count])
+            let parts = segments[0..<count]
             guard parts.allSatisfy(isNameComponent) else {
                 return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
             }
@@ -154,8 +161,11 @@ public struct RegistryRequest: Sendable, Equatable {
         }
     }
 
-    /// Percent-decodes a path, refusing encoded '/', '.', '\' and NUL, and broken escapes.
-    static func decodePath(_ raw: [UInt8]) -> String? {
+    /// Percent-decodes a path segment, refusing encoded '/', '.', '\' and NUL, and broken escapes.
+    static func decodePath(_ raw: Span<UInt8>) -> String? {
+        var escaped = false
+        for i in raw.indices where raw[i] == UInt8(ascii: "%") { escaped = true }
+        guard escaped else { return raw.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) } }
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = 0
@@ -229,11 +239,12 @@ public struct RegistryRequest: Sendable, Equatable {
 
     /// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
     static func isTag(_ s: String) -> Bool {
-        let b = Array(s.utf8)
+        let b = s.utf8.span
         guard !b.isEmpty, b.count <= 128 else { return false }
         func word(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == UInt8(ascii: "_") }
         guard word(b[0]) else { return false }
-        return b.dropFirst().allSatisfy { word($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+        for i in 1..<b.count where !(word(b[i]) || b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: "-")) { return false }
+        return true
     }
 
     /// A digest: `algorithm:encoded`, algorithm `[a-z0-9]+([+._-][a-z0-9]+)*`, encoded `[a-zA-Z0-9=_-]+`.
