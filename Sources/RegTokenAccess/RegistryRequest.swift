@@ -76,7 +76,7 @@ public struct RegistryRequest: Sendable, Equatable {
         segments.removeFirst()
         guard segments.first == "v2" else { return .failure(.notRegistryPath) }
         segments.removeFirst()
-        if segments.isEmpty || segments == [""] {
+        if segments.isEmpty || segments.count == 1 && segments[0].isEmpty {
             return .success(RegistryRequest(endpoint: .base, repository: nil, mountFrom: nil))
         }
         // Trailing slash only on uploads/ (POST /v2/<name>/blobs/uploads/); empty segments elsewhere are '//'.
@@ -92,17 +92,24 @@ public struct RegistryRequest: Sendable, Equatable {
         case .failure(let f): return .failure(f)
         }
 
-        if segments == ["_catalog"] && !trailingSlash {
+        if segments.count == 1 && segments[0] == "_catalog" && !trailingSlash {
             return .success(RegistryRequest(endpoint: .catalog, repository: nil, mountFrom: nil))
         }
         let n = segments.count
+        // (A constant from here on: the functions below do not box it.)
+        let segmentsRead = segments
         func name(_ count: Int) -> Result<String, RequestError> {
             guard count >= 1 else { return .failure(.notRegistryPath) }
-            let parts = segments[0..<count]
+            let parts = segmentsRead[0..<count]
             guard parts.allSatisfy(isNameComponent) else {
                 return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
             }
-            let joined = parts.joined(separator: "/")
+            // Appended rather than joined: a name of up to 15 bytes stays a small string.
+            var joined = parts[0]
+            for part in parts.dropFirst() {
+                joined += "/"
+                joined += part
+            }
             guard joined.utf8.count <= 255 else { return .failure(.invalidName("repository name is longer than 255 characters")) }
             return .success(joined)
         }
