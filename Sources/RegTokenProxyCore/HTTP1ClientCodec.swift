@@ -5,8 +5,9 @@ import NIOHTTP1
 /// The registry side of the proxy's HTTP/1.1, in place of NIOHTTP1's client codecs
 /// (`addHTTPClientHandlers`): requests are written as bytes, and responses read by
 /// ``HTTP1ResponseHeadReader`` and, when chunked, ``HTTP1ChunkedBody``. The proxy's upstream
-/// handler writes the same `HTTPClientRequestPart`s and sees the same `HTTPClientResponsePart`s
-/// as with NIOHTTP1.
+/// handler writes the same `HTTPClientRequestPart`s as with NIOHTTP1, and sees
+/// ``RegistryResponsePart``s: each head as a ``ForwardedResponseHead``, the field lines to
+/// forward already picked out on their bytes (no `String` per field).
 ///
 /// Writing: the proxy writes its own framing fields (`ForwardedHeaders`: a `Content-Length`, or
 /// `Transfer-Encoding: chunked`, or none for a bodiless `GET`, `HEAD` or `DELETE`); the codec
@@ -29,7 +30,7 @@ import NIOHTTP1
 ///   proxy answers 502 when no response has started).
 @_spi(Benchmarks) public final class HTTP1ClientCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
-    public typealias InboundOut = HTTPClientResponsePart
+    public typealias InboundOut = RegistryResponsePart
     public typealias OutboundIn = HTTPClientRequestPart
     public typealias OutboundOut = ByteBuffer
 
@@ -89,7 +90,7 @@ import NIOHTTP1
         // short, and no end is handed on).
         if case .untilClose = reading {
             reading = .stopped
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
+            context.fireChannelRead(wrapInboundOut(.end))
         }
         context.fireChannelInactive()
     }
@@ -106,10 +107,11 @@ import NIOHTTP1
                 return
             case .head:
                 // The reader is used in place (no copy): its fields' storage stays unshared.
-                let found = bytes.withUnsafeReadableBytes { raw -> Result<(HTTPResponseHead, Int, Framing)?, HTTP1HeadError> in
+                let allocator = context.channel.allocator
+                let found = bytes.withUnsafeReadableBytes { raw -> Result<(ForwardedResponseHead, Int, Framing)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
-                        return .success((Self.responseHead(head, raw), head.length, try Self.framing(head, raw)))
+                        return .success((Self.forwardedHead(head, raw, allocator: allocator), head.length, try Self.framing(head, raw)))
                     } catch {
                         return .failure(error)
                     }
@@ -125,13 +127,13 @@ import NIOHTTP1
                 let data = bytes.readSlice(length: n)!
                 reading = n == left ? afterResponse : .length(left - n)
                 context.fireChannelRead(wrapInboundOut(.body(data)))
-                if n == left { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+                if n == left { context.fireChannelRead(wrapInboundOut(.end)) }
             case .chunked(var body):
                 let (data, error) = body.read(&bytes)
                 reading = error != nil ? .stopped : body.isComplete ? afterResponse : .chunked(body)
                 for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
                 if let error { throw error }
-                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end)) }
             case .untilClose:
                 let data = bytes.readSlice(length: bytes.readableBytes)!
                 context.fireChannelRead(wrapInboundOut(.body(data)))
@@ -145,15 +147,15 @@ import NIOHTTP1
         case none, length(Int), chunked, untilClose
     }
 
-    private func headRead(_ head: HTTPResponseHead, framing: Framing, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+    private func headRead(_ head: ForwardedResponseHead, framing: Framing, context: ChannelHandlerContext) throws(HTTP1HeadError) {
         var head = head
-        let code = head.status.code
+        let code = head.status
         if code == 101 { throw HTTP1HeadError(status: 502, message: "registry response: 101 Switching Protocols") }
         // An interim response: the final one follows, for the same request. One that would end
         // the connection (HTTP/1.0, which has no interim responses, or Connection: close) leaves
         // in doubt whether anything after it is read: refused.
         if code >= 100 && code < 200 {
-            guard head.headers.keepsAlive(version: head.version) else {
+            guard head.keepAlive else {
                 throw HTTP1HeadError(status: 502, message: "registry response: an interim \(code) response that closes the connection")
             }
             return
@@ -161,7 +163,7 @@ import NIOHTTP1
         guard let wasHEAD = awaiting.popFirst() else {
             throw HTTP1HeadError(status: 502, message: "registry response: a response to no request")
         }
-        lastResponse = !head.headers.keepsAlive(version: head.version)
+        lastResponse = !head.keepAlive
         if wasHEAD || code == 204 || code == 304 {
             reading = afterResponse
         } else {
@@ -174,7 +176,7 @@ import NIOHTTP1
                 // is told so (it drops the connection after the response, never reuses it).
                 reading = .untilClose
                 lastResponse = true
-                if head.headers.keepsAlive(version: head.version) { head.headers.replaceOrAdd(name: "connection", value: "close") }
+                head.keepAlive = false
             }
         }
         let bodiless: Bool
@@ -183,7 +185,7 @@ import NIOHTTP1
         default: bodiless = false
         }
         context.fireChannelRead(wrapInboundOut(.head(head)))
-        if bodiless { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+        if bodiless { context.fireChannelRead(wrapInboundOut(.end)) }
     }
 
     /// Where reading goes once a response has ended.
@@ -232,11 +234,92 @@ import NIOHTTP1
         return true
     }
 
-    /// The head's `String`s, as NIOHTTP1's decoder makes them.
-    private static func responseHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer) -> HTTPResponseHead {
-        HTTPResponseHead(version: HTTPVersion(major: 1, minor: head.minorVersion),
-                         status: HTTPResponseStatus(statusCode: head.status, reasonPhrase: HTTP1Wire.string(head.reason, raw)),
-                         headers: HTTPHeaders(HTTP1Wire.fields(head.fields, raw)))
+    /// Response fields never forwarded as received (RFC 9110 §7.6.1 hop-by-hop fields, and
+    /// framing: the client side frames the body again), lower case.
+    private static let hopByHop: [StaticString] = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade",
+        "transfer-encoding",
+    ]
+
+    /// The head as it is forwarded: status, reason, whether the registry keeps the connection
+    /// (as NIOHTTP1's `isKeepAlive` decides), and the field lines to forward copied from the
+    /// bytes (see ``ForwardedResponseHead/fields``).
+    static func forwardedHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> ForwardedResponseHead {
+        func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
+        // The Connection fields: their one value (the usual case) looked at directly; several
+        // (rare) gathered. Only Connection's values are made Strings (short: no allocation), to
+        // be read as NIOHTTP1 reads them.
+        var connectionCount = 0
+        var firstConnection = 0..<0
+        for field in head.fields where equalsIgnoringCase(bytes(field.name), "connection") {
+            if connectionCount == 0 { firstConnection = field.value }
+            connectionCount += 1
+        }
+        let several = connectionCount > 1 ? head.fields.filter { equalsIgnoringCase(bytes($0.name), "connection") }.map(\.value) : []
+        let keepAlive: Bool
+        switch connectionCount {
+        case 0:
+            keepAlive = HTTP1Wire.keepsAlive(EmptyCollection<(name: String, value: String)>(), major: 1, minor: head.minorVersion)
+        case 1:
+            keepAlive = HTTP1Wire.keepsAlive(CollectionOfOne((name: "connection", value: HTTP1Wire.string(firstConnection, raw))),
+                                             major: 1, minor: head.minorVersion)
+        default:
+            keepAlive = HTTP1Wire.keepsAlive(several.map { (name: "connection", value: HTTP1Wire.string($0, raw)) }, major: 1, minor: head.minorVersion)
+        }
+        func named(_ name: UnsafeRawBufferPointer) -> Bool {
+            switch connectionCount {
+            case 0: false
+            case 1: names(bytes(firstConnection), name)
+            default: several.contains { names(bytes($0), name) }
+            }
+        }
+        let bodiless = head.status == 204 || head.status == 304
+        var fields = allocator.buffer(capacity: head.length)
+        var hasContentLength = false
+        for field in head.fields {
+            let name = bytes(field.name)
+            // Only a name as short as the longest hop-by-hop one (19 bytes) can be one.
+            if name.count <= 19 && hopByHop.contains(where: { equalsIgnoringCase(name, $0) }) { continue }
+            if named(name) { continue }
+            if equalsIgnoringCase(name, "content-length") {
+                if bodiless { continue }
+                hasContentLength = true
+            }
+            fields.writeBytes(name)
+            fields.writeStaticString(": ")
+            fields.writeBytes(bytes(field.value))
+            fields.writeStaticString("\r\n")
+        }
+        return ForwardedResponseHead(status: head.status, reason: HTTP1Wire.string(head.reason, raw), minorVersion: head.minorVersion,
+                                     keepAlive: keepAlive, hasContentLength: hasContentLength, fields: fields)
+    }
+
+    /// Whether a `Connection` value lists `name` (comma-separated tokens, spaces and tabs
+    /// around them, any letter case).
+    private static func names(_ value: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
+            var a = start, b = end
+            while a < b, value[a] == 0x20 || value[a] == 0x09 { a += 1 }
+            while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
+            if b - a == name.count {
+                var same = true
+                for k in 0..<name.count where value[a + k] | 0x20 != name[k] | 0x20 || !isLetterOrSame(value[a + k], name[k]) {
+                    same = false
+                    break
+                }
+                if same { return true }
+            }
+            start = end + 1
+        }
+        return false
+    }
+
+    /// Two bytes equal, or the same ASCII letter in two cases.
+    private static func isLetterOrSame(_ x: UInt8, _ y: UInt8) -> Bool {
+        x == y || (x | 0x20 >= 0x61 && x | 0x20 <= 0x7A)
     }
 
     // MARK: Writing

@@ -1,3 +1,5 @@
+import NIOCore
+import NIOHTTP1
 @_spi(HTTPBytes) import RegTokenAccess
 
 /// A response head read straight from the bytes the registry sent (RFC 9112 §4), strictly: the
@@ -72,4 +74,54 @@
         }
         return HTTP1ResponseHead(status: d0 * 100 + d1 * 10 + d2, reason: reason, minorVersion: minor, fields: fields, length: head.count)
     }
+}
+
+/// A registry response head as the proxy forwards it, on its bytes: what ``HTTP1ClientCodec``
+/// hands on, and what ``HTTP1ServerCodec`` writes to the client (no `String` per field, no
+/// `HTTPHeaders`).
+@_spi(Benchmarks) public struct ForwardedResponseHead: Sendable, Equatable {
+    /// 200 to 599 (interim responses are read past, never forwarded).
+    public var status: Int
+    /// The reason phrase (field text, as the reader checked it).
+    public var reason: String
+    /// The minor HTTP version: the registry's as read; the proxy sets the client's before writing.
+    public var minorVersion: Int
+    /// The registry keeps the connection open after this response (its `Connection` and
+    /// version say so, and its body does not end with the close).
+    public var keepAlive: Bool
+    /// A `Content-Length` is among ``fields``.
+    public var hasContentLength: Bool
+    /// The field lines to forward, each `name: value` and CRLF, in the registry's order, less
+    /// hop-by-hop fields (RFC 9110 §7.6.1), those its `Connection` names, `Transfer-Encoding`
+    /// (the client side frames the body again), and `Content-Length` on a 204 or 304. Every
+    /// name is a token and every value field text: the reader checked them.
+    public var fields: ByteBuffer
+    /// `Connection: close` is written after the fields (the proxy closes after this response).
+    public var close = false
+
+    public init(status: Int, reason: String, minorVersion: Int, keepAlive: Bool, hasContentLength: Bool, fields: ByteBuffer) {
+        self.status = status
+        self.reason = reason
+        self.minorVersion = minorVersion
+        self.keepAlive = keepAlive
+        self.hasContentLength = hasContentLength
+        self.fields = fields
+    }
+}
+
+/// What ``HTTP1ClientCodec`` hands on: each response's head, its body's bytes, and its end.
+@_spi(Benchmarks) public enum RegistryResponsePart: Sendable {
+    /// (Boxed: body parts, the many, stay inside `NIOAny`'s inline storage.)
+    indirect case head(ForwardedResponseHead)
+    case body(ByteBuffer)
+    case end
+}
+
+/// What ``HTTP1ServerCodec`` writes: the proxy's own answers (`head`, fields checked as they
+/// are written), or a registry response on its bytes (`forwardedHead`), then body and end.
+@_spi(Benchmarks) public enum ProxyResponsePart: Sendable {
+    case head(HTTPResponseHead)
+    indirect case forwardedHead(ForwardedResponseHead)
+    case body(ByteBuffer)
+    case end
 }

@@ -23,8 +23,9 @@ import NIOHTTP1
 /// (`configureHTTPServerPipeline`): request heads are read by ``HTTP1RequestHeadReader`` and
 /// chunked bodies by ``HTTP1ChunkedBody`` straight from the socket's bytes, and responses are
 /// written as bytes. The proxy's handler reads ``ProxyRequestPart``s (each head with the
-/// framing the codec found, so that the decision does not work it out again) and writes the same
-/// `HTTPServerResponsePart`s as with NIOHTTP1.
+/// framing the codec found, so that the decision does not work it out again) and writes
+/// ``ProxyResponsePart``s: its own answers as NIOHTTP1's `HTTPResponseHead`, registry responses
+/// as ``ForwardedResponseHead``s, whose field lines are copied as they are.
 ///
 /// Reading:
 /// - A body is framed by the forwarding rules of `RequestHead` (`framing()`), the very rules the
@@ -46,7 +47,7 @@ import NIOHTTP1
 @_spi(Benchmarks) public final class HTTP1ServerCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ProxyRequestPart
-    public typealias OutboundIn = HTTPServerResponsePart
+    public typealias OutboundIn = ProxyResponsePart
     public typealias OutboundOut = ByteBuffer
 
     private enum Reading {
@@ -202,8 +203,26 @@ import NIOHTTP1
             }
             responseRefused = false
             context.write(wrapOutboundOut(bytes), promise: promise)
-        case .body(let part):
-            guard !responseRefused, !responseBodySuppressed, case .byteBuffer(let body) = part else {
+        case .forwardedHead(let head):
+            // A registry's final response (never 1xx: the registry side reads those past), its
+            // fields checked when they were read; on a 204 or 304, without Content-Length.
+            responseBodySuppressed = awaitingHead.popFirst() ?? false
+            let chunked = head.status != 204 && head.status != 304 && !head.hasContentLength && head.minorVersion >= 1
+            responseChunked = chunked && !responseBodySuppressed
+            responseRefused = false
+            var out = context.channel.allocator.buffer(capacity: 64 + head.reason.utf8.count + head.fields.readableBytes)
+            out.writeStaticString(head.minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            HTTP1Wire.writeStatus(head.status, to: &out)
+            out.writeStaticString(" ")
+            out.writeString(head.reason)
+            out.writeStaticString("\r\n")
+            out.writeImmutableBuffer(head.fields)
+            if head.close { out.writeStaticString("Connection: close\r\n") }
+            if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
+            out.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(out), promise: promise)
+        case .body(let body):
+            guard !responseRefused, !responseBodySuppressed else {
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
                 return
             }

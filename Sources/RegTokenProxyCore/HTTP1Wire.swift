@@ -66,6 +66,14 @@ enum HTTP1Wire {
         return true
     }
 
+    /// Writes a status code of three digits (100 to 999).
+    static func writeStatus(_ code: Int, to out: inout ByteBuffer) {
+        precondition((100...999).contains(code), "a status code has three digits")
+        out.writeInteger(UInt8(0x30 + code / 100))
+        out.writeInteger(UInt8(0x30 + code / 10 % 10))
+        out.writeInteger(UInt8(0x30 + code % 10))
+    }
+
     /// Writes a body part, as one chunk when `chunked` (an empty part writes nothing then: an
     /// empty chunk would end the body).
     static func writeBody(_ body: ByteBuffer, chunked: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {

@@ -16,8 +16,8 @@ import Glibc
 /// its events, and this class performs the actions it returns (writes, reads, timers, logging).
 package final class ProxyHandler: ChannelDuplexHandler {
     package typealias InboundIn = ProxyRequestPart
-    package typealias OutboundIn = HTTPServerResponsePart
-    package typealias OutboundOut = HTTPServerResponsePart
+    package typealias OutboundIn = ProxyResponsePart
+    package typealias OutboundOut = ProxyResponsePart
 
     private let state: ProxyState
     private let config: ProxyConfiguration
@@ -57,7 +57,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
     private var forwardedHead: HTTPRequestHead?
     private var partToForward: HTTPClientRequestPart?
-    private var partToWrite: HTTPServerResponsePart?
+    private var partToWrite: ProxyResponsePart?
     private var refusal: (code: String, message: String, reason: String)?
     private var requestVersion = HTTPVersion.http1_1
     private var started = NIODeadline.now()
@@ -290,25 +290,23 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: Registry → client (called by UpstreamHandler)
 
-    func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
+    func upstreamRead(_ part: RegistryResponsePart, from channel: any Channel) {
         guard channel === upstream else { return }
         switch part {
-        case .head(let head):
-            status = Int(head.status.code)
+        case .head(var head):
+            status = head.status
             metrics.upstreamResponses[min(max(status / 100, 0), 5)].increment()
-            var headers = Self.forwardedResponseHeaders(head.headers)
-            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.headers.keepsAlive(version: head.version), hasContentLength: headers.contains(name: "content-length"))
-            if case .writeResponseHead(let close)? = actions.last, close {
-                headers.replaceOrAdd(name: "Connection", value: "close")
-            }
-            partToWrite = .head(HTTPResponseHead(version: requestVersion, status: head.status, headers: headers))
+            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.keepAlive, hasContentLength: head.hasContentLength)
+            if case .writeResponseHead(let close)? = actions.last { head.close = close }
+            head.minorVersion = requestVersion.minor == 0 ? 0 : 1
+            partToWrite = .forwardedHead(head)
             perform(actions)
         case .body(let buffer):
             metrics.bytesSent.increment(by: Int64(buffer.readableBytes))
-            partToWrite = .body(.byteBuffer(buffer))
+            partToWrite = .body(buffer)
             perform(machine.responseBody())
-        case .end(let trailers):
-            partToWrite = .end(trailers)
+        case .end:
+            partToWrite = .end
             perform(machine.responseEnd())
         }
         partToWrite = nil
@@ -510,11 +508,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
         let (head, body) = DockerError.response(status: status, code: code, message: message, realm: config.realm,
                                                 version: requestVersion, close: close, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
         if close {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end)).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end), promise: nil)
         }
     }
 
@@ -531,40 +529,6 @@ package final class ProxyHandler: ChannelDuplexHandler {
             logger.info("access", metadata: entry.metadata)
         }
     }
-
-    // MARK: Headers
-
-    /// Hop-by-hop response headers (RFC 9110 §7.6.1), and framing (the encoder re-frames the
-    /// body for the client). A switch: no hashing of each of the registry's header names.
-    private static func isHopByHopOrFraming(_ lower: String) -> Bool {
-        switch lower {
-        case "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade",
-             "transfer-encoding":
-            true
-        default:
-            false
-        }
-    }
-
-    /// The registry's headers less hop-by-hop ones and framing (re-framed for the client).
-    static func forwardedResponseHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        // The headers `Connection` names (a handful at most: a list, not a set).
-        var named: [String] = []
-        for value in headers["connection"] {
-            for token in value.split(separator: ",") { named.append(token.trimmingSpacesAndTabs) }
-        }
-        var out = HTTPHeaders()
-        out.reserveCapacity(headers.count)
-        for (name, value) in headers {
-            // Only a name as short as the longest hop-by-hop one (19 bytes) is lowered: a longer
-            // one (a registry's Docker-Distribution-Api-Version) is none, and is not copied.
-            if name.utf8.count <= 19 && isHopByHopOrFraming(name.asciiLowercased) { continue }
-            if named.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
-            out.add(name: name, value: value)
-        }
-        return out
-    }
-
 }
 
 @available(*, unavailable)

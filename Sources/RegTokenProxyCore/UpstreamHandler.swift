@@ -4,7 +4,7 @@ import NIOHTTP1
 /// The registry side of one client connection: hands response parts to its ``ProxyHandler``
 /// (on the same event loop) and stops reading while the client cannot take more.
 final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = RegistryResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 

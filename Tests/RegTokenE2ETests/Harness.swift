@@ -151,7 +151,11 @@ final class Registry {
         guard r.status == 0 else { throw HarnessError("registry did not restart: \(r.stderr)") }
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        // A test's registry may hold a gigabyte of layers.
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 }
 
 struct HarnessError: Error, CustomStringConvertible {
@@ -195,6 +199,11 @@ final class ProxyProcess {
         self.port = port ?? Harness.freePort()
         log = try Harness.tempDir("proxy") + "/proxy.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
+        // A home of its own unless the test gives one: the proxy keeps state there (the revocation
+        // list versions it accepted, by source), and a source's URL names a port a later run may
+        // get again.
+        var env = env
+        if env["REGTOKEN_HOME"] == nil && !args.contains("--home") { env["REGTOKEN_HOME"] = try Harness.tempDir("proxy-home") }
         process = try Spawned([Harness.binary, "proxy", "--listen", "127.0.0.1:\(self.port)", "--upstream", "http://127.0.0.1:\(upstream)",
                                "--region", "eu-west-1"] + args, environment: env, log: log)
         if waitReady {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
@@ -25,20 +26,46 @@ struct HTTP1ClientCodecTests {
         }
     }
 
-    /// Heads by their fields, body bytes joined up to the end. llhttp keeps whitespace at the end
-    /// of a response field's value; RFC 9110 §5.5 says it is not part of the value, and ours
-    /// leaves it out (as llhttp does for requests): it is trimmed here before comparing. Ours
-    /// adds `connection: close` (lowercase, as no test input spells it) to a response whose body
-    /// ends with the connection: left out here too (`closeDelimited` checks it).
+    /// Heads by the fields forwarded, body bytes joined up to the end. NIOHTTP1's heads go
+    /// through ``forwardedFields(_:status:)``, a plain reading of the forwarding rules; ours
+    /// picked them out on the bytes. llhttp keeps whitespace at the end of a response field's
+    /// value; RFC 9110 §5.5 says it is not part of the value, and ours leaves it out (as llhttp
+    /// does for requests): it is trimmed here before comparing.
     static func normalized(_ parts: [HTTPClientResponsePart]) -> [Part] {
-        func trimmed(_ v: String) -> String {
-            var v = Substring(v)
-            while v.last == " " || v.last == "\t" { v = v.dropLast() }
-            return String(v)
+        Part.joined(parts) { h in
+            .head(Int(h.status.code), Int(h.version.minor), forwardedFields(h.headers.map { ($0.name, $0.value) }, status: Int(h.status.code)))
         }
-        return Part.joined(parts) { h in
-            .head(Int(h.status.code), Int(h.version.minor), h.headers.filter { !($0.name == "connection" && $0.value == "close") }.map { "\($0.name): \(trimmed($0.value))" })
+    }
+
+    static func normalized(_ parts: [RegistryResponsePart]) -> [Part] {
+        let nio: [HTTPPart<ForwardedResponseHead, ByteBuffer>] = parts.map {
+            switch $0 {
+            case .head(let h): .head(h)
+            case .body(let b): .body(b)
+            case .end: .end(nil)
+            }
         }
+        return Part.joined(nio) { h in .head(h.status, h.minorVersion, lines(h.fields)) }
+    }
+
+    /// The field lines of a forwarded head, as `name: value` strings.
+    static func lines(_ fields: ByteBuffer) -> [String] {
+        String(buffer: fields).components(separatedBy: "\r\n").dropLast().map { String($0) }
+    }
+
+    /// The forwarding rules for response fields, read plainly (names lowered with Foundation,
+    /// sets): hop-by-hop fields (RFC 9110 §7.6.1), those `Connection` names and
+    /// `Transfer-Encoding` dropped, `Content-Length` too on a 204 or 304; values without the
+    /// whitespace around them.
+    static func forwardedFields(_ fields: [(String, String)], status: Int) -> [String] {
+        let hop: Set = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer",
+                        "upgrade", "transfer-encoding"]
+        let named = Set(fields.filter { $0.0.lowercased() == "connection" }
+            .flatMap { $0.1.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t")).lowercased() } })
+        return fields.filter { name, _ in
+            let lower = name.lowercased()
+            return !hop.contains(lower) && !named.contains(lower) && !(lower == "content-length" && (status == 204 || status == 304))
+        }.map { "\($0.0): \($0.1.trimmingCharacters(in: CharacterSet(charactersIn: " \t")))" }
     }
 
     /// A channel with `handlers`, after requests with `methods` were written through it.
@@ -67,8 +94,8 @@ struct HTTP1ClientCodecTests {
             start = cut
         }
         if close { channel.pipeline.fireChannelInactive() }
-        var parts: [HTTPClientResponsePart] = []
-        while let part = try? channel.readInbound(as: HTTPClientResponsePart.self) { parts.append(part) }
+        var parts: [RegistryResponsePart] = []
+        while let part = try? channel.readInbound(as: RegistryResponsePart.self) { parts.append(part) }
         return (normalized(parts), failed)
     }
 
@@ -206,26 +233,51 @@ struct HTTP1ClientCodecTests {
         // A reason phrase is optional, with or without its space.
         #expect(try Self.ours(Array("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n".utf8), methods: [.GET]).parts == [.head(200, 1, ["Content-Length: 0"]), .end])
         #expect(try Self.ours(Array("HTTP/1.0 200 \r\n\r\nab".utf8), methods: [.GET], close: true).parts == [.head(200, 0, []), .body(Array("ab".utf8)), .end])
+        // The registry's reason phrase is forwarded as it is (as nginx does).
+        let channel = try Self.channel([HTTP1ClientCodec()], methods: [.GET])
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 404 Nope, not here\r\nContent-Length: 0\r\n\r\n"))
+        guard case .head(let head)? = try channel.readInbound(as: RegistryResponsePart.self) else { Issue.record("no head"); return }
+        #expect(head.status == 404 && head.reason == "Nope, not here")
     }
 
-    @Test("a body that ends with the connection: the handler is told Connection: close; a connection that fails hands on no end")
+    @Test("a body that ends with the connection: the handler is told the registry does not keep it; a connection that fails hands on no end")
     func closeDelimited() throws {
         let bytes = Array("HTTP/1.1 200 OK\r\nX: y\r\n\r\nabc".utf8)
         let channel = try Self.channel([HTTP1ClientCodec()], methods: [.GET])
         try channel.writeInbound(ByteBuffer(bytes: bytes))
-        guard case .head(let head)? = try channel.readInbound(as: HTTPClientResponsePart.self) else { Issue.record("no head"); return }
-        #expect(!head.isKeepAlive && head.headers["connection"] == ["close"])
+        guard case .head(let head)? = try channel.readInbound(as: RegistryResponsePart.self) else { Issue.record("no head"); return }
+        #expect(!head.keepAlive && Self.lines(head.fields) == ["X: y"] && head.reason == "OK")
         channel.pipeline.fireChannelInactive()
-        let rest = Self.normalized([try channel.readInbound(as: HTTPClientResponsePart.self), try channel.readInbound(as: HTTPClientResponsePart.self)].compactMap { $0 })
+        let rest = Self.normalized([try channel.readInbound(as: RegistryResponsePart.self), try channel.readInbound(as: RegistryResponsePart.self)].compactMap { $0 })
         #expect(rest == [.body(Array("abc".utf8)), .end])
 
         let failing = try Self.channel([HTTP1ClientCodec()], methods: [.GET])
         try failing.writeInbound(ByteBuffer(bytes: bytes))
         failing.pipeline.fireErrorCaught(IOError(errnoCode: 104, reason: "read"))  // ECONNRESET
         failing.pipeline.fireChannelInactive()
-        var parts: [HTTPClientResponsePart] = []
-        while let part = try? failing.readInbound(as: HTTPClientResponsePart.self) { parts.append(part) }
+        var parts: [RegistryResponsePart] = []
+        while let part = try? failing.readInbound(as: RegistryResponsePart.self) { parts.append(part) }
         #expect(parts.count == 2 && !parts.contains { if case .end = $0 { true } else { false } }, "\(parts)")
+    }
+
+    @Test("whether the registry keeps the connection: as NIOHTTP1's isKeepAlive reads the same fields")
+    func keepAlive() throws {
+        let values: [[String]] = [[], ["close"], ["keep-alive"], ["Keep-Alive, close"], ["x, keep-alive"], ["CLOSE"], [" keep-alive ,x"],
+                                  ["keep-alive", "keep-alive"], ["x", "close"], ["upgrade"], ["keep-alive, keep-alive"], ["close,"]]
+        for version in [0, 1] {
+            for connection in values {
+                let fields = connection.map { ("Connection", $0) } + [("Content-Length", "0")]
+                let text = "HTTP/1.\(version) 200 OK\r\n" + fields.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+                let channel = try Self.channel([HTTP1ClientCodec()], methods: [.GET])
+                try channel.writeInbound(ByteBuffer(string: text))
+                guard case .head(let head)? = try channel.readInbound(as: RegistryResponsePart.self) else {
+                    Issue.record("no head: \(text.debugDescription)")
+                    continue
+                }
+                let nio = HTTPResponseHead(version: HTTPVersion(major: 1, minor: version), status: .ok, headers: HTTPHeaders(fields))
+                #expect(head.keepAlive == nio.isKeepAlive, "\(text.debugDescription)")
+            }
+        }
     }
 
     /// The bytes the codec writes for these request parts, and whether it refused them.

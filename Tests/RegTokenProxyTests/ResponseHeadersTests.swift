@@ -1,6 +1,7 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
-@testable import RegTokenProxyCore
+@_spi(Benchmarks) @testable import RegTokenProxyCore
 import RegTokenLoadTest
 import Testing
 
@@ -8,8 +9,18 @@ import Testing
 /// (RFC 9110 §7.6.1), those `Connection` names and framing dropped, everything else kept in order.
 @Suite("The registry's response headers, forwarded")
 struct ResponseHeadersTests {
-    static func forwarded(_ fields: [(String, String)]) -> [String] {
-        ProxyHandler.forwardedResponseHeaders(HTTPHeaders(fields)).map { "\($0.name): \($0.value)" }
+    /// The field lines the registry side's codec forwards of a response with these fields.
+    static func forwarded(_ fields: [(String, String)], status: Int = 200) -> [String] {
+        let text = "HTTP/1.1 \(status) X\r\n" + fields.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+        var reader = HTTP1ResponseHeadReader(limit: 65536)
+        let head = Array(text.utf8).withUnsafeBytes { raw in
+            (try? reader.read(raw)).flatMap { $0 }.map { HTTP1ClientCodec.forwardedHead($0, raw, allocator: ByteBufferAllocator()) }
+        }
+        guard let head else {
+            Issue.record("not read: \(text.debugDescription)")
+            return []
+        }
+        return HTTP1ClientCodecTests.lines(head.fields)
     }
 
     @Test("hop-by-hop headers in any letter case, those Connection names and framing are dropped; long names and repeated ones kept in order")
@@ -25,6 +36,12 @@ struct ResponseHeadersTests {
             "X-Content-Type-Options: nosniff", "Content-Length: 2", "Www-Authenticate: Bearer realm=x", "www-authenticate: Basic realm=y",
         ])
         #expect(Self.forwarded([("Connection", " , ,"), ("Date", "d")]) == ["Date: d"])
+        // Two Connection fields: what either names is dropped.
+        #expect(Self.forwarded([("Connection", "X-A"), ("X-A", "1"), ("x-b", "2"), ("Connection", "keep-alive,\tX-B "), ("X-C", "3")]) == ["X-C: 3"])
+        // No Content-Length on a 204 or 304 (nor any body); kept on others.
+        #expect(Self.forwarded([("Content-Length", "5"), ("ETag", "e")], status: 304) == ["ETag: e"])
+        #expect(Self.forwarded([("content-length", "0")], status: 204) == [])
+        #expect(Self.forwarded([("Content-Length", "0")], status: 404) == ["Content-Length: 0"])
     }
 
     @Test("random heads: the same as a plain reading of the rules (names lowered with Foundation, sets)")
