@@ -200,8 +200,9 @@ extension RequestHead {
 public enum ForwardedHeaders {
     /// Headers of the client that never reach the registry: hop-by-hop headers (RFC 9110 §7.6.1),
     /// framing (the proxy writes its own), the credentials, and the forwarding headers (the
-    /// proxy sets its own: a client cannot claim another address, scheme or host).
-    static let dropped: Set<String> = [
+    /// proxy sets its own: a client cannot claim another address, scheme or host). Lower case;
+    /// the longest has 19 bytes.
+    static let dropped: [String] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer",
         "upgrade", "content-length", "transfer-encoding", "authorization", "forwarded", "x-real-ip",
     ]
@@ -216,26 +217,47 @@ public enum ForwardedHeaders {
     ///   - scheme: `http` or `https`: what the client used.
     ///   - clientAddress: the client's IP address, if known.
     public static func upstream(_ head: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?) -> [(name: String, value: String)] {
-        var named: Set<String> = []
-        for (name, value) in head.headers where name.equalsIgnoringASCIICase("connection") {
-            for token in value.split(separator: ",") { named.insert(String(token).trimmingSpacesAndTabs.asciiLowercased) }
-        }
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(head.headers.count + 3)
+        forEach(head, framing: framing, scheme: scheme, clientAddress: clientAddress) { out.append(($0, $1)) }
+        return out
+    }
+
+    /// ``upstream(_:framing:scheme:clientAddress:)`` one header at a time, in order, with no
+    /// array, set or lowered copy of a name made (a front proxy writes them straight into the
+    /// bytes it sends).
+    package static func forEach(_ head: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?,
+                                _ body: (_ name: String, _ value: String) -> Void) {
+        var hasConnection = false
+        for (name, _) in head.headers where name.equalsIgnoringASCIICase("connection") { hasConnection = true }
         for (name, value) in head.headers {
-            let lower = name.asciiLowercased
-            if dropped.contains(lower) || named.contains(lower) || lower.hasPrefix("x-forwarded-") { continue }
-            out.append((name, value))
+            if name.utf8.count <= 19 && dropped.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
+            if name.utf8.count >= 12 && String(Substring(name.utf8.prefix(12))).equalsIgnoringASCIICase("x-forwarded-") { continue }
+            if hasConnection && isNamedByConnection(name, in: head) { continue }
+            body(name, value)
         }
         switch framing {
         case .none:
-            if head.method != "GET" && head.method != "HEAD" && head.method != "DELETE" { out.append(("Content-Length", "0")) }
-        case .length(let n): out.append(("Content-Length", String(n)))
-        case .chunked: out.append(("Transfer-Encoding", "chunked"))
+            if head.method != "GET" && head.method != "HEAD" && head.method != "DELETE" { body("Content-Length", "0") }
+        case .length(let n): body("Content-Length", String(n))
+        case .chunked: body("Transfer-Encoding", "chunked")
         }
-        out.append(("X-Forwarded-Proto", scheme))
-        if let clientAddress { out.append(("X-Forwarded-For", clientAddress)) }
-        return out
+        body("X-Forwarded-Proto", scheme)
+        if let clientAddress { body("X-Forwarded-For", clientAddress) }
+    }
+
+    /// Whether a `Connection` header of `head` lists `name` (comma-separated, spaces and tabs
+    /// around each, any letter case).
+    private static func isNamedByConnection(_ name: String, in head: RequestHead) -> Bool {
+        for (n, value) in head.headers where n.equalsIgnoringASCIICase("connection") {
+            for token in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                var t = token[...]
+                while let c = t.first, c == 0x20 || c == 0x09 { t.removeFirst() }
+                while let c = t.last, c == 0x20 || c == 0x09 { t.removeLast() }
+                if t.count == name.utf8.count && String(Substring(t)).equalsIgnoringASCIICase(name) { return true }
+            }
+        }
+        return false
     }
 }
 

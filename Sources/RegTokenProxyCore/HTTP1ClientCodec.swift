@@ -12,9 +12,11 @@ import NIOHTTP1
 /// Writing: the proxy writes its own framing fields (`ForwardedHeaders`: a `Content-Length`, or
 /// `Transfer-Encoding: chunked`, or none for a bodiless `GET`, `HEAD` or `DELETE`); the codec
 /// writes every field as given, and chunk-encodes the body when the head says `chunked`. Method,
-/// target and fields are checked as NIOHTTP1's request header validator checks them (a method
-/// token, a target of the characters RFC 3986 allows, token names and field-text values): a head
-/// that breaks this is not written, nor is anything after it, and the connection is closed.
+/// target and fields of an `HTTPRequestHead` are checked as NIOHTTP1's request header validator
+/// checks them (a method token, a target of the characters RFC 3986 allows, token names and
+/// field-text values): a head that breaks this is not written, nor is anything after it, and the
+/// connection is closed. A ``ForwardedRequestHead`` (what the proxy forwards) is written as it
+/// is: its parts were checked by the same rules when the client's head was read.
 ///
 /// Reading (RFC 9112 §6.3), strictly, since where a response ends is where the next one starts:
 /// - 1xx responses (but 101, refused) are read past, as NIOHTTP1's client pipeline drops them;
@@ -31,7 +33,7 @@ import NIOHTTP1
 @_spi(Benchmarks) public final class HTTP1ClientCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = RegistryResponsePart
-    public typealias OutboundIn = HTTPClientRequestPart
+    public typealias OutboundIn = RegistryRequestPart
     public typealias OutboundOut = ByteBuffer
 
     private enum Reading {
@@ -340,8 +342,16 @@ import NIOHTTP1
             }
             awaiting.append(head.method == .HEAD)
             context.write(wrapOutboundOut(bytes), promise: promise)
-        case .body(let part):
-            guard !requestRefused, case .byteBuffer(let body) = part else {
+        case .forwardedHead(let head):
+            guard !requestRefused else {
+                promise?.fail(HTTPParserError.invalidHeaderToken)
+                return
+            }
+            requestChunked = head.chunked
+            awaiting.append(head.isHEAD)
+            context.write(wrapOutboundOut(head.bytes), promise: promise)
+        case .body(let body):
+            guard !requestRefused else {
                 promise?.fail(ChannelError.operationUnsupported)
                 return
             }

@@ -125,3 +125,30 @@ import NIOHTTP1
     case body(ByteBuffer)
     case end
 }
+
+/// An allowed request's head as the proxy forwards it, written as bytes by the proxy's handler
+/// (request line, the fields ``ForwardedHeaders`` keeps, the proxy's framing and forwarding
+/// fields, the empty line): its method, target and fields are what ``HTTP1RequestHeadReader``
+/// read and checked.
+@_spi(Benchmarks) public struct ForwardedRequestHead: Sendable, Equatable {
+    public var bytes: ByteBuffer
+    /// The method is `HEAD`: its response has no body.
+    public var isHEAD: Bool
+    /// The body is sent chunked (`Transfer-Encoding: chunked` is among the fields).
+    public var chunked: Bool
+
+    public init(bytes: ByteBuffer, isHEAD: Bool, chunked: Bool) {
+        self.bytes = bytes
+        self.isHEAD = isHEAD
+        self.chunked = chunked
+    }
+}
+
+/// What ``HTTP1ClientCodec`` writes: a request head given as NIOHTTP1's `HTTPRequestHead`
+/// (checked as it is written), or as the proxy's bytes (`forwardedHead`), then body and end.
+@_spi(Benchmarks) public enum RegistryRequestPart: Sendable {
+    case head(HTTPRequestHead)
+    case forwardedHead(ForwardedRequestHead)
+    case body(ByteBuffer)
+    case end
+}

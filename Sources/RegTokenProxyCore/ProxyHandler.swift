@@ -41,7 +41,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// (400, 431 or 505) and a close once it has ended.
     private var malformedQueued: HTTP1HeadError?
     /// Request parts waiting for the registry connection.
-    private var pending: [HTTPClientRequestPart] = []
+    private var pending: [RegistryRequestPart] = []
     // The connection's deadlines, kept as values and watched by one scheduled task
     // (``deadlinesDue()``): a request sets and clears them without touching the event loop's
     // timer heap; the task, when it fires, acts on what is due and schedules itself for the next.
@@ -55,8 +55,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private var watchAt = NIODeadline.distantFuture
 
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
-    private var forwardedHead: HTTPRequestHead?
-    private var partToForward: HTTPClientRequestPart?
+    private var forwardedHead: ForwardedRequestHead?
+    private var partToForward: RegistryRequestPart?
     private var partToWrite: ProxyResponsePart?
     private var refusal: (code: String, message: String, reason: String)?
     private var requestVersion = HTTPVersion.http1_1
@@ -179,12 +179,12 @@ package final class ProxyHandler: ChannelDuplexHandler {
             requestHead(head, context: context)
         case .body(let buffer):
             metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
-            partToForward = .body(.byteBuffer(buffer))
+            partToForward = .body(buffer)
             perform(machine.requestBody())
         case .end:
             // Trailers are not forwarded: a registry has no use for them, and they are one
             // more place for headers the decision never saw.
-            partToForward = .end(nil)
+            partToForward = .end
             perform(machine.requestEnd())
             upstream?.flush()
         }
@@ -280,12 +280,34 @@ package final class ProxyHandler: ChannelDuplexHandler {
             account = allowed.account
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
-            let headers = ForwardedHeaders.upstream(request, framing: allowed.framing, scheme: config.clientScheme,
-                                                    clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description)
-            forwardedHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.target,
-                                            headers: HTTPHeaders(headers))
+            forwardedHead = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme,
+                                               clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
+                                               allocator: context.channel.allocator)
             perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10))
         }
+    }
+
+    /// The bytes of an allowed request's head as the registry gets it: the request line (as
+    /// HTTP/1.1: the proxy's connection to the registry is), the headers ``ForwardedHeaders``
+    /// keeps, the proxy's framing and forwarding headers, the empty line. Written as they are:
+    /// the client's method, target and fields were checked when they were read.
+    static func forwardedHead(_ request: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?,
+                              allocator: ByteBufferAllocator) -> ForwardedRequestHead {
+        var size = request.method.utf8.count + request.target.utf8.count + 96 + scheme.utf8.count + (clientAddress?.utf8.count ?? 0)
+        for (name, value) in request.headers { size += name.utf8.count + value.utf8.count + 4 }
+        var out = allocator.buffer(capacity: size)
+        out.writeString(request.method)
+        out.writeStaticString(" ")
+        out.writeString(request.target)
+        out.writeStaticString(" HTTP/1.1\r\n")
+        ForwardedHeaders.forEach(request, framing: framing, scheme: scheme, clientAddress: clientAddress) { name, value in
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return ForwardedRequestHead(bytes: out, isHEAD: request.method == "HEAD", chunked: framing == .chunked)
     }
 
     // MARK: Registry → client (called by UpstreamHandler)
@@ -364,7 +386,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .connectUpstream:
             connectUpstream()
         case .forwardHead:
-            if let forwardedHead { sendUpstream(.head(forwardedHead)) }
+            if let forwardedHead { sendUpstream(.forwardedHead(forwardedHead)) }
         case .forwardBody, .forwardEnd:
             if let partToForward { sendUpstream(partToForward) }
         case .flushPending:
@@ -460,7 +482,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         watch(min(headerDeadline ?? .distantFuture, responseDeadline ?? .distantFuture, lastActivity + config.idleTimeout))
     }
 
-    private func sendUpstream(_ part: HTTPClientRequestPart) {
+    private func sendUpstream(_ part: RegistryRequestPart) {
         if let upstream {
             upstream.write(part, promise: nil)
         } else {

@@ -5,8 +5,8 @@ import NIOHTTP1
 /// (on the same event loop) and stops reading while the client cannot take more.
 final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = RegistryResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundIn = RegistryRequestPart
+    typealias OutboundOut = RegistryRequestPart
 
     /// Set once connected; cleared when the proxy lets go of this connection.
     var owner: ProxyHandler?

@@ -74,9 +74,9 @@ struct HTTP1ClientCodecTests {
         try channel.pipeline.syncOperations.addHandlers(handlers)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         for method in methods {
-            try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/v2/",
-                                                                                 headers: ["Host": "r"])))
-            try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+            try channel.writeOutbound(RegistryRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/v2/",
+                                                                               headers: ["Host": "r"])))
+            try channel.writeOutbound(RegistryRequestPart.end)
         }
         while (try? channel.readOutbound(as: ByteBuffer.self)) != nil {}
         while (try? channel.readOutbound(as: IOData.self)) != nil {}
@@ -282,6 +282,17 @@ struct HTTP1ClientCodecTests {
 
     /// The bytes the codec writes for these request parts, and whether it refused them.
     static func written(_ parts: [HTTPClientRequestPart]) throws -> (String, refused: Bool) {
+        try written(proxy: parts.map {
+            switch $0 {
+            case .head(let h): .head(h)
+            case .body(.byteBuffer(let b)): .body(b)
+            case .body: preconditionFailure("file regions are not written by the proxy")
+            case .end: .end
+            }
+        })
+    }
+
+    static func written(proxy parts: [RegistryRequestPart]) throws -> (String, refused: Bool) {
         let channel = EmbeddedChannel(handler: HTTP1ClientCodec())
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let refused = NIOLockedValueBox(false)

@@ -96,10 +96,8 @@ public struct ShortString: Sendable, Hashable, CustomStringConvertible, Expressi
 
     /// The string as a Swift `String` (allocates for more than 15 bytes).
     public var string: String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(count)
-        for i in 0..<count { bytes.append(storage[i]) }
-        return String(decoding: bytes, as: UTF8.self)
+        // Straight from the storage: a name of up to 15 bytes makes a small string, no allocation.
+        storage.span.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[..<count]), as: UTF8.self) }
     }
 
     /// The same as ``string``.
