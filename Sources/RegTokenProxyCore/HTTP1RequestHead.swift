@@ -188,7 +188,14 @@ struct HTTP1HeadScanner: Sendable {
                 if beforeFirstLine && i == lineStart && !HTTPBytes.isTokenCharacter(c) {
                     throw HTTP1HeadError(status: 400, message: "the \(what) line does not start with \(isRequest ? "a method" : "HTTP/")")
                 }
+                // The rest of the line's text in one tight loop (it has nothing to look at but
+                // where it ends): up to a CR, an LF or a control byte, which the switch takes.
                 i += 1
+                while i < bytes.count {
+                    let d = bytes[i]
+                    if (d < 0x20 && d != 0x09) || d == 0x7F { break }
+                    i += 1
+                }
             }
             if i > limit { throw tooLarge }
         }

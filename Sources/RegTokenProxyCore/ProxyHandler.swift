@@ -37,6 +37,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// A read from the client was asked for while parts were queued.
     private var readHeldForQueue = false
     private var draining = false
+    /// Within a read batch from the client (its end flushes what went to the registry).
+    private var readingClient = false
+    /// Within a read batch from the registry (its end flushes what went to the client).
+    private var readingUpstream = false
     /// The request bytes stopped being HTTP/1.1 behind the exchange in progress: the answer
     /// (400, 431 or 505) and a close once it has ended.
     private var malformedQueued: HTTP1HeadError?
@@ -158,6 +162,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Client → proxy
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readingClient = true
         let part = unwrapInboundIn(data)
         // A pipelined request (its head while an exchange is in progress, and everything after it)
         // waits its turn.
@@ -186,12 +191,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
             // more place for headers the decision never saw.
             partToForward = .end
             perform(machine.requestEnd())
-            upstream?.flush()
+            // Within a read from the client, the read's end flushes; a queued request handed
+            // over later (after a response) is flushed now.
+            if !readingClient { upstream?.flush() }
         }
         partToForward = nil
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
+        readingClient = false
         lastActivity = context.eventLoop.now
         upstream?.flush()
         context.fireChannelReadComplete()
@@ -314,6 +322,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     func upstreamRead(_ part: RegistryResponsePart, from channel: any Channel) {
         guard channel === upstream else { return }
+        readingUpstream = true
         switch part {
         case .head(var head):
             status = head.status
@@ -335,6 +344,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func upstreamReadComplete() {
+        readingUpstream = false
+        context?.flush()
+    }
+
+    /// What a read batch from the registry wrote to the client goes out now, if the batch ends
+    /// without its read complete (the registry connection failed or was let go within it).
+    private func flushUpstreamBatch() {
+        guard readingUpstream else { return }
+        readingUpstream = false
         context?.flush()
     }
 
@@ -356,6 +374,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     func upstreamClosed(_ channel: any Channel) {
         guard channel === upstream else { return }
         upstream = nil
+        // A read that failed ends its batch without a read complete.
+        flushUpstreamBatch()
         upstreamHandler?.owner = nil
         upstreamHandler = nil
         perform(machine.upstreamClosed())
@@ -405,6 +425,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
             lastActivity = context.eventLoop.now
             if close {
                 context.writeAndFlush(wrapOutboundOut(partToWrite)).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+            } else if readingUpstream && upstream != nil {
+                // The read's end flushes (``upstreamReadComplete()``): one flush per batch.
+                context.write(wrapOutboundOut(partToWrite), promise: nil)
             } else {
                 context.writeAndFlush(wrapOutboundOut(partToWrite), promise: nil)
             }
@@ -416,6 +439,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             upstreamHandler = nil
             upstream?.close(promise: nil)
             upstream = nil
+            flushUpstreamBatch()
         case .readClient:
             context?.read()
         case .readUpstream:
