@@ -120,7 +120,8 @@ import NIOHTTP1
 /// What ``HTTP1ServerCodec`` writes: the proxy's own answers (`head`, fields checked as they
 /// are written), or a registry response on its bytes (`forwardedHead`), then body and end.
 @_spi(Benchmarks) public enum ProxyResponsePart: Sendable {
-    case head(HTTPResponseHead)
+    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
+    indirect case head(HTTPResponseHead)
     indirect case forwardedHead(ForwardedResponseHead)
     case body(ByteBuffer)
     case end
@@ -147,8 +148,9 @@ import NIOHTTP1
 /// What ``HTTP1ClientCodec`` writes: a request head given as NIOHTTP1's `HTTPRequestHead`
 /// (checked as it is written), or as the proxy's bytes (`forwardedHead`), then body and end.
 @_spi(Benchmarks) public enum RegistryRequestPart: Sendable {
-    case head(HTTPRequestHead)
-    case forwardedHead(ForwardedRequestHead)
+    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
+    indirect case head(HTTPRequestHead)
+    indirect case forwardedHead(ForwardedRequestHead)
     case body(ByteBuffer)
     case end
 }
