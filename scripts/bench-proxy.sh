@@ -105,13 +105,15 @@ EOF
 }
 # The stub: every /v2/ request answers 200 {} at once, no log.
 nginx_conf "$work/stub" "$stub_port" "access_log off; server { listen 127.0.0.1:$stub_port; location /v2/ { default_type application/json; return 200 '{}'; } }"
-# nginx in front of it: auth_basic with the token as password, a buffered access log, keep-alive upstream.
+# nginx in front of it: auth_basic with the token as password, a buffered access log, keep-alive
+# upstream with as many idle connections kept as wrk has (at least 64): fewer would have nginx open
+# and close registry connections under load, which the proxy (one per client connection) does not.
 mkdir -p "$work/front"
 printf 'token:{PLAIN}%s\n' "$token" >"$work/front/htpasswd"
 nginx_conf "$work/front" "$nginx_port" "
   log_format reg '\$remote_addr \$request_method \$request_uri \$status user=\$remote_user rt=\$request_time';
   access_log $work/front/access.log reg buffer=32k flush=1s;
-  upstream stub { server 127.0.0.1:$stub_port; keepalive 64; }
+  upstream stub { server 127.0.0.1:$stub_port; keepalive $((connections > 64 ? connections : 64)); }
   server {
     listen 127.0.0.1:$nginx_port$tls_listen; $tls_conf
     location /v2/ {
