@@ -66,10 +66,10 @@ public enum Credentials: Sendable, Equatable {
         return true
     }
 
-    /// Decodes standard base64 strictly (RFC 4648 §4: `A–Z a–z 0–9 + /`), as Go's
-    /// `base64.StdEncoding` does: groups of four characters, `=` padding only as the last one
-    /// or two characters, no whitespace or other character anywhere; unused bits of the last
-    /// group may be set (Go and Python allow them too).
+    /// Decodes standard base64 strictly (RFC 4648 §4: `A–Z a–z 0–9 + /`): groups of four
+    /// characters, `=` padding only as the last one or two characters, no whitespace or other
+    /// character anywhere (Go's `base64.StdEncoding` also skips CR and LF, which a header value
+    /// cannot hold); unused bits of the last group may be set (Go and Python allow them too).
     ///
     /// Written here rather than called from Foundation because the proxy decodes a token's
     /// Basic credentials on every request: Foundation's decoder wants a `String` copy of them

@@ -5,9 +5,10 @@ import NIOHTTP1
 /// The registry side of the proxy's HTTP/1.1, in place of NIOHTTP1's client codecs
 /// (`addHTTPClientHandlers`): requests are written as bytes, and responses read by
 /// ``HTTP1ResponseHeadReader`` and, when chunked, ``HTTP1ChunkedBody``. The proxy's upstream
-/// handler writes the same `HTTPClientRequestPart`s as with NIOHTTP1, and sees
-/// ``RegistryResponsePart``s: each head as a ``ForwardedResponseHead``, the field lines to
-/// forward already picked out on their bytes (no `String` per field).
+/// handler writes ``RegistryRequestPart``s (the proxy's forwarded heads as bytes, or NIOHTTP1's
+/// `HTTPRequestHead`), and sees ``RegistryResponsePart``s: each head as a
+/// ``ForwardedResponseHead``, the field lines to forward already picked out on their bytes (no
+/// `String` per field).
 ///
 /// Writing: the proxy writes its own framing fields (`ForwardedHeaders`: a `Content-Length`, or
 /// `Transfer-Encoding: chunked`, or none for a bodiless `GET`, `HEAD` or `DELETE`); the codec
@@ -24,8 +25,8 @@ import NIOHTTP1
 /// - A response to `HEAD`, and a 204 or 304, has no body, whatever its fields say.
 /// - Otherwise `Transfer-Encoding` must be exactly one `chunked` and comes without
 ///   `Content-Length`; `Content-Length` is one field of 1 to 18 digits; with neither, the body
-///   ends when the registry closes the connection (the handler is told `Connection: close`; a
-///   connection that fails rather than closes hands on no end).
+///   ends when the registry closes the connection (the head says the registry does not keep
+///   the connection; a connection that fails rather than closes hands on no end).
 /// - Nothing is read after a response that closes the connection (HTTP/1.0 without keep-alive,
 ///   `Connection: close`).
 /// - A response nobody asked for, or anything else, is an error: the connection is closed (the

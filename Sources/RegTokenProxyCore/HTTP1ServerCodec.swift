@@ -42,8 +42,10 @@ import NIOHTTP1
 ///   HTTP/1.0 it ends with the connection, which the handler closes).
 /// - 1xx (but 101), 204 and 304 responses have no body and no framing headers; a response to a
 ///   `HEAD` request keeps its framing headers and has no body.
-/// - Header names must be tokens and values field text (no CR, LF or other control byte): a
-///   response head that breaks this is not written, and the connection is closed.
+/// - An `HTTPResponseHead` (the proxy's own answers) must have token names and field-text values
+///   (no CR, LF or other control byte): a head that breaks this is not written, and the
+///   connection is closed. A ``ForwardedResponseHead`` is written as it is: its reason phrase and
+///   fields were checked by the same rules when the registry's head was read.
 @_spi(Benchmarks) public final class HTTP1ServerCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ProxyRequestPart

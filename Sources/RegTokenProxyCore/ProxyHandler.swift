@@ -327,7 +327,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .head(var head):
             status = head.status
             metrics.upstreamResponses[min(max(status / 100, 0), 5)].increment()
-            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.keepAlive, hasContentLength: head.hasContentLength)
+            // A 204 or 304 ends without a length (it has no body): an HTTP/1.0 client keeps its connection.
+            let lengthKnown = head.hasContentLength || status == 204 || status == 304
+            let actions = machine.responseHead(status: status, upstreamKeepAlive: head.keepAlive, hasContentLength: lengthKnown)
             if case .writeResponseHead(let close)? = actions.last { head.close = close }
             head.minorVersion = requestVersion.minor == 0 ? 0 : 1
             partToWrite = .forwardedHead(head)

@@ -244,12 +244,11 @@ struct HTTP1ServerCodecTests {
         }
         #expect(cases == 80)
         // And what that is, once in full.
-        var fields = ByteBuffer(string: "ETag: e\r\n")
+        let fields = ByteBuffer(string: "ETag: e\r\n")
         var head = ForwardedResponseHead(status: 200, reason: "OK", minorVersion: 1, keepAlive: true, hasContentLength: false, fields: fields)
         head.close = true
         #expect(try Self.written(proxy: [.forwardedHead(head), .body(ByteBuffer(string: "hi")), .end]).0
                 == "HTTP/1.1 200 OK\r\nETag: e\r\nConnection: close\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
-        fields.clear()
     }
 
     @Test("keep-alive as NIOHTTP1's isKeepAlive decides it, on every mix of Connection tokens, versions and letter case")

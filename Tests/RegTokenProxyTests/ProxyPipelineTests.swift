@@ -111,6 +111,26 @@ struct ProxyPipelineTests {
         #expect(!p.client.isActive)
     }
 
+    @Test("an HTTP/1.0 client with keep-alive: kept after a response with a length and after a 204 or 304; closed after one whose body ends with the close")
+    func http10KeepAlive() throws {
+        let ro = Self.token(.pull)
+        let get = "GET /v2/acme/app/manifests/v1 HTTP/1.0\r\nHost: r\r\nConnection: keep-alive\r\nAuthorization: \(ro)\r\n\r\n"
+        for answer in ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+                       "HTTP/1.1 304 Not Modified\r\nETag: e\r\n\r\n"] {
+            let p = try ProxyPipeline(state: Self.state)
+            p.send(get)
+            p.respond(answer)
+            let out = p.clientBytes()
+            #expect(out.hasPrefix("HTTP/1.0 ") && !out.lowercased().contains("connection: close") && p.client.isActive, "\(out.debugDescription)")
+        }
+        let p = try ProxyPipeline(state: Self.state)
+        p.send(get)
+        p.respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+        let out = p.clientBytes()
+        #expect(out.hasPrefix("HTTP/1.0 200 OK\r\n") && out.contains("Connection: close\r\n") && out.hasSuffix("\r\n\r\n{}") && !p.client.isActive,
+                "\(out.debugDescription)")
+    }
+
     @Test("pipelined allowed requests go upstream one at a time, each framed by the proxy")
     func pipelined() throws {
         let p = try ProxyPipeline(state: Self.state)

@@ -52,12 +52,14 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("response: NIOHTTP1's client pipeline, HTTPResponseHead, body and end", configuration: config()) { benchmark in
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-        try await responses(channel, benchmark, as: HTTPClientResponsePart.self)
+        let get = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v2/acme/app/manifests/v1", headers: ["Host": "r"])
+        try await responses(channel, benchmark, request: [HTTPClientRequestPart.head(get), .end(nil)], as: HTTPClientResponsePart.self)
     }
 
     Benchmark("response: the proxy's HTTP1ClientCodec, the head's forwarded fields on their bytes, body and end (regtoken)", configuration: config()) { benchmark in
         let channel = EmbeddedChannel(handler: HTTP1ClientCodec())
-        try await responses(channel, benchmark, as: RegistryResponsePart.self)
+        let get = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v2/acme/app/manifests/v1", headers: ["Host": "r"])
+        try await responses(channel, benchmark, request: [RegistryRequestPart.head(get), .end], as: RegistryResponsePart.self)
     }
 
     Benchmark("request head: byte-level reader, field ranges (regtoken)", configuration: config()) { benchmark in
@@ -86,14 +88,13 @@ let response: [UInt8] = Array(("HTTP/1.1 200 OK\r\nContent-Length: \(manifest.co
     + "Etag: \"sha256:0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d2c4e6f8a0b1d\"\r\nX-Content-Type-Options: nosniff\r\n"
     + "Date: Thu, 03 Dec 2026 20:00:00 GMT\r\n\r\n").utf8) + manifest
 
-/// One GET written and its answer read (as three `Part`s), per iteration, through `channel`.
-func responses<Part>(_ channel: EmbeddedChannel, _ benchmark: Benchmark, as: Part.Type) async throws {
+/// One GET written (the `request` parts) and its answer read (as three `Part`s), per iteration,
+/// through `channel`.
+func responses<Request, Part>(_ channel: EmbeddedChannel, _ benchmark: Benchmark, request: [Request], as: Part.Type) async throws {
     try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
-    let get = HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v2/acme/app/manifests/v1", headers: ["Host": "r"]))
     let buffer = channel.allocator.buffer(bytes: response)
     for _ in benchmark.scaledIterations {
-        try channel.writeOutbound(get)
-        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        for part in request { try channel.writeOutbound(part) }
         while try channel.readOutbound(as: IOData.self) != nil {}
         try channel.writeInbound(buffer)
         blackHole(try channel.readInbound(as: Part.self))

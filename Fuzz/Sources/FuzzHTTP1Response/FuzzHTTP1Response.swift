@@ -11,11 +11,12 @@ import NIOHTTP1
 //
 // Invariants: no crash; the same parts read whole and split in two; and beside NIOHTTP1's client
 // pipeline (llhttp) on the same bytes: every part the codec hands on, NIOHTTP1 hands on alike, in
-// the same order (so where a response ends, llhttp ends it too). The codec may refuse more than
-// llhttp, never read otherwise. Aside, the documented differences: whitespace at the end of a
-// value is not part of it (RFC 9110 §5.5; llhttp keeps it in responses), a tab around a
-// Content-Length value is taken (llhttp refuses it), and a response whose body ends with the
-// connection gets `connection: close` (lowercase; left out when comparing).
+// the same order (so where a response ends, llhttp ends it too), the codec's head carrying the
+// fields the forwarding rules keep of NIOHTTP1's (hop-by-hop fields, those Connection names,
+// Transfer-Encoding, and Content-Length on a 204 or 304 dropped; read plainly here). The codec
+// may refuse more than llhttp, never read otherwise. Aside, the documented differences:
+// whitespace at the end of a value is not part of it (RFC 9110 §5.5; llhttp keeps it in
+// responses), and a tab around a Content-Length value is taken (llhttp refuses it).
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTP1Response(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -47,20 +48,35 @@ private enum Part: Equatable {
     case end
 }
 
+private func trimmed<S: StringProtocol>(_ v: S) -> String {
+    var v = Substring(v)
+    while v.first == " " || v.first == "\t" { v = v.dropFirst() }
+    while v.last == " " || v.last == "\t" { v = v.dropLast() }
+    return String(v)
+}
+
+private func joined(_ out: inout [Part], _ bytes: [UInt8]) {
+    if case .body(let before)? = out.last { out[out.count - 1] = .body(before + bytes) } else { out.append(.body(bytes)) }
+}
+
+/// NIOHTTP1's parts, each head's fields through a plain reading of the forwarding rules.
 private func normalized(_ parts: [HTTPClientResponsePart]) -> [Part] {
-    func trimmed(_ v: String) -> String {
-        var v = Substring(v)
-        while v.last == " " || v.last == "\t" { v = v.dropLast() }
-        return String(v)
-    }
+    let hop: Set = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer",
+                    "upgrade", "transfer-encoding"]
     var out: [Part] = []
     for part in parts {
         switch part {
         case .head(let h):
-            out.append(.head(h.status.code, h.version.minor, h.headers.filter { !($0.name == "connection" && $0.value == "close") }.map { "\($0.name): \(trimmed($0.value))" }))
+            let named = Set(h.headers.filter { $0.name.lowercased() == "connection" }
+                .flatMap { $0.value.split(separator: ",", omittingEmptySubsequences: false).map { trimmed($0).lowercased() } })
+            let bodiless = h.status.code == 204 || h.status.code == 304
+            let kept = h.headers.filter { name, _ in
+                let lower = name.lowercased()
+                return !hop.contains(lower) && !named.contains(lower) && !(bodiless && lower == "content-length")
+            }
+            out.append(.head(h.status.code, h.version.minor, kept.map { "\($0.name): \(trimmed($0.value))" }))
         case .body(let b):
-            let bytes = Array(b.readableBytesView)
-            if case .body(let before)? = out.last { out[out.count - 1] = .body(before + bytes) } else { out.append(.body(bytes)) }
+            joined(&out, Array(b.readableBytesView))
         case .end:
             out.append(.end)
         }
@@ -68,10 +84,33 @@ private func normalized(_ parts: [HTTPClientResponsePart]) -> [Part] {
     return out
 }
 
-private func writeRequests(_ channel: EmbeddedChannel, _ methods: [HTTPMethod]) {
+/// The codec's parts, each head's forwarded field lines split.
+private func normalized(_ parts: [RegistryResponsePart]) -> [Part] {
+    var out: [Part] = []
+    for part in parts {
+        switch part {
+        case .head(let h):
+            let lines = String(buffer: h.fields).split(separator: "\r\n", omittingEmptySubsequences: false).dropLast().map { String($0) }
+            out.append(.head(UInt(h.status), h.minorVersion, lines))
+        case .body(let b):
+            joined(&out, Array(b.readableBytesView))
+        case .end:
+            out.append(.end)
+        }
+    }
+    return out
+}
+
+private func writeRequests(_ channel: EmbeddedChannel, _ methods: [HTTPMethod], nio: Bool) {
     for method in methods {
-        _ = try? channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/v2/", headers: ["Host": "r"])))
-        _ = try? channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: "/v2/", headers: ["Host": "r"])
+        if nio {
+            _ = try? channel.writeOutbound(HTTPClientRequestPart.head(head))
+            _ = try? channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        } else {
+            _ = try? channel.writeOutbound(RegistryRequestPart.head(head))
+            _ = try? channel.writeOutbound(RegistryRequestPart.end)
+        }
     }
 }
 
@@ -80,12 +119,12 @@ private func ours(_ reads: [[UInt8]], methods: [HTTPMethod]) -> [Part] {
     let channel = EmbeddedChannel(handler: HTTP1ClientCodec())
     defer { _ = try? channel.finish() }
     _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-    writeRequests(channel, methods)
+    writeRequests(channel, methods, nio: false)
     for read in reads where !read.isEmpty {
         if (try? channel.writeInbound(ByteBuffer(bytes: read))) == nil { break }
     }
-    var parts: [HTTPClientResponsePart] = []
-    while let part = try? channel.readInbound(as: HTTPClientResponsePart.self) { parts.append(part) }
+    var parts: [RegistryResponsePart] = []
+    while let part = try? channel.readInbound(as: RegistryResponsePart.self) { parts.append(part) }
     return normalized(parts)
 }
 
@@ -95,7 +134,7 @@ private func nio(_ bytes: [UInt8], methods: [HTTPMethod]) -> [Part] {
     defer { _ = try? channel.finish() }
     Fuzz.must { try channel.pipeline.syncOperations.addHTTPClientHandlers() }
     _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-    writeRequests(channel, methods)
+    writeRequests(channel, methods, nio: true)
     _ = try? channel.writeInbound(ByteBuffer(bytes: bytes))
     var parts: [HTTPClientResponsePart] = []
     while let part = try? channel.readInbound(as: HTTPClientResponsePart.self) { parts.append(part) }
