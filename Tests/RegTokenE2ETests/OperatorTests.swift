@@ -209,7 +209,7 @@ struct OperatorTests {
         defer { untrusted.stop() }
         let refused = try curl(["-H", basicAuth(rw.token), "http://127.0.0.1:\(untrusted.port)/v2/"])
         #expect(refused.status == 502, "\(refused)")
-        #expect(try waitUntil(3) { untrusted.logText.contains("registry connection failed") }, "\(untrusted.logText)")
+        #expect(waitUntil(3) { untrusted.logText.contains("registry connection failed") }, "\(untrusted.logText)")
         let bad = try issuer("proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--upstream-ca", tls + "/cert.pem", "--keys", issuer.home + "/keys")
         #expect(bad.status == 2 && bad.stderr.contains("--upstream-ca needs an https:// --upstream"), "\(bad.stderr)")
     }

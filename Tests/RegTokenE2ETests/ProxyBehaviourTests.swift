@@ -128,7 +128,7 @@ struct ProxyBehaviourTests {
         #expect(Date().timeIntervalSince(changed) < 1.5)
         // A broken file: refused, logged, and 'tools' still works.
         try "acme acme\ntools\n".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(try waitUntil(3) { proxy.logText.contains("namespaces file refused") })
+        #expect(waitUntil(3) { proxy.logText.contains("namespaces file refused") })
         #expect(try curl(["-H", basicAuth(ro.token), url]).status == 200)
         // SIGHUP also reloads.
         try "acme acme\n".write(toFile: file, atomically: true, encoding: .utf8)
@@ -150,7 +150,7 @@ struct ProxyBehaviourTests {
         // Keys are watched: the new key works within a second, with no signal.
         #expect(try waitUntil(2) { try curl(["-H", basicAuth(second.token), url]).status == 200 })
         proxy.signal(SIGHUP)
-        #expect(try waitUntil(3) { proxy.logText.contains("SIGHUP: reloading") })
+        #expect(waitUntil(3) { proxy.logText.contains("SIGHUP: reloading") })
         #expect(try curl(["-H", basicAuth(second.token), url]).status == 200)
         #expect(try curl(["-H", basicAuth(first.token), url]).status == 200)
         // A corrupted list: refused with a log line; revocations in force still apply.
@@ -159,7 +159,7 @@ struct ProxyBehaviourTests {
         try FileManager.default.copyItem(atPath: issuer.home + "/revocations.jws", toPath: listCopy)
         #expect(try waitUntil(3) { try curl(["-H", basicAuth(first.token), url]).status == 401 })
         try "garbage".write(toFile: listCopy, atomically: true, encoding: .utf8)
-        #expect(try waitUntil(3) { proxy.logText.contains("revocation list refused") })
+        #expect(waitUntil(3) { proxy.logText.contains("revocation list refused") })
         #expect(try curl(["-H", basicAuth(first.token), url]).status == 401)
         #expect(try curl(["-H", basicAuth(second.token), url]).status == 200)
     }

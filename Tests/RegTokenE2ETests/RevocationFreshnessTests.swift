@@ -128,7 +128,7 @@ struct RevocationFreshnessTests {
             try replace(list, with: issuer.home + "/revocations.jws")
             #expect(try waitUntil(3) { try status(proxy, forever.token) == 200 }, "\(name): the good list is not taken")
             try replace(list, text: bad)
-            #expect(try waitUntil(3) { proxy.logText.contains("revocation list refused") }, "\(name)")
+            #expect(waitUntil(3) { proxy.logText.contains("revocation list refused") }, "\(name)")
             Thread.sleep(forTimeInterval: 2.5)
             #expect(try metric(metricsPort, "regtoken_revocation_list_age_seconds") ?? 0 >= 2, "\(name): the age does not grow")
             #expect(try waitUntil(4) { try status(proxy, forever.token) == 401 }, "\(name): fail-closed did not trip")
@@ -214,7 +214,7 @@ struct RevocationFreshnessTests {
                                                                   "--metrics", "127.0.0.1:\(metricsPort)", "--home", try Harness.tempDir("proxy-home")])
         try FileManager.default.removeItem(atPath: list)
         #expect(mkfifo(list, 0o644) == 0)
-        #expect(try waitUntil(3) { proxy.logText.contains("not a regular file") })
+        #expect(waitUntil(3) { proxy.logText.contains("not a regular file") })
         for _ in 0..<5 {
             #expect(try status(proxy, ro.token) == 200)
             #expect(try curl(["http://127.0.0.1:\(metricsPort)/metrics"]).status == 200)
@@ -236,7 +236,7 @@ struct RevocationFreshnessTests {
         let forged = "%1b%5b31mX%0d%0a2026-01-01T00:00:00%2B0000%20info%20regtoken.proxy:%20decision%3Dallow%20FORGED"
         let r = try curl(["--path-as-is", "-H", basicAuth(ro.token), "http://127.0.0.1:\(proxy.port)/v2/acme/app/tags/list?\(forged)=1&\(forged)=2"])
         #expect(r.status == 400)
-        #expect(try waitUntil(2) { proxy.logText.contains("reason=ambiguous_path") })
+        #expect(waitUntil(2) { proxy.logText.contains("reason=ambiguous_path") })
         let log = proxy.logText
         #expect(!log.contains("\u{1b}") && !log.contains("\r"))
         #expect(!log.split(separator: "\n").contains { $0.hasPrefix("2026-01-01T00:00:00+0000") })
@@ -285,7 +285,7 @@ struct RevocationFreshnessTests {
         let issuer = try Issuer()
         let metricsPort = Harness.freePort()
         let proxy = try ProxyProcess(upstream: upstream.port, args: ["--keys", issuer.home + "/keys", "--metrics", ":\(metricsPort)", "--header-timeout", "1s"])
-        #expect(try waitUntil(3) { Harness.canConnect(metricsPort) })
+        #expect(waitUntil(3) { Harness.canConnect(metricsPort) })
         let listening = try Harness.bash("ss -Hltn 'sport = :\(metricsPort)'", [])
         #expect(listening.stdout.contains("127.0.0.1:\(metricsPort)") && !listening.stdout.contains("0.0.0.0:\(metricsPort)"), "\(listening.stdout)")
         let probe = """
@@ -349,6 +349,6 @@ struct RevocationFreshnessTests {
             slowest = max(slowest, Date().timeIntervalSince(t))
         }
         #expect(slowest < 1.0, "a request waited \(slowest) s")
-        #expect(try waitUntil(20) { proxy.logText.contains("revoked=1000000") }, "the big list was not taken")
+        #expect(waitUntil(20) { proxy.logText.contains("revoked=1000000") }, "the big list was not taken")
     }
 }
