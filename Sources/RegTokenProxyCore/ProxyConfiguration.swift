@@ -12,8 +12,9 @@ public struct ProxyConfiguration: Sendable {
     /// The region this proxy serves.
     public var region: String
     /// The scheme clients use to reach the proxy (`https` when it terminates TLS): the registry
-    /// builds upload URLs with it (`X-Forwarded-Proto`). The TLS context itself is the server's
-    /// (``ProxyServer``).
+    /// builds upload URLs with it (`X-Forwarded-Proto`). `https`, or else `http`: any other
+    /// value is forwarded as `http` (it is written into the forwarded head's bytes as it is, so
+    /// only these two are ever written). The TLS context itself is the server's (``ProxyServer``).
     public var clientScheme: String = "http"
     /// The `realm` of the `WWW-Authenticate: Basic` challenge.
     public var realm: String = "regtoken"

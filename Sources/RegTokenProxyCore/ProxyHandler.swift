@@ -288,7 +288,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             account = allowed.account
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
-            forwardedHead = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme,
+            forwardedHead = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme == "https" ? "https" : "http",
                                                clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
                                                allocator: context.channel.allocator)
             perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10))

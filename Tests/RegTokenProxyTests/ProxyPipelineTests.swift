@@ -111,6 +111,15 @@ struct ProxyPipelineTests {
         #expect(!p.client.isActive)
     }
 
+    @Test("the scheme forwarded is https or http, whatever an embedder configured: nothing else reaches the head's bytes")
+    func schemeForwarded() throws {
+        for (configured, forwarded) in [("https", "https"), ("http", "http"), ("https\r\nX-Injected: 1", "http"), ("HTTPS", "http")] {
+            let p = try ProxyPipeline(state: Self.state) { $0.clientScheme = configured }
+            p.send("GET /v2/ HTTP/1.1\r\nHost: r\r\nAuthorization: \(Self.token(.pull))\r\n\r\n")
+            #expect(p.upstreamBytes() == "GET /v2/ HTTP/1.1\r\nHost: r\r\nX-Forwarded-Proto: \(forwarded)\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n")
+        }
+    }
+
     @Test("an HTTP/1.0 client with keep-alive: kept after a response with a length and after a 204 or 304; closed after one whose body ends with the close")
     func http10KeepAlive() throws {
         let ro = Self.token(.pull)
