@@ -32,7 +32,7 @@ public enum Credentials: Sendable, Equatable {
             var rest = space
             while rest < end, bytes[rest] == 0x20 || bytes[rest] == 0x09 { rest += 1 }
             let credentials = UnsafeBufferPointer(rebasing: bytes[rest..<end])
-            if equalsIgnoringCase(scheme, "basic") {
+            if HTTPBytes.equals(UnsafeRawBufferPointer(scheme), lowercase: "basic") {
                 guard credentials.count <= 16384, var decoded = decodeBase64(credentials) else {
                     return .unusable("Basic credentials are not valid base64")
                 }
@@ -48,22 +48,12 @@ public enum Credentials: Sendable, Equatable {
                 decoded.removeSubrange(...colon)
                 return .token(decoded)
             }
-            if equalsIgnoringCase(scheme, "bearer") {
+            if HTTPBytes.equals(UnsafeRawBufferPointer(scheme), lowercase: "bearer") {
                 guard !credentials.isEmpty else { return .unusable("the Bearer token is empty") }
                 return .token(Array(credentials))
             }
             return .unusable("use Basic (user 'token') or Bearer credentials")
         }
-    }
-
-    private static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
-        guard bytes.count == lower.utf8CodeUnitCount else { return false }
-        let l = lower.utf8Start
-        for k in 0..<bytes.count {
-            let c = bytes[k]
-            if (c >= 0x41 && c <= 0x5A ? c | 0x20 : c) != l[k] { return false }
-        }
-        return true
     }
 
     /// Decodes standard base64 strictly (RFC 4648 §4: `A–Z a–z 0–9 + /`): groups of four

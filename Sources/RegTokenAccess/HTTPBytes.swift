@@ -36,4 +36,27 @@
         default: nil
         }
     }
+
+    /// Whether `bytes` spell `lower` (lower case) in any letter case.
+    @inlinable
+    public static func equals(_ bytes: UnsafeRawBufferPointer, lowercase lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let l = lower.utf8Start
+        for k in 0..<bytes.count {
+            let c = bytes[k]
+            if (c >= 0x41 && c <= 0x5A ? c | 0x20 : c) != l[k] { return false }
+        }
+        return true
+    }
+
+    /// Whether `a` and `b` are the same bytes but for the letter case of ASCII letters.
+    @inlinable
+    public static func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for k in 0..<a.count {
+            let x = a[k], y = b[k]
+            if x != y && !(x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
+        }
+        return true
+    }
 }

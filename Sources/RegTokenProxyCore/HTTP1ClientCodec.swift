@@ -2,6 +2,34 @@ import NIOCore
 import NIOHTTP1
 @_spi(HTTPBytes) import RegTokenAccess
 
+/// An allowed request's head as the proxy forwards it, written as bytes by the proxy's handler
+/// (request line, the fields ``ForwardedHeaders`` keeps, the proxy's framing and forwarding
+/// fields, the empty line): its method, target and fields are what ``HTTP1RequestHeadReader``
+/// read and checked.
+@_spi(Benchmarks) public struct ForwardedRequestHead: Sendable, Equatable {
+    public var bytes: ByteBuffer
+    /// The method is `HEAD`: its response has no body.
+    public var isHEAD: Bool
+    /// The body is sent chunked (`Transfer-Encoding: chunked` is among the fields).
+    public var chunked: Bool
+
+    public init(bytes: ByteBuffer, isHEAD: Bool, chunked: Bool) {
+        self.bytes = bytes
+        self.isHEAD = isHEAD
+        self.chunked = chunked
+    }
+}
+
+/// What ``HTTP1ClientCodec`` writes: a request head given as NIOHTTP1's `HTTPRequestHead`
+/// (checked as it is written), or as the proxy's bytes (`forwardedHead`), then body and end.
+@_spi(Benchmarks) public enum RegistryRequestPart: Sendable {
+    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
+    indirect case head(HTTPRequestHead)
+    indirect case forwardedHead(ForwardedRequestHead)
+    case body(ByteBuffer)
+    case end
+}
+
 /// The registry side of the proxy's HTTP/1.1, in place of NIOHTTP1's client codecs
 /// (`addHTTPClientHandlers`): requests are written as bytes, and responses read by
 /// ``HTTP1ResponseHeadReader`` and, when chunked, ``HTTP1ChunkedBody``. The proxy's upstream
@@ -200,17 +228,17 @@ import NIOHTTP1
         var encoding: Range<Int>?
         for field in head.fields {
             let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
-            if equalsIgnoringCase(name, "content-length") {
+            if HTTPBytes.equals(name, lowercase: "content-length") {
                 guard length == nil else { throw bad("several Content-Length fields") }
                 length = field.value
-            } else if equalsIgnoringCase(name, "transfer-encoding") {
+            } else if HTTPBytes.equals(name, lowercase: "transfer-encoding") {
                 guard encoding == nil else { throw bad("several Transfer-Encoding fields") }
                 encoding = field.value
             }
         }
         if let encoding {
             guard length == nil else { throw bad("both Content-Length and Transfer-Encoding") }
-            guard equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: raw[encoding]), "chunked") else {
+            guard HTTPBytes.equals(UnsafeRawBufferPointer(rebasing: raw[encoding]), lowercase: "chunked") else {
                 throw bad("a Transfer-Encoding other than chunked")
             }
             return .chunked
@@ -224,17 +252,6 @@ import NIOHTTP1
             return n == 0 ? .none : .length(n)
         }
         return .untilClose
-    }
-
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
-        guard bytes.count == lower.utf8CodeUnitCount else { return false }
-        let l = lower.utf8Start
-        for k in 0..<bytes.count {
-            var c = bytes[k]
-            if c >= 0x41 && c <= 0x5A { c += 0x20 }
-            if c != l[k] { return false }
-        }
-        return true
     }
 
     /// Response fields never forwarded as received (RFC 9110 §7.6.1 hop-by-hop fields, and
@@ -254,11 +271,11 @@ import NIOHTTP1
         // be read as NIOHTTP1 reads them.
         var connectionCount = 0
         var firstConnection = 0..<0
-        for field in head.fields where equalsIgnoringCase(bytes(field.name), "connection") {
+        for field in head.fields where HTTPBytes.equals(bytes(field.name), lowercase: "connection") {
             if connectionCount == 0 { firstConnection = field.value }
             connectionCount += 1
         }
-        let several = connectionCount > 1 ? head.fields.filter { equalsIgnoringCase(bytes($0.name), "connection") }.map(\.value) : []
+        let several = connectionCount > 1 ? head.fields.filter { HTTPBytes.equals(bytes($0.name), lowercase: "connection") }.map(\.value) : []
         let keepAlive: Bool
         switch connectionCount {
         case 0:
@@ -282,9 +299,9 @@ import NIOHTTP1
         for field in head.fields {
             let name = bytes(field.name)
             // Only a name as short as the longest hop-by-hop one (19 bytes) can be one.
-            if name.count <= 19 && hopByHop.contains(where: { equalsIgnoringCase(name, $0) }) { continue }
+            if name.count <= 19 && hopByHop.contains(where: { HTTPBytes.equals(name, lowercase: $0) }) { continue }
             if named(name) { continue }
-            if equalsIgnoringCase(name, "content-length") {
+            if HTTPBytes.equals(name, lowercase: "content-length") {
                 if bodiless { continue }
                 hasContentLength = true
             }
@@ -307,22 +324,10 @@ import NIOHTTP1
             var a = start, b = end
             while a < b, value[a] == 0x20 || value[a] == 0x09 { a += 1 }
             while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
-            if b - a == name.count {
-                var same = true
-                for k in 0..<name.count where value[a + k] | 0x20 != name[k] | 0x20 || !isLetterOrSame(value[a + k], name[k]) {
-                    same = false
-                    break
-                }
-                if same { return true }
-            }
+            if HTTPBytes.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: value[a..<b]), name) { return true }
             start = end + 1
         }
         return false
-    }
-
-    /// Two bytes equal, or the same ASCII letter in two cases.
-    private static func isLetterOrSame(_ x: UInt8, _ y: UInt8) -> Bool {
-        x == y || (x | 0x20 >= 0x61 && x | 0x20 <= 0x7A)
     }
 
     // MARK: Writing

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 @_spi(HTTPBytes) import RegTokenAccess
 
 /// A response head read straight from the bytes the registry sent (RFC 9112 §4), strictly: the
@@ -113,44 +112,6 @@ import NIOHTTP1
 @_spi(Benchmarks) public enum RegistryResponsePart: Sendable {
     /// (Boxed: body parts, the many, stay inside `NIOAny`'s inline storage.)
     indirect case head(ForwardedResponseHead)
-    case body(ByteBuffer)
-    case end
-}
-
-/// What ``HTTP1ServerCodec`` writes: the proxy's own answers (`head`, fields checked as they
-/// are written), or a registry response on its bytes (`forwardedHead`), then body and end.
-@_spi(Benchmarks) public enum ProxyResponsePart: Sendable {
-    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
-    indirect case head(HTTPResponseHead)
-    indirect case forwardedHead(ForwardedResponseHead)
-    case body(ByteBuffer)
-    case end
-}
-
-/// An allowed request's head as the proxy forwards it, written as bytes by the proxy's handler
-/// (request line, the fields ``ForwardedHeaders`` keeps, the proxy's framing and forwarding
-/// fields, the empty line): its method, target and fields are what ``HTTP1RequestHeadReader``
-/// read and checked.
-@_spi(Benchmarks) public struct ForwardedRequestHead: Sendable, Equatable {
-    public var bytes: ByteBuffer
-    /// The method is `HEAD`: its response has no body.
-    public var isHEAD: Bool
-    /// The body is sent chunked (`Transfer-Encoding: chunked` is among the fields).
-    public var chunked: Bool
-
-    public init(bytes: ByteBuffer, isHEAD: Bool, chunked: Bool) {
-        self.bytes = bytes
-        self.isHEAD = isHEAD
-        self.chunked = chunked
-    }
-}
-
-/// What ``HTTP1ClientCodec`` writes: a request head given as NIOHTTP1's `HTTPRequestHead`
-/// (checked as it is written), or as the proxy's bytes (`forwardedHead`), then body and end.
-@_spi(Benchmarks) public enum RegistryRequestPart: Sendable {
-    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
-    indirect case head(HTTPRequestHead)
-    indirect case forwardedHead(ForwardedRequestHead)
     case body(ByteBuffer)
     case end
 }

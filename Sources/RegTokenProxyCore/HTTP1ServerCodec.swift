@@ -19,6 +19,16 @@ import NIOHTTP1
     case end
 }
 
+/// What ``HTTP1ServerCodec`` writes: the proxy's own answers (`head`, fields checked as they
+/// are written), or a registry response on its bytes (`forwardedHead`), then body and end.
+@_spi(Benchmarks) public enum ProxyResponsePart: Sendable {
+    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
+    indirect case head(HTTPResponseHead)
+    indirect case forwardedHead(ForwardedResponseHead)
+    case body(ByteBuffer)
+    case end
+}
+
 /// The client side of the proxy's HTTP/1.1, in place of NIOHTTP1's server codecs
 /// (`configureHTTPServerPipeline`): request heads are read by ``HTTP1RequestHeadReader`` and
 /// chunked bodies by ``HTTP1ChunkedBody`` straight from the socket's bytes, and responses are

@@ -3,7 +3,8 @@ import NIOHTTP1
 @_spi(HTTPBytes) import RegTokenAccess
 
 /// What ``HTTP1ServerCodec`` and ``HTTP1ClientCodec`` share on the wire: keeping an incomplete
-/// head, the `String`s of a head read, field lines written (and checked), and chunked bodies.
+/// head, the `String` of a part of a head read, field lines written (and checked), status codes,
+/// chunked bodies, and keep-alive.
 enum HTTP1Wire {
     /// RFC 3986's characters in a request target: unreserved, gen-delims, sub-delims and `%`
     /// (what NIOHTTP1's request validator allows).
@@ -33,14 +34,6 @@ enum HTTP1Wire {
     /// become U+FFFD there too; the forwarding rules refuse control bytes, not those).
     static func string(_ range: Range<Int>, _ raw: UnsafeRawBufferPointer) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self)
-    }
-
-    /// The fields of a head read, as names and values.
-    static func fields(_ fields: [HTTP1RequestHead.Field], _ raw: UnsafeRawBufferPointer) -> [(String, String)] {
-        var out: [(String, String)] = []
-        out.reserveCapacity(fields.count)
-        for field in fields { out.append((string(field.name, raw), string(field.value, raw))) }
-        return out
     }
 
     /// The bytes the field lines of `headers` take, the empty line after them included.
@@ -175,13 +168,6 @@ extension HTTP1Wire {
 
     private static let closeWord = Array("close".utf8)
     private static let keepAliveWord = Array("keep-alive".utf8)
-}
-
-extension HTTPHeaders {
-    /// ``HTTP1Wire/keepsAlive(_:major:minor:)`` of these fields.
-    func keepsAlive(version: HTTPVersion) -> Bool {
-        HTTP1Wire.keepsAlive(self, major: Int(version.major), minor: Int(version.minor))
-    }
 }
 
 extension RequestHead {

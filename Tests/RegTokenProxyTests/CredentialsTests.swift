@@ -155,6 +155,3 @@ struct CredentialsTests {
         }
     }
 }
-
-/// Seeded randomness for the tests above: a failure replays.
-extension SplitMix: RandomNumberGenerator {}

@@ -264,7 +264,7 @@ struct HTTP1ServerCodecTests {
             if rng.below(2) == 0 { headers.add(name: "X", value: "close") }
             for version in [HTTPVersion.http1_1, .http1_0] {
                 let nio = HTTPRequestHead(version: version, method: .GET, uri: "/", headers: headers).isKeepAlive
-                #expect(headers.keepsAlive(version: version) == nio, "\(headers) \(version)")
+                #expect(HTTP1Wire.keepsAlive(headers, major: version.major, minor: version.minor) == nio, "\(headers) \(version)")
             }
         }
     }

@@ -51,6 +51,9 @@ extension ComparedPart {
     }
 }
 
+/// Seeded randomness for APIs that take a generator: a failure replays.
+extension SplitMix: RandomNumberGenerator {}
+
 extension SplitMix {
     /// A number below `n`.
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
