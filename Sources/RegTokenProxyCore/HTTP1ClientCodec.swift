@@ -101,44 +101,60 @@ import NIOHTTP1
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        waiting.append(unwrapInboundIn(data))
+        let allocator = context.channel.allocator
+        decode(unwrapInboundIn(data), allocator: allocator) { context.fireChannelRead(self.wrapInboundOut($0)) } error: { context.fireErrorCaught($0) }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if closed() { context.fireChannelRead(wrapInboundOut(.end)) }
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        stop()
+        context.fireErrorCaught(error)
+    }
+
+    /// Reads `next` (after what an earlier read left of a head) and hands on each part it
+    /// completes, in order; bytes that are not a registry's HTTP/1.1 stop reading, and their
+    /// error is handed on after the parts before them. The channel handler's reading, and the
+    /// proxy's ``UpstreamHandler``'s, which runs this codec itself (no pipeline hop per part).
+    func decode(_ next: ByteBuffer, allocator: ByteBufferAllocator, part: (RegistryResponsePart) -> Void, error: (HTTP1HeadError) -> Void) {
+        waiting.append(next)
         guard !handling else { return }
         handling = true
         defer { handling = false }
         while let next = waiting.popFirst() {
             var bytes = HTTP1Wire.joined(&partialHead, next)
             do {
-                try read(&bytes, context: context)
-            } catch {
+                try read(&bytes, allocator: allocator, part)
+            } catch let failure {
                 reading = .stopped
-                context.fireErrorCaught(error)
+                error(failure)
             }
         }
     }
 
-    public func channelInactive(context: ChannelHandlerContext) {
-        // A body framed by the close ends here (unless the connection failed: then it was cut
-        // short, and no end is handed on).
-        if case .untilClose = reading {
-            reading = .stopped
-            context.fireChannelRead(wrapInboundOut(.end))
-        }
-        context.fireChannelInactive()
-    }
-
-    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    /// The connection closed: whether that ends a body framed by the close (unless the
+    /// connection failed: then it was cut short, and no end is handed on).
+    func closed() -> Bool {
+        guard case .untilClose = reading else { return false }
         reading = .stopped
-        context.fireErrorCaught(error)
+        return true
     }
 
-    private func read(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+    /// The connection failed: nothing more is read.
+    func stop() {
+        reading = .stopped
+    }
+
+    private func read(_ bytes: inout ByteBuffer, allocator: ByteBufferAllocator, _ emit: (RegistryResponsePart) -> Void) throws(HTTP1HeadError) {
         while bytes.readableBytes > 0 {
             switch reading {
             case .stopped:
                 return
             case .head:
                 // The reader is used in place (no copy): its fields' storage stays unshared.
-                let allocator = context.channel.allocator
                 let found = bytes.withUnsafeReadableBytes { raw -> Result<(ForwardedResponseHead, Int, Framing)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
@@ -152,22 +168,22 @@ import NIOHTTP1
                     return
                 }
                 bytes.moveReaderIndex(forwardBy: length)
-                try headRead(head, framing: framing, context: context)
+                try headRead(head, framing: framing, emit)
             case .length(let left):
                 let n = min(left, bytes.readableBytes)
                 let data = bytes.readSlice(length: n)!
                 reading = n == left ? afterResponse : .length(left - n)
-                context.fireChannelRead(wrapInboundOut(.body(data)))
-                if n == left { context.fireChannelRead(wrapInboundOut(.end)) }
+                emit((.body(data)))
+                if n == left { emit((.end)) }
             case .chunked(var body):
                 let (data, error) = body.read(&bytes)
                 reading = error != nil ? .stopped : body.isComplete ? afterResponse : .chunked(body)
-                for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                for slice in data { emit((.body(slice))) }
                 if let error { throw error }
-                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end)) }
+                if body.isComplete { emit((.end)) }
             case .untilClose:
                 let data = bytes.readSlice(length: bytes.readableBytes)!
-                context.fireChannelRead(wrapInboundOut(.body(data)))
+                emit((.body(data)))
             }
         }
     }
@@ -178,7 +194,7 @@ import NIOHTTP1
         case none, length(Int), chunked, untilClose
     }
 
-    private func headRead(_ head: ForwardedResponseHead, framing: Framing, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+    private func headRead(_ head: ForwardedResponseHead, framing: Framing, _ emit: (RegistryResponsePart) -> Void) throws(HTTP1HeadError) {
         var head = head
         let code = head.status
         if code == 101 { throw HTTP1HeadError(status: 502, message: "registry response: 101 Switching Protocols") }
@@ -215,8 +231,8 @@ import NIOHTTP1
         case .head, .stopped: bodiless = true
         default: bodiless = false
         }
-        context.fireChannelRead(wrapInboundOut(.head(head)))
-        if bodiless { context.fireChannelRead(wrapInboundOut(.end)) }
+        emit((.head(head)))
+        if bodiless { emit((.end)) }
     }
 
     /// Where reading goes once a response has ended.
@@ -333,44 +349,51 @@ import NIOHTTP1
     // MARK: Writing
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        if let error = encode(unwrapOutboundIn(data), context: context, promise: promise) { context.fireErrorCaught(error) }
+    }
+
+    /// Writes `part` as bytes to `context` (this handler's, or that of the ``UpstreamHandler``,
+    /// which runs this codec itself); returns the error that refused a head (nothing more is
+    /// written or read then), for the caller to act on.
+    func encode(_ part: RegistryRequestPart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) -> HTTPParserError? {
+        switch part {
         case .head(let head):
             guard !requestRefused, let bytes = Self.requestHead(head, allocator: context.channel.allocator) else {
                 requestRefused = true
                 reading = .stopped
                 promise?.fail(HTTPParserError.invalidHeaderToken)
-                context.fireErrorCaught(HTTPParserError.invalidHeaderToken)
-                return
+                return .invalidHeaderToken
             }
             requestChunked = false
             for (name, value) in head.headers where name.equalsIgnoringASCIICase("transfer-encoding") {
                 requestChunked = value.equalsIgnoringASCIICase("chunked")
             }
             awaiting.append(head.method == .HEAD)
-            context.write(wrapOutboundOut(bytes), promise: promise)
+            context.write(NIOAny(bytes), promise: promise)
         case .forwardedHead(let head):
             guard !requestRefused else {
                 promise?.fail(HTTPParserError.invalidHeaderToken)
-                return
+                return nil
             }
             requestChunked = head.chunked
             awaiting.append(head.isHEAD)
-            context.write(wrapOutboundOut(head.bytes), promise: promise)
+            context.write(NIOAny(head.bytes), promise: promise)
         case .body(let body):
             guard !requestRefused else {
                 promise?.fail(ChannelError.operationUnsupported)
-                return
+                return nil
             }
             HTTP1Wire.writeBody(body, chunked: requestChunked, context: context, promise: promise)
         case .end:
             guard !requestRefused else {
                 promise?.fail(HTTPParserError.invalidHeaderToken)
-                return
+                return nil
             }
             // Trailers are never forwarded (the proxy passes none).
             HTTP1Wire.writeEnd(chunked: requestChunked, context: context, promise: promise)
             requestChunked = false
         }
+        return nil
     }
 
     /// The request line and fields, or nil when the method is not a token, the target has a

@@ -99,22 +99,30 @@ import NIOHTTP1
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        waiting.append(unwrapInboundIn(data))
+        decode(unwrapInboundIn(data)) { context.fireChannelRead(self.wrapInboundOut($0)) } error: { context.fireErrorCaught($0) }
+    }
+
+    /// Reads `next` (after what an earlier read left of a head) and hands on each part it
+    /// completes, in order; bytes that are not HTTP/1.1 stop reading, and their error is handed
+    /// on after the parts before them. The channel handler's reading, and ``ProxyHandler``'s,
+    /// which runs this codec itself (no pipeline hop per part).
+    func decode(_ next: ByteBuffer, part: (ProxyRequestPart) -> Void, error: (HTTP1HeadError) -> Void) {
+        waiting.append(next)
         guard !handling else { return }
         handling = true
         defer { handling = false }
         while let next = waiting.popFirst() {
             var bytes = HTTP1Wire.joined(&partialHead, next)
             do {
-                try read(&bytes, context: context)
-            } catch {
+                try read(&bytes, part)
+            } catch let failure {
                 reading = .stopped
-                context.fireErrorCaught(error)
+                error(failure)
             }
         }
     }
 
-    private func read(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) throws(HTTP1HeadError) {
+    private func read(_ bytes: inout ByteBuffer, _ emit: (ProxyRequestPart) -> Void) throws(HTTP1HeadError) {
         while bytes.readableBytes > 0 {
             switch reading {
             case .stopped:
@@ -134,24 +142,24 @@ import NIOHTTP1
                     return
                 }
                 bytes.moveReaderIndex(forwardBy: length)
-                headRead(head, context: context)
+                headRead(head, emit)
             case .length(let left):
                 let n = min(left, bytes.readableBytes)
                 let data = bytes.readSlice(length: n)!
                 reading = n == left ? .head : .length(left - n)
-                context.fireChannelRead(wrapInboundOut(.body(data)))
-                if n == left { context.fireChannelRead(wrapInboundOut(.end)) }
+                emit(.body(data))
+                if n == left { emit(.end) }
             case .chunked(var body):
                 let (data, error) = body.read(&bytes)
                 reading = error != nil ? .stopped : body.isComplete ? .head : .chunked(body)
-                for slice in data { context.fireChannelRead(wrapInboundOut(.body(slice))) }
+                for slice in data { emit(.body(slice)) }
                 if let error { throw error }
-                if body.isComplete { context.fireChannelRead(wrapInboundOut(.end)) }
+                if body.isComplete { emit(.end) }
             }
         }
     }
 
-    private func headRead(_ request: RequestHead, context: ChannelHandlerContext) {
+    private func headRead(_ request: RequestHead, _ emit: (ProxyRequestPart) -> Void) {
         let framing: BodyFraming?
         switch request.framing() {
         case .success(let f):
@@ -170,8 +178,8 @@ import NIOHTTP1
         // Decided before the head is handed on: the handler may act on the connection meanwhile.
         let bodiless: Bool
         if case .head = reading { bodiless = true } else { bodiless = false }
-        context.fireChannelRead(wrapInboundOut(.head(ProxyRequestHead(request: request, framing: framing))))
-        if bodiless { context.fireChannelRead(wrapInboundOut(.end)) }
+        emit(.head(ProxyRequestHead(request: request, framing: framing)))
+        if bodiless { emit(.end) }
     }
 
     /// The head's `String`s, for the forwarding rules and the handler.
@@ -186,7 +194,13 @@ import NIOHTTP1
     // MARK: Writing
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        encode(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    /// Writes `part` as bytes to `context` (this handler's, or that of ``ProxyHandler``, which
+    /// runs this codec itself and writes through its own context).
+    func encode(_ part: ProxyResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        switch part {
         case .head(var head):
             let code = head.status.code
             // A 1xx (but 101) is followed by the final response to the same request.
@@ -214,7 +228,7 @@ import NIOHTTP1
                 return
             }
             responseRefused = false
-            context.write(wrapOutboundOut(bytes), promise: promise)
+            context.write(NIOAny(bytes), promise: promise)
         case .forwardedHead(let head):
             // A registry's final response (never 1xx: the registry side reads those past), its
             // fields checked when they were read; on a 204 or 304, without Content-Length.
@@ -232,7 +246,7 @@ import NIOHTTP1
             if head.close { out.writeStaticString("Connection: close\r\n") }
             if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
             out.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(out), promise: promise)
+            context.write(NIOAny(out), promise: promise)
         case .body(let body):
             guard !responseRefused, !responseBodySuppressed else {
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)

@@ -12,12 +12,17 @@ import Glibc
 /// is allowed to the registry over one upstream keep-alive connection on the same event loop,
 /// streaming bodies both ways with backpressure (no reads from a side whose peer cannot write).
 ///
+/// It reads and writes the client's bytes: its ``HTTP1ServerCodec`` runs here rather than as a
+/// handler before it, as the registry side's codec runs in ``UpstreamHandler``, so that no part
+/// of a message costs a pipeline hop (a proxied request takes the socket's read, one write each
+/// way per message part, and a flush each way).
+///
 /// What happens when is ``ProxyConnectionStateMachine``'s: every callback here turns into one of
 /// its events, and this class performs the actions it returns (writes, reads, timers, logging).
 package final class ProxyHandler: ChannelDuplexHandler {
-    package typealias InboundIn = ProxyRequestPart
-    package typealias OutboundIn = ProxyResponsePart
-    package typealias OutboundOut = ProxyResponsePart
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     private let state: ProxyState
     private let config: ProxyConfiguration
@@ -26,6 +31,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private let connector: UpstreamConnector
     private var context: ChannelHandlerContext?
     private var machine = ProxyConnectionStateMachine()
+    private let codec: HTTP1ServerCodec
 
     private var upstream: (any Channel)?
     private var upstreamHandler: UpstreamHandler?
@@ -76,12 +82,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private var peer: IPAddress?
     private var status = 0
 
-    /// Sets up a client connection's pipeline: the HTTP/1.1 codec, then the proxy's handler.
-    /// (TLS, when there is any, comes before.)
+    /// Sets up a client connection's pipeline: the proxy's handler, which runs the HTTP/1.1
+    /// codec. (TLS, when there is any, comes before.)
     package static func configureClientPipeline(_ pipeline: ChannelPipeline.SynchronousOperations, state: ProxyState,
                                                 config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
                                                 connector: UpstreamConnector? = nil) throws {
-        try pipeline.addHandler(HTTP1ServerCodec(maxHeadBytes: config.maxHeaderBytes))
         try pipeline.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
     }
 
@@ -91,6 +96,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         self.config = config
         self.metrics = metrics
         self.logger = logger
+        self.codec = HTTP1ServerCodec(maxHeadBytes: config.maxHeaderBytes)
         self.connector = connector ?? .tcp(host: config.upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout)
     }
 
@@ -138,17 +144,21 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? HTTP1HeadError {
-            // Bytes that are not HTTP/1.1. Behind a request whose answer is awaited (a pipelining
-            // client), the answer waits for that one, as a queued request would; else now.
-            if !queued.isEmpty || machine.awaitingResponse {
-                malformedQueued = error
-                return
-            }
-            answerMalformed(error)
+            malformed(error)
             return
         }
         logger.debug("connection error", metadata: ["error": "\(error)"])
         perform(machine.idleTimedOut())
+    }
+
+    /// Bytes that are not HTTP/1.1. Behind a request whose answer is awaited (a pipelining
+    /// client), the answer waits for that one, as a queued request would; else now.
+    private func malformed(_ error: HTTP1HeadError) {
+        if !queued.isEmpty || machine.awaitingResponse {
+            malformedQueued = error
+            return
+        }
+        answerMalformed(error)
     }
 
     private func answerMalformed(_ error: HTTP1HeadError) {
@@ -163,7 +173,14 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         readingClient = true
-        let part = unwrapInboundIn(data)
+        codec.decode(unwrapInboundIn(data)) { part in
+            self.received(part, context: context)
+        } error: { error in
+            self.malformed(error)
+        }
+    }
+
+    private func received(_ part: ProxyRequestPart, context: ChannelHandlerContext) {
         // A pipelined request (its head while an exchange is in progress, and everything after it)
         // waits its turn.
         if !queued.isEmpty {
@@ -193,7 +210,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             perform(machine.requestEnd())
             // Within a read from the client, the read's end flushes; a queued request handed
             // over later (after a response) is flushed now.
-            if !readingClient { upstream?.flush() }
+            if !readingClient { upstreamHandler?.flush() }
         }
         partToForward = nil
     }
@@ -201,7 +218,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     package func channelReadComplete(context: ChannelHandlerContext) {
         readingClient = false
         lastActivity = context.eventLoop.now
-        upstream?.flush()
+        upstreamHandler?.flush()
         context.fireChannelReadComplete()
     }
 
@@ -412,26 +429,26 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .forwardBody, .forwardEnd:
             if let partToForward { sendUpstream(partToForward) }
         case .flushPending:
-            if let upstream {
-                for part in pending { upstream.write(part, promise: nil) }
+            if let upstreamHandler {
+                for part in pending { upstreamHandler.send(part) }
                 pending.removeAll()
-                upstream.flush()
+                upstreamHandler.flush()
             }
         case .writeResponseHead, .writeResponseBody:
             // A long download is activity: the idle deadline moves with every part written.
             guard let context, let partToWrite else { return }
             lastActivity = context.eventLoop.now
-            context.write(wrapOutboundOut(partToWrite), promise: nil)
+            codec.encode(partToWrite, context: context, promise: nil)
         case .writeResponseEnd(let close):
             guard let context, let partToWrite else { return }
             lastActivity = context.eventLoop.now
             if close {
-                context.writeAndFlush(wrapOutboundOut(partToWrite)).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
-            } else if readingUpstream && upstream != nil {
-                // The read's end flushes (``upstreamReadComplete()``): one flush per batch.
-                context.write(wrapOutboundOut(partToWrite), promise: nil)
+                writeLast(partToWrite, context: context)
             } else {
-                context.writeAndFlush(wrapOutboundOut(partToWrite), promise: nil)
+                codec.encode(partToWrite, context: context, promise: nil)
+                // Within a read from the registry, the read's end flushes
+                // (``upstreamReadComplete()``): one flush per batch.
+                if !(readingUpstream && upstream != nil) { context.flush() }
             }
         case .closeClient:
             context?.close(promise: nil)
@@ -509,8 +526,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func sendUpstream(_ part: RegistryRequestPart) {
-        if let upstream {
-            upstream.write(part, promise: nil)
+        if let upstreamHandler {
+            upstreamHandler.send(part)
         } else {
             pending.append(part)
         }
@@ -555,13 +572,22 @@ package final class ProxyHandler: ChannelDuplexHandler {
         }
         let (head, body) = DockerError.response(status: status, code: code, message: message, realm: config.realm,
                                                 version: requestVersion, close: close, allocator: context.channel.allocator)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        codec.encode(.head(head), context: context, promise: nil)
+        codec.encode(.body(body), context: context, promise: nil)
         if close {
-            context.writeAndFlush(wrapOutboundOut(.end)).assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
+            writeLast(.end, context: context)
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end), promise: nil)
+            codec.encode(.end, context: context, promise: nil)
+            context.flush()
         }
+    }
+
+    /// Writes a response's last part and closes the connection once it has gone out.
+    private func writeLast(_ part: ProxyResponsePart, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        codec.encode(part, context: context, promise: written)
+        context.flush()
+        written.futureResult.assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
     }
 
     private func logAccess(decision: String, reason: String, message: String? = nil) {

@@ -29,9 +29,9 @@ package struct UpstreamConnector {
         }
     }
 
-    /// The registry side's pipeline: the proxy's HTTP/1.1 client codec, then the ``UpstreamHandler``.
+    /// The registry side's pipeline: the ``UpstreamHandler``, which runs the proxy's HTTP/1.1
+    /// client codec on the bytes.
     package static func configureUpstreamPipeline(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
-        try pipeline.addHandler(HTTP1ClientCodec())
         try pipeline.addHandler(UpstreamHandler())
     }
 }

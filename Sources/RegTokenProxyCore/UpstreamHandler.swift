@@ -1,22 +1,30 @@
 import NIOCore
 import NIOHTTP1
 
-/// The registry side of one client connection: hands response parts to its ``ProxyHandler``
-/// (on the same event loop) and stops reading while the client cannot take more.
+/// The registry side of one client connection: reads the registry's responses with its own
+/// ``HTTP1ClientCodec`` (run here, not as a handler of its own: no pipeline hop per part) and
+/// hands their parts to its ``ProxyHandler`` (on the same event loop), writes the requests the
+/// proxy sends (``send(_:)``), and stops reading while the client cannot take more.
 final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = RegistryResponsePart
-    typealias OutboundIn = RegistryRequestPart
-    typealias OutboundOut = RegistryRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// Set once connected; cleared when the proxy lets go of this connection.
     var owner: ProxyHandler?
     private var context: ChannelHandlerContext?
+    private let codec = HTTP1ClientCodec()
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner?.upstreamRead(unwrapInboundIn(data), from: context.channel)
+        let channel = context.channel
+        codec.decode(unwrapInboundIn(data), allocator: channel.allocator) { part in
+            self.owner?.upstreamRead(part, from: channel)
+        } error: { error in
+            self.failed(error, context: context)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -29,15 +37,33 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A body framed by the close ends here.
+        if codec.closed() { owner?.upstreamRead(.end, from: context.channel) }
         owner?.upstreamClosed(context.channel)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A TLS handshake refused (an untrusted certificate, a wrong name) or a broken connection:
-        // the owner answers 502 when the channel closes; it logs why first.
+        failed(error, context: context)
+    }
+
+    /// A TLS handshake refused (an untrusted certificate, a wrong name), a broken connection, or
+    /// a response that is not HTTP/1.1: nothing more is read; the owner answers 502 when the
+    /// channel closes, and logs why first.
+    private func failed(_ error: any Error, context: ChannelHandlerContext) {
+        codec.stop()
         owner?.upstreamFailed(error)
         context.close(promise: nil)
+    }
+
+    /// Writes a request part to the registry (flushed by ``flush()``).
+    func send(_ part: RegistryRequestPart) {
+        guard let context else { return }
+        if let error = codec.encode(part, context: context, promise: nil) { failed(error, context: context) }
+    }
+
+    func flush() {
+        context?.flush()
     }
 
     /// Backpressure: no reads from the registry while the client is not writable (the owner's
