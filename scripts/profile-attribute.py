@@ -25,7 +25,7 @@ PARTS = [
     ("metrics", r"Prometheus|ProxyMetrics"),
     ("decision: token verification", r"8RegToken0B8Verifier|CRegTokenFastPath|^EVP_|^HMAC|^SHA256"),
     ("decision: credentials (Basic, base64)", r"CredentialsO5parse"),
-    ("decision: registry path", r"RegistryRequest"),
+    ("decision: registry path", r"RegTokenAccess15RegistryRequestV"),
     ("decision: the rest", r"RegTokenAccess0C6Policy|SnapshotCell|ProxyStateC6decide"),
     ("forwarding rules (framing)", r"RequestHeadV7framing|checkNoFormParameters"),
     ("forwarded request headers", r"ForwardedHeaders"),
