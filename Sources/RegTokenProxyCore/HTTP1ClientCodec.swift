@@ -23,9 +23,9 @@ import NIOHTTP1
 /// What ``HTTP1ClientCodec`` writes: a request head given as NIOHTTP1's `HTTPRequestHead`
 /// (checked as it is written), or as the proxy's bytes (`forwardedHead`), then body and end.
 @_spi(Benchmarks) public enum RegistryRequestPart: Sendable {
-    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
-    indirect case head(HTTPRequestHead)
-    indirect case forwardedHead(ForwardedRequestHead)
+    // (Not boxed: the proxy hands parts to the codec by a direct call.)
+    case head(HTTPRequestHead)
+    case forwardedHead(ForwardedRequestHead)
     case body(ByteBuffer)
     case end
 }

@@ -13,8 +13,8 @@ import NIOHTTP1
 
 /// What ``HTTP1ServerCodec`` hands on: a head, its body's bytes, and the end of each request.
 @_spi(Benchmarks) public enum ProxyRequestPart: Sendable {
-    /// (Boxed: the head is larger than a `NIOAny` holds inline, and body parts, the many, stay unboxed.)
-    indirect case head(ProxyRequestHead)
+    // (Not boxed: the proxy's handler gets parts by a direct call, not inside a `NIOAny`.)
+    case head(ProxyRequestHead)
     case body(ByteBuffer)
     case end
 }
@@ -22,9 +22,9 @@ import NIOHTTP1
 /// What ``HTTP1ServerCodec`` writes: the proxy's own answers (`head`, fields checked as they
 /// are written), or a registry response on its bytes (`forwardedHead`), then body and end.
 @_spi(Benchmarks) public enum ProxyResponsePart: Sendable {
-    // (Heads boxed: body and end parts stay inside `NIOAny`'s inline storage.)
-    indirect case head(HTTPResponseHead)
-    indirect case forwardedHead(ForwardedResponseHead)
+    // (Not boxed: the proxy's handler hands parts to the codec by a direct call.)
+    case head(HTTPResponseHead)
+    case forwardedHead(ForwardedResponseHead)
     case body(ByteBuffer)
     case end
 }
