@@ -23,7 +23,8 @@
 #                    (scripts/profile-attribute.py: kernel and user time by part of the request path)
 #
 # Each row also prints the server's CPU time per request (user and system, all its processes
-# and threads, from /proc), which the machine's noise disturbs less than the rates.
+# and threads, from /proc), which the machine's noise disturbs less than the rates; the last lines
+# give the median ratios of both, per round.
 #
 # Release build; installs wrk, nginx and procps when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
@@ -172,7 +173,7 @@ cpu_ticks() {
   echo $t
 }
 # row ROUND NAME PORT PID...: measures PORT, prints its row with the CPU time the processes PID...
-# took per request, and leaves its rate in $rate.
+# took per request, and leaves its rate in $rate and that CPU time in $cpu.
 row() {
   local err p50 p99 round=$1 name=$2 port=$3 before after us
   shift 3
@@ -181,9 +182,10 @@ row() {
   after=$(cpu_ticks "$@")
   us=$(python3 -c "print(f'{($after - $before) * 1e6 / $(getconf CLK_TCK) / max($rate * $seconds, 1):.1f}')")
   printf '%-6s %-34s %10s %8s %10s %10s %12s\n' "$round" "$name" "$rate" "$err" "$p50" "$p99" "$us"
+  cpu=$us
 }
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
-ratios=() gains=() floors=() hfloors=() bfloors=()
+ratios=() gains=() floors=() hfloors=() bfloors=() cpus=() cpugains=()
 # The front nginx: its master and workers.
 nginx_pids="$(cat "$work/front/nginx.pid") $(pgrep -P "$(cat "$work/front/nginx.pid")" | tr '\n' ' ')"
 if [ -n "$profile" ]; then
@@ -195,11 +197,11 @@ if [ -n "$profile" ]; then
   [ -s "$profile" ] || { echo "bench-proxy.sh: perf recorded nothing into $profile:" >&2; cat "$work/perf.log" >&2; exit 1; }
 fi
 for r in $(seq "$rounds"); do
-  row "$r" "nginx auth_basic, buffered log" "$nginx_port" $nginx_pids; n_rate=$rate
-  row "$r" "regtoken proxy, access log" "$proxy_port" "$proxy_pid"; p_rate=$rate
-  ratios+=("$(ratio "$p_rate" "$n_rate")")
+  row "$r" "nginx auth_basic, buffered log" "$nginx_port" $nginx_pids; n_rate=$rate n_cpu=$cpu
+  row "$r" "regtoken proxy, access log" "$proxy_port" "$proxy_pid"; p_rate=$rate p_cpu=$cpu
+  ratios+=("$(ratio "$p_rate" "$n_rate")") cpus+=("$(ratio "$p_cpu" "$n_cpu")")
   if [ -n "$baseline" ]; then
-    row "$r" "baseline regtoken proxy" "$base_port" "$base_pid"; gains+=("$(ratio "$p_rate" "$rate")")
+    row "$r" "baseline regtoken proxy" "$base_port" "$base_pid"; gains+=("$(ratio "$p_rate" "$rate")") cpugains+=("$(ratio "$p_cpu" "$cpu")")
   fi
   if ((floor)); then
     row "$r" "SwiftNIO byte copy (the floor)" "$floor_port" "$floor_pid"; floors+=("$(ratio "$rate" "$n_rate")")
@@ -209,7 +211,9 @@ for r in $(seq "$rounds"); do
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "regtoken/nginx per round: ${ratios[*]}; median $(median "${ratios[@]}")"
+echo "CPU time a request, regtoken/nginx, per round: ${cpus[*]}; median $(median "${cpus[@]}")"
 [ -n "$baseline" ] && echo "this build/baseline per round: ${gains[*]}; median $(median "${gains[@]}")"
+[ -n "$baseline" ] && echo "CPU time a request, this build/baseline, per round: ${cpugains[*]}; median $(median "${cpugains[@]}")"
 ((floor)) && echo "floor/nginx per round: ${floors[*]}; median $(median "${floors[@]}")"
 ((floor)) && echo "HTTP floor/nginx per round: ${hfloors[*]}; median $(median "${hfloors[@]}")"
 ((floor)) && echo "HTTP on the bytes/nginx per round: ${bfloors[*]}; median $(median "${bfloors[@]}")"
