@@ -188,14 +188,9 @@ struct HTTP1HeadScanner: Sendable {
                 if beforeFirstLine && i == lineStart && !HTTPBytes.isTokenCharacter(c) {
                     throw HTTP1HeadError(status: 400, message: "the \(what) line does not start with \(isRequest ? "a method" : "HTTP/")")
                 }
-                // The rest of the line's text in one tight loop (it has nothing to look at but
-                // where it ends): up to a CR, an LF or a control byte, which the switch takes.
-                i += 1
-                while i < bytes.count {
-                    let d = bytes[i]
-                    if (d < 0x20 && d != 0x09) || d == 0x7F { break }
-                    i += 1
-                }
+                // The rest of the line's text (it has nothing to look at but where it ends): up
+                // to a CR, an LF or a control byte, which the switch takes.
+                i = HTTPBytes.endOfFieldText(bytes, from: i + 1)
             }
             if i > limit { throw tooLarge }
         }
@@ -242,7 +237,7 @@ struct HTTP1HeadScanner: Sendable {
             i += 1
             while b(i) == 0x20 || b(i) == 0x09 { i += 1 }
             let valueStart = i
-            while HTTPBytes.isFieldText(b(i)) { i += 1 }
+            i = HTTPBytes.endOfFieldText(head, from: i)
             guard b(i) == 0x0D else { throw bad("a header value has a control character") }
             var valueEnd = i
             while valueEnd > valueStart && (b(valueEnd - 1) == 0x20 || b(valueEnd - 1) == 0x09) { valueEnd -= 1 }

@@ -106,7 +106,7 @@ import NIOHTTP1
     /// completes, in order; bytes that are not HTTP/1.1 stop reading, and their error is handed
     /// on after the parts before them. The channel handler's reading, and ``ProxyHandler``'s,
     /// which runs this codec itself (no pipeline hop per part).
-    func decode(_ next: ByteBuffer, part: (ProxyRequestPart) -> Void, error: (HTTP1HeadError) -> Void) {
+    public func decode(_ next: ByteBuffer, part: (ProxyRequestPart) -> Void, error: (HTTP1HeadError) -> Void) {
         waiting.append(next)
         guard !handling else { return }
         handling = true

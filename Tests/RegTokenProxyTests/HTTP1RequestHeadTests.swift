@@ -1,5 +1,5 @@
 import RegTokenLoadTest
-@testable import RegTokenAccess
+@_spi(HTTPBytes) @testable import RegTokenAccess
 @_spi(Benchmarks) @testable import RegTokenProxyCore
 import Testing
 
@@ -50,6 +50,32 @@ struct HTTP1RequestHeadTests {
         }
         return .head(method: h.method.rawValue, target: h.uri, minor: Int(h.version.minor),
                      fields: h.headers.map { "\($0.name): \(trimmed($0.value))" }, length: -1)
+    }
+
+    /// The word-at-a-time scan for the end of field text against the byte-by-byte rule
+    /// (`HTTPBytes.isFieldText`): every byte value at every place of a word and of the tail, at
+    /// every alignment, among random field text (bytes from 0x80, tabs and spaces included: a
+    /// borrow between bytes must neither hide nor invent an end).
+    @Test("field text ends where the byte-by-byte rule says, wherever the byte that ends it falls")
+    func endOfText() {
+        var rng = SplitMix(seed: 0x7E47)
+        let text: [UInt8] = [0x09, 0x20, 0x21, 0x41, 0x7E, 0x80, 0x81, 0xC3, 0xFE, 0xFF]
+        for start in 0..<8 {
+            for length in 1...26 {
+                for position in 0..<length {
+                    for value in 0...255 {
+                        var bytes = (0..<(start + length)).map { _ in text[Int(rng.next() % UInt64(text.count))] }
+                        bytes[start + position] = UInt8(value)
+                        let expected = (start..<bytes.count).first { !HTTPBytes.isFieldText(bytes[$0]) } ?? bytes.count
+                        let found = bytes.withUnsafeBytes { HTTPBytes.endOfFieldText($0, from: start) }
+                        if found != expected {
+                            Issue.record("start \(start), bytes \(bytes): \(found), expected \(expected)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
     }
 
     @Test("the rules, case by case", arguments: [

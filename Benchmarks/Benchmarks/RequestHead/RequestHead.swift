@@ -48,6 +48,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // As the proxy runs the codec: inside its handler, each part handed on by a direct call.
+    Benchmark("request head: the proxy's HTTP1ServerCodec as the proxy runs it (no pipeline hop), RequestHead with its framing and end (regtoken)", configuration: config()) { benchmark in
+        let codec = HTTP1ServerCodec(maxHeadBytes: 16384)
+        let buffer = ByteBufferAllocator().buffer(bytes: request)
+        for _ in benchmark.scaledIterations {
+            codec.decode(buffer) { blackHole($0) } error: { blackHole($0) }
+        }
+    }
+
     // The registry's answer to that GET: a manifest, as distribution sends it.
     Benchmark("response: NIOHTTP1's client pipeline, HTTPResponseHead, body and end", configuration: config()) { benchmark in
         let channel = EmbeddedChannel()
