@@ -75,29 +75,43 @@ public enum Credentials: Sendable, Equatable {
         if text[text.count - 1] == UInt8(ascii: "=") { padding = text[text.count - 2] == UInt8(ascii: "=") ? 2 : 1 }
         let length = text.count / 4 * 3 - padding
         var failed = false
-        let out = [UInt8](unsafeUninitializedCapacity: length) { out, initialized in
-            var o = 0
-            var i = 0
-            while i < text.count {
-                let last = i + 4 == text.count
-                let c0 = value(text[i]), c1 = value(text[i + 1])
-                let c2 = last && padding == 2 ? 0 : value(text[i + 2])
-                let c3 = last && padding >= 1 ? 0 : value(text[i + 3])
-                guard c0 | c1 | c2 | c3 < 64 else {
-                    failed = true
-                    break
+        // Each character's bits from a table, and no branch per group: a byte that is not
+        // base64 (0xFF in the table) is found once the loop is done, from the bits of every
+        // value seen (a branch on each character's class mispredicted on base64's random text).
+        let out = sextets.withUnsafeBufferPointer { sextet in
+            [UInt8](unsafeUninitializedCapacity: length) { out, initialized in
+                func six(_ i: Int) -> UInt32 { UInt32(sextet[Int(text[i])]) }
+                var seen: UInt32 = 0
+                var o = 0
+                var i = 0
+                // Every group but the last, which may be padded.
+                while i < text.count - 4 {
+                    let s0 = six(i), s1 = six(i + 1), s2 = six(i + 2), s3 = six(i + 3)
+                    seen |= s0 | s1 | s2 | s3
+                    let group = s0 << 18 | s1 << 12 | s2 << 6 | s3
+                    out[o] = UInt8(truncatingIfNeeded: group >> 16)
+                    out[o + 1] = UInt8(truncatingIfNeeded: group >> 8)
+                    out[o + 2] = UInt8(truncatingIfNeeded: group)
+                    o += 3
+                    i += 4
                 }
-                let group = UInt32(c0) << 18 | UInt32(c1) << 12 | UInt32(c2) << 6 | UInt32(c3)
+                let s0 = six(i), s1 = six(i + 1)
+                let s2 = padding == 2 ? 0 : six(i + 2)
+                let s3 = padding >= 1 ? 0 : six(i + 3)
+                seen |= s0 | s1 | s2 | s3
+                let group = s0 << 18 | s1 << 12 | s2 << 6 | s3
                 out[o] = UInt8(truncatingIfNeeded: group >> 16)
-                if o + 1 < length { out[o + 1] = UInt8(truncatingIfNeeded: group >> 8) }
-                if o + 2 < length { out[o + 2] = UInt8(truncatingIfNeeded: group) }
-                o += 3
-                i += 4
+                if padding < 2 { out[o + 1] = UInt8(truncatingIfNeeded: group >> 8) }
+                if padding < 1 { out[o + 2] = UInt8(truncatingIfNeeded: group) }
+                failed = seen >= 64
+                initialized = failed ? 0 : length
             }
-            initialized = failed ? 0 : length
         }
         return failed ? nil : out
     }
+
+    /// Every byte's six bits as a base64 character, or 0xFF (``value(_:)``), by the byte.
+    private static let sextets: [UInt8] = (0...255).map { value(UInt8($0)) }
 
     /// A base64 character's six bits, or 0xFF for any other byte (`=` included).
     private static func value(_ c: UInt8) -> UInt8 {
