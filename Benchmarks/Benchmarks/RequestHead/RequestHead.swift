@@ -57,6 +57,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The Basic credentials of that head: the token's bytes, and Foundation's base64 decoder on
+    // the same base64 text (what the proxy called before it had its own).
+    let authorization = "Basic " + Data("token:".utf8 + Array(repeating: UInt8(ascii: "e"), count: 300)).base64EncodedString()
+    Benchmark("Basic credentials: the token's bytes from the Authorization value (regtoken)", configuration: config()) { benchmark in
+        let values = [authorization]
+        for _ in benchmark.scaledIterations { blackHole(Credentials.parse(values)) }
+    }
+    Benchmark("Basic credentials: Foundation's Data(base64Encoded:) on the same base64", configuration: config()) { benchmark in
+        let text = String(authorization.dropFirst(6))
+        for _ in benchmark.scaledIterations { blackHole(Data(base64Encoded: text)) }
+    }
+
     // The registry's answer to that GET: a manifest, as distribution sends it.
     Benchmark("response: NIOHTTP1's client pipeline, HTTPResponseHead, body and end", configuration: config()) { benchmark in
         let channel = EmbeddedChannel()
