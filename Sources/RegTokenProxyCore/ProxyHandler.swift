@@ -47,6 +47,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private var readingClient = false
     /// Within a read batch from the registry (its end flushes what went to the client).
     private var readingUpstream = false
+    /// Something was written to the client within the registry's read batch: its end moves
+    /// ``lastActivity`` (one clock read per batch, not per part written).
+    private var wroteInBatch = false
     /// The request bytes stopped being HTTP/1.1 behind the exchange in progress: the answer
     /// (400, 431 or 505) and a close once it has ended.
     private var malformedQueued: HTTP1HeadError?
@@ -172,8 +175,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Client → proxy
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        readingClient = true
         codec.decode(unwrapInboundIn(data)) { part in
+            // (Per part: a TLS handler may end a read batch within this read.)
+            self.readingClient = true
             self.received(part, context: context)
         } error: { error in
             self.malformed(error)
@@ -284,6 +288,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         }
         let http10 = request.version.minor == 0
         let keepAlive = request.keepsAlive
+        let t0 = NIODeadline.now()
         // Behind trusted reverse proxies, the client their X-Forwarded-For names; else the peer.
         let client = config.trustedProxies.isEmpty
             ? peer : ClientAddress.resolve(peer: peer, forwardedFor: request.values("x-forwarded-for"), trusted: config.trustedProxies)
@@ -291,8 +296,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         // here only for the reason, which the answer names.
         let framing = head.framing.map { .success($0) } ?? request.framing()
         let decision = state.decide(request, framing: framing, client: client, now: WallClock.now())
-        // (From the head's arrival: what comes before the decision here is a few field reads.)
-        metrics.verification.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
         metrics.record(decision)
 
         switch decision {
@@ -365,8 +369,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
     func upstreamReadComplete() {
         readingUpstream = false
         guard let context else { return }
-        lastActivity = context.eventLoop.now
+        batchWritten(context)
         context.flush()
+    }
+
+    /// What the registry's read batch wrote to the client was activity (a batch that wrote
+    /// nothing, such as a head arriving a byte at a time, is not).
+    private func batchWritten(_ context: ChannelHandlerContext) {
+        guard wroteInBatch else { return }
+        wroteInBatch = false
+        lastActivity = context.eventLoop.now
     }
 
     /// What a read batch from the registry wrote to the client goes out now, if the batch ends
@@ -375,7 +387,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         guard readingUpstream else { return }
         readingUpstream = false
         guard let context else { return }
-        lastActivity = context.eventLoop.now
+        batchWritten(context)
         context.flush()
     }
 
@@ -443,11 +455,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
             // the end of the read batch that wrote it, ``upstreamReadComplete()``: one clock
             // read per batch).
             guard let context, let partToWrite else { return }
-            if !readingUpstream { lastActivity = context.eventLoop.now }
+            wrote(context)
             codec.encode(partToWrite, context: context, promise: nil)
         case .writeResponseEnd(let close):
             guard let context, let partToWrite else { return }
-            if !readingUpstream { lastActivity = context.eventLoop.now }
+            wrote(context)
             if close {
                 writeLast(partToWrite, context: context)
             } else {
@@ -476,6 +488,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
             self.status = status
             logAccess(decision: "error", reason: status == 504 ? "gateway_timeout" : "bad_gateway")
         }
+    }
+
+    /// A response part is written to the client: activity, now or at the end of the read batch.
+    private func wrote(_ context: ChannelHandlerContext) {
+        if readingUpstream { wroteInBatch = true } else { lastActivity = context.eventLoop.now }
     }
 
     private func startHeaderTimer() {

@@ -8,7 +8,7 @@ import RegTokenAccess
 @testable import RegTokenProxyCore
 import Testing
 
-/// A client connection's whole pipeline (the proxy's HTTP/1.1 codec, then its handler, exactly as
+/// A client connection's whole pipeline (the proxy's handler, which runs its HTTP/1.1 codec, exactly as
 /// `regtoken proxy` sets them up) on an `EmbeddedEventLoop`, with the registry side an
 /// `EmbeddedChannel` too: raw bytes in, the exact bytes the proxy would send the registry out.
 final class ProxyPipeline {

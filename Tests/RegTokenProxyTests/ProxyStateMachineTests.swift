@@ -250,6 +250,17 @@ struct ProxyStateMachineTests {
         #expect(!silent.client.isActive)
         #expect(silent.clientBytes().isEmpty, "an idle connection is closed, not answered")
 
+        // A registry that sends its head a byte at a time writes nothing to the client: its
+        // reads are no activity on the client's connection either.
+        let trickle = try ProxyPipeline(state: Self.state) { $0.idleTimeout = .seconds(3); $0.upstreamResponseTimeout = .seconds(30) }
+        trickle.send(get())
+        for byte in "HTTP/1.1" {
+            trickle.loop.advanceTime(by: .seconds(1))
+            trickle.respond(String(byte))
+        }
+        #expect(!trickle.client.isActive)
+        #expect(trickle.clientBytes().isEmpty)
+
         // A slow download: one byte every 2 s for 12 s, each a write to the client.
         let slow = try ProxyPipeline(state: Self.state) { $0.idleTimeout = .seconds(3); $0.headerTimeout = .seconds(30) }
         slow.send(get())

@@ -8,8 +8,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// The registry front proxy: listens, and gives each connection a pipeline of (TLS or a guard
-/// against TLS on the plain port) → HTTP/1.1 server codec → ``ProxyHandler``, which queues
-/// pipelined requests, answers malformed ones and keeps the connection's timeouts itself.
+/// against TLS on the plain port) → ``ProxyHandler``, which runs the HTTP/1.1 server codec on the
+/// bytes, queues pipelined requests, answers malformed ones and keeps the connection's timeouts
+/// itself.
 ///
 /// As a swift-service-lifecycle `Service`, it drains on graceful shutdown (SIGTERM, SIGINT): it
 /// stops listening (new connections are refused), closes idle connections, lets every request in
