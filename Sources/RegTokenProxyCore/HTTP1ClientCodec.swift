@@ -173,17 +173,17 @@ import NIOHTTP1
                 let n = min(left, bytes.readableBytes)
                 let data = bytes.readSlice(length: n)!
                 reading = n == left ? afterResponse : .length(left - n)
-                emit((.body(data)))
-                if n == left { emit((.end)) }
+                emit(.body(data))
+                if n == left { emit(.end) }
             case .chunked(var body):
                 let (data, error) = body.read(&bytes)
                 reading = error != nil ? .stopped : body.isComplete ? afterResponse : .chunked(body)
-                for slice in data { emit((.body(slice))) }
+                for slice in data { emit(.body(slice)) }
                 if let error { throw error }
-                if body.isComplete { emit((.end)) }
+                if body.isComplete { emit(.end) }
             case .untilClose:
                 let data = bytes.readSlice(length: bytes.readableBytes)!
-                emit((.body(data)))
+                emit(.body(data))
             }
         }
     }
@@ -231,8 +231,8 @@ import NIOHTTP1
         case .head, .stopped: bodiless = true
         default: bodiless = false
         }
-        emit((.head(head)))
-        if bodiless { emit((.end)) }
+        emit(.head(head))
+        if bodiless { emit(.end) }
     }
 
     /// Where reading goes once a response has ended.

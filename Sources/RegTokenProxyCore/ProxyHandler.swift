@@ -367,27 +367,25 @@ package final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func upstreamReadComplete() {
-        readingUpstream = false
-        guard let context else { return }
-        batchWritten(context)
-        context.flush()
-    }
-
-    /// What the registry's read batch wrote to the client was activity (a batch that wrote
-    /// nothing, such as a head arriving a byte at a time, is not).
-    private func batchWritten(_ context: ChannelHandlerContext) {
-        guard wroteInBatch else { return }
-        wroteInBatch = false
-        lastActivity = context.eventLoop.now
+        endUpstreamBatch()
     }
 
     /// What a read batch from the registry wrote to the client goes out now, if the batch ends
     /// without its read complete (the registry connection failed or was let go within it).
     private func flushUpstreamBatch() {
         guard readingUpstream else { return }
+        endUpstreamBatch()
+    }
+
+    /// The end of a read batch from the registry: what it wrote to the client is flushed, and
+    /// was activity (a batch that wrote nothing, such as a head arriving a byte at a time, is not).
+    private func endUpstreamBatch() {
         readingUpstream = false
         guard let context else { return }
-        batchWritten(context)
+        if wroteInBatch {
+            wroteInBatch = false
+            lastActivity = context.eventLoop.now
+        }
         context.flush()
     }
 

@@ -1,5 +1,5 @@
 // The proxy's request heads: what reading one costs with NIOHTTP1's decoder (llhttp, in a
-// channel pipeline, as `regtoken proxy` runs it) and with the byte-level reader of the layer
+// channel pipeline, as a proxy on NIOHTTP1 runs it) and with the byte-level reader of the layer
 // below NIOHTTP1 (`HTTP1RequestHeadReader`), on the same bytes, in one run. See BENCHMARKS.md.
 import Benchmark
 import Foundation
