@@ -23,8 +23,11 @@
 #                    (scripts/profile-attribute.py: kernel and user time by part of the request path)
 #
 # Each row also prints the server's CPU time per request (user and system, all its processes
-# and threads, from /proc), which the machine's noise disturbs less than the rates; the last lines
-# give the median ratios of both, per round.
+# and threads, from /proc), which the machine's noise disturbs less than the rates, then that
+# time's user and system parts and how often per request the server was preempted (involuntary
+# context switches: on a machine shared with wrk and the stub, a longer turn on the CPU is
+# preempted more often, which costs system time); the last lines give the median ratios of the
+# rates and CPU times, per round.
 #
 # Release build; installs wrk, nginx and procps when missing. Everything binds to 127.0.0.1.
 set -euo pipefail
@@ -40,7 +43,7 @@ while (($#)); do
     --baseline) baseline=$2; shift 2 ;;
     --floor) floor=1; shift ;;
     --profile) profile=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "bench-proxy.sh: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
@@ -163,25 +166,31 @@ measure() {  # PORT -> "rate errors p50 p99"
   wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/auth.lua" "$scheme://127.0.0.1:$1$path" | awk '/^WRK /{print $2, $3, $4, $5}'
 }
 echo "wrk -t2 -c$connections -d${seconds}s GET $path with Basic credentials; $alg tokens$( ((tls)) && echo ', TLS' ); $(nproc) CPUs; load $(cut -d' ' -f1 /proc/loadavg)"
-printf '%-6s %-34s %10s %8s %10s %10s %12s\n' round server "req/s" errors "p50 ms" "p99 ms" "CPU us/req"
-# cpu_ticks PID...: user and system clock ticks of these processes (all their threads).
+printf '%-6s %-34s %10s %8s %10s %10s %12s %7s %7s %8s\n' round server "req/s" errors "p50 ms" "p99 ms" "CPU us/req" user system preempt
+# cpu_ticks PID...: user and system clock ticks of these processes (all their threads), and
+# their involuntary context switches (preemptions), as "user system preemptions".
 cpu_ticks() {
-  local t=0 pid
+  local u=0 k=0 p=0 pid t fields
   for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] && t=$((t + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+    [ -r "/proc/$pid/stat" ] || continue
+    read -r -a fields < <(sed 's/.*) //' "/proc/$pid/stat")
+    u=$((u + fields[11])) k=$((k + fields[12]))
+    for t in /proc/"$pid"/task/*; do p=$((p + $(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status" 2>/dev/null || echo 0))); done
   done
-  echo $t
+  echo "$u $k $p"
 }
 # row ROUND NAME PORT PID...: measures PORT, prints its row with the CPU time the processes PID...
-# took per request, and leaves its rate in $rate and that CPU time in $cpu.
+# took per request (all, user, system) and their preemptions per request, and leaves its rate in
+# $rate and that CPU time in $cpu.
 row() {
-  local err p50 p99 round=$1 name=$2 port=$3 before after us
+  local err p50 p99 round=$1 name=$2 port=$3 u0 k0 p0 u1 k1 p1 us
   shift 3
-  before=$(cpu_ticks "$@")
+  read -r u0 k0 p0 < <(cpu_ticks "$@")
   read -r rate err p50 p99 < <(measure "$port")
-  after=$(cpu_ticks "$@")
-  us=$(python3 -c "print(f'{($after - $before) * 1e6 / $(getconf CLK_TCK) / max($rate * $seconds, 1):.1f}')")
-  printf '%-6s %-34s %10s %8s %10s %10s %12s\n' "$round" "$name" "$rate" "$err" "$p50" "$p99" "$us"
+  read -r u1 k1 p1 < <(cpu_ticks "$@")
+  read -r us uus kus pre < <(python3 -c "n = max($rate * $seconds, 1); t = 1e6 / $(getconf CLK_TCK) / n
+print(f'{($u1 - $u0 + $k1 - $k0) * t:.1f} {($u1 - $u0) * t:.1f} {($k1 - $k0) * t:.1f} {($p1 - $p0) / n:.2f}')")
+  printf '%-6s %-34s %10s %8s %10s %10s %12s %7s %7s %8s\n' "$round" "$name" "$rate" "$err" "$p50" "$p99" "$us" "$uus" "$kus" "$pre"
   cpu=$us
 }
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }

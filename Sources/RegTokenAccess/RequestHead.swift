@@ -108,12 +108,13 @@ extension RequestHead {
             if !Self.isCleanHeaderText(name) || name.isEmpty || !Self.isCleanHeaderText(value) {
                 return ambiguous("header \(Self.printable(name)) has a control character or a line break")
             }
-            switch name.asciiLowercased {
-            case "content-length": contentLengths.append(value)
-            case "transfer-encoding": transferEncodings.append(value)
-            case "host": hosts += 1
-            case "content-type": contentTypes += 1
-            case "connection":
+            // (By length first, then without case: no lowered copy of every name.)
+            switch name.utf8.count {
+            case 14 where name.equalsIgnoringASCIICase("content-length"): contentLengths.append(value)
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): transferEncodings.append(value)
+            case 4 where name.equalsIgnoringASCIICase("host"): hosts += 1
+            case 12 where name.equalsIgnoringASCIICase("content-type"): contentTypes += 1
+            case 10 where name.equalsIgnoringASCIICase("connection"):
                 for token in value.split(separator: ",") {
                     let named = String(token).trimmingSpacesAndTabs.asciiLowercased
                     if Self.protectedHeaders.contains(named) {

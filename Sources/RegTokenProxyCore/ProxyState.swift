@@ -71,7 +71,7 @@ public final class ProxyState: Sendable {
     /// ``decide(_:client:now:)`` with the head's framing already worked out (by the codec).
     /// - Parameter framing: `head.framing()`, as the codec found it.
     package func decide(_ head: RequestHead, framing: Result<BodyFraming, HeadViolation>, client: IPAddress?, now: Int64) -> AccessDecision {
-        let decision = namespaceCell.read { box in
+        let decision = namespaceCell.withValue { box in
             let stale = revocationsStale(now: now)
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
                 .decide(head: head, framing: framing, client: client, verifier: verifier, now: now)

@@ -59,6 +59,9 @@ struct ForwardingRulesTests {
         Case(name: "NUL in a value", method: "GET", target: "/v2/", headers: h([("X-A", "a\u{0}b")]), expected: .refused(.ambiguousFraming, close: true)),
         Case(name: "two Hosts", method: "GET", target: "/v2/", headers: h([("host", "other")]), expected: .refused(.ambiguousFraming, close: true)),
         Case(name: "HTTP/1.1 without Host", method: "GET", target: "/v2/", headers: [("Authorization", rw)], expected: .refused(.ambiguousFraming, close: true)),
+        Case(name: "CL and TE, names in other letter cases", method: "PATCH", target: "/v2/acme/app/blobs/uploads/u1", headers: h([("cOnTeNt-LeNgTh", "3"), ("TRANSFER-ENCODING", "chunked")]), expected: .refused(.ambiguousFraming, close: true)),
+        Case(name: "CONNECTION: HOST", method: "GET", target: "/v2/", headers: h([("CONNECTION", "HOST")]), expected: .refused(.ambiguousFraming, close: true)),
+        Case(name: "two Hosts, one upper case", method: "GET", target: "/v2/", headers: h([("HOST", "other")]), expected: .refused(.ambiguousFraming, close: true)),
         Case(name: "two Content-Types", method: "PUT", target: "/v2/acme/app/manifests/v1", headers: h([("Content-Type", "application/json"), ("Content-Type", "application/json"), ("Content-Length", "2")]), expected: .refused(.ambiguousFraming, close: true)),
 
         Case(name: "PATCH as a form", method: "PATCH", target: "/v2/acme/app/blobs/uploads/u1", headers: h([("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "3")]), expected: .refused(.formBody, close: true)),

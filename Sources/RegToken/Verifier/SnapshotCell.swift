@@ -89,6 +89,16 @@ package final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendab
     /// - Warning: do not let the reference escape `body` (see the type's warning).
     @inlinable @inline(__always)
     package func read<R, E: Error>(_ body: (Value) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withValue { value in Result { () throws(E) -> R in try body(value) } }
+        return try result.get()
+    }
+
+    /// ``read(_:)`` for a `body` that does not throw, with no `Result` around what it returns.
+    /// For callers in other modules: there the compiler leaves both forms unspecialised (a
+    /// `package` generic), and the typed-throws form then builds `Result<R, E>`'s metadata on
+    /// every call (a locked cache lookup in the runtime) where this one needs none.
+    @inlinable @inline(__always)
+    package func withValue<R>(_ body: (Value) -> R) -> R {
         let mine = counts(Self.stripe())
         // Sequentially consistent on both sides (a Dekker pair): either the writer's scan sees
         // this count, or this load sees the writer's new slot and the read moves to it.
@@ -105,10 +115,7 @@ package final class SnapshotCell<Value: AnyObject & Sendable>: @unchecked Sendab
         // the slot the one in force. Never 0 then.
         let bits = slot(i).pointee.load(ordering: .relaxed)
         let unmanaged = Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped)
-        let result: Result<R, E> = unmanaged._withUnsafeGuaranteedRef { value in
-            Result { () throws(E) -> R in try body(value) }
-        }
-        return try result.get()
+        return unmanaged._withUnsafeGuaranteedRef { value in body(value) }
     }
 
     /// Replaces the value.
