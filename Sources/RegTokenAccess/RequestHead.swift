@@ -231,7 +231,7 @@ public enum ForwardedHeaders {
         for (name, _) in head.headers where name.equalsIgnoringASCIICase("connection") { hasConnection = true }
         for (name, value) in head.headers {
             if name.utf8.count <= 19 && dropped.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
-            if name.utf8.count >= 12 && String(Substring(name.utf8.prefix(12))).equalsIgnoringASCIICase("x-forwarded-") { continue }
+            if name.hasPrefixIgnoringASCIICase("x-forwarded-") { continue }
             if hasConnection && isNamedByConnection(name, in: head) { continue }
             body(name, value)
         }
@@ -282,10 +282,15 @@ extension String {
     }
 
     package func equalsIgnoringASCIICase(_ other: String) -> Bool {
+        utf8.count == other.utf8.count && hasPrefixIgnoringASCIICase(other)
+    }
+
+    /// Whether the string starts with `prefix`, ASCII letters compared without case (no copy).
+    package func hasPrefixIgnoringASCIICase(_ prefix: String) -> Bool {
         let a = utf8.span
-        let b = other.utf8.span
-        guard a.count == b.count else { return false }
-        for i in a.indices {
+        let b = prefix.utf8.span
+        guard a.count >= b.count else { return false }
+        for i in b.indices {
             let x = a[i], y = b[i]
             if x != y && !(x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
         }

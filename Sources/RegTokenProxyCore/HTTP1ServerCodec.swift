@@ -73,6 +73,8 @@ import NIOHTTP1
 
     private var reading = Reading.head
     private var reader: HTTP1RequestHeadReader
+    /// The connection's previous request head, whose strings the next may use again.
+    private var previous: RequestHead?
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
     private var partialHead: ByteBuffer?
@@ -132,7 +134,9 @@ import NIOHTTP1
                 let found = bytes.withUnsafeReadableBytes { raw -> Result<(RequestHead, Int)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
-                        return .success((Self.requestHead(head, raw), head.length))
+                        let request = Self.requestHead(head, raw, previous: self.previous)
+                        self.previous = request
+                        return .success((request, head.length))
                     } catch {
                         return .failure(error)
                     }
@@ -182,12 +186,24 @@ import NIOHTTP1
         if bodiless { emit(.end) }
     }
 
-    /// The head's `String`s, for the forwarding rules and the handler.
-    private static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer) -> RequestHead {
+    /// The head's `String`s, for the forwarding rules and the handler. A string of `previous`
+    /// (the connection's previous head) whose bytes are exactly the new bytes at the same place
+    /// is used again rather than made anew: a client on a keep-alive connection sends most of
+    /// its fields, its credentials among them, byte for byte again, and a string made from
+    /// equal bytes would be equal (no allocation, no UTF-8 check, one comparison of bytes).
+    static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, previous: RequestHead?) -> RequestHead {
+        func text(_ range: Range<Int>, _ old: String?) -> String {
+            if let old, HTTP1Wire.equals(old, range, raw) { return old }
+            return HTTP1Wire.string(range, raw)
+        }
+        let oldFields = previous?.headers ?? []
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(head.fields.count)
-        for field in head.fields { fields.append((HTTP1Wire.string(field.name, raw), HTTP1Wire.string(field.value, raw))) }
-        return RequestHead(method: HTTP1Wire.string(head.method, raw), target: HTTP1Wire.string(head.target, raw),
+        for (i, field) in head.fields.enumerated() {
+            let old = i < oldFields.count ? oldFields[i] : nil
+            fields.append((text(field.name, old?.name), text(field.value, old?.value)))
+        }
+        return RequestHead(method: text(head.method, previous?.method), target: text(head.target, previous?.target),
                            version: (1, head.minorVersion), headers: fields)
     }
 

@@ -2,6 +2,12 @@ import NIOCore
 import NIOHTTP1
 @_spi(HTTPBytes) import RegTokenAccess
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// What ``HTTP1ServerCodec`` and ``HTTP1ClientCodec`` share on the wire: keeping an incomplete
 /// head, the `String` of a part of a head read, field lines written (and checked), status codes,
 /// chunked bodies, and keep-alive.
@@ -34,6 +40,15 @@ enum HTTP1Wire {
     /// become U+FFFD there too; the forwarding rules refuse control bytes, not those).
     static func string(_ range: Range<Int>, _ raw: UnsafeRawBufferPointer) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self)
+    }
+
+    /// Whether `string`'s UTF-8 is exactly the bytes of `range` (then ``string(_:_:)`` of the
+    /// range would be equal to it).
+    static func equals(_ string: String, _ range: Range<Int>, _ raw: UnsafeRawBufferPointer) -> Bool {
+        guard string.utf8.count == range.count else { return false }
+        return string.utf8.span.withUnsafeBytes { bytes in
+            range.isEmpty || memcmp(bytes.baseAddress!, raw.baseAddress! + range.lowerBound, range.count) == 0
+        }
     }
 
     /// The bytes the field lines of `headers` take, the empty line after them included.

@@ -164,5 +164,20 @@ struct ForwardingRulesTests {
         #expect(!"@".equalsIgnoringASCIICase("`"))
         #expect(!"[".equalsIgnoringASCIICase("{"))
         #expect(!"Content-Length".equalsIgnoringASCIICase("Content-Lengti"))
+        // Prefixes: every prefix of a string, in either case, and nothing longer.
+        for text in ["X-Forwarded-Host", "x-forwarded-", "Authorization", ""] {
+            for n in 0...text.utf8.count {
+                let prefix = String(decoding: text.utf8.prefix(n), as: UTF8.self)
+                #expect(text.hasPrefixIgnoringASCIICase(prefix))
+                #expect(text.uppercased().hasPrefixIgnoringASCIICase(prefix.lowercased()))
+            }
+            #expect(!text.hasPrefixIgnoringASCIICase(text + "x"))
+        }
+        // Only ASCII letters fold.
+        #expect("Caf\u{E9}-x".hasPrefixIgnoringASCIICase("CAF"))
+        #expect(!"Caf\u{E9}-x".hasPrefixIgnoringASCIICase("CAF\u{C9}"))
+        #expect("X-FORWARDED-FOR".hasPrefixIgnoringASCIICase("x-forwarded-"))
+        #expect(!"X-Forwarded".hasPrefixIgnoringASCIICase("x-forwarded-"))
+        #expect(!"X-Forwarded_For".hasPrefixIgnoringASCIICase("x-forwarded-"))
     }
 }

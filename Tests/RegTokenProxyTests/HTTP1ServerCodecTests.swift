@@ -108,6 +108,26 @@ struct HTTP1ServerCodecTests {
         }
     }
 
+    @Test("heads of one connection that repeat, change or reorder fields (same lengths, other bytes, invalid UTF-8): each read as NIOHTTP1 reads it")
+    func repeatedFields() {
+        let heads = [
+            "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nAuthorization: Basic dG9rZW46eA==\r\nUser-Agent: docker/27.0\r\n\r\n",
+            "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nAuthorization: Basic dG9rZW46eA==\r\nUser-Agent: docker/27.0\r\n\r\n",
+            "GET /v2/acme/app/manifests/v2 HTTP/1.1\r\nHost: r\r\nAuthorization: Basic dG9rZW46eB==\r\nUser-Agent: docker/27.0\r\n\r\n",
+            "HEAD /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: r\r\nUser-Agent: docker/27.0\r\nAuthorization: Basic dG9rZW46eB==\r\n\r\n",
+            "HEAD /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: s\r\n\r\n",
+            "GET /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: s\r\nX-A: \u{FF}\u{FE}\r\nX-B: b\r\n\r\n",
+            "GET /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: s\r\nX-A: \u{FF}\u{FE}\r\nX-B: b\r\n\r\n",
+        ]
+        // (Latin-1 here: \u{FF} is the byte 0xFF, not UTF-8.)
+        let bytes = heads.flatMap { $0.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
+        let ours = Self.ours(bytes)
+        let theirs = NIORequestDecoder.parts(bytes)
+        #expect(ours.error == nil && !theirs.refused)
+        #expect(ours.parts == Self.normalized(theirs.parts))
+        #expect(ours.parts.count == 2 * heads.count)
+    }
+
     @Test("a byte at a time: the same parts as all at once")
     func byteAtATime() {
         let bytes = Array(("\r\nPUT /v2/a/b/manifests/x HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\n\r\nhello"

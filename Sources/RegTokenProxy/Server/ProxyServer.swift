@@ -69,10 +69,9 @@ public final class ProxyServer: Service, Sendable {
         let upstreamTLS = self.upstreamTLS
         let upstreamHost = config.upstreamHost
         let serverName = ProxyTLS.serverName(for: upstreamHost)
-        let connector = UpstreamConnector.tcp(host: upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout,
-                                              secure: upstreamTLS.map { context in
+        let secure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)? = upstreamTLS.map { context in
             { @Sendable pipeline in try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
-        })
+        }
         let server = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -98,6 +97,10 @@ public final class ProxyServer: Service, Sendable {
                     } else {
                         try sync.addHandler(PlainTextGuard())
                     }
+                    // (Made here, on the connection's event loop, from Sendable parts: the connector
+                    // itself may hold closures that are not, as the tests' do.)
+                    let connector = UpstreamConnector.tcp(host: upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout,
+                                                          secure: secure)
                     try ProxyHandler.configureClientPipeline(sync, state: state, config: config, metrics: metrics, logger: logger,
                                                              connector: connector)
                 }
