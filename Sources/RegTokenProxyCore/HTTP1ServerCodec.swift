@@ -73,8 +73,10 @@ import NIOHTTP1
 
     private var reading = Reading.head
     private var reader: HTTP1RequestHeadReader
-    /// The connection's previous request head, whose strings the next may use again.
+    /// The connection's previous request head, whose strings the next may use again (heads of
+    /// at most ``keptHeadBytes``).
     private var previous: RequestHead?
+    static let keptHeadBytes = 4096
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
     private var partialHead: ByteBuffer?
@@ -135,7 +137,9 @@ import NIOHTTP1
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
                         let request = Self.requestHead(head, raw, previous: self.previous)
-                        self.previous = request
+                        // Kept only when small (a docker client's heads take about 500 bytes): an
+                        // idle connection holds at most that much for it.
+                        self.previous = head.length <= Self.keptHeadBytes ? request : nil
                         return .success((request, head.length))
                     } catch {
                         return .failure(error)

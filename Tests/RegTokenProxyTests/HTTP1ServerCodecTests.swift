@@ -118,6 +118,10 @@ struct HTTP1ServerCodecTests {
             "HEAD /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: s\r\n\r\n",
             "GET /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: s\r\nX-A: \u{FF}\u{FE}\r\nX-B: b\r\n\r\n",
             "GET /v2/acme/app/manifests/v2 HTTP/1.1\r\nhost: s\r\nX-A: \u{FF}\u{FE}\r\nX-B: b\r\n\r\n",
+            // Heads over the size whose strings are kept, and one after them.
+            "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: \(String(repeating: "a", count: 5000))\r\n\r\n",
+            "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: \(String(repeating: "b", count: 5000))\r\n\r\n",
+            "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: b\r\n\r\n",
         ]
         // (Latin-1 here: \u{FF} is the byte 0xFF, not UTF-8.)
         let bytes = heads.flatMap { $0.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
