@@ -9,6 +9,17 @@ import NIOHTTP1
     /// `nil` when the forwarding rules refuse the head's framing (nothing after it was read; the
     /// decision says why).
     public var framing: BodyFraming?
+    /// The head's place among the connection's heads (0 for the first).
+    public var number = 0
+    /// Its fields are the previous head's (number - 1), byte for byte and in the same order.
+    public var fieldsRepeated = false
+
+    public init(request: RequestHead, framing: BodyFraming?, number: Int = 0, fieldsRepeated: Bool = false) {
+        self.request = request
+        self.framing = framing
+        self.number = number
+        self.fieldsRepeated = fieldsRepeated
+    }
 }
 
 /// What ``HTTP1ServerCodec`` hands on: a head, its body's bytes, and the end of each request.
@@ -77,6 +88,8 @@ import NIOHTTP1
     /// at most ``keptHeadBytes``).
     private var previous: RequestHead?
     static let keptHeadBytes = 4096
+    /// Heads read on this connection so far.
+    private var headsRead = 0
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
     private var partialHead: ByteBuffer?
@@ -133,24 +146,24 @@ import NIOHTTP1
                 return
             case .head:
                 // The reader is used in place (no copy): its fields' storage stays unshared.
-                let found = bytes.withUnsafeReadableBytes { raw -> Result<(RequestHead, Int)?, HTTP1HeadError> in
+                let found = bytes.withUnsafeReadableBytes { raw -> Result<(RequestHead, Bool, Int)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
-                        let request = Self.requestHead(head, raw, previous: self.previous)
+                        let (request, repeated) = Self.requestHead(head, raw, previous: self.previous)
                         // Kept only when small (a docker client's heads take about 500 bytes): an
                         // idle connection holds at most that much for it.
                         self.previous = head.length <= Self.keptHeadBytes ? request : nil
-                        return .success((request, head.length))
+                        return .success((request, repeated, head.length))
                     } catch {
                         return .failure(error)
                     }
                 }
-                guard let (head, length) = try found.get() else {
+                guard let (head, repeated, length) = try found.get() else {
                     partialHead = bytes
                     return
                 }
                 bytes.moveReaderIndex(forwardBy: length)
-                headRead(head, emit)
+                headRead(head, fieldsRepeated: repeated, emit)
             case .length(let left):
                 let n = min(left, bytes.readableBytes)
                 let data = bytes.readSlice(length: n)!
@@ -167,7 +180,7 @@ import NIOHTTP1
         }
     }
 
-    private func headRead(_ request: RequestHead, _ emit: (ProxyRequestPart) -> Void) {
+    private func headRead(_ request: RequestHead, fieldsRepeated: Bool, _ emit: (ProxyRequestPart) -> Void) {
         let framing: BodyFraming?
         switch request.framing() {
         case .success(let f):
@@ -186,7 +199,8 @@ import NIOHTTP1
         // Decided before the head is handed on: the handler may act on the connection meanwhile.
         let bodiless: Bool
         if case .head = reading { bodiless = true } else { bodiless = false }
-        emit(.head(ProxyRequestHead(request: request, framing: framing)))
+        emit(.head(ProxyRequestHead(request: request, framing: framing, number: headsRead, fieldsRepeated: fieldsRepeated)))
+        headsRead += 1
         if bodiless { emit(.end) }
     }
 
@@ -195,20 +209,32 @@ import NIOHTTP1
     /// is used again rather than made anew: a client on a keep-alive connection sends most of
     /// its fields, its credentials among them, byte for byte again, and a string made from
     /// equal bytes would be equal (no allocation, no UTF-8 check, one comparison of bytes).
-    static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, previous: RequestHead?) -> RequestHead {
+    /// When every field is the previous head's, so is the array of them.
+    /// - Returns: the head, and whether its fields are all the previous head's.
+    static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, previous: RequestHead?) -> (RequestHead, fieldsRepeated: Bool) {
         func text(_ range: Range<Int>, _ old: String?) -> String {
             if let old, HTTP1Wire.equals(old, range, raw) { return old }
             return HTTP1Wire.string(range, raw)
         }
         let oldFields = previous?.headers ?? []
-        var fields: [(name: String, value: String)] = []
-        fields.reserveCapacity(head.fields.count)
-        for (i, field) in head.fields.enumerated() {
-            let old = i < oldFields.count ? oldFields[i] : nil
-            fields.append((text(field.name, old?.name), text(field.value, old?.value)))
+        var same = 0
+        while same < head.fields.count && same < oldFields.count && HTTP1Wire.equals(oldFields[same].name, head.fields[same].name, raw)
+            && HTTP1Wire.equals(oldFields[same].value, head.fields[same].value, raw) {
+            same += 1
         }
-        return RequestHead(method: text(head.method, previous?.method), target: text(head.target, previous?.target),
-                           version: (1, head.minorVersion), headers: fields)
+        var fields = oldFields
+        let repeated = previous != nil && same == head.fields.count && same == oldFields.count
+        if !repeated {
+            fields = []
+            fields.reserveCapacity(head.fields.count)
+            fields.append(contentsOf: oldFields[..<same])
+            for i in same..<head.fields.count {
+                let old = i < oldFields.count ? oldFields[i] : nil
+                fields.append((text(head.fields[i].name, old?.name), text(head.fields[i].value, old?.value)))
+            }
+        }
+        return (RequestHead(method: text(head.method, previous?.method), target: text(head.target, previous?.target),
+                            version: (1, head.minorVersion), headers: fields), repeated)
     }
 
     // MARK: Writing

@@ -69,6 +69,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
     private var forwardedHead: ForwardedRequestHead?
+    /// The field lines of the last head forwarded (all after its request line), with its number
+    /// and method: the next head, if its fields repeat that one's and its method is the same, is
+    /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:allocator:)``).
+    private var lastForwarded: (number: Int, method: String, fieldLines: ByteBuffer)?
     private var partToForward: RegistryRequestPart?
     private var partToWrite: ProxyResponsePart?
     private var refusal: (code: String, message: String, reason: String)?
@@ -309,9 +313,14 @@ package final class ProxyHandler: ChannelDuplexHandler {
             account = allowed.account
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
-            forwardedHead = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme == "https" ? "https" : "http",
+            // The field lines of the head before, when this one's fields and method are its.
+            let repeated = head.fieldsRepeated ? lastForwarded.flatMap { $0.number == head.number - 1 && $0.method == request.method ? $0.fieldLines : nil } : nil
+            let forwarded = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme == "https" ? "https" : "http",
                                                clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
-                                               allocator: context.channel.allocator)
+                                               fieldLines: repeated, allocator: context.channel.allocator)
+            forwardedHead = forwarded.head
+            lastForwarded = forwarded.fieldLines.readableBytes <= HTTP1ServerCodec.keptHeadBytes
+                ? (head.number, request.method, forwarded.fieldLines) : nil
             perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10))
         }
     }
@@ -322,21 +331,43 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// the client's method, target and fields were checked when they were read.
     static func forwardedHead(_ request: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?,
                               allocator: ByteBufferAllocator) -> ForwardedRequestHead {
-        var size = request.method.utf8.count + request.target.utf8.count + 96 + scheme.utf8.count + (clientAddress?.utf8.count ?? 0)
-        for (name, value) in request.headers { size += name.utf8.count + value.utf8.count + 4 }
+        forwardedHead(request, framing: framing, scheme: scheme, clientAddress: clientAddress, fieldLines: nil, allocator: allocator).head
+    }
+
+    /// ``forwardedHead(_:framing:scheme:clientAddress:allocator:)``, with the field lines (all
+    /// that follows the request line) given when they are known: those of an earlier head with
+    /// the same fields and method on the same connection, which are the same bytes (framing
+    /// comes from the fields, the forwarding headers from the connection, or from the fields
+    /// behind trusted proxies).
+    /// - Returns: the head, and its field lines (a slice of it, for the next head).
+    static func forwardedHead(_ request: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?, fieldLines: ByteBuffer?,
+                              allocator: ByteBufferAllocator) -> (head: ForwardedRequestHead, fieldLines: ByteBuffer) {
+        var size = request.method.utf8.count + request.target.utf8.count + 12
+        if let fieldLines {
+            size += fieldLines.readableBytes
+        } else {
+            size += 84 + scheme.utf8.count + (clientAddress?.utf8.count ?? 0)
+            for (name, value) in request.headers { size += name.utf8.count + value.utf8.count + 4 }
+        }
         var out = allocator.buffer(capacity: size)
         out.writeString(request.method)
         out.writeStaticString(" ")
         out.writeString(request.target)
         out.writeStaticString(" HTTP/1.1\r\n")
-        ForwardedHeaders.forEach(request, framing: framing, scheme: scheme, clientAddress: clientAddress) { name, value in
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
+        let linesStart = out.writerIndex
+        if let fieldLines {
+            out.writeImmutableBuffer(fieldLines)
+        } else {
+            ForwardedHeaders.forEach(request, framing: framing, scheme: scheme, clientAddress: clientAddress) { name, value in
+                out.writeString(name)
+                out.writeStaticString(": ")
+                out.writeString(value)
+                out.writeStaticString("\r\n")
+            }
             out.writeStaticString("\r\n")
         }
-        out.writeStaticString("\r\n")
-        return ForwardedRequestHead(bytes: out, isHEAD: request.method == "HEAD", chunked: framing == .chunked)
+        let lines = fieldLines ?? out.getSlice(at: linesStart, length: out.writerIndex - linesStart)!
+        return (ForwardedRequestHead(bytes: out, isHEAD: request.method == "HEAD", chunked: framing == .chunked), lines)
     }
 
     // MARK: Registry → client (called by UpstreamHandler)

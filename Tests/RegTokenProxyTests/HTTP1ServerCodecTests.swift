@@ -122,6 +122,11 @@ struct HTTP1ServerCodecTests {
             "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: \(String(repeating: "a", count: 5000))\r\n\r\n",
             "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: \(String(repeating: "b", count: 5000))\r\n\r\n",
             "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: b\r\n\r\n",
+            // The previous head's fields and more, then fewer, then none (last: an HTTP/1.0
+            // request without keep-alive ends what NIOHTTP1 reads).
+            "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: b\r\nX-C: c\r\n\r\n",
+            "GET /v2/acme/app/manifests/v3 HTTP/1.1\r\nhost: s\r\nX-Big: b\r\n\r\n",
+            "GET /v2/ HTTP/1.0\r\n\r\n",
         ]
         // (Latin-1 here: \u{FF} is the byte 0xFF, not UTF-8.)
         let bytes = heads.flatMap { $0.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }

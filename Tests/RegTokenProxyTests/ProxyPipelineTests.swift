@@ -140,6 +140,36 @@ struct ProxyPipelineTests {
                 "\(out.debugDescription)")
     }
 
+    @Test("heads that repeat the fields of the one before go upstream as if made anew: same fields and method, another method (framing line), other fields, after a refusal")
+    func repeatedFields() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        let rw = Self.token(.pushPull)
+        let fields = "Host: r\r\nAuthorization: \(rw)\r\nUser-Agent: docker/27.0\r\n"
+        let forwarding = "X-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n"
+        let steps: [(sent: String, upstream: String?)] = [
+            ("GET /v2/acme/app/manifests/v1 HTTP/1.1\r\n\(fields)\r\n", "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nUser-Agent: docker/27.0\r\n\(forwarding)"),
+            ("GET /v2/acme/app/manifests/v2 HTTP/1.1\r\n\(fields)\r\n", "GET /v2/acme/app/manifests/v2 HTTP/1.1\r\nHost: r\r\nUser-Agent: docker/27.0\r\n\(forwarding)"),
+            // POST with no body: the proxy adds Content-Length: 0 (GET, HEAD and DELETE go without).
+            ("POST /v2/acme/app/blobs/uploads/ HTTP/1.1\r\n\(fields)\r\n",
+             "POST /v2/acme/app/blobs/uploads/ HTTP/1.1\r\nHost: r\r\nUser-Agent: docker/27.0\r\nContent-Length: 0\r\n\(forwarding)"),
+            ("HEAD /v2/acme/app/manifests/v1 HTTP/1.1\r\n\(fields)\r\n", "HEAD /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nUser-Agent: docker/27.0\r\n\(forwarding)"),
+            ("GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: s\r\nAuthorization: \(rw)\r\nUser-Agent: docker/27.0\r\n\r\n",
+             "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: s\r\nUser-Agent: docker/27.0\r\n\(forwarding)"),
+            // Refused (another account's namespace): not forwarded; the next, with the fields
+            // of the last one forwarded, comes after a head that was not.
+            ("GET /v2/globex/app/manifests/v1 HTTP/1.1\r\n\(fields)\r\n", nil),
+            ("GET /v2/acme/app/manifests/v1 HTTP/1.1\r\n\(fields)\r\n", "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nUser-Agent: docker/27.0\r\n\(forwarding)"),
+            ("GET /v2/acme/app/manifests/v1 HTTP/1.1\r\n\(fields)\r\n", "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nUser-Agent: docker/27.0\r\n\(forwarding)"),
+        ]
+        for (i, step) in steps.enumerated() {
+            p.send(step.sent)
+            #expect(p.upstreamBytes() == (step.upstream ?? ""), "step \(i)")
+            if step.upstream != nil { p.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") }
+            let answer = p.clientBytes()
+            #expect(answer.hasPrefix(step.upstream == nil ? "HTTP/1.1 403 " : "HTTP/1.1 200 OK\r\n"), "step \(i): \(answer)")
+        }
+    }
+
     @Test("pipelined allowed requests go upstream one at a time, each framed by the proxy")
     func pipelined() throws {
         let p = try ProxyPipeline(state: Self.state)
