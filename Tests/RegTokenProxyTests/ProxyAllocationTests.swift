@@ -41,7 +41,8 @@ struct ProxyAllocationTests {
         // codec handed its framing to the decision, 204 with heads forwarded on their bytes, the
         // credentials and path read on theirs, and the state machine's actions held in place
         // (release build: 16 malloc calls a request, from 39); 200 with the request and response
-        // parts no longer boxed (release: 12).
-        #expect(perRequest < 208, "\(perRequest) allocations per proxied request")
+        // parts no longer boxed (release: 12); 147 with a kept-alive connection's repeated fields
+        // read and forwarded without being made again (release: 9).
+        #expect(perRequest < 155, "\(perRequest) allocations per proxied request")
     }
 }
