@@ -183,7 +183,7 @@ cpu_ticks() {
 # took per request (all, user, system) and their preemptions per request, and leaves its rate in
 # $rate and that CPU time in $cpu.
 row() {
-  local err p50 p99 round=$1 name=$2 port=$3 u0 k0 p0 u1 k1 p1 us
+  local err p50 p99 round=$1 name=$2 port=$3 u0 k0 p0 u1 k1 p1 us uus kus pre
   shift 3
   read -r u0 k0 p0 < <(cpu_ticks "$@")
   read -r rate err p50 p99 < <(measure "$port")

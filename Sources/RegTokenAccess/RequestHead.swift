@@ -225,6 +225,12 @@ public enum ForwardedHeaders {
     /// ``upstream(_:framing:scheme:clientAddress:)`` one header at a time, in order, with no
     /// array, set or lowered copy of a name made (a front proxy writes them straight into the
     /// bytes it sends).
+    ///
+    /// What it writes depends on the head's fields and method, the framing (itself from the
+    /// fields), the scheme and the client address, and on nothing else: `regtoken proxy` forwards
+    /// a head whose fields and method repeat the previous one's with the lines this wrote for
+    /// that one. A header that depended on anything else (the target, the time, a request id)
+    /// would need that reuse changed too.
     package static func forEach(_ head: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?,
                                 _ body: (_ name: String, _ value: String) -> Void) {
         var hasConnection = false

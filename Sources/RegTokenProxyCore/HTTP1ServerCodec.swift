@@ -11,7 +11,7 @@ import NIOHTTP1
     public var framing: BodyFraming?
     /// The head's place among the connection's heads (0 for the first).
     public var number = 0
-    /// Its fields are the previous head's (number - 1), byte for byte and in the same order.
+    /// Its fields are the previous head's (number - 1): the same strings, in the same order.
     public var fieldsRepeated = false
 
     public init(request: RequestHead, framing: BodyFraming?, number: Int = 0, fieldsRepeated: Bool = false) {
@@ -150,8 +150,9 @@ import NIOHTTP1
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
                         let (request, repeated) = Self.requestHead(head, raw, previous: self.previous)
-                        // Kept only when small (a docker client's heads take about 500 bytes): an
-                        // idle connection holds at most that much for it.
+                        // Kept only when small (a docker client's heads take about 500 bytes): what
+                        // an idle connection holds for it is bounded by the head's size (its
+                        // strings, and an array of its fields).
                         self.previous = head.length <= Self.keptHeadBytes ? request : nil
                         return .success((request, repeated, head.length))
                     } catch {

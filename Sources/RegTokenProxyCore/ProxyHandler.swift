@@ -319,7 +319,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
                                                clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
                                                fieldLines: repeated, allocator: context.channel.allocator)
             forwardedHead = forwarded.head
-            lastForwarded = forwarded.fieldLines.readableBytes <= HTTP1ServerCodec.keptHeadBytes
+            // (The lines are a slice of the head they were written into, which they keep: only
+            // small heads are kept, so an idle connection holds at most one such buffer.)
+            lastForwarded = forwarded.head.bytes.readableBytes <= HTTP1ServerCodec.keptHeadBytes
                 ? (head.number, request.method, forwarded.fieldLines) : nil
             perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10))
         }

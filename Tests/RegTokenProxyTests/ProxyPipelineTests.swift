@@ -170,6 +170,19 @@ struct ProxyPipelineTests {
         }
     }
 
+    @Test("behind a trusted proxy, the client its X-Forwarded-For names is forwarded, for repeated heads too, and a new one when it changes")
+    func repeatedFieldsBehindTrustedProxy() throws {
+        let p = try ProxyPipeline(state: Self.state) { $0.trustedProxies = [AddressRange("10.0.0.0/8")!] }
+        let rw = Self.token(.pushPull)
+        for (forwardedFor, client) in [("203.0.113.7", "203.0.113.7"), ("203.0.113.7", "203.0.113.7"), ("203.0.113.8", "203.0.113.8"),
+                                       ("203.0.113.8", "203.0.113.8"), ("198.51.100.1, 10.9.9.9", "198.51.100.1")] {
+            p.send("GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nAuthorization: \(rw)\r\nX-Forwarded-For: \(forwardedFor)\r\n\r\n")
+            #expect(p.upstreamBytes() == "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nX-Forwarded-Proto: http\r\nX-Forwarded-For: \(client)\r\n\r\n")
+            p.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            #expect(p.clientBytes().hasPrefix("HTTP/1.1 200 OK\r\n"))
+        }
+    }
+
     @Test("pipelined allowed requests go upstream one at a time, each framed by the proxy")
     func pipelined() throws {
         let p = try ProxyPipeline(state: Self.state)
