@@ -223,8 +223,8 @@ import NIOHTTP1
             && HTTP1Wire.equals(oldFields[same].value, head.fields[same].value, raw) {
             same += 1
         }
-        var fields = oldFields
         let repeated = previous != nil && same == head.fields.count && same == oldFields.count
+        var fields = oldFields
         if !repeated {
             fields = []
             fields.reserveCapacity(head.fields.count)

@@ -314,7 +314,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
             // The registry builds absolute upload URLs from Host and X-Forwarded-Proto: with TLS
             // here, they must say https (and a client cannot claim otherwise).
             // The field lines of the head before, when this one's fields and method are its.
-            let repeated = head.fieldsRepeated ? lastForwarded.flatMap { $0.number == head.number - 1 && $0.method == request.method ? $0.fieldLines : nil } : nil
+            var repeated: ByteBuffer?
+            if head.fieldsRepeated, let last = lastForwarded, last.number == head.number - 1, last.method == request.method {
+                repeated = last.fieldLines
+            }
             let forwarded = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme == "https" ? "https" : "http",
                                                clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
                                                fieldLines: repeated, allocator: context.channel.allocator)
@@ -344,10 +347,12 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// - Returns: the head, and its field lines (a slice of it, for the next head).
     static func forwardedHead(_ request: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?, fieldLines: ByteBuffer?,
                               allocator: ByteBufferAllocator) -> (head: ForwardedRequestHead, fieldLines: ByteBuffer) {
+        // The request line: method, target, two spaces and "HTTP/1.1\r\n".
         var size = request.method.utf8.count + request.target.utf8.count + 12
         if let fieldLines {
             size += fieldLines.readableBytes
         } else {
+            // Room for the proxy's framing and forwarding lines and the empty line.
             size += 84 + scheme.utf8.count + (clientAddress?.utf8.count ?? 0)
             for (name, value) in request.headers { size += name.utf8.count + value.utf8.count + 4 }
         }
