@@ -185,6 +185,14 @@ public struct AccessPolicy: Sendable {
     /// what `head.framing()` returns: it is trusted, not checked again.
     package func decide(head: RequestHead, framing checked: Result<BodyFraming, HeadViolation>, client: IPAddress?,
                         verifier: TokenVerifier, now: Int64) -> AccessDecision {
+        var credentials = CredentialsMemo()
+        return decide(head: head, framing: checked, client: client, verifier: verifier, now: now, credentials: &credentials)
+    }
+
+    /// ``decide(head:framing:client:verifier:now:)`` with the connection's ``CredentialsMemo``:
+    /// an `Authorization` value the connection sent before is not decoded again.
+    package func decide(head: RequestHead, framing checked: Result<BodyFraming, HeadViolation>, client: IPAddress?,
+                        verifier: TokenVerifier, now: Int64, credentials memo: inout CredentialsMemo) -> AccessDecision {
         let framing: BodyFraming
         switch checked {
         case .success(let f): framing = f
@@ -197,7 +205,9 @@ public struct AccessPolicy: Sendable {
            let violation = head.checkNoFormParameters(endpoint: request.endpoint, framing: framing) {
             return deny(violation)
         }
-        switch decide(method: head.method, parsed: parsed, authorization: head.first("authorization"), client: client, verifier: verifier, now: now) {
+        let authorization = head.first("authorization")
+        let credentials = memo.parse(first: authorization.first, count: authorization.count)
+        switch decide(method: head.method, parsed: parsed, credentials: credentials, client: client, verifier: verifier, now: now) {
         case .allow(var allowed):
             allowed.framing = framing
             return .allow(allowed)
@@ -225,13 +235,14 @@ public struct AccessPolicy: Sendable {
     ///   - now: seconds since 1970.
     public func decide(method: String, target: String, authorization: [String], client: IPAddress? = nil,
                        verifier: TokenVerifier, now: Int64) -> AccessDecision {
-        decide(method: method, parsed: RegistryRequest.parse(target: target), authorization: (authorization.first, authorization.count),
-               client: client, verifier: verifier, now: now)
+        decide(method: method, parsed: RegistryRequest.parse(target: target),
+               credentials: Credentials.parse(first: authorization.first, count: authorization.count), client: client, verifier: verifier, now: now)
     }
 
     /// ``decide(method:target:authorization:client:verifier:now:)`` on a target already parsed
-    /// (the forwarding decision parses it once for both of its checks).
-    private func decide(method: String, parsed: Result<RegistryRequest, RequestError>, authorization: (first: String?, count: Int), client: IPAddress?,
+    /// (the forwarding decision parses it once for both of its checks) and on the credentials of
+    /// its `Authorization` headers (read first, answered after the path's errors).
+    private func decide(method: String, parsed: Result<RegistryRequest, RequestError>, credentials: Credentials, client: IPAddress?,
                         verifier: TokenVerifier, now: Int64) -> AccessDecision {
         // 1. What the request is: refuse what could mean two things before anything else.
         let request: RegistryRequest
@@ -244,7 +255,7 @@ public struct AccessPolicy: Sendable {
 
         // 2. Who is asking.
         let token: [UInt8]
-        switch Credentials.parse(first: authorization.first, count: authorization.count) {
+        switch credentials {
         case .none: return deny(401, "UNAUTHORIZED", "authentication required: log in with user 'token' and a token as password", .missingCredentials)
         case .unusable(let why): return deny(401, "UNAUTHORIZED", why, .badCredentials)
         case .token(let t): token = t

@@ -55,27 +55,27 @@ public struct RegistryRequest: Sendable, Equatable {
             if b == UInt8(ascii: "?") && q == nil { q = i }
         }
         let pathEnd = q ?? bytes.count
-        // Split on '/' before decoding is splitting after it: an encoded '/' is refused.
+        // Split on '/' before decoding is splitting after it: an encoded '/' is refused. The
+        // segments after `/v2/` are kept; a path that does not start so is refused once every
+        // segment has been decoded (an ambiguous path is refused as that first).
         var segments: [String] = []
         segments.reserveCapacity(8)
         var segmentStart = 0
+        var seen = 0
+        var registryPath = true
         for i in 0...pathEnd where i == pathEnd || bytes[i] == UInt8(ascii: "/") {
             guard let segment = decodePath(bytes.extracting(segmentStart..<i)) else {
                 return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
             }
-            segments.append(segment)
+            switch seen {
+            case 0: registryPath = segment.isEmpty  // a path starts with '/': the first segment is empty
+            case 1: registryPath = registryPath && segment == "v2"
+            default: segments.append(segment)
+            }
+            seen += 1
             segmentStart = i + 1
         }
-        var rawQuery: [UInt8] = []
-        if let q {
-            rawQuery.reserveCapacity(bytes.count - q - 1)
-            for i in (q + 1)..<bytes.count { rawQuery.append(bytes[i]) }
-        }
-        // A path starts with '/': the first segment is empty.
-        guard segments.first == "" else { return .failure(.notRegistryPath) }
-        segments.removeFirst()
-        guard segments.first == "v2" else { return .failure(.notRegistryPath) }
-        segments.removeFirst()
+        guard registryPath && seen >= 2 else { return .failure(.notRegistryPath) }
         if segments.isEmpty || segments.count == 1 && segments[0].isEmpty {
             return .success(RegistryRequest(endpoint: .base, repository: nil, mountFrom: nil))
         }
@@ -86,10 +86,15 @@ public struct RegistryRequest: Sendable, Equatable {
             if s.isEmpty { return .failure(.ambiguous("path has '//'")) }
             if s == "." || s == ".." { return .failure(.ambiguous("path has a '.' or '..' segment")) }
         }
-        let query: [String: String]
-        switch parseQuery(rawQuery) {
-        case .success(let parsed): query = parsed
-        case .failure(let f): return .failure(f)
+        var query: [String: String] = [:]
+        if let q {
+            var rawQuery: [UInt8] = []
+            rawQuery.reserveCapacity(bytes.count - q - 1)
+            for i in (q + 1)..<bytes.count { rawQuery.append(bytes[i]) }
+            switch parseQuery(rawQuery) {
+            case .success(let parsed): query = parsed
+            case .failure(let f): return .failure(f)
+            }
         }
 
         if segments.count == 1 && segments[0] == "_catalog" && !trailingSlash {

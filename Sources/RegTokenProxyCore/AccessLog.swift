@@ -29,13 +29,14 @@ package final class AccessLog: Sendable {
         package var status: Int
         package var decision: String
         package var reason: String
-        package var latencyMilliseconds: Double
+        /// From the request's head to the end of its answer, to the microsecond.
+        package var latencyMicroseconds: Int64
         package var client: String?
         package var tokenID: UUIDBytes?
         package var account: String?
         package var message: String?
 
-        package init(time: Int64, method: String, path: String, status: Int, decision: String, reason: String, latencyMilliseconds: Double,
+        package init(time: Int64, method: String, path: String, status: Int, decision: String, reason: String, latencyMicroseconds: Int64,
                      client: String?, tokenID: UUIDBytes?, account: String?, message: String?) {
             self.time = time
             self.method = method
@@ -43,36 +44,96 @@ package final class AccessLog: Sendable {
             self.status = status
             self.decision = decision
             self.reason = reason
-            self.latencyMilliseconds = latencyMilliseconds
+            self.latencyMicroseconds = latencyMicroseconds
             self.client = client
             self.tokenID = tokenID
             self.account = account
             self.message = message
         }
 
+        /// A field's value, written as text by ``AccessLog/format(_:timestamp:label:into:)``
+        /// straight into the line, or made a `String` (``string``) for a `Logger`'s metadata.
+        package enum Value {
+            /// The proxy's own text, as it is.
+            case text(String)
+            /// Text from the client: every control byte and backslash escaped (``LogText``), so
+            /// that no client can forge or break a log line.
+            case clientText(String)
+            /// A number of milliseconds given in microseconds: `0.25`, `12.0` (as a `Double`
+            /// rounded to the microsecond prints).
+            case milliseconds(microseconds: Int64)
+            case integer(Int)
+            case uuid(UUIDBytes)
+
+            /// The value as text.
+            package var string: String {
+                var bytes: [UInt8] = []
+                write(into: &bytes)
+                return String(decoding: bytes, as: UTF8.self)
+            }
+
+            /// Appends the value's text to `out`.
+            package func write(into out: inout [UInt8]) {
+                switch self {
+                case .text(let text):
+                    AccessLog.append(text, to: &out)
+                case .clientText(let text):
+                    AccessLog.append(LogText.escape(text), to: &out)
+                case .milliseconds(let microseconds):
+                    let sign = microseconds < 0 ? "-" : ""
+                    let magnitude = microseconds.magnitude
+                    AccessLog.append(sign + String(magnitude / 1000), to: &out)
+                    out.append(UInt8(ascii: "."))
+                    // The fraction without its trailing zeros, at least one digit.
+                    var fraction = magnitude % 1000
+                    var digits = 3
+                    while digits > 1 && fraction % 10 == 0 {
+                        fraction /= 10
+                        digits -= 1
+                    }
+                    var divisor: UInt64 = digits == 3 ? 100 : digits == 2 ? 10 : 1
+                    while divisor > 0 {
+                        out.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+                        divisor /= 10
+                    }
+                case .integer(let value):
+                    AccessLog.append(String(value), to: &out)
+                case .uuid(let id):
+                    let start = out.count
+                    out.append(contentsOf: repeatElement(0, count: 36))
+                    out.withUnsafeMutableBufferPointer { id.write(into: UnsafeMutableBufferPointer(rebasing: $0[start...])) }
+                }
+            }
+        }
+
         /// The fields in the order of their keys (the order `StreamLogHandler` sorts metadata
         /// in): the one list of an access line's fields, for this log and for a `Logger`. The
-        /// method, path and message come from the client: every control byte is escaped, so no
-        /// client can forge or break a log line.
-        package func forEachField(_ body: (_ key: String, _ value: String) -> Void) {
-            if let account { body("account", account) }
-            if let client { body("client", client) }
-            body("decision", decision)
-            body("latency_ms", "\((latencyMilliseconds * 1000).rounded() / 1000)")  // to the microsecond
-            if let message { body("message", LogText.escape(message)) }
-            body("method", LogText.escape(method))
-            body("path", LogText.escape(path))
-            body("reason", reason)
-            body("status", String(status))
-            if let tokenID { body("token_id", tokenID.description) }
+        /// method, path and message come from the client and are escaped.
+        package func forEachField(_ body: (_ key: StaticString, _ value: Value) -> Void) {
+            if let account { body("account", .text(account)) }
+            if let client { body("client", .text(client)) }
+            body("decision", .text(decision))
+            body("latency_ms", .milliseconds(microseconds: latencyMicroseconds))
+            if let message { body("message", .clientText(message)) }
+            body("method", .clientText(method))
+            body("path", .clientText(path))
+            body("reason", .text(reason))
+            body("status", .integer(status))
+            if let tokenID { body("token_id", .uuid(tokenID)) }
         }
 
         /// The fields as log metadata, for the unbuffered log.
         package var metadata: Logger.Metadata {
             var m: Logger.Metadata = [:]
-            forEachField { key, value in m[key] = .string(value) }
+            forEachField { key, value in m["\(key)"] = .string(value.string) }
             return m
         }
+    }
+
+    /// Appends a string's bytes (one copy from its storage).
+    static func append(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { out.append(contentsOf: $0) }
     }
 
     private let descriptor: Int32
@@ -147,17 +208,21 @@ package final class AccessLog: Sendable {
 
     /// One line as swift-log's StreamLogHandler writes it: the fields sorted by key.
     static func format(_ e: Entry, timestamp: String, label: String, into out: inout [UInt8]) {
-        out.append(contentsOf: timestamp.utf8)
-        out.append(contentsOf: " info ".utf8)
-        out.append(contentsOf: label.utf8)
+        append(timestamp, to: &out)
+        appendStatic(" info ", to: &out)
+        append(label, to: &out)
         out.append(UInt8(ascii: ":"))
         e.forEachField { key, value in
             out.append(UInt8(ascii: " "))
-            out.append(contentsOf: key.utf8)
+            appendStatic(key, to: &out)
             out.append(UInt8(ascii: "="))
-            out.append(contentsOf: value.utf8)
+            value.write(into: &out)
         }
-        out.append(contentsOf: " [RegTokenProxyCore] access\n".utf8)
+        appendStatic(" [RegTokenProxyCore] access\n", to: &out)
+    }
+
+    static func appendStatic(_ text: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// `2026-12-03T11:19:05+0000`, local time, as StreamLogHandler writes it.

@@ -272,10 +272,20 @@ import NIOHTTP1
 
     /// Response fields never forwarded as received (RFC 9110 §7.6.1 hop-by-hop fields, and
     /// framing: the client side frames the body again), lower case.
-    private static let hopByHop: [StaticString] = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade",
-        "transfer-encoding",
-    ]
+    /// Whether a response field is hop-by-hop (RFC 9110 §7.6.1, and `Proxy-*`, `Keep-Alive`,
+    /// `Transfer-Encoding`): not forwarded. Classed by the name's length first.
+    static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 2: HTTPBytes.equals(name, lowercase: "te")
+        case 7: HTTPBytes.equals(name, lowercase: "trailer") || HTTPBytes.equals(name, lowercase: "upgrade")
+        case 10: HTTPBytes.equals(name, lowercase: "connection") || HTTPBytes.equals(name, lowercase: "keep-alive")
+        case 16: HTTPBytes.equals(name, lowercase: "proxy-connection")
+        case 17: HTTPBytes.equals(name, lowercase: "transfer-encoding")
+        case 18: HTTPBytes.equals(name, lowercase: "proxy-authenticate")
+        case 19: HTTPBytes.equals(name, lowercase: "proxy-authorization")
+        default: false
+        }
+    }
 
     /// The head as it is forwarded: status, reason, whether the registry keeps the connection
     /// (as NIOHTTP1's `isKeepAlive` decides), and the field lines to forward copied from the
@@ -283,25 +293,17 @@ import NIOHTTP1
     static func forwardedHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> ForwardedResponseHead {
         func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
         // The Connection fields: their one value (the usual case) looked at directly; several
-        // (rare) gathered. Only Connection's values are made Strings (short: no allocation), to
-        // be read as NIOHTTP1 reads them.
+        // (rare) gathered. Their tokens are read on the bytes, as NIOHTTP1 reads them.
         var connectionCount = 0
         var firstConnection = 0..<0
-        for field in head.fields where HTTPBytes.equals(bytes(field.name), lowercase: "connection") {
+        var tokens = HTTP1Wire.ConnectionTokens()
+        for field in head.fields where field.name.count == 10 && HTTPBytes.equals(bytes(field.name), lowercase: "connection") {
             if connectionCount == 0 { firstConnection = field.value }
             connectionCount += 1
+            tokens.read(bytes(field.value))
         }
         let several = connectionCount > 1 ? head.fields.filter { HTTPBytes.equals(bytes($0.name), lowercase: "connection") }.map(\.value) : []
-        let keepAlive: Bool
-        switch connectionCount {
-        case 0:
-            keepAlive = HTTP1Wire.keepsAlive(EmptyCollection<(name: String, value: String)>(), major: 1, minor: head.minorVersion)
-        case 1:
-            keepAlive = HTTP1Wire.keepsAlive(CollectionOfOne((name: "connection", value: HTTP1Wire.string(firstConnection, raw))),
-                                             major: 1, minor: head.minorVersion)
-        default:
-            keepAlive = HTTP1Wire.keepsAlive(several.map { (name: "connection", value: HTTP1Wire.string($0, raw)) }, major: 1, minor: head.minorVersion)
-        }
+        let keepAlive = tokens.keepsAlive(major: 1, minor: head.minorVersion)
         func named(_ name: UnsafeRawBufferPointer) -> Bool {
             switch connectionCount {
             case 0: false
@@ -315,9 +317,9 @@ import NIOHTTP1
         for field in head.fields {
             let name = bytes(field.name)
             // Only a name as short as the longest hop-by-hop one (19 bytes) can be one.
-            if name.count <= 19 && hopByHop.contains(where: { HTTPBytes.equals(name, lowercase: $0) }) { continue }
+            if Self.isHopByHop(name) { continue }
             if named(name) { continue }
-            if HTTPBytes.equals(name, lowercase: "content-length") {
+            if name.count == 14 && HTTPBytes.equals(name, lowercase: "content-length") {
                 if bodiless { continue }
                 hasContentLength = true
             }

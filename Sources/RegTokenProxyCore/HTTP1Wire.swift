@@ -142,12 +142,21 @@ extension HTTP1Wire {
     /// without its allocations: headers made through the public API leave NIOHTTP1 to split
     /// every `Connection` value into a new array on each call.
     static func keepsAlive<Fields: Sequence<(name: String, value: String)>>(_ fields: Fields, major: Int, minor: Int) -> Bool {
-        var close = false
-        var keepAlive = false
-        var seen = false
-        for (name, value) in fields where name.equalsIgnoringASCIICase("connection") {
-            // One pass over the value: each comma-separated token, without the whitespace
-            // around it, compared as it goes with the two words (letters in either case).
+        var tokens = ConnectionTokens()
+        for (name, value) in fields where name.equalsIgnoringASCIICase("connection") { tokens.read(value.utf8) }
+        return tokens.keepsAlive(major: major, minor: minor)
+    }
+
+    /// The `close` and `keep-alive` tokens of a message's `Connection` values, read one value at
+    /// a time as NIOHTTP1's `isKeepAlive` reads them (``keepsAlive(_:major:minor:)``).
+    struct ConnectionTokens {
+        private var close = false
+        private var keepAlive = false
+        private var seen = false
+
+        /// Reads one `Connection` value: each comma-separated token, without the whitespace
+        /// around it, compared in one pass with the two words (letters in either case).
+        mutating func read(_ value: some Sequence<UInt8>) {
             var length = 0
             var spaceAfter = false
             var maybeClose = true
@@ -161,7 +170,7 @@ extension HTTP1Wire {
                 }
                 (length, spaceAfter, maybeClose, maybeKeepAlive) = (0, false, true, true)
             }
-            for c in value.utf8 {
+            for c in value {
                 switch c {
                 case UInt8(ascii: ","):
                     endToken()
@@ -169,16 +178,20 @@ extension HTTP1Wire {
                     if length > 0 { spaceAfter = true }
                 default:
                     let lower = c >= 0x41 && c <= 0x5A ? c + 0x20 : c
-                    if spaceAfter || length >= 5 || lower != Self.closeWord[length] { maybeClose = false }
-                    if spaceAfter || length >= 10 || lower != Self.keepAliveWord[length] { maybeKeepAlive = false }
+                    if spaceAfter || length >= 5 || lower != HTTP1Wire.closeWord[length] { maybeClose = false }
+                    if spaceAfter || length >= 10 || lower != HTTP1Wire.keepAliveWord[length] { maybeKeepAlive = false }
                     length += 1
                 }
             }
             endToken()
         }
-        if close { return false }
-        if keepAlive { return true }
-        return major == 1 && minor >= 1
+
+        /// Whether the message keeps the connection open, given its version.
+        func keepsAlive(major: Int, minor: Int) -> Bool {
+            if close { return false }
+            if keepAlive { return true }
+            return major == 1 && minor >= 1
+        }
     }
 
     private static let closeWord = Array("close".utf8)

@@ -88,6 +88,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// The connection's peer as an address, for tokens limited to addresses (read once per connection).
     private var peer: IPAddress?
     private var status = 0
+    /// The last `Authorization` value decoded on this connection, and its token.
+    private var credentials = CredentialsMemo()
 
     /// Sets up a client connection's pipeline: the proxy's handler, which runs the HTTP/1.1
     /// codec. (TLS, when there is any, comes before.)
@@ -299,7 +301,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         // The codec read the body by the framing it found; a head it refused is checked again
         // here only for the reason, which the answer names.
         let framing = head.framing.map { .success($0) } ?? request.framing()
-        let decision = state.decide(request, framing: framing, client: client, now: WallClock.now())
+        let decision = state.decide(request, framing: framing, client: client, now: WallClock.now(), credentials: &credentials)
         metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
         metrics.record(decision)
 
@@ -653,7 +655,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         let elapsed = (NIODeadline.now() - started).nanoseconds
         metrics.requestDuration.recordNanoseconds(elapsed)
         let entry = AccessLog.Entry(time: WallClock.now(), method: method, path: path, status: status, decision: decision, reason: reason,
-                                    latencyMilliseconds: Double(elapsed) / 1_000_000, client: clientAddress, tokenID: tokenID,
+                                    latencyMicroseconds: (elapsed + 500) / 1000, client: clientAddress, tokenID: tokenID,
                                     account: account, message: message)
         if let accessLog = config.accessLog {
             // Queued as fields: formatting and writing happen off the event loop.

@@ -65,16 +65,19 @@ public final class ProxyState: Sendable {
     /// The decision for one request that would be forwarded: the forwarding rules, then the rights.
     /// - Parameter client: the client's address, for tokens limited to addresses.
     public func decide(_ head: RequestHead, client: IPAddress? = nil, now: Int64) -> AccessDecision {
-        decide(head, framing: head.framing(), client: client, now: now)
+        var credentials = CredentialsMemo()
+        return decide(head, framing: head.framing(), client: client, now: now, credentials: &credentials)
     }
 
     /// ``decide(_:client:now:)`` with the head's framing already worked out (by the codec).
     /// - Parameter framing: `head.framing()`, as the codec found it.
-    package func decide(_ head: RequestHead, framing: Result<BodyFraming, HeadViolation>, client: IPAddress?, now: Int64) -> AccessDecision {
+    /// - Parameter credentials: the connection's memo of the last `Authorization` value decoded.
+    package func decide(_ head: RequestHead, framing: Result<BodyFraming, HeadViolation>, client: IPAddress?, now: Int64,
+                        credentials: inout CredentialsMemo) -> AccessDecision {
         let decision = namespaceCell.withValue { box in
             let stale = revocationsStale(now: now)
             return AccessPolicy(region: region, namespaces: box.map, revocationsStale: stale)
-                .decide(head: head, framing: framing, client: client, verifier: verifier, now: now)
+                .decide(head: head, framing: framing, client: client, verifier: verifier, now: now, credentials: &credentials)
         }
         if case .deny(let denied) = decision, denied.reason == .staleRevocations { staleRefusal.store(true, ordering: .relaxed) }
         return decision

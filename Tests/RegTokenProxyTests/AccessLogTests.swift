@@ -1,5 +1,6 @@
 import Foundation
 import RegToken
+import RegTokenLoadTest
 @testable import RegTokenProxyCore
 import Testing
 
@@ -23,7 +24,7 @@ struct AccessLogTests {
 
     func entry(_ i: Int, path: String = "/v2/acme/app/manifests/v1", message: String? = nil) -> AccessLog.Entry {
         AccessLog.Entry(time: 1_800_000_000, method: "GET", path: path, status: 200, decision: "allow", reason: "ok",
-                        latencyMilliseconds: 0.25, client: "127.0.0.1", tokenID: UUIDBytes("0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
+                        latencyMicroseconds: 250, client: "127.0.0.1", tokenID: UUIDBytes("0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
                         account: "acme", message: message ?? "n\(i)")
     }
 
@@ -34,8 +35,20 @@ struct AccessLogTests {
         #expect(String(decoding: out, as: UTF8.self) == "2027-01-15T08:00:00+0000 info regtoken.proxy: account=acme client=127.0.0.1 decision=allow latency_ms=0.25 message=n1 method=GET path=/v2/a\\x1b[31m\\x0ab reason=ok status=200 token_id=0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d [RegTokenProxyCore] access\n")
         // The fields are listed by hand in key order: a field added out of order fails here.
         var keys: [String] = []
-        entry(1).forEachField { key, _ in keys.append(key) }
+        entry(1).forEachField { key, _ in keys.append("\(key)") }
         #expect(keys == keys.sorted() && keys.count == 10)
+    }
+
+    @Test("latency_ms is written as the Double of the milliseconds, rounded to the microsecond, prints")
+    func latency() {
+        var rng = SplitMix(seed: 0x1A7E)
+        var values: [Int64] = [0, 1, 9, 10, 99, 100, 250, 999, 1000, 1001, 1010, 1100, 12_345, 100_000, 999_999, 1_000_000, 86_400_000_000]
+        for _ in 0..<20_000 { values.append(Int64.random(in: 0...(Int64(1) << Int64.random(in: 1...40, using: &rng)), using: &rng)) }
+        for microseconds in values {
+            let written = AccessLog.Entry.Value.milliseconds(microseconds: microseconds).string
+            // What the log wrote before, from the milliseconds as a Double.
+            #expect(written == "\(Double(microseconds) / 1000)", "\(microseconds)")
+        }
     }
 
     @Test("nothing is written before a flush; every line, in order, after close")

@@ -154,4 +154,28 @@ struct CredentialsTests {
             #expect(Credentials.parse(v) == Self.foundationParse(v), "\(v)")
         }
     }
+
+    @Test("a connection's memo: every value in a sequence that repeats and changes gives what the Foundation parse gives for it alone")
+    func memoAgreesWithParse() {
+        let a = Data("token:aaa.bbb.ccc".utf8).base64EncodedString()
+        let b = Data("token:ddd.eee.fff".utf8).base64EncodedString()
+        // Repeats, changes back and forth, a value that is unusable or missing between two
+        // equal ones, two headers whose first is the memo's value, Bearer after Basic.
+        let sequence: [[String]] = [
+            ["Basic \(a)"], ["Basic \(a)"], ["Basic \(b)"], ["Basic \(a)"], ["Basic !!!"], ["Basic \(a)"], [],
+            ["Basic \(a)"], ["Basic \(a)", "Basic \(a)"], ["Basic \(a)"], ["Bearer xyz"], ["Bearer xyz"], ["Basic \(a) "],
+            ["Basic \(b)"], ["Basic Og=="], ["Basic \(b)"],
+        ]
+        var memo = CredentialsMemo()
+        for values in sequence {
+            #expect(memo.parse(first: values.first, count: values.count) == Self.foundationParse(values), "\(values)")
+        }
+        // Random sequences over a few values, some equal in bytes but separate strings.
+        var rng = SplitMix(seed: 0x3E30)
+        let pool = [["Basic \(a)"], ["Basic \(b)"], ["Basic " + String(a)], ["Bearer \(a)"], ["Basic \(a)x"], [], ["Basic \(a)", "Basic \(b)"]]
+        for _ in 0..<2_000 {
+            let values = pool.randomElement(using: &rng)!
+            #expect(memo.parse(first: values.first, count: values.count) == Self.foundationParse(values), "\(values)")
+        }
+    }
 }

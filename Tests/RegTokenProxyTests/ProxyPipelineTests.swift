@@ -183,6 +183,30 @@ struct ProxyPipelineTests {
         }
     }
 
+    @Test("one Authorization value on a connection is decoded once but checked on every request: revoked between two requests, it is refused; a pull token after a push token cannot push")
+    func credentialsCheckedEachRequest() throws {
+        let now = Int64(Date().timeIntervalSince1970)
+        let verifier = TokenVerifier(keys: try KeyRing(keys: [try #require(try AccessDecisionTests.key.publicKey())]))
+        try verifier.install(RevocationList(version: 1, issuedAt: now, entries: []))
+        let state = ProxyState(verifier: verifier, region: "eu-west-1", namespaces: AccessDecisionTests.policy.namespaces, now: now)
+        let p = try ProxyPipeline(state: state)
+        let id = UUIDBytes.random()
+        let rw = AccessDecisionTests.basic(AccessDecisionTests.token(scope: .pushPull, expiresAt: now + 3600, id: id, issuedAt: now))
+        let ro = AccessDecisionTests.basic(AccessDecisionTests.token(scope: .pull, expiresAt: now + 3600, issuedAt: now))
+        func exchange(_ method: String, _ authorization: String) -> String {
+            p.send("\(method) /v2/acme/app/blobs/uploads/ HTTP/1.1\r\nHost: r\r\nAuthorization: \(authorization)\r\n\r\n")
+            if !p.upstreamBytes().isEmpty { p.respond("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n") }
+            return String(p.clientBytes().prefix(12))
+        }
+        #expect(exchange("POST", rw) == "HTTP/1.1 202")
+        #expect(exchange("POST", rw) == "HTTP/1.1 202")
+        #expect(exchange("POST", ro) == "HTTP/1.1 403")
+        #expect(exchange("POST", rw) == "HTTP/1.1 202")
+        try verifier.install(RevocationList(version: 2, issuedAt: now, entries: [.init(id: id, expiresAt: nil)]))
+        #expect(exchange("POST", rw) == "HTTP/1.1 401")
+        #expect(exchange("POST", ro) == "HTTP/1.1 403")
+    }
+
     @Test("pipelined allowed requests go upstream one at a time, each framed by the proxy")
     func pipelined() throws {
         let p = try ProxyPipeline(state: Self.state)

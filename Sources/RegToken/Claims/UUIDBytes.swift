@@ -86,21 +86,27 @@ public struct UUIDBytes: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The canonical lowercase 8-4-4-4-12 form.
     public var description: String {
-        // Written straight into the string's storage (the access log prints a token id per
-        // request): no intermediate arrays.
+        // Written straight into the string's storage: no intermediate arrays.
         String(unsafeUninitializedCapacity: 36) { out in
-            var j = 0
-            for i in 0..<32 {
-                if i == 8 || i == 12 || i == 16 || i == 20 {
-                    out[j] = UInt8(ascii: "-")
-                    j += 1
-                }
-                let word = i < 16 ? high : low
-                let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (i % 16))) & 0xF
-                out[j] = nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
+            write(into: out)
+            return 36
+        }
+    }
+
+    /// Writes ``description``'s 36 bytes at the start of `out` (at least 36 bytes long): the
+    /// access log appends a token id per request to its line without a `String` made for it.
+    package func write(into out: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(out.count >= 36)
+        var j = 0
+        for i in 0..<32 {
+            if i == 8 || i == 12 || i == 16 || i == 20 {
+                out[j] = UInt8(ascii: "-")
                 j += 1
             }
-            return 36
+            let word = i < 16 ? high : low
+            let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (i % 16))) & 0xF
+            out[j] = nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
+            j += 1
         }
     }
 
