@@ -35,9 +35,15 @@ public struct RegistryRequest: Sendable, Equatable {
     public var mountFrom: String?
 
     /// The namespace: the first segment of the repository name.
-    public var namespace: String? { repository.map { String($0.prefix { $0 != "/" }) } }
+    public var namespace: String? { repository.map(Self.firstSegment) }
     /// The namespace of the mount's source repository.
-    public var mountFromNamespace: String? { mountFrom.map { String($0.prefix { $0 != "/" }) } }
+    public var mountFromNamespace: String? { mountFrom.map(Self.firstSegment) }
+
+    /// A repository name up to its first `/` (found on its bytes, not character by character).
+    static func firstSegment(_ name: String) -> String {
+        guard let slash = name.utf8.firstIndex(of: UInt8(ascii: "/")) else { return name }
+        return String(name[..<slash])
+    }
 
 
     /// Parses a request target (`/v2/acme/app/manifests/v1?x=y`).

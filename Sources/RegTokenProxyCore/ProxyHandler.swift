@@ -286,15 +286,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
         refusal = nil
         forwardedHead = nil
         method = request.method
-        let uri = request.target.utf8
-        if let query = uri.firstIndex(of: UInt8(ascii: "?")) {
-            path = String(decoding: uri[..<query].prefix(512), as: UTF8.self)
-        } else {
-            path = uri.count <= 512 ? request.target : String(decoding: uri.prefix(512), as: UTF8.self)
-        }
+        // The path for the log: the target without its query, at most 512 bytes (the target
+        // itself when it is that already: no copy).
+        let target = request.target.utf8.span
+        var pathEnd = 0
+        while pathEnd < target.count && pathEnd < 512 && target[pathEnd] != UInt8(ascii: "?") { pathEnd += 1 }
+        path = pathEnd == target.count ? request.target : target.extracting(0..<pathEnd).withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
         let http10 = request.version.minor == 0
         let keepAlive = request.keepsAlive
-        let t0 = NIODeadline.now()
+        let t0 = started
         // Behind trusted reverse proxies, the client their X-Forwarded-For names; else the peer.
         let client = config.trustedProxies.isEmpty
             ? peer : ClientAddress.resolve(peer: peer, forwardedFor: request.values("x-forwarded-for"), trusted: config.trustedProxies)
