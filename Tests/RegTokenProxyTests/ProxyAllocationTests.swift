@@ -42,7 +42,8 @@ struct ProxyAllocationTests {
         // credentials and path read on theirs, and the state machine's actions held in place
         // (release build: 16 malloc calls a request, from 39); 200 with the request and response
         // parts no longer boxed (release: 12); 147 with a kept-alive connection's repeated fields
-        // read and forwarded without being made again (release: 9).
-        #expect(perRequest < 155, "\(perRequest) allocations per proxied request")
+        // read and forwarded without being made again (release: 9); 102 with a connection's
+        // Authorization value decoded once and the access line's fields written on bytes (release: 7).
+        #expect(perRequest < 110, "\(perRequest) allocations per proxied request")
     }
 }
