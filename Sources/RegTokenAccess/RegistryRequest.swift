@@ -48,8 +48,9 @@ public struct RegistryRequest: Sendable, Equatable {
 
     /// Parses a request target (`/v2/acme/app/manifests/v1?x=y`).
     public static func parse(target: String) -> Result<RegistryRequest, RequestError> {
-        // On the target's own bytes: no copy of them, no decoded path (each segment is decoded
-        // on its own, and one of up to 15 bytes is a String without an allocation).
+        // On the target's own bytes: a segment is a range of them, decoded into a String of its
+        // own only when it holds an escape; the name, reference or digest are the only Strings
+        // made (a name with no escape is one slice of the target).
         let bytes = target.utf8.span
         guard bytes.count <= 8192 else { return .failure(.ambiguous("request target is too long")) }
         var q: Int?
@@ -64,33 +65,40 @@ public struct RegistryRequest: Sendable, Equatable {
         // Split on '/' before decoding is splitting after it: an encoded '/' is refused. The
         // segments after `/v2/` are kept; a path that does not start so is refused once every
         // segment has been decoded (an ambiguous path is refused as that first).
-        var segments: [String] = []
+        var segments: [Segment] = []
         segments.reserveCapacity(8)
         var segmentStart = 0
         var seen = 0
         var registryPath = true
         for i in 0...pathEnd where i == pathEnd || bytes[i] == UInt8(ascii: "/") {
-            guard let segment = decodePath(bytes.extracting(segmentStart..<i)) else {
-                return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
+            let raw = bytes.extracting(segmentStart..<i)
+            var segment = Segment(range: segmentStart..<i, decoded: nil)
+            for k in raw.indices where raw[k] == UInt8(ascii: "%") {
+                guard let decoded = decodePath(raw) else {
+                    return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
+                }
+                segment.decoded = decoded
+                break
             }
             switch seen {
-            case 0: registryPath = segment.isEmpty  // a path starts with '/': the first segment is empty
-            case 1: registryPath = registryPath && segment == "v2"
+            case 0: registryPath = segment.range.isEmpty  // a path starts with '/': the first segment is empty
+            case 1: registryPath = registryPath && segment.equals("v2", in: bytes)
             default: segments.append(segment)
             }
             seen += 1
             segmentStart = i + 1
         }
         guard registryPath && seen >= 2 else { return .failure(.notRegistryPath) }
-        if segments.isEmpty || segments.count == 1 && segments[0].isEmpty {
+        if segments.isEmpty || segments.count == 1 && segments[0].range.isEmpty {
             return .success(RegistryRequest(endpoint: .base, repository: nil, mountFrom: nil))
         }
         // Trailing slash only on uploads/ (POST /v2/<name>/blobs/uploads/); empty segments elsewhere are '//'.
-        let trailingSlash = segments.last == ""
+        let trailingSlash = segments[segments.count - 1].range.isEmpty
         if trailingSlash { segments.removeLast() }
-        for s in segments {
-            if s.isEmpty { return .failure(.ambiguous("path has '//'")) }
-            if s == "." || s == ".." { return .failure(.ambiguous("path has a '.' or '..' segment")) }
+        for segment in segments {
+            // (An escape never decodes to '.': only a segment without one can be '.' or '..'.)
+            if segment.range.isEmpty { return .failure(.ambiguous("path has '//'")) }
+            if segment.equals(".", in: bytes) || segment.equals("..", in: bytes) { return .failure(.ambiguous("path has a '.' or '..' segment")) }
         }
         var query: [String: String] = [:]
         if let q {
@@ -103,23 +111,31 @@ public struct RegistryRequest: Sendable, Equatable {
             }
         }
 
-        if segments.count == 1 && segments[0] == "_catalog" && !trailingSlash {
+        let n = segments.count
+        func equals(_ index: Int, _ text: StaticString) -> Bool { segments[index].equals(text, in: bytes) }
+        if n == 1 && equals(0, "_catalog") && !trailingSlash {
             return .success(RegistryRequest(endpoint: .catalog, repository: nil, mountFrom: nil))
         }
-        let n = segments.count
         // (A constant from here on: the functions below do not box it.)
         let segmentsRead = segments
+        func text(_ index: Int) -> String { segmentsRead[index].text(in: target) }
         func name(_ count: Int) -> Result<String, RequestError> {
             guard count >= 1 else { return .failure(.notRegistryPath) }
             let parts = segmentsRead[0..<count]
-            guard parts.allSatisfy(isNameComponent) else {
+            guard parts.allSatisfy({ $0.isNameComponent(in: bytes) }) else {
                 return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
             }
-            // Appended rather than joined: a name of up to 15 bytes stays a small string.
-            var joined = parts[0]
-            for part in parts.dropFirst() {
-                joined += "/"
-                joined += part
+            let joined: String
+            if parts.allSatisfy({ $0.decoded == nil }) {
+                // The parts and the single '/' between them, as the target spells them.
+                joined = Segment(range: parts[0].range.lowerBound..<parts[count - 1].range.upperBound, decoded: nil).text(in: target)
+            } else {
+                var appended = parts[0].text(in: target)
+                for part in parts.dropFirst() {
+                    appended += "/"
+                    appended += part.text(in: target)
+                }
+                joined = appended
             }
             guard joined.utf8.count <= 255 else { return .failure(.invalidName("repository name is longer than 255 characters")) }
             return .success(joined)
@@ -130,38 +146,66 @@ public struct RegistryRequest: Sendable, Equatable {
 
         if trailingSlash {
             // Only /v2/<name>/blobs/uploads/ ends with a slash.
-            guard n >= 3, segments[n - 2] == "blobs", segments[n - 1] == "uploads" else {
+            guard n >= 3, equals(n - 2, "blobs"), equals(n - 1, "uploads") else {
                 return .failure(.ambiguous("path has a trailing '/'"))
             }
             return uploadStart(nameCount: n - 2, query: query, name: name)
         }
-        if n >= 3, segments[n - 2] == "tags", segments[n - 1] == "list" {
+        if n >= 3, equals(n - 2, "tags"), equals(n - 1, "list") {
             return make(.tags, nameCount: n - 2)
         }
-        if n >= 3, segments[n - 2] == "manifests" {
-            let ref = segments[n - 1]
+        if n >= 3, equals(n - 2, "manifests") {
+            let ref = text(n - 1)
             guard isTag(ref) || isDigest(ref) else { return .failure(.invalidName("invalid manifest reference: a tag or a digest")) }
             return make(.manifest(reference: ref), nameCount: n - 2)
         }
-        if n >= 4, segments[n - 3] == "blobs", segments[n - 2] == "uploads" {
-            let id = segments[n - 1]
+        if n >= 4, equals(n - 3, "blobs"), equals(n - 2, "uploads") {
+            let id = text(n - 1)
             guard isUploadID(id) else { return .failure(.invalidName("invalid upload id")) }
             return make(.upload(id: id), nameCount: n - 3)
         }
-        if n >= 3, segments[n - 2] == "blobs", segments[n - 1] == "uploads" {
+        if n >= 3, equals(n - 2, "blobs"), equals(n - 1, "uploads") {
             return uploadStart(nameCount: n - 2, query: query, name: name)
         }
-        if n >= 3, segments[n - 2] == "blobs" {
-            let digest = segments[n - 1]
+        if n >= 3, equals(n - 2, "blobs") {
+            let digest = text(n - 1)
             guard isDigest(digest) else { return .failure(.invalidName("invalid digest")) }
             return make(.blob(digest: digest), nameCount: n - 2)
         }
-        if n >= 3, segments[n - 2] == "referrers" {
-            let digest = segments[n - 1]
+        if n >= 3, equals(n - 2, "referrers") {
+            let digest = text(n - 1)
             guard isDigest(digest) else { return .failure(.invalidName("invalid digest")) }
             return make(.referrers(digest: digest), nameCount: n - 2)
         }
         return .failure(.notRegistryPath)
+    }
+
+    /// A path segment: its bytes in the target, and its text when it held an escape.
+    private struct Segment {
+        var range: Range<Int>
+        /// The percent-decoded text (only for a segment with an escape).
+        var decoded: String?
+
+        /// Whether the segment's text is `literal` (ASCII).
+        func equals(_ literal: StaticString, in bytes: Span<UInt8>) -> Bool {
+            if let decoded { return decoded.utf8.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)) }
+            guard range.count == literal.utf8CodeUnitCount else { return false }
+            let l = literal.utf8Start
+            for k in 0..<range.count where bytes[range.lowerBound + k] != l[k] { return false }
+            return true
+        }
+
+        /// The segment's text (a slice of the target, or its decoded text).
+        func text(in target: String) -> String {
+            if let decoded { return decoded }
+            return target.utf8.span.extracting(range).withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
+        }
+
+        /// ``RegistryRequest/isNameComponent(_:)`` of the segment's text.
+        func isNameComponent(in bytes: Span<UInt8>) -> Bool {
+            if let decoded { return RegistryRequest.isNameComponent(decoded) }
+            return bytes.extracting(range).withUnsafeBufferPointer { TokenClaims.isNameComponent(bytes: $0) }
+        }
     }
 
     private static func uploadStart(nameCount: Int, query: [String: String], name: (Int) -> Result<String, RequestError>) -> Result<RegistryRequest, RequestError> {

@@ -181,7 +181,7 @@ public struct TokenClaims: Sendable, Hashable {
     }
 
     /// ``isNameComponent(_:)`` on bytes.
-    static func isNameComponent(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func isNameComponent(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !b.isEmpty else { return false }
         func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
         var i = 0
