@@ -297,39 +297,77 @@ import NIOHTTP1
         var connectionCount = 0
         var firstConnection = 0..<0
         var tokens = HTTP1Wire.ConnectionTokens()
+        // The lengths of the names the Connection values list (bit n: a name of n bytes; the
+        // last bit: one of 63 or more): a field whose name has none of them is not looked up.
+        var namedLengths: UInt64 = 0
         for field in head.fields where field.name.count == 10 && HTTPBytes.equals(bytes(field.name), lowercase: "connection") {
             if connectionCount == 0 { firstConnection = field.value }
             connectionCount += 1
             tokens.read(bytes(field.value))
+            namedLengths |= Self.tokenLengths(bytes(field.value))
         }
         let several = connectionCount > 1 ? head.fields.filter { HTTPBytes.equals(bytes($0.name), lowercase: "connection") }.map(\.value) : []
         let keepAlive = tokens.keepsAlive(major: 1, minor: head.minorVersion)
         func named(_ name: UnsafeRawBufferPointer) -> Bool {
+            guard namedLengths & 1 << min(name.count, 63) != 0 else { return false }
             switch connectionCount {
-            case 0: false
-            case 1: names(bytes(firstConnection), name)
-            default: several.contains { names(bytes($0), name) }
+            case 0: return false
+            case 1: return names(bytes(firstConnection), name)
+            default: return several.contains { names(bytes($0), name) }
             }
         }
         let bodiless = head.status == 204 || head.status == 304
         var fields = allocator.buffer(capacity: head.length)
         var hasContentLength = false
+        // Consecutive kept lines already written as they are forwarded (`name: value` and CRLF)
+        // are copied as one range of the head's bytes.
+        var run = 0..<0
         for field in head.fields {
             let name = bytes(field.name)
-            // Only a name as short as the longest hop-by-hop one (19 bytes) can be one.
             if Self.isHopByHop(name) { continue }
             if named(name) { continue }
             if name.count == 14 && HTTPBytes.equals(name, lowercase: "content-length") {
                 if bodiless { continue }
                 hasContentLength = true
             }
+            let (colon, end) = (field.name.upperBound, field.value.upperBound)
+            if field.value.lowerBound == colon + 2, end + 2 <= raw.count, raw[colon] == UInt8(ascii: ":"), raw[colon + 1] == 0x20,
+               raw[end] == 0x0D, raw[end + 1] == 0x0A {
+                if !run.isEmpty && run.upperBound == field.name.lowerBound {
+                    run = run.lowerBound..<end + 2
+                } else {
+                    if !run.isEmpty { fields.writeBytes(bytes(run)) }
+                    run = field.name.lowerBound..<end + 2
+                }
+                continue
+            }
+            if !run.isEmpty { fields.writeBytes(bytes(run)) }
+            run = 0..<0
             fields.writeBytes(name)
             fields.writeStaticString(": ")
             fields.writeBytes(bytes(field.value))
             fields.writeStaticString("\r\n")
         }
+        if !run.isEmpty { fields.writeBytes(bytes(run)) }
         return ForwardedResponseHead(status: head.status, reason: HTTP1Wire.string(head.reason, raw), minorVersion: head.minorVersion,
                                      keepAlive: keepAlive, hasContentLength: hasContentLength, fields: fields)
+    }
+
+    /// The lengths of the tokens a `Connection` value lists, as ``names(_:_:)`` splits them: bit
+    /// n for a token of n bytes, bit 63 for one of 63 or more.
+    static func tokenLengths(_ value: UnsafeRawBufferPointer) -> UInt64 {
+        var lengths: UInt64 = 0
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
+            var a = start, b = end
+            while a < b, value[a] == 0x20 || value[a] == 0x09 { a += 1 }
+            while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
+            lengths |= 1 << min(b - a, 63)
+            start = end + 1
+        }
+        return lengths
     }
 
     /// Whether a `Connection` value lists `name` (comma-separated tokens, spaces and tabs

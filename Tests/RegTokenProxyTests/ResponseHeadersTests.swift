@@ -10,8 +10,13 @@ import Testing
 @Suite("The registry's response headers, forwarded")
 struct ResponseHeadersTests {
     /// The field lines the registry side's codec forwards of a response with these fields.
-    static func forwarded(_ fields: [(String, String)], status: Int = 200) -> [String] {
-        let text = "HTTP/1.1 \(status) X\r\n" + fields.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+    /// - Parameter spacing: the whitespace written before and after each value (`": "` and none
+    ///   by default, as the proxy forwards them; the codec copies such lines as they are).
+    static func forwarded(_ fields: [(String, String)], status: Int = 200, spacing: [(before: String, after: String)]? = nil) -> [String] {
+        let text = "HTTP/1.1 \(status) X\r\n" + fields.enumerated().map { i, field in
+            let (before, after) = spacing?[i] ?? (" ", "")
+            return "\(field.0):\(before)\(field.1)\(after)\r\n"
+        }.joined() + "\r\n"
         var reader = HTTP1ResponseHeadReader(limit: 65536)
         let head = Array(text.utf8).withUnsafeBytes { raw in
             (try? reader.read(raw)).flatMap { $0 }.map { HTTP1ClientCodec.forwardedHead($0, raw, allocator: ByteBufferAllocator()) }
@@ -66,6 +71,12 @@ struct ResponseHeadersTests {
                 fields.append((name, value))
             }
             #expect(Self.forwarded(fields) == HTTP1ClientCodecTests.forwardedFields(fields, status: 200), "\(fields)")
+            // The same fields with other whitespace around some values: forwarded as `name: value`.
+            let spaces = ["", " ", "  ", "\t", " \t"]
+            let spacing = fields.map { _ in
+                rng.next() % 2 == 0 ? (" ", "") : (spaces[Int(rng.next() % 5)], spaces[Int(rng.next() % 5)])
+            }
+            #expect(Self.forwarded(fields, spacing: spacing) == HTTP1ClientCodecTests.forwardedFields(fields, status: 200), "\(fields) \(spacing)")
         }
     }
 }
