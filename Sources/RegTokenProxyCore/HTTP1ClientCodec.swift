@@ -353,26 +353,26 @@ import NIOHTTP1
                                      keepAlive: keepAlive, hasContentLength: hasContentLength, fields: fields)
     }
 
-    /// The lengths of the tokens a `Connection` value lists, as ``names(_:_:)`` splits them: bit
-    /// n for a token of n bytes, bit 63 for one of 63 or more.
+    /// The lengths of the tokens a `Connection` value lists (``tokens(_:_:)``): bit n for a
+    /// token of n bytes, bit 63 for one of 63 or more.
     static func tokenLengths(_ value: UnsafeRawBufferPointer) -> UInt64 {
         var lengths: UInt64 = 0
-        var start = 0
-        while start <= value.count {
-            var end = start
-            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
-            var a = start, b = end
-            while a < b, value[a] == 0x20 || value[a] == 0x09 { a += 1 }
-            while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
-            lengths |= 1 << min(b - a, 63)
-            start = end + 1
+        tokens(value) { token in
+            lengths |= 1 << min(token.count, 63)
+            return false
         }
         return lengths
     }
 
-    /// Whether a `Connection` value lists `name` (comma-separated tokens, spaces and tabs
-    /// around them, any letter case).
+    /// Whether a `Connection` value lists `name` (``tokens(_:_:)``, any letter case).
     private static func names(_ value: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
+        tokens(value) { HTTPBytes.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: value[$0]), name) }
+    }
+
+    /// Calls `body` with each comma-separated token of `value` (the spaces and tabs around it
+    /// left out; empty ones too), until it returns true; returns whether it did.
+    @discardableResult
+    private static func tokens(_ value: UnsafeRawBufferPointer, _ body: (Range<Int>) -> Bool) -> Bool {
         var start = 0
         while start <= value.count {
             var end = start
@@ -380,7 +380,7 @@ import NIOHTTP1
             var a = start, b = end
             while a < b, value[a] == 0x20 || value[a] == 0x09 { a += 1 }
             while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
-            if HTTPBytes.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: value[a..<b]), name) { return true }
+            if body(a..<b) { return true }
             start = end + 1
         }
         return false
