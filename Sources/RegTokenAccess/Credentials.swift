@@ -1,3 +1,5 @@
+import RegToken
+
 /// The token carried by an `Authorization` header: `Basic base64(token:<token>)`, as
 /// `docker login -u token -p <token>` sends it, or `Bearer <token>`.
 public enum Credentials: Sendable, Equatable {
@@ -129,9 +131,10 @@ public enum Credentials: Sendable, Equatable {
 /// The `Authorization` value a connection sent last and the token it carried. A client sends the
 /// same value on every request of a connection, and ``Credentials/parse(first:count:)`` is a
 /// function of the value alone: a proxy keeps one of these per connection, and a value is decoded
-/// only when it differs from the one before (compared byte for byte; the proxy's codec hands the
-/// same `String` again for a repeated field, which compares without reading it). The token is
-/// checked on every request as if it had been decoded again: only the decoding is saved.
+/// only when its bytes differ from the one before (compared in constant time, as a credential:
+/// not with `String`'s `==`, which takes canonically equivalent text, such as U+212A for `K`, as
+/// equal). The token is checked on every request as if it had been decoded again: only the
+/// decoding is saved.
 package struct CredentialsMemo: Sendable {
     private var value: String?
     private var token: [UInt8] = []
@@ -140,12 +143,17 @@ package struct CredentialsMemo: Sendable {
 
     /// ``Credentials/parse(first:count:)``, from the memo when `first` is the value it holds.
     package mutating func parse(first: String?, count: Int) -> Credentials {
-        if count == 1, let first, let value, first == value { return .token(token) }
+        if count == 1, let first, let value, Self.sameBytes(first, value) { return .token(token) }
         let parsed = Credentials.parse(first: first, count: count)
         if case .token(let bytes) = parsed {
             value = first
             token = bytes
         }
         return parsed
+    }
+
+    private static func sameBytes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { pa in b.withUTF8 { pb in Digest.constantTimeEquals(UnsafeRawBufferPointer(pa), UnsafeRawBufferPointer(pb)) } }
     }
 }

@@ -29,7 +29,8 @@ package final class AccessLog: Sendable {
         package var status: Int
         package var decision: String
         package var reason: String
-        /// From the request's head to the end of its answer, to the microsecond.
+        /// From the request's head to the end of its answer, to the nearest microsecond (a half
+        /// rounds up).
         package var latencyMicroseconds: Int64
         package var client: String?
         package var tokenID: UUIDBytes?
@@ -173,10 +174,11 @@ package final class AccessLog: Sendable {
         }
     }
 
-    /// Queues one exchange's line.
-    package func record(_ entry: Entry) {
+    /// Queues one exchange's line (the entry is moved into the queue, not copied).
+    package func record(_ entry: consuming Entry) {
+        var entry = Optional(entry)
         let full = pending.withLock { queue -> Bool in
-            queue.append(entry)
+            queue.append(entry.take()!)
             return queue.count >= highWater
         }
         if full { flush() }

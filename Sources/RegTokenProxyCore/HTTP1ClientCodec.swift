@@ -270,10 +270,9 @@ import NIOHTTP1
         return .untilClose
     }
 
-    /// Response fields never forwarded as received (RFC 9110 §7.6.1 hop-by-hop fields, and
-    /// framing: the client side frames the body again), lower case.
-    /// Whether a response field is hop-by-hop (RFC 9110 §7.6.1, and `Proxy-*`, `Keep-Alive`,
-    /// `Transfer-Encoding`): not forwarded. Classed by the name's length first.
+    /// Whether a response field is never forwarded as received: hop-by-hop (RFC 9110 §7.6.1, and
+    /// `Proxy-*`, `Keep-Alive`), or `Transfer-Encoding` (the client side frames the body again).
+    /// Classed by the name's length first.
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
         case 2: HTTPBytes.equals(name, lowercase: "te")

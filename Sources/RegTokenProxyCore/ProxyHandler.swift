@@ -659,7 +659,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
                                     account: account, message: message)
         if let accessLog = config.accessLog {
             // Queued as fields: formatting and writing happen off the event loop.
-            accessLog.record(entry)
+            accessLog.record(consume entry)
         } else {
             logger.info("access", metadata: entry.metadata)
         }

@@ -14,6 +14,11 @@ struct RegistryRequestTests {
         "acme", "acme-ci", "Acme", "a__b", "a___b", "a--b", "-a", "a.", "app", "team", "x", String(repeating: "n", count: 200),
         "manifests", "%6Danifests", "blobs", "uploads", "tags", "list", "referrers", "_catalog", "v1", "latest", "-v1", "v%31",
         digest, "sha256:", "notadigest", "3f1c-aa_b=", "u%2Dd", "é",
+        // Every word the parse looks for, escaped (upper and lower case hex).
+        "%62lobs", "upload%73", "_c%61talog", "t%61gs", "l%69st", "referr%65rs", "%6danifests", "%5Fcatalog", "%2d",
+        // Names at the 255-byte limit and past it, raw and once escapes are decoded.
+        String(repeating: "a", count: 250), String(repeating: "a", count: 251), String(repeating: "a", count: 255),
+        String(repeating: "a", count: 256), String(repeating: "%61", count: 85), String(repeating: "%61", count: 86),
     ]
     static let queries = [
         "", "?", "?n=10&last=v1", "?mount=\(digest)&from=acme%2Fbase", "?mount=\(digest)&from=acme/base", "?mount=\(digest)",
@@ -37,10 +42,12 @@ struct RegistryRequestTests {
                        "/v2/acme/team/app/tags/list?n=1", "/v2/acme/app/referrers/\(Self.digest)", "/v2/acme//app/manifests/v1",
                        "/v2/acme/app/manifests/v1/", "/%76%32/acme/app/manifests/v1", "/v2/a/b/c/d/e/f/g/h/i/j/manifests/v1",
                        "/v2/" + String(repeating: "a/", count: 130) + "manifests/v1", "/" + String(repeating: "x", count: 8200)]
-        let names = ["acme", "acme-ci", "%61cme", "app", "team", "a__b", "x", "Acme", "a.", "%2E"]
+        let names = ["acme", "acme-ci", "%61cme", "app", "team", "a__b", "x", "Acme", "a.", "%2E", "%6d",
+                     String(repeating: "b", count: 120), String(repeating: "%62", count: 60)]
         let endpoints = [["manifests", "v1"], ["manifests", Self.digest], ["manifests", "-v1"], ["blobs", Self.digest], ["blobs", "x"],
                          ["blobs", "uploads", ""], ["blobs", "uploads"], ["blobs", "uploads", "3f1c-aa_b="], ["tags", "list"],
-                         ["referrers", Self.digest], ["_catalog"], ["%6Danifests", "v%31"], ["blobs", "uploads", "u%2Dd"]]
+                         ["referrers", Self.digest], ["_catalog"], ["%6Danifests", "v%31"], ["blobs", "uploads", "u%2Dd"],
+                         ["%62lobs", "upload%73", ""], ["t%61gs", "l%69st"], ["referr%65rs", Self.digest], ["_c%61talog"]]
         for _ in 0..<60_000 {
             var path: [String]
             if Bool.random(using: &rng) {

@@ -23,6 +23,13 @@ package enum Digest {
         return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, pa.count) == 0 } }
     }
 
+    /// ``constantTimeEquals(_:_:)`` on bytes held elsewhere (no arrays made).
+    package static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.isEmpty { return true }
+        return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0
+    }
+
     /// `count` random bytes from OpenSSL's CSPRNG.
     package static func randomBytes(_ count: Int) throws(KeyError) -> [UInt8] {
         try OpenSSL.randomBytes(count)
