@@ -20,7 +20,8 @@
 #                    layer); plain only
 #     --profile      records the proxy with perf (linux-perf) into FILE, in an extra round before
 #                    the measured ones (recording slows it), and prints where its samples went
-#                    (scripts/profile-attribute.py: kernel and user time by part of the request path)
+#                    (scripts/profile-attribute.py: kernel and user time by part of the request path,
+#                    and samples a request); with --floor, the byte-level cost model too (FILE.bytes)
 #
 # Each row also prints the server's CPU time per request (user and system, all its processes
 # and threads, from /proc), which the machine's noise disturbs less than the rates, then that
@@ -197,13 +198,21 @@ ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 ratios=() gains=() floors=() hfloors=() bfloors=() cpus=() cpugains=()
 # The front nginx: its master and workers.
 nginx_pids="$(cat "$work/front/nginx.pid") $(pgrep -P "$(cat "$work/front/nginx.pid")" | tr '\n' ' ')"
-if [ -n "$profile" ]; then
-  # An extra round, not counted: perf slows what it records.
-  (sleep 1; exec perf record -q -F 1999 -g -p "$proxy_pid" -o "$profile" -- sleep $((seconds > 3 ? seconds - 2 : 1))) >"$work/perf.log" 2>&1 &
+# record FILE NAME PORT PID: an extra round, not counted (perf slows what it records), with PID
+# recorded into FILE for part of it; leaves the requests made while recording in $recorded.
+record() {
+  local file=$1 name=$2 port=$3 pid=$4 span=$((seconds > 3 ? seconds - 2 : 1)) perf_pid
+  (sleep 1; exec perf record -q -F 1999 -g -p "$pid" -o "$file" -- sleep "$span") >"$work/perf.log" 2>&1 &
   perf_pid=$!
-  row 0 "regtoken proxy, recorded (not counted)" "$proxy_port" "$proxy_pid"
+  row 0 "$name, recorded (not counted)" "$port" "$pid"
   wait "$perf_pid" || true
-  [ -s "$profile" ] || { echo "bench-proxy.sh: perf recorded nothing into $profile:" >&2; cat "$work/perf.log" >&2; exit 1; }
+  [ -s "$file" ] || { echo "bench-proxy.sh: perf recorded nothing into $file:" >&2; cat "$work/perf.log" >&2; exit 1; }
+  recorded=$((rate * span))
+}
+if [ -n "$profile" ]; then
+  record "$profile" "regtoken proxy" "$proxy_port" "$proxy_pid"; proxy_recorded=$recorded
+  # With the floors, the byte-level cost model too: the same parts, samples a request side by side.
+  if ((floor)); then record "$profile.bytes" "HTTP/1.1 on the bytes" "$bfloor_port" "$bfloor_pid"; bytes_recorded=$recorded; fi
 fi
 for r in $(seq "$rounds"); do
   row "$r" "nginx auth_basic, buffered log" "$nginx_port" $nginx_pids; n_rate=$rate n_cpu=$cpu
@@ -227,4 +236,10 @@ echo "CPU time a request, regtoken/nginx, per round: ${cpus[*]}; median $(median
 ((floor)) && echo "HTTP floor/nginx per round: ${hfloors[*]}; median $(median "${hfloors[@]}")"
 ((floor)) && echo "HTTP on the bytes/nginx per round: ${bfloors[*]}; median $(median "${bfloors[@]}")"
 grep -c '"access"\|access' "$work/proxy.log" >/dev/null || { echo "bench-proxy.sh: the proxy wrote no access log" >&2; exit 1; }
-if [ -n "$profile" ]; then python3 "$root/scripts/profile-attribute.py" "$profile"; fi
+if [ -n "$profile" ]; then
+  python3 "$root/scripts/profile-attribute.py" "$profile" "$proxy_recorded"
+  if ((floor)); then
+    echo "HTTP/1.1 on the bytes (cost model), recorded the same way:"
+    python3 "$root/scripts/profile-attribute.py" "$profile.bytes" "$bytes_recorded"
+  fi
+fi

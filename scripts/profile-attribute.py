@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a recording of `regtoken proxy` (perf record -g) spent its samples.
 
-    scripts/profile-attribute.py PERF_DATA
+    scripts/profile-attribute.py PERF_DATA [REQUESTS]
 
 Each sample goes to the innermost user-space frame of its stack that names a part of the
 request path (the first pattern below that matches, from the leaf up; kernel frames are not
@@ -9,6 +9,9 @@ matched), and is counted as kernel time when its leaf is in the kernel. System c
 own parts, by their libc wrappers: a write to a loopback socket includes the receiving side's
 TCP work and the wake-up of its reader. (Which write is which holds for the benchmark's GET: the
 request to the registry is one buffer, the response to the client a head and a body.)
+With REQUESTS, the number of requests served while recording, it also prints the samples a
+request, in user space and in the kernel: comparable between two servers recorded the same way
+(scripts/bench-proxy.sh --profile --floor records the proxy and the byte-level cost model).
 scripts/bench-proxy.sh --profile runs this after recording.
 """
 import collections
@@ -44,9 +47,10 @@ COMPILED = [(name, re.compile(pattern)) for name, pattern in PARTS]
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 64
+    requests = float(sys.argv[2]) if len(sys.argv) == 3 else 0.0
     script = subprocess.run(["perf", "script", "-i", sys.argv[1], "-F", "ip,sym"],
                             capture_output=True, text=True, check=True).stdout
     counts: collections.Counter[str] = collections.Counter()
@@ -92,6 +96,9 @@ def main() -> int:
     if user == total:
         print("profile-attribute.py: no kernel samples (kernel.perf_event_paranoid >= 2?): system calls' time is missing", file=sys.stderr)
     print(f"{'total':46s} {100.0:6.1f} {100 * (total - user) / total:7.1f} {100 * user / total:6.1f}")
+    if requests > 0:
+        print(f"samples a request: {total / requests:.4f} ({(total - user) / requests:.4f} in the kernel, "
+              f"{user / requests:.4f} in user space; {requests:.0f} requests while recording)")
     return 0
 
 
