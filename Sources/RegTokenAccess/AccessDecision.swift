@@ -177,20 +177,14 @@ public struct AccessPolicy: Sendable {
     /// the ``BodyFraming`` to forward it with; build its upstream headers with
     /// ``ForwardedHeaders/upstream(_:framing:scheme:clientAddress:)``.
     public func decide(head: RequestHead, client: IPAddress? = nil, verifier: TokenVerifier, now: Int64) -> AccessDecision {
-        decide(head: head, framing: head.framing(), client: client, verifier: verifier, now: now)
+        var credentials = CredentialsMemo()
+        return decide(head: head, framing: head.framing(), client: client, verifier: verifier, now: now, credentials: &credentials)
     }
 
     /// ``decide(head:client:verifier:now:)`` with the head's `framing()` already worked out (a
-    /// front proxy's HTTP codec needs it first, to know where the body ends). `framing` must be
-    /// what `head.framing()` returns: it is trusted, not checked again.
-    package func decide(head: RequestHead, framing checked: Result<BodyFraming, HeadViolation>, client: IPAddress?,
-                        verifier: TokenVerifier, now: Int64) -> AccessDecision {
-        var credentials = CredentialsMemo()
-        return decide(head: head, framing: checked, client: client, verifier: verifier, now: now, credentials: &credentials)
-    }
-
-    /// ``decide(head:framing:client:verifier:now:)`` with the connection's ``CredentialsMemo``:
-    /// an `Authorization` value the connection sent before is not decoded again.
+    /// front proxy's HTTP codec needs it first, to know where the body ends) and the connection's
+    /// ``CredentialsMemo`` (an `Authorization` value the connection sent before is not decoded
+    /// again). `framing` must be what `head.framing()` returns: it is trusted, not checked again.
     package func decide(head: RequestHead, framing checked: Result<BodyFraming, HeadViolation>, client: IPAddress?,
                         verifier: TokenVerifier, now: Int64, credentials memo: inout CredentialsMemo) -> AccessDecision {
         let framing: BodyFraming

@@ -73,12 +73,11 @@ public struct RegistryRequest: Sendable, Equatable {
         for i in 0...pathEnd where i == pathEnd || bytes[i] == UInt8(ascii: "/") {
             let raw = bytes.extracting(segmentStart..<i)
             var segment = Segment(range: segmentStart..<i, decoded: nil)
-            for k in raw.indices where raw[k] == UInt8(ascii: "%") {
-                guard let decoded = decodePath(raw) else {
+            if hasEscape(raw) {
+                guard let decoded = decodeEscapes(raw) else {
                     return .failure(.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
                 }
                 segment.decoded = decoded
-                break
             }
             switch seen {
             case 0: registryPath = segment.range.isEmpty  // a path starts with '/': the first segment is empty
@@ -223,11 +222,15 @@ public struct RegistryRequest: Sendable, Equatable {
         }
     }
 
-    /// Percent-decodes a path segment, refusing encoded '/', '.', '\' and NUL, and broken escapes.
-    static func decodePath(_ raw: Span<UInt8>) -> String? {
-        var escaped = false
-        for i in raw.indices where raw[i] == UInt8(ascii: "%") { escaped = true }
-        guard escaped else { return raw.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) } }
+    /// Whether a path segment holds a `%`.
+    static func hasEscape(_ raw: Span<UInt8>) -> Bool {
+        for i in raw.indices where raw[i] == UInt8(ascii: "%") { return true }
+        return false
+    }
+
+    /// Percent-decodes a path segment that holds an escape, refusing encoded '/', '.', '\', '%'
+    /// and NUL, other control bytes and bytes from 0x80, and broken escapes.
+    static func decodeEscapes(_ raw: Span<UInt8>) -> String? {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = 0

@@ -294,7 +294,6 @@ package final class ProxyHandler: ChannelDuplexHandler {
         path = pathEnd == target.count ? request.target : target.extracting(0..<pathEnd).withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
         let http10 = request.version.minor == 0
         let keepAlive = request.keepsAlive
-        let t0 = started
         // Behind trusted reverse proxies, the client their X-Forwarded-For names; else the peer.
         let client = config.trustedProxies.isEmpty
             ? peer : ClientAddress.resolve(peer: peer, forwardedFor: request.values("x-forwarded-for"), trusted: config.trustedProxies)
@@ -302,7 +301,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         // here only for the reason, which the answer names.
         let framing = head.framing.map { .success($0) } ?? request.framing()
         let decision = state.decide(request, framing: framing, client: client, now: WallClock.now(), credentials: &credentials)
-        metrics.verification.recordNanoseconds((NIODeadline.now() - t0).nanoseconds)
+        metrics.verification.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
         metrics.record(decision)
 
         switch decision {

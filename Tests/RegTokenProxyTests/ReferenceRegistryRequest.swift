@@ -25,7 +25,7 @@ enum ReferenceRegistryRequest {
         segments.reserveCapacity(8)
         var segmentStart = 0
         for i in 0...pathEnd where i == pathEnd || bytes[i] == UInt8(ascii: "/") {
-            guard let segment = RegistryRequest.decodePath(bytes.extracting(segmentStart..<i)) else {
+            guard let segment = decodePath(bytes.extracting(segmentStart..<i)) else {
                 return .failure(RequestError.ambiguous("path has a percent-encoded '/', '.', '\\\\' or NUL, or a broken escape"))
             }
             segments.append(segment)
@@ -133,4 +133,10 @@ enum ReferenceRegistryRequest {
         }
     }
 
+
+    /// A path segment percent-decoded, or nil where the parse refuses it (as the parse did).
+    static func decodePath(_ raw: Span<UInt8>) -> String? {
+        guard RegistryRequest.hasEscape(raw) else { return raw.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) } }
+        return RegistryRequest.decodeEscapes(raw)
+    }
 }
