@@ -154,6 +154,6 @@ package struct CredentialsMemo: Sendable {
 
     private static func sameBytes(_ a: String, _ b: String) -> Bool {
         var a = a, b = b
-        return a.withUTF8 { pa in b.withUTF8 { pb in Digest.constantTimeEquals(UnsafeRawBufferPointer(pa), UnsafeRawBufferPointer(pb)) } }
+        return a.withUTF8 { pa in b.withUTF8 { pb in HTTPBytes.sameBytes(UnsafeRawBufferPointer(pa), UnsafeRawBufferPointer(pb)) } }
     }
 }

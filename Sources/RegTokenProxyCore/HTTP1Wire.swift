@@ -43,12 +43,13 @@ enum HTTP1Wire {
     }
 
     /// Whether `string`'s UTF-8 is exactly the bytes of `range` (then ``string(_:_:)`` of the
-    /// range would be equal to it).
+    /// range would be equal to it). In a time that depends on the length only
+    /// (`HTTPBytes.sameBytes`): a value compared with the connection's previous head may be a
+    /// credential, and with `memcmp` the time would tell a client behind a shared connection (a
+    /// load balancer's) how much of its value the previous client's starts with.
     static func equals(_ string: String, _ range: Range<Int>, _ raw: UnsafeRawBufferPointer) -> Bool {
         guard string.utf8.count == range.count else { return false }
-        return string.utf8.span.withUnsafeBytes { bytes in
-            range.isEmpty || memcmp(bytes.baseAddress!, raw.baseAddress! + range.lowerBound, range.count) == 0
-        }
+        return string.utf8.span.withUnsafeBytes { bytes in HTTPBytes.sameBytes(bytes, UnsafeRawBufferPointer(rebasing: raw[range])) }
     }
 
     /// The bytes the field lines of `headers` take, the empty line after them included.

@@ -52,6 +52,37 @@ struct HTTP1RequestHeadTests {
                      fields: h.headers.map { "\($0.name): \(trimmed($0.value))" }, length: -1)
     }
 
+    /// The word-at-a-time comparison against `==` on arrays: equal bytes at every length around
+    /// the word size, and one differing bit at every place of a word and of the tail, at every
+    /// offset into the buffers (unaligned loads), and different lengths.
+    @Test("byte comparison in constant time: the same answer as ==, wherever the difference is")
+    func sameBytes() {
+        var rng = SplitMix(seed: 0x5A4E)
+        for offset in 0..<8 {
+            for length in 0...41 {
+                let a = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                let padding = (0..<offset).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                func same(_ x: [UInt8], _ y: [UInt8]) -> Bool {
+                    (padding + x).withUnsafeBytes { px in
+                        y.withUnsafeBytes { py in HTTPBytes.sameBytes(UnsafeRawBufferPointer(rebasing: px[offset...]), py) }
+                    }
+                }
+                #expect(same(a, a), "length \(length), offset \(offset)")
+                #expect(!same(a, a + [0]) && !same(a + [0], a), "length \(length), offset \(offset)")
+                for position in 0..<length {
+                    for bit in 0..<8 {
+                        var b = a
+                        b[position] ^= 1 << bit
+                        if same(a, b) || same(b, a) {
+                            Issue.record("length \(length), offset \(offset): a difference in bit \(bit) of byte \(position) not seen")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The word-at-a-time scan for the end of field text against the byte-by-byte rule
     /// (`HTTPBytes.isFieldText`): every byte value at every place of a word and of the tail, at
     /// every alignment, among random field text (bytes from 0x80, tabs and spaces included: a
