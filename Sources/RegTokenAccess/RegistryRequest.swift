@@ -65,8 +65,7 @@ public struct RegistryRequest: Sendable, Equatable {
         // Split on '/' before decoding is splitting after it: an encoded '/' is refused. The
         // segments after `/v2/` are kept; a path that does not start so is refused once every
         // segment has been decoded (an ambiguous path is refused as that first).
-        var segments: [Segment] = []
-        segments.reserveCapacity(8)
+        var segments = Segments()
         var segmentStart = 0
         var seen = 0
         var registryPath = true
@@ -88,14 +87,15 @@ public struct RegistryRequest: Sendable, Equatable {
             segmentStart = i + 1
         }
         guard registryPath && seen >= 2 else { return .failure(.notRegistryPath) }
-        if segments.isEmpty || segments.count == 1 && segments[0].range.isEmpty {
+        if segments.count == 0 || segments.count == 1 && segments[0].range.isEmpty {
             return .success(RegistryRequest(endpoint: .base, repository: nil, mountFrom: nil))
         }
         // Trailing slash only on uploads/ (POST /v2/<name>/blobs/uploads/); empty segments elsewhere are '//'.
         let trailingSlash = segments[segments.count - 1].range.isEmpty
         if trailingSlash { segments.removeLast() }
-        for segment in segments {
+        for i in 0..<segments.count {
             // (An escape never decodes to '.': only a segment without one can be '.' or '..'.)
+            let segment = segments[i]
             if segment.range.isEmpty { return .failure(.ambiguous("path has '//'")) }
             if segment.equals(".", in: bytes) || segment.equals("..", in: bytes) { return .failure(.ambiguous("path has a '.' or '..' segment")) }
         }
@@ -120,19 +120,22 @@ public struct RegistryRequest: Sendable, Equatable {
         func text(_ index: Int) -> String { segmentsRead[index].text(in: target) }
         func name(_ count: Int) -> Result<String, RequestError> {
             guard count >= 1 else { return .failure(.notRegistryPath) }
-            let parts = segmentsRead[0..<count]
-            guard parts.allSatisfy({ $0.isNameComponent(in: bytes) }) else {
-                return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
+            var escaped = false
+            for i in 0..<count {
+                guard segmentsRead[i].isNameComponent(in: bytes) else {
+                    return .failure(.invalidName("invalid repository name: use lowercase letters, digits and separators"))
+                }
+                if segmentsRead[i].decoded != nil { escaped = true }
             }
             let joined: String
-            if parts.allSatisfy({ $0.decoded == nil }) {
+            if !escaped {
                 // The parts and the single '/' between them, as the target spells them.
-                joined = Segment(range: parts[0].range.lowerBound..<parts[count - 1].range.upperBound, decoded: nil).text(in: target)
+                joined = Segment(range: segmentsRead[0].range.lowerBound..<segmentsRead[count - 1].range.upperBound, decoded: nil).text(in: target)
             } else {
-                var appended = parts[0].text(in: target)
-                for part in parts.dropFirst() {
+                var appended = segmentsRead[0].text(in: target)
+                for i in 1..<count {
                     appended += "/"
-                    appended += part.text(in: target)
+                    appended += segmentsRead[i].text(in: target)
                 }
                 joined = appended
             }
@@ -177,6 +180,29 @@ public struct RegistryRequest: Sendable, Equatable {
             return make(.referrers(digest: digest), nameCount: n - 2)
         }
         return .failure(.notRegistryPath)
+    }
+
+    /// The segments of a path after `/v2/`, in order: the first 16 held in place (a repository
+    /// name and an endpoint take a handful: no allocation a request), more in an array.
+    private struct Segments {
+        static let inPlace = 16
+        private var first = InlineArray<16, Segment>(repeating: Segment(range: 0..<0, decoded: nil))
+        private var more: [Segment] = []
+        private(set) var count = 0
+
+        subscript(index: Int) -> Segment {
+            index < Self.inPlace ? first[index] : more[index - Self.inPlace]
+        }
+
+        mutating func append(_ segment: Segment) {
+            if count < Self.inPlace { first[count] = segment } else { more.append(segment) }
+            count += 1
+        }
+
+        mutating func removeLast() {
+            count -= 1
+            if count >= Self.inPlace { more.removeLast() } else { first[count] = Segment(range: 0..<0, decoded: nil) }
+        }
     }
 
     /// A path segment: its bytes in the target, and its text when it held an escape.

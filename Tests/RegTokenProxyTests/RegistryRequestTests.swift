@@ -44,6 +44,7 @@ struct RegistryRequestTests {
                        "/v2/" + String(repeating: "a/", count: 130) + "manifests/v1", "/" + String(repeating: "x", count: 8200)]
         let names = ["acme", "acme-ci", "%61cme", "app", "team", "a__b", "x", "Acme", "a.", "%2E", "%6d",
                      String(repeating: "b", count: 120), String(repeating: "%62", count: 60)]
+        let shortNames = ["acme", "app", "x", "a__b", "%61cme", "team", "Acme"]
         let endpoints = [["manifests", "v1"], ["manifests", Self.digest], ["manifests", "-v1"], ["blobs", Self.digest], ["blobs", "x"],
                          ["blobs", "uploads", ""], ["blobs", "uploads"], ["blobs", "uploads", "3f1c-aa_b="], ["tags", "list"],
                          ["referrers", Self.digest], ["_catalog"], ["%6Danifests", "v%31"], ["blobs", "uploads", "u%2Dd"],
@@ -52,12 +53,15 @@ struct RegistryRequestTests {
             var path: [String]
             if Bool.random(using: &rng) {
                 // A target of the API's shape, one piece of it sometimes replaced.
-                path = ["", "v2"] + (0..<Int.random(in: 0...3, using: &rng)).map { _ in names.randomElement(using: &rng)! }
+                // (Sometimes a name of many parts: past the 16 segments the parse holds in place.)
+                let long = Int.random(in: 0..<8, using: &rng) == 0
+                let parts = long ? Int.random(in: 12...22, using: &rng) : Int.random(in: 0...3, using: &rng)
+                path = ["", "v2"] + (0..<parts).map { _ in (long ? shortNames : names).randomElement(using: &rng)! }
                     + endpoints.randomElement(using: &rng)!
                 if Int.random(in: 0..<4, using: &rng) == 0 { path[Int.random(in: path.indices, using: &rng)] = Self.segments.randomElement(using: &rng)! }
             } else {
                 path = [Bool.random(using: &rng) ? "/v2" : ["", "/", "//v2", "/V2", "/v2/"].randomElement(using: &rng)!]
-                for _ in 0..<Int.random(in: 0...7, using: &rng) { path.append(Self.segments.randomElement(using: &rng)!) }
+                for _ in 0..<Int.random(in: 0...(Bool.random(using: &rng) ? 7 : 20), using: &rng) { path.append(Self.segments.randomElement(using: &rng)!) }
                 if Int.random(in: 0..<6, using: &rng) == 0 { path.append("") }
             }
             var target = path.joined(separator: "/")
@@ -70,12 +74,14 @@ struct RegistryRequestTests {
             let reference = ReferenceRegistryRequest.parse(target: target)
             #expect(Self.same(ours, reference), "\(target): \(ours) against \(reference)")
             switch ours {
-            case .success(let r): outcomes["\(r.endpoint)".prefix { $0 != "(" }.description, default: 0] += 1
+            case .success(let r):
+                outcomes["\(r.endpoint)".prefix { $0 != "(" }.description, default: 0] += 1
+                if target.split(separator: "/", omittingEmptySubsequences: false).count > 19 { outcomes["long", default: 0] += 1 }
             case .failure(let e): outcomes[e.code.description, default: 0] += 1
             }
         }
         // Every endpoint and every refusal was reached, in numbers.
-        for outcome in ["base", "catalog", "tags", "manifest", "blob", "uploadStart", "upload", "referrers", "ambiguous", "invalid_name", "not_registry_path"] {
+        for outcome in ["base", "catalog", "tags", "manifest", "blob", "uploadStart", "upload", "referrers", "ambiguous", "invalid_name", "not_registry_path", "long"] {
             #expect(outcomes[outcome, default: 0] >= 20, "\(outcome): \(outcomes)")
         }
     }
