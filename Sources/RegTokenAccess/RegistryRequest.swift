@@ -110,13 +110,13 @@ public struct RegistryRequest: Sendable, Equatable {
             }
         }
 
-        let n = segments.count
-        func equals(_ index: Int, _ text: StaticString) -> Bool { segments[index].equals(text, in: bytes) }
+        // (A constant from here on, moved rather than copied: the functions below do not box it.)
+        let segmentsRead = consume segments
+        let n = segmentsRead.count
+        func equals(_ index: Int, _ text: StaticString) -> Bool { segmentsRead[index].equals(text, in: bytes) }
         if n == 1 && equals(0, "_catalog") && !trailingSlash {
             return .success(RegistryRequest(endpoint: .catalog, repository: nil, mountFrom: nil))
         }
-        // (A constant from here on: the functions below do not box it.)
-        let segmentsRead = segments
         func text(_ index: Int) -> String { segmentsRead[index].text(in: target) }
         func name(_ count: Int) -> Result<String, RequestError> {
             guard count >= 1 else { return .failure(.notRegistryPath) }
@@ -183,25 +183,40 @@ public struct RegistryRequest: Sendable, Equatable {
     }
 
     /// The segments of a path after `/v2/`, in order: the first 16 held in place (a repository
-    /// name and an endpoint take a handful: no allocation a request), more in an array.
+    /// name and an endpoint take a handful: no allocation a request), more in an array. Held as
+    /// ranges (plain values: made, copied and let go of without a reference count); the text of
+    /// a segment that had an escape is kept apart.
     private struct Segments {
         static let inPlace = 16
-        private var first = InlineArray<16, Segment>(repeating: Segment(range: 0..<0, decoded: nil))
-        private var more: [Segment] = []
+        private struct Held {
+            var range: Range<Int>
+            /// Where the segment's decoded text is in ``decoded``; -1 for a segment without escape.
+            var decodedAt: Int
+        }
+        private var first = InlineArray<16, Held>(repeating: Held(range: 0..<0, decodedAt: -1))
+        private var more: [Held] = []
+        private var decoded: [String] = []
         private(set) var count = 0
 
         subscript(index: Int) -> Segment {
-            index < Self.inPlace ? first[index] : more[index - Self.inPlace]
+            let held = index < Self.inPlace ? first[index] : more[index - Self.inPlace]
+            return Segment(range: held.range, decoded: held.decodedAt < 0 ? nil : decoded[held.decodedAt])
         }
 
         mutating func append(_ segment: Segment) {
-            if count < Self.inPlace { first[count] = segment } else { more.append(segment) }
+            var held = Held(range: segment.range, decodedAt: -1)
+            if let text = segment.decoded {
+                held.decodedAt = decoded.count
+                decoded.append(text)
+            }
+            if count < Self.inPlace { first[count] = held } else { more.append(held) }
             count += 1
         }
 
+        /// (Its decoded text, if it had one, stays in ``decoded``, where no segment points to it.)
         mutating func removeLast() {
             count -= 1
-            if count >= Self.inPlace { more.removeLast() } else { first[count] = Segment(range: 0..<0, decoded: nil) }
+            if count >= Self.inPlace { more.removeLast() }
         }
     }
 
