@@ -39,6 +39,7 @@ let package = Package(
             dependencies: [
                 .product(name: "RegTokenProxyCore", package: regtoken),
                 .product(name: "RegTokenAccess", package: regtoken),
+                .product(name: "RegToken", package: regtoken),
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -59,6 +59,8 @@ import NIOHTTP1
 ///   `Connection: close`).
 /// - A response nobody asked for, or anything else, is an error: the connection is closed (the
 ///   proxy answers 502 when no response has started).
+///
+/// Stored properties `@exclusivity(unchecked)`, for the reason and on the terms ``ProxyHandler`` gives.
 @_spi(Benchmarks) public final class HTTP1ClientCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = RegistryResponsePart
@@ -74,22 +76,22 @@ import NIOHTTP1
         case stopped
     }
 
-    private var reading = Reading.head
-    private var reader: HTTP1ResponseHeadReader
-    private var partialHead: ByteBuffer?
+    @exclusivity(unchecked) private var reading = Reading.head
+    @exclusivity(unchecked) private var reader: HTTP1ResponseHeadReader
+    @exclusivity(unchecked) private var partialHead: ByteBuffer?
     private let limit: Int
     /// For each request written whose response has not been read: whether it was a `HEAD`.
-    private var awaiting = CircularBuffer<Bool>(initialCapacity: 4)
+    @exclusivity(unchecked) private var awaiting = CircularBuffer<Bool>(initialCapacity: 4)
     /// The response being read does not keep the connection open (HTTP/1.0 without keep-alive,
     /// or `Connection: close`): nothing after it is read.
-    private var lastResponse = false
-    private var requestChunked = false
+    @exclusivity(unchecked) private var lastResponse = false
+    @exclusivity(unchecked) private var requestChunked = false
     /// A request head was not written: its body and end are not either, and nothing more is.
-    private var requestRefused = false
+    @exclusivity(unchecked) private var requestRefused = false
     /// Reads that arrived while one was being handled (a handler reading again from within):
     /// handled after it, in order.
-    private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
-    private var handling = false
+    @exclusivity(unchecked) private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    @exclusivity(unchecked) private var handling = false
 
     /// - Parameter maxHeadBytes: the largest response head taken, and the most bytes of chunk
     ///   extensions and trailers.

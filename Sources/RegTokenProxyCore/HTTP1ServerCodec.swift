@@ -67,6 +67,8 @@ import NIOHTTP1
 ///   (no CR, LF or other control byte): a head that breaks this is not written, and the
 ///   connection is closed. A ``ForwardedResponseHead`` is written as it is: its reason phrase and
 ///   fields were checked by the same rules when the registry's head was read.
+///
+/// Stored properties `@exclusivity(unchecked)`, for the reason and on the terms ``ProxyHandler`` gives.
 @_spi(Benchmarks) public final class HTTP1ServerCodec: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ProxyRequestPart
@@ -82,29 +84,29 @@ import NIOHTTP1
         case stopped
     }
 
-    private var reading = Reading.head
-    private var reader: HTTP1RequestHeadReader
+    @exclusivity(unchecked) private var reading = Reading.head
+    @exclusivity(unchecked) private var reader: HTTP1RequestHeadReader
     /// The connection's previous request head, whose strings the next may use again (heads of
     /// at most ``keptHeadBytes``).
-    private var previous: RequestHead?
+    @exclusivity(unchecked) private var previous: RequestHead?
     static let keptHeadBytes = 4096
     /// Heads read on this connection so far.
-    private var headsRead = 0
+    @exclusivity(unchecked) private var headsRead = 0
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
-    private var partialHead: ByteBuffer?
+    @exclusivity(unchecked) private var partialHead: ByteBuffer?
     /// The most extension and trailer bytes a chunked body may have.
     private let chunkOverheadLimit: Int
 
     /// For each request whose final response is not written yet: whether it was a `HEAD`.
-    private var awaitingHead = CircularBuffer<Bool>(initialCapacity: 4)
-    private var responseChunked = false
-    private var responseBodySuppressed = false
-    private var responseRefused = false
+    @exclusivity(unchecked) private var awaitingHead = CircularBuffer<Bool>(initialCapacity: 4)
+    @exclusivity(unchecked) private var responseChunked = false
+    @exclusivity(unchecked) private var responseBodySuppressed = false
+    @exclusivity(unchecked) private var responseRefused = false
     /// Reads that arrived while one was being handled (a handler reading again from within):
     /// handled after it, in order.
-    private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
-    private var handling = false
+    @exclusivity(unchecked) private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    @exclusivity(unchecked) private var handling = false
 
     /// - Parameter maxHeadBytes: the largest request head taken (431 beyond), also the most
     ///   bytes of chunk extensions and trailers a body may have (400 beyond).

@@ -87,6 +87,8 @@ struct ProxyConnectionStateMachine {
 
         init() {}
 
+        // (Inlined: the literal's elements go in place, with no array made for them.)
+        @inline(__always)
         init(arrayLiteral elements: Action...) {
             for element in elements { append(element) }
         }

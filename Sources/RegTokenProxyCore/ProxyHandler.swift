@@ -19,6 +19,15 @@ import Glibc
 ///
 /// What happens when is ``ProxyConnectionStateMachine``'s: every callback here turns into one of
 /// its events, and this class performs the actions it returns (writes, reads, timers, logging).
+///
+/// Its stored properties, and those of ``UpstreamHandler`` and the two codecs, are
+/// `@exclusivity(unchecked)`: Swift's run-time check that no two accesses to a class's property
+/// overlap took 6 % of a proxied exchange's time in these classes (BENCHMARKS.md, "Tenth
+/// round"), and here no access can overlap another: each runs on the channel's event loop, and
+/// none is held across a call that could reach the same property (the state machine's mutating
+/// methods, the credentials memo's `inout` through the decision and the codecs' readers are
+/// pure: no callback, no I/O). Keep it so: never pass one of these properties `inout`, or mutate
+/// it in place, around a call that can come back into the handler.
 package final class ProxyHandler: ChannelDuplexHandler {
     package typealias InboundIn = ByteBuffer
     package typealias OutboundIn = ByteBuffer
@@ -29,67 +38,67 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private let metrics: ProxyMetrics
     private let logger: Logger
     private let connector: UpstreamConnector
-    private var context: ChannelHandlerContext?
-    private var machine = ProxyConnectionStateMachine()
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var machine = ProxyConnectionStateMachine()
     private let codec: HTTP1ServerCodec
 
-    private var upstream: (any Channel)?
-    private var upstreamHandler: UpstreamHandler?
+    @exclusivity(unchecked) private var upstream: (any Channel)?
+    @exclusivity(unchecked) private var upstreamHandler: UpstreamHandler?
     /// Parts of pipelined requests that arrived before the exchange in progress ended; handled
     /// in order once it has. While any wait, nothing more is read from the client, so they are
     /// bounded by what one read brought. When none wait (clients that do not pipeline), reads are
     /// never withheld, so the socket's read interest is never switched off and on per request.
-    private var queued = CircularBuffer<ProxyRequestPart>()
+    @exclusivity(unchecked) private var queued = CircularBuffer<ProxyRequestPart>()
     /// A read from the client was asked for while parts were queued.
-    private var readHeldForQueue = false
-    private var draining = false
+    @exclusivity(unchecked) private var readHeldForQueue = false
+    @exclusivity(unchecked) private var draining = false
     /// Within a read batch from the client (its end flushes what went to the registry).
-    private var readingClient = false
+    @exclusivity(unchecked) private var readingClient = false
     /// Within a read batch from the registry (its end flushes what went to the client).
-    private var readingUpstream = false
+    @exclusivity(unchecked) private var readingUpstream = false
     /// Something was written to the client within the registry's read batch: its end moves
     /// ``lastActivity`` (one clock read per batch, not per part written).
-    private var wroteInBatch = false
+    @exclusivity(unchecked) private var wroteInBatch = false
     /// The request bytes stopped being HTTP/1.1 behind the exchange in progress: the answer
     /// (400, 431 or 505) and a close once it has ended.
-    private var malformedQueued: HTTP1HeadError?
+    @exclusivity(unchecked) private var malformedQueued: HTTP1HeadError?
     /// Request parts waiting for the registry connection.
-    private var pending: [RegistryRequestPart] = []
+    @exclusivity(unchecked) private var pending: [RegistryRequestPart] = []
     // The connection's deadlines, kept as values and watched by one scheduled task
     // (``deadlinesDue()``): a request sets and clears them without touching the event loop's
     // timer heap; the task, when it fires, acts on what is due and schedules itself for the next.
     /// No request head by then: the connection closes (set while waiting for a head).
-    private var headerDeadline: NIODeadline?
+    @exclusivity(unchecked) private var headerDeadline: NIODeadline?
     /// No response head from the registry by then: 504 (set once the request is sent).
-    private var responseDeadline: NIODeadline?
+    @exclusivity(unchecked) private var responseDeadline: NIODeadline?
     /// The last read from or write to the client: `idleTimeout` without either closes the connection.
-    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
-    private var watch: Scheduled<Void>?
-    private var watchAt = NIODeadline.distantFuture
+    @exclusivity(unchecked) private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    @exclusivity(unchecked) private var watch: Scheduled<Void>?
+    @exclusivity(unchecked) private var watchAt = NIODeadline.distantFuture
 
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
-    private var forwardedHead: ForwardedRequestHead?
+    @exclusivity(unchecked) private var forwardedHead: ForwardedRequestHead?
     /// The field lines of the last head forwarded (all after its request line), with its number
     /// and method: the next head, if its fields repeat that one's and its method is the same, is
     /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:allocator:)``).
-    private var lastForwarded: (number: Int, method: String, fieldLines: ByteBuffer)?
-    private var partToForward: RegistryRequestPart?
-    private var partToWrite: ProxyResponsePart?
-    private var refusal: (code: String, message: String, reason: String)?
-    private var requestVersion = HTTPVersion.http1_1
-    private var started = NIODeadline.now()
-    private var method = ""
-    private var path = ""
-    private var tokenID: UUIDBytes?
+    @exclusivity(unchecked) private var lastForwarded: (number: Int, method: String, fieldLines: ByteBuffer)?
+    @exclusivity(unchecked) private var partToForward: RegistryRequestPart?
+    @exclusivity(unchecked) private var partToWrite: ProxyResponsePart?
+    @exclusivity(unchecked) private var refusal: (code: String, message: String, reason: String)?
+    @exclusivity(unchecked) private var requestVersion = HTTPVersion.http1_1
+    @exclusivity(unchecked) private var started = NIODeadline.now()
+    @exclusivity(unchecked) private var method = ""
+    @exclusivity(unchecked) private var path = ""
+    @exclusivity(unchecked) private var tokenID: UUIDBytes?
     /// The account of the token that was allowed, for the access log.
-    private var account: String?
+    @exclusivity(unchecked) private var account: String?
     /// The client's address, for the access log (read once per connection).
-    private var clientAddress: String?
+    @exclusivity(unchecked) private var clientAddress: String?
     /// The connection's peer as an address, for tokens limited to addresses (read once per connection).
-    private var peer: IPAddress?
-    private var status = 0
+    @exclusivity(unchecked) private var peer: IPAddress?
+    @exclusivity(unchecked) private var status = 0
     /// The last `Authorization` value decoded on this connection, and its token.
-    private var credentials = CredentialsMemo()
+    @exclusivity(unchecked) private var credentials = CredentialsMemo()
 
     /// Sets up a client connection's pipeline: the proxy's handler, which runs the HTTP/1.1
     /// codec. (TLS, when there is any, comes before.)

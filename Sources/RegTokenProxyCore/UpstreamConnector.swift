@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Logging
 
 /// How a ``ProxyHandler`` opens its connection to the registry: a channel on the handler's own
 /// event loop whose pipeline ends in an ``UpstreamHandler``. The proxy uses TCP; tests and the
@@ -33,5 +34,30 @@ package struct UpstreamConnector {
     /// client codec on the bytes.
     package static func configureUpstreamPipeline(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
         try pipeline.addHandler(UpstreamHandler())
+    }
+}
+
+/// The proxy's pipelines on channels the caller provides, for the benchmarks
+/// (`Benchmarks/RequestHead`, "exchange": whole proxied exchanges over `EmbeddedChannel`s, where
+/// nothing but the proxy's own code and SwiftNIO's pipeline runs). Not API.
+@_spi(Benchmarks) public enum ProxyPipelines {
+    /// Adds the proxy's handler to a client connection's pipeline, as `regtoken proxy` does, with
+    /// its registry connections made by `connect` (each set up with
+    /// ``configureUpstream(_:)``), and its access log written to `accessLogDescriptor` (buffered,
+    /// off the event loop, as by default; the writer runs until the process ends).
+    public static func configureClient(_ pipeline: ChannelPipeline.SynchronousOperations, state: ProxyState, config: ProxyConfiguration,
+                                       accessLogDescriptor: Int32,
+                                       connect: @escaping (any EventLoop) -> EventLoopFuture<any Channel>) throws {
+        var config = config
+        let log = AccessLog(descriptor: accessLogDescriptor, label: "regtoken.proxy")
+        log.start()
+        config.accessLog = log
+        try ProxyHandler.configureClientPipeline(pipeline, state: state, config: config, metrics: ProxyMetrics(),
+                                                 logger: Logger(label: "regtoken.proxy"), connector: UpstreamConnector(connect: connect))
+    }
+
+    /// Sets up a registry connection's pipeline (for the `connect` of ``configureClient(_:state:config:accessLogDescriptor:connect:)``).
+    public static func configureUpstream(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
+        try UpstreamConnector.configureUpstreamPipeline(pipeline)
     }
 }

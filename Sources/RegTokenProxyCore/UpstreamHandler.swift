@@ -5,14 +5,16 @@ import NIOHTTP1
 /// ``HTTP1ClientCodec`` (run here, not as a handler of its own: no pipeline hop per part) and
 /// hands their parts to its ``ProxyHandler`` (on the same event loop), writes the requests the
 /// proxy sends (``send(_:)``), and stops reading while the client cannot take more.
+///
+/// Stored properties `@exclusivity(unchecked)`, for the reason and on the terms ``ProxyHandler`` gives.
 final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Set once connected; cleared when the proxy lets go of this connection.
-    var owner: ProxyHandler?
-    private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) var owner: ProxyHandler?
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
     private let codec = HTTP1ClientCodec()
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }

@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import RegToken
 import RegTokenAccess
 @_spi(Benchmarks) import RegTokenProxyCore
 
@@ -83,6 +84,15 @@ let benchmarks: @Sendable () -> Void = {
         try await responses(channel, benchmark, request: [RegistryRequestPart.head(get), .end], as: RegistryResponsePart.self)
     }
 
+    // A whole exchange on the proxy's own code: a docker client's manifest GET with an HS256
+    // token, decided on, forwarded, the registry's answer read and written back, the access line
+    // queued (its writer formats it on a thread of its own, to /dev/null), over EmbeddedChannels
+    // (no sockets: the proxy's handler and codecs and SwiftNIO's pipeline, nothing else).
+    Benchmark("exchange: an allowed GET through the proxy's handler and codecs and its answer, access log on (regtoken)", configuration: config()) { benchmark in
+        let exchange = try ProxyExchange()
+        for _ in benchmark.scaledIterations { try exchange.run() }
+    }
+
     Benchmark("request head: byte-level reader, field ranges (regtoken)", configuration: config()) { benchmark in
         var reader = HTTP1RequestHeadReader(limit: 16384)
         for _ in benchmark.scaledIterations {
@@ -121,5 +131,63 @@ func responses<Request, Part>(_ channel: EmbeddedChannel, _ benchmark: Benchmark
         blackHole(try channel.readInbound(as: Part.self))
         blackHole(try channel.readInbound(as: Part.self))
         blackHole(try channel.readInbound(as: Part.self))
+    }
+}
+
+/// A client connection through the proxy's handler, its registry connection an EmbeddedChannel:
+/// ``run()`` sends the GET of `request` with a valid HS256 token, answers it with `response`, and
+/// reads what the proxy wrote to both sides.
+final class ProxyExchange {
+    let loop = EmbeddedEventLoop()
+    let client: EmbeddedChannel
+    var upstream: EmbeddedChannel?
+    let get: ByteBuffer
+    let answer: ByteBuffer
+
+    init() throws {
+        let key = try SigningKey.generate(.hs256, id: "bench")
+        let verifier = TokenVerifier(keys: try KeyRing(keys: [key]))
+        let now = Int64(Date().timeIntervalSince1970)
+        try verifier.install(RevocationList(version: 1, issuedAt: now, entries: []))
+        let state = ProxyState(verifier: verifier, region: "eu-west-1", now: now)
+        let token = try TokenIssuer(key: key).issue(TokenClaims(id: .random(), account: "acme", region: "eu-west-1", scope: .pull,
+                                                                 issuedAt: now, expiresAt: now + 86_400))
+        let head = String(decoding: request, as: UTF8.self)
+        let basic = "Basic " + Data("token:\(token)".utf8).base64EncodedString()
+        let withToken = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("Authorization: ") ? "Authorization: \(basic)" : String($0) }.joined(separator: "\r\n")
+        client = EmbeddedChannel(loop: loop)
+        get = client.allocator.buffer(string: withToken)
+        answer = client.allocator.buffer(bytes: response)
+        let config = ProxyConfiguration(listenHost: "127.0.0.1", listenPort: 0, upstreamHost: "127.0.0.1", upstreamPort: 5000, region: "eu-west-1")
+        let devNull = open("/dev/null", O_WRONLY)
+        try ProxyPipelines.configureClient(client.pipeline.syncOperations, state: state, config: config, accessLogDescriptor: devNull) { [loop] _ in
+            let channel = EmbeddedChannel(loop: loop)
+            self.upstream = channel
+            do {
+                try ProxyPipelines.configureUpstream(channel.pipeline.syncOperations)
+                return channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 5000)).map { channel }
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+        }
+        _ = client.connect(to: try SocketAddress(ipAddress: "10.1.2.3", port: 40000))
+        loop.run()
+        try run()  // connects upstream
+        // The exchange went through: the registry got the GET, and the client its answer.
+        precondition(upstream != nil, "the proxy did not forward the request")
+    }
+
+    func run() throws {
+        try client.writeInbound(get)
+        loop.run()
+        guard let upstream else { return }
+        var forwarded = 0
+        while let part = try upstream.readOutbound(as: IOData.self) { forwarded += part.readableBytes }
+        try upstream.writeInbound(answer)
+        loop.run()
+        var answered = 0
+        while let part = try client.readOutbound(as: IOData.self) { answered += part.readableBytes }
+        precondition(forwarded > 0 && answered > manifest.count, "the exchange did not go through: \(forwarded) bytes forwarded, \(answered) answered")
     }
 }
