@@ -182,18 +182,18 @@ public struct RegistryRequest: Sendable, Equatable {
         return .failure(.notRegistryPath)
     }
 
-    /// The segments of a path after `/v2/`, in order: the first 16 held in place (a repository
+    /// The segments of a path after `/v2/`, in order: the first 8 held in place (a repository
     /// name and an endpoint take a handful: no allocation a request), more in an array. Held as
     /// ranges (plain values: made, copied and let go of without a reference count); the text of
     /// a segment that had an escape is kept apart.
     private struct Segments {
-        static let inPlace = 16
+        static let inPlace = 8
         private struct Held {
             var range: Range<Int>
             /// Where the segment's decoded text is in ``decoded``; -1 for a segment without escape.
             var decodedAt: Int
         }
-        private var first = InlineArray<16, Held>(repeating: Held(range: 0..<0, decodedAt: -1))
+        private var first = InlineArray<8, Held>(repeating: Held(range: 0..<0, decodedAt: -1))
         private var more: [Held] = []
         private var decoded: [String] = []
         private(set) var count = 0

@@ -92,6 +92,10 @@ import NIOHTTP1
     static let keptHeadBytes = 4096
     /// Heads read on this connection so far.
     @exclusivity(unchecked) private var headsRead = 0
+    /// The previous head's method, version and framing: a head with its fields (the same bytes,
+    /// in the same order), method and version has its framing, which the forwarding rules work
+    /// out from those alone.
+    @exclusivity(unchecked) private var lastFraming: (method: String, minor: Int, framing: Result<BodyFraming, HeadViolation>)?
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
     @exclusivity(unchecked) private var partialHead: ByteBuffer?
@@ -184,8 +188,15 @@ import NIOHTTP1
     }
 
     private func headRead(_ request: RequestHead, fieldsRepeated: Bool, _ emit: (ProxyRequestPart) -> Void) {
+        let checked: Result<BodyFraming, HeadViolation>
+        if fieldsRepeated, let last = lastFraming, last.minor == request.version.minor, last.method == request.method {
+            checked = last.framing
+        } else {
+            checked = request.framing()
+        }
+        lastFraming = (request.method, request.version.minor, checked)
         let framing: BodyFraming?
-        switch request.framing() {
+        switch checked {
         case .success(let f):
             framing = f
             switch f {

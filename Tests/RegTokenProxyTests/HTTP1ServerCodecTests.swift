@@ -192,6 +192,24 @@ struct HTTP1ServerCodecTests {
         #expect(out.parts.filter { $0 == .end }.count == 5, "\(out.parts)")
     }
 
+    @Test("a head with the previous head's fields but another method or version gets the framing the rules give it, not the previous one's")
+    func framingOfRepeatedFields() {
+        // A body is allowed on PUT, not on GET; Transfer-Encoding on HTTP/1.1, not on HTTP/1.0.
+        for (first, second, body) in [("PUT", "GET", "Content-Length: 5"), ("PATCH", "DELETE", "Content-Length: 5"),
+                                      ("PUT HTTP/1.1", "PUT HTTP/1.0", "Transfer-Encoding: chunked")] {
+            func head(_ spec: String) -> String {
+                let parts = spec.split(separator: " ")
+                return "\(parts[0]) /v2/a/b/blobs/uploads/u \(parts.count > 1 ? String(parts[1]) : "HTTP/1.1")\r\nHost: r\r\n\(body)\r\n\r\n"
+            }
+            let payload = body.hasPrefix("Content-Length") ? "hello" : "5\r\nhello\r\n0\r\n\r\n"
+            let out = Self.ours(Array((head(first) + payload + head(first) + payload + head(second) + payload).utf8))
+            let expected: BodyFraming = body.hasPrefix("Content-Length") ? .length(5) : .chunked
+            // The first head twice (the second with its fields repeated: the same framing), then
+            // the other method or version: refused, and nothing after it is read.
+            #expect(out.framings == [expected, expected, nil], "\(first) then \(second): \(out.framings)")
+        }
+    }
+
     /// What the codec writes for these response parts, after a request with `method`.
     static func written(method: String = "GET", version: String = "1.1", _ parts: [HTTPServerResponsePart]) throws -> (String, active: Bool) {
         try written(method: method, version: version, proxy: parts.map {

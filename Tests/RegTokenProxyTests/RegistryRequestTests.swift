@@ -53,7 +53,7 @@ struct RegistryRequestTests {
             var path: [String]
             if Bool.random(using: &rng) {
                 // A target of the API's shape, one piece of it sometimes replaced.
-                // (Sometimes a name of many parts: past the 16 segments the parse holds in place.)
+                // (Sometimes a name of many parts: past the 8 segments the parse holds in place.)
                 let long = Int.random(in: 0..<8, using: &rng) == 0
                 let parts = long ? Int.random(in: 12...22, using: &rng) : Int.random(in: 0...3, using: &rng)
                 path = ["", "v2"] + (0..<parts).map { _ in (long ? shortNames : names).randomElement(using: &rng)! }
