@@ -33,6 +33,9 @@
     /// 1 for HTTP/1.1, 0 for HTTP/1.0.
     public var minorVersion: Int
     public var fields: [Field]
+    /// Where its field lines start (the byte after the request line's CRLF): they run to
+    /// ``length``, the empty line that ends the head included.
+    public var fieldsStart: Int
     /// The bytes the head took, empty lines before it and the empty line that ends it included:
     /// where the body, or the next request, starts.
     public var length: Int
@@ -84,11 +87,41 @@
     /// (a caller that did not pass the same bytes again) end in an error, never a read past the
     /// head.
     private static func parse(_ bytes: UnsafeRawBufferPointer, end: Int, fields: inout [HTTP1RequestHead.Field]) throws(HTTP1HeadError) -> HTTP1RequestHead {
-        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: message) }
         let head = UnsafeRawBufferPointer(rebasing: bytes[..<end])
-        func b(_ i: Int) -> UInt8 { i < head.count ? head[i] : 0 }
         var i = 0
-        while b(i) == 0x0D { i += 2 }  // empty lines before the request line
+        while i < head.count && head[i] == 0x0D { i += 2 }  // empty lines before the request line
+        let line = try requestLine(head, from: i)
+        try HTTP1HeadScanner.fields(head, from: line.end, into: &fields)
+        return HTTP1RequestHead(method: line.method, target: line.target, minorVersion: line.minor, fields: fields, fieldsStart: line.end, length: end)
+    }
+
+    /// Reads a head whose field lines are exactly `fieldLines` (those of the connection's
+    /// previous head, the empty line that ends them included), without looking for its end or
+    /// reading its fields again: a client on a keep-alive connection sends the same fields,
+    /// byte for byte, with every request. The request line is read by the rules of
+    /// ``read(_:)``; the field lines are compared in constant time (they hold credentials).
+    /// - Returns: the head (its ``HTTP1RequestHead/fields`` empty: they are the previous
+    ///   head's), or nil when the bytes are not such a head, or not yet all of one: then
+    ///   ``read(_:)`` reads them (and says what is wrong with them, if anything is).
+    public mutating func readRepeated(_ bytes: UnsafeRawBufferPointer, fieldLines: UnsafeRawBufferPointer) -> HTTP1RequestHead? {
+        var i = 0
+        while i + 1 < bytes.count && bytes[i] == 0x0D && bytes[i + 1] == 0x0A { i += 2 }  // empty lines before the request line
+        guard i < bytes.count, HTTPBytes.isTokenCharacter(bytes[i]), let line = try? Self.requestLine(bytes, from: i) else { return nil }
+        let end = line.end + fieldLines.count
+        guard end <= bytes.count, end <= scanner.limit,
+              HTTPBytes.sameBytes(UnsafeRawBufferPointer(rebasing: bytes[line.end..<end]), fieldLines) else { return nil }
+        scanner = HTTP1HeadScanner(limit: scanner.limit, isRequest: true)  // this head is read: the next starts after it
+        return HTTP1RequestHead(method: line.method, target: line.target, minorVersion: line.minor, fields: [], fieldsStart: line.end, length: end)
+    }
+
+    /// The request line that starts at `start`: `method SP target SP version CRLF`. Bytes past
+    /// `head` read as NUL, which fails every check.
+    /// - Returns: its parts, and where the line after it starts.
+    private static func requestLine(_ head: UnsafeRawBufferPointer, from start: Int) throws(HTTP1HeadError) -> (method: Range<Int>, target: Range<Int>, minor: Int, end: Int) {
+        func bad(_ message: String) -> HTTP1HeadError { HTTP1HeadError(status: 400, message: message) }
+        func b(_ i: Int) -> UInt8 { i < head.count ? head[i] : 0 }
+        var i = start
+        let end = head.count
 
         let methodStart = i
         while HTTPBytes.isTokenCharacter(b(i)) { i += 1 }
@@ -117,10 +150,7 @@
         } else {
             throw bad("the request line does not end with HTTP/1.1 or HTTP/1.0")
         }
-        i += 10
-
-        try HTTP1HeadScanner.fields(head, from: i, into: &fields)
-        return HTTP1RequestHead(method: method, target: target, minorVersion: minor, fields: fields, length: end)
+        return (method, target, minor, i + 10)
     }
 
     private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }

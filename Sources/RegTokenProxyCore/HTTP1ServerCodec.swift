@@ -89,6 +89,9 @@ import NIOHTTP1
     /// The connection's previous request head, whose strings the next may use again (heads of
     /// at most ``keptHeadBytes``).
     @exclusivity(unchecked) private var previous: RequestHead?
+    /// That head's field lines as they came (to its end): a head that repeats them byte for byte
+    /// is read without reading its fields again (``HTTP1RequestHeadReader/readRepeated(_:fieldLines:)``).
+    @exclusivity(unchecked) private var previousFieldLines: [UInt8] = []
     static let keptHeadBytes = 4096
     /// Heads read on this connection so far.
     @exclusivity(unchecked) private var headsRead = 0
@@ -154,12 +157,26 @@ import NIOHTTP1
                 // The reader is used in place (no copy): its fields' storage stays unshared.
                 let found = bytes.withUnsafeReadableBytes { raw -> Result<(RequestHead, Bool, Int)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
+                        // The previous head's field lines again (a keep-alive client's usual
+                        // head): its request line read, and its fields the previous head's.
+                        if let previous = self.previous,
+                           let head = self.previousFieldLines.withUnsafeBytes({ self.reader.readRepeated(raw, fieldLines: $0) }) {
+                            let request = Self.requestHead(head, raw, fieldsOf: previous)
+                            self.previous = request
+                            return .success((request, true, head.length))
+                        }
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
                         let (request, repeated) = Self.requestHead(head, raw, previous: self.previous)
                         // Kept only when small (a docker client's heads take about 500 bytes): what
-                        // an idle connection holds for it is bounded by the head's size (its
-                        // strings, and an array of its fields).
-                        self.previous = head.length <= Self.keptHeadBytes ? request : nil
+                        // an idle connection holds for it is bounded by twice the head's size (its
+                        // strings and an array of its fields, and its field lines).
+                        if head.length <= Self.keptHeadBytes {
+                            self.previous = request
+                            self.previousFieldLines = Array(UnsafeRawBufferPointer(rebasing: raw[head.fieldsStart..<head.length]))
+                        } else {
+                            self.previous = nil
+                            self.previousFieldLines = []
+                        }
                         return .success((request, repeated, head.length))
                     } catch {
                         return .failure(error)
@@ -249,6 +266,17 @@ import NIOHTTP1
         }
         return (RequestHead(method: text(head.method, previous?.method), target: text(head.target, previous?.target),
                             version: (1, head.minorVersion), headers: fields), repeated)
+    }
+
+    /// The head read by ``HTTP1RequestHeadReader/readRepeated(_:fieldLines:)``: its method and
+    /// target (the previous head's strings when they are the same bytes), and the previous
+    /// head's fields, whose field lines it repeats.
+    static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, fieldsOf previous: RequestHead) -> RequestHead {
+        func text(_ range: Range<Int>, _ old: String) -> String {
+            HTTP1Wire.equals(old, range, raw) ? old : HTTP1Wire.string(range, raw)
+        }
+        return RequestHead(method: text(head.method, previous.method), target: text(head.target, previous.target),
+                           version: (1, head.minorVersion), headers: previous.headers)
     }
 
     // MARK: Writing
