@@ -152,8 +152,13 @@ package struct CredentialsMemo: Sendable {
         return parsed
     }
 
+    /// The same storage (a proxy's codec hands on the previous head's strings when a head's
+    /// field lines repeat it byte for byte) holds the same bytes; else they are compared.
     private static func sameBytes(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { pa in b.withUTF8 { pb in HTTPBytes.sameBytes(UnsafeRawBufferPointer(pa), UnsafeRawBufferPointer(pb)) } }
+        a.utf8.span.withUnsafeBytes { pa in
+            b.utf8.span.withUnsafeBytes { pb in
+                (pa.baseAddress == pb.baseAddress && pa.count == pb.count) || HTTPBytes.sameBytes(pa, pb)
+            }
+        }
     }
 }
