@@ -193,9 +193,9 @@ package final class AccessLog: Sendable {
             var text: [UInt8] = []
             text.reserveCapacity(batch.count * 240)
             var stamp = (second: Int64.min, text: "")
-            for entry in batch {
-                if entry.time != stamp.second { stamp = (entry.time, Self.timestamp(entry.time)) }
-                Self.format(entry, timestamp: stamp.text, label: label, into: &text)
+            for i in batch.indices {
+                if batch[i].time != stamp.second { stamp = (batch[i].time, Self.timestamp(batch[i].time)) }
+                Self.format(batch[i], timestamp: stamp.text, label: label, into: &text)
             }
             Self.writeAll(descriptor, text)
         }

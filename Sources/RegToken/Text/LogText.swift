@@ -2,7 +2,7 @@
 package enum LogText {
     /// Control bytes (below 0x20, DEL) and backslashes as `\xHH`; everything else as it is.
     package static func escape(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) else { return text }
+        guard needsEscape(text) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 16)
         for scalar in text.unicodeScalars {
@@ -13,5 +13,16 @@ package enum LogText {
             }
         }
         return out
+    }
+
+    /// Whether `text` has a byte ``escape(_:)`` escapes (on its bytes in place: every access log
+    /// line checks three fields).
+    static func needsEscape(_ text: String) -> Bool {
+        let bytes = text.utf8.span
+        for i in bytes.indices {
+            let c = bytes[i]
+            if c < 0x20 || c == 0x7F || c == UInt8(ascii: "\\") { return true }
+        }
+        return false
     }
 }
