@@ -77,13 +77,10 @@ package final class ProxyHandler: ChannelDuplexHandler {
     @exclusivity(unchecked) private var watchAt = NIODeadline.distantFuture
 
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
-    @exclusivity(unchecked) private var forwardedHead: ForwardedRequestHead?
     /// The field lines of the last head forwarded (all after its request line), with its number
     /// and method: the next head, if its fields repeat that one's and its method is the same, is
     /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:allocator:)``).
     @exclusivity(unchecked) private var lastForwarded: (number: Int, method: String, fieldLines: ByteBuffer)?
-    @exclusivity(unchecked) private var partToForward: RegistryRequestPart?
-    @exclusivity(unchecked) private var partToWrite: ProxyResponsePart?
     @exclusivity(unchecked) private var refusal: (code: String, message: String, reason: String)?
     @exclusivity(unchecked) private var requestVersion = HTTPVersion.http1_1
     @exclusivity(unchecked) private var started = NIODeadline.now()
@@ -220,18 +217,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
             requestHead(head, context: context)
         case .body(let buffer):
             metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
-            partToForward = .body(buffer)
-            perform(machine.requestBody())
+            perform(machine.requestBody(), request: .body(buffer))
         case .end:
             // Trailers are not forwarded: a registry has no use for them, and they are one
             // more place for headers the decision never saw.
-            partToForward = .end
-            perform(machine.requestEnd())
+            perform(machine.requestEnd(), request: .end)
             // Within a read from the client, the read's end flushes; a queued request handed
             // over later (after a response) is flushed now.
             if !readingClient { upstreamHandler?.flush() }
         }
-        partToForward = nil
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
@@ -293,7 +287,6 @@ package final class ProxyHandler: ChannelDuplexHandler {
         }
         status = 0
         refusal = nil
-        forwardedHead = nil
         method = request.method
         // The path for the log: the target without its query, at most 512 bytes (the target
         // itself when it is that already: no copy).
@@ -331,12 +324,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
             let forwarded = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme == "https" ? "https" : "http",
                                                clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
                                                fieldLines: repeated, allocator: context.channel.allocator)
-            forwardedHead = forwarded.head
             // (The lines are a slice of the head they were written into, which they keep: only
             // small heads are kept, so an idle connection holds at most one such buffer.)
             lastForwarded = forwarded.head.bytes.readableBytes <= HTTP1ServerCodec.keptHeadBytes
                 ? (head.number, request.method, forwarded.fieldLines) : nil
-            perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10))
+            perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10), request: .forwardedHead(forwarded.head))
         }
     }
 
@@ -401,17 +393,13 @@ package final class ProxyHandler: ChannelDuplexHandler {
             let actions = machine.responseHead(status: status, upstreamKeepAlive: head.keepAlive, hasContentLength: lengthKnown)
             if case .writeResponseHead(let close)? = actions.last { head.close = close }
             head.minorVersion = requestVersion.minor == 0 ? 0 : 1
-            partToWrite = .forwardedHead(head)
-            perform(actions)
+            perform(actions, response: .forwardedHead(head))
         case .body(let buffer):
             metrics.bytesSent.increment(by: Int64(buffer.readableBytes))
-            partToWrite = .body(buffer)
-            perform(machine.responseBody())
+            perform(machine.responseBody(), response: .body(buffer))
         case .end:
-            partToWrite = .end
-            perform(machine.responseEnd())
+            perform(machine.responseEnd(), response: .end)
         }
-        partToWrite = nil
     }
 
     func upstreamReadComplete() {
@@ -464,12 +452,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: Actions
 
-    private func perform(_ actions: ProxyConnectionStateMachine.Actions) {
-        for action in actions { perform(action) }
+    /// Performs an event's actions, in order: `request`, the request part that event brought
+    /// (for `forwardHead`, `forwardBody`, `forwardEnd`), `response` the response part (for the
+    /// `writeResponse…` actions). (Handed down, not kept in the handler: no copy of a part per
+    /// action that uses it.)
+    private func perform(_ actions: ProxyConnectionStateMachine.Actions, request: RegistryRequestPart? = nil, response: ProxyResponsePart? = nil) {
+        for action in actions { perform(action, request: request, response: response) }
         if (!queued.isEmpty || malformedQueued != nil) && !draining && machine.isIdle { drainQueue() }
     }
 
-    private func perform(_ action: ProxyConnectionStateMachine.Action) {
+    private func perform(_ action: ProxyConnectionStateMachine.Action, request: RegistryRequestPart?, response: ProxyResponsePart?) {
         switch action {
         case .cancelHeaderTimer:
             headerDeadline = nil
@@ -486,10 +478,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
             respondError(status: status, close: close)
         case .connectUpstream:
             connectUpstream()
-        case .forwardHead:
-            if let forwardedHead { sendUpstream(.forwardedHead(forwardedHead)) }
-        case .forwardBody, .forwardEnd:
-            if let partToForward { sendUpstream(partToForward) }
+        case .forwardHead, .forwardBody, .forwardEnd:
+            if let request { sendUpstream(request) }
         case .flushPending:
             if let upstreamHandler {
                 for part in pending { upstreamHandler.send(part) }
@@ -500,16 +490,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
             // A long download is activity: the idle deadline moves with every part written (at
             // the end of the read batch that wrote it, ``upstreamReadComplete()``: one clock
             // read per batch).
-            guard let context, let partToWrite else { return }
+            guard let context, let response else { return }
             wrote(context)
-            codec.encode(partToWrite, context: context, promise: nil)
+            codec.encode(response, context: context, promise: nil)
         case .writeResponseEnd(let close):
-            guard let context, let partToWrite else { return }
+            guard let context, let response else { return }
             wrote(context)
             if close {
-                writeLast(partToWrite, context: context)
+                writeLast(response, context: context)
             } else {
-                codec.encode(partToWrite, context: context, promise: nil)
+                codec.encode(response, context: context, promise: nil)
                 // Within a read from the registry, the read's end flushes
                 // (``upstreamReadComplete()``): one flush per batch.
                 if !(readingUpstream && upstream != nil) { context.flush() }
