@@ -40,9 +40,10 @@
     }
 
     /// Whether `a` and `b` hold the same bytes, in a time that depends on their lengths only:
-    /// every byte is read, the differences are ORed together and looked at once at the end (no
-    /// exit at the first difference, as `memcmp` has), so that how long a comparison takes tells
-    /// nothing about where a secret differs. For header values, which may be credentials: a
+    /// every byte is read, the differences are ORed together and looked at once at the end (the
+    /// loop has no exit at the first difference, as `memcmp` has, and no branch on the bytes, as
+    /// `CRYPTO_memcmp`), so that how long a comparison takes tells nothing about where a secret
+    /// differs. For header values, which may be credentials: a
     /// connection's request heads are compared with the one before (``CredentialsMemo``, and the
     /// proxy's codec, which keeps the strings of repeated fields). Eight bytes at a time:
     /// OpenSSL's `CRYPTO_memcmp` reads one at a time, and took 1.4 % of the proxy's user time on

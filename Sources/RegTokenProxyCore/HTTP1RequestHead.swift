@@ -106,7 +106,7 @@
     public mutating func readRepeated(_ bytes: UnsafeRawBufferPointer, fieldLines: UnsafeRawBufferPointer) -> HTTP1RequestHead? {
         var i = 0
         while i + 1 < bytes.count && bytes[i] == 0x0D && bytes[i + 1] == 0x0A { i += 2 }  // empty lines before the request line
-        guard i < bytes.count, HTTPBytes.isTokenCharacter(bytes[i]), let line = try? Self.requestLine(bytes, from: i) else { return nil }
+        guard let line = try? Self.requestLine(bytes, from: i) else { return nil }
         let end = line.end + fieldLines.count
         guard end <= bytes.count, end <= scanner.limit,
               HTTPBytes.sameBytes(UnsafeRawBufferPointer(rebasing: bytes[line.end..<end]), fieldLines) else { return nil }

@@ -95,9 +95,9 @@ import NIOHTTP1
     static let keptHeadBytes = 4096
     /// Heads read on this connection so far.
     @exclusivity(unchecked) private var headsRead = 0
-    /// The previous head's method, version and framing: a head with its fields (the same bytes,
-    /// in the same order), method and version has its framing, which the forwarding rules work
-    /// out from those alone.
+    /// The previous head's method, version and framing: a head with its fields (the same names
+    /// and values, in the same order), method and version has its framing, which the forwarding
+    /// rules work out from those alone.
     @exclusivity(unchecked) private var lastFraming: (method: String, minor: Int, framing: Result<BodyFraming, HeadViolation>)?
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
@@ -138,9 +138,10 @@ import NIOHTTP1
         handling = true
         defer { handling = false }
         while let next = waiting.popFirst() {
+            let continued = partialHead != nil
             var bytes = HTTP1Wire.joined(&partialHead, next)
             do {
-                try read(&bytes, part)
+                try read(&bytes, headContinued: continued, part)
             } catch let failure {
                 reading = .stopped
                 error(failure)
@@ -148,7 +149,10 @@ import NIOHTTP1
         }
     }
 
-    private func read(_ bytes: inout ByteBuffer, _ emit: (ProxyRequestPart) -> Void) throws(HTTP1HeadError) {
+    /// - Parameter headContinued: `bytes` start with a head an earlier read began (the reader
+    ///   goes on scanning it where it stopped).
+    private func read(_ bytes: inout ByteBuffer, headContinued: Bool, _ emit: (ProxyRequestPart) -> Void) throws(HTTP1HeadError) {
+        var continued = headContinued
         while bytes.readableBytes > 0 {
             switch reading {
             case .stopped:
@@ -158,11 +162,19 @@ import NIOHTTP1
                 let found = bytes.withUnsafeReadableBytes { raw -> Result<(RequestHead, Bool, Int)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         // The previous head's field lines again (a keep-alive client's usual
-                        // head): its request line read, and its fields the previous head's.
-                        if let previous = self.previous,
+                        // head): its request line read, and its fields the previous head's. Only
+                        // on a head's first read: one that arrives in pieces is scanned once, by
+                        // the reader, not read again from its start on every piece.
+                        if !continued, let previous = self.previous,
                            let head = self.previousFieldLines.withUnsafeBytes({ self.reader.readRepeated(raw, fieldLines: $0) }) {
                             let request = Self.requestHead(head, raw, fieldsOf: previous)
-                            self.previous = request
+                            // (Kept by the bound below: a long target can make it larger.)
+                            if head.length <= Self.keptHeadBytes {
+                                self.previous = request
+                            } else {
+                                self.previous = nil
+                                self.previousFieldLines = []
+                            }
                             return .success((request, true, head.length))
                         }
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
@@ -187,6 +199,7 @@ import NIOHTTP1
                     return
                 }
                 bytes.moveReaderIndex(forwardBy: length)
+                continued = false
                 headRead(head, fieldsRepeated: repeated, emit)
             case .length(let left):
                 let n = min(left, bytes.readableBytes)
@@ -240,7 +253,8 @@ import NIOHTTP1
     /// is used again rather than made anew: a client on a keep-alive connection sends most of
     /// its fields, its credentials among them, byte for byte again, and a string made from
     /// equal bytes would be equal (no allocation, no UTF-8 check, one comparison of bytes).
-    /// When every field is the previous head's, so is the array of them.
+    /// When every field is the previous head's, so is the array of them. (Each value is compared
+    /// in constant time; which field first differs is not hidden, only where in its value.)
     /// - Returns: the head, and whether its fields are all the previous head's.
     static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, previous: RequestHead?) -> (RequestHead, fieldsRepeated: Bool) {
         func text(_ range: Range<Int>, _ old: String?) -> String {

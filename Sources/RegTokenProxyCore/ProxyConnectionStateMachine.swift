@@ -87,7 +87,8 @@ struct ProxyConnectionStateMachine {
 
         init() {}
 
-        // (Inlined: the literal's elements go in place, with no array made for them.)
+        // (Inlined, so that the optimizer can put the literal's elements in place rather than
+        // make an array of them for the variadic parameter.)
         @inline(__always)
         init(arrayLiteral elements: Action...) {
             for element in elements { append(element) }

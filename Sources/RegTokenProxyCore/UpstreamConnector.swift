@@ -44,16 +44,18 @@ package struct UpstreamConnector {
     /// Adds the proxy's handler to a client connection's pipeline, as `regtoken proxy` does, with
     /// its registry connections made by `connect` (each set up with
     /// ``configureUpstream(_:)``), and its access log written to `accessLogDescriptor` (buffered,
-    /// off the event loop, as by default; the writer runs until the process ends).
+    /// off the event loop, as by default).
+    /// - Returns: what stops the access log's writer (after writing what is queued).
     public static func configureClient(_ pipeline: ChannelPipeline.SynchronousOperations, state: ProxyState, config: ProxyConfiguration,
                                        accessLogDescriptor: Int32,
-                                       connect: @escaping (any EventLoop) -> EventLoopFuture<any Channel>) throws {
+                                       connect: @escaping (any EventLoop) -> EventLoopFuture<any Channel>) throws -> @Sendable () -> Void {
         var config = config
         let log = AccessLog(descriptor: accessLogDescriptor, label: "regtoken.proxy")
         log.start()
         config.accessLog = log
         try ProxyHandler.configureClientPipeline(pipeline, state: state, config: config, metrics: ProxyMetrics(),
                                                  logger: Logger(label: "regtoken.proxy"), connector: UpstreamConnector(connect: connect))
+        return { log.close() }
     }
 
     /// Sets up a registry connection's pipeline (for the `connect` of ``configureClient(_:state:config:accessLogDescriptor:connect:)``).

@@ -210,6 +210,25 @@ struct HTTP1ServerCodecTests {
         }
     }
 
+    @Test("a head that repeats the previous head's field lines is held to the same rules: the size limit (431), empty lines before it, its request line")
+    func repeatedHeadRules() {
+        let get = "GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n"
+        // Over the limit only by its target: 431, as a head read in full gets.
+        let long = Self.ours(Array((get + "GET /v2/" + String(repeating: "a", count: 120) + " HTTP/1.1\r\nHost: r\r\n\r\n").utf8), limit: 128)
+        #expect(long.error?.status == 431, "\(String(describing: long.error))")
+        #expect(long.parts.count == 2, "\(long.parts)")
+        // Empty lines before a repeated head are skipped, as before any head; a CR alone is not a line.
+        let blank = Self.ours(Array((get + "\r\n\r\n" + get).utf8))
+        #expect(blank.error == nil && blank.parts.count == 4, "\(blank.parts) \(String(describing: blank.error))")
+        let loneCR = Self.ours(Array((get + "\rX" + get).utf8))
+        #expect(loneCR.error?.status == 400 && loneCR.parts.count == 2, "\(loneCR.parts) \(String(describing: loneCR.error))")
+        // A request line that breaks the rules in front of repeated field lines: refused as any.
+        for line in ["GET  /v2/ HTTP/1.1", "GET /v2/ HTTP/1.2", "GET /v2/\u{7F} HTTP/1.1", "G\u{0}T /v2/ HTTP/1.1", "GET /v2/ HTTP/1.1 "] {
+            let out = Self.ours(Array((get + line + "\r\nHost: r\r\n\r\n").utf8))
+            #expect(out.error != nil && out.parts.count == 2, "\(line.debugDescription): \(out.parts) \(String(describing: out.error))")
+        }
+    }
+
     /// What the codec writes for these response parts, after a request with `method`.
     static func written(method: String = "GET", version: String = "1.1", _ parts: [HTTPServerResponsePart]) throws -> (String, active: Bool) {
         try written(method: method, version: version, proxy: parts.map {
