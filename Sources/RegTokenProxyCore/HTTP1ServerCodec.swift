@@ -13,12 +13,16 @@ import NIOHTTP1
     public var number = 0
     /// Its fields are the previous head's (number - 1): the same strings, in the same order.
     public var fieldsRepeated = false
+    /// The client keeps the connection after this request (its version and `Connection`
+    /// tokens, as NIOHTTP1's `isKeepAlive` reads them).
+    public var keepAlive = true
 
-    public init(request: RequestHead, framing: BodyFraming?, number: Int = 0, fieldsRepeated: Bool = false) {
+    public init(request: RequestHead, framing: BodyFraming?, number: Int = 0, fieldsRepeated: Bool = false, keepAlive: Bool? = nil) {
         self.request = request
         self.framing = framing
         self.number = number
         self.fieldsRepeated = fieldsRepeated
+        self.keepAlive = keepAlive ?? request.keepsAlive
     }
 }
 
@@ -95,10 +99,10 @@ import NIOHTTP1
     static let keptHeadBytes = 4096
     /// Heads read on this connection so far.
     @exclusivity(unchecked) private var headsRead = 0
-    /// The previous head's method, version and framing: a head with its fields (the same names
-    /// and values, in the same order), method and version has its framing, which the forwarding
-    /// rules work out from those alone.
-    @exclusivity(unchecked) private var lastFraming: (method: String, minor: Int, framing: Result<BodyFraming, HeadViolation>)?
+    /// The previous head's method, version, framing and keep-alive: a head with its fields (the
+    /// same names and values, in the same order), method and version has its framing and
+    /// keep-alive, which are worked out from those alone.
+    @exclusivity(unchecked) private var lastFraming: (method: String, minor: Int, framing: Result<BodyFraming, HeadViolation>, keepAlive: Bool)?
     /// The bytes of a head not yet complete (``HTTP1RequestHeadReader`` is given them again, with
     /// what follows).
     @exclusivity(unchecked) private var partialHead: ByteBuffer?
@@ -219,12 +223,13 @@ import NIOHTTP1
 
     private func headRead(_ request: RequestHead, fieldsRepeated: Bool, _ emit: (ProxyRequestPart) -> Void) {
         let checked: Result<BodyFraming, HeadViolation>
+        let keepAlive: Bool
         if fieldsRepeated, let last = lastFraming, last.minor == request.version.minor, last.method == request.method {
-            checked = last.framing
+            (checked, keepAlive) = (last.framing, last.keepAlive)
         } else {
-            checked = request.framing()
+            (checked, keepAlive) = (request.framing(), request.keepsAlive)
         }
-        lastFraming = (request.method, request.version.minor, checked)
+        lastFraming = (request.method, request.version.minor, checked, keepAlive)
         let framing: BodyFraming?
         switch checked {
         case .success(let f):
@@ -243,7 +248,7 @@ import NIOHTTP1
         // Decided before the head is handed on: the handler may act on the connection meanwhile.
         let bodiless: Bool
         if case .head = reading { bodiless = true } else { bodiless = false }
-        emit(.head(ProxyRequestHead(request: request, framing: framing, number: headsRead, fieldsRepeated: fieldsRepeated)))
+        emit(.head(ProxyRequestHead(request: request, framing: framing, number: headsRead, fieldsRepeated: fieldsRepeated, keepAlive: keepAlive)))
         headsRead += 1
         if bodiless { emit(.end) }
     }

@@ -295,7 +295,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         while pathEnd < target.count && pathEnd < 512 && target[pathEnd] != UInt8(ascii: "?") { pathEnd += 1 }
         path = pathEnd == target.count ? request.target : target.extracting(0..<pathEnd).withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
         let http10 = request.version.minor == 0
-        let keepAlive = request.keepsAlive
+        let keepAlive = head.keepAlive
         // Behind trusted reverse proxies, the client their X-Forwarded-For names; else the peer.
         let client = config.trustedProxies.isEmpty
             ? peer : ClientAddress.resolve(peer: peer, forwardedFor: request.values("x-forwarded-for"), trusted: config.trustedProxies)

@@ -210,6 +210,27 @@ struct HTTP1ServerCodecTests {
         }
     }
 
+    @Test("keep-alive of heads whose fields repeat the previous head's under another version: as NIOHTTP1's isKeepAlive reads each")
+    func keepAliveOfRepeatedFields() throws {
+        for fields in ["Host: r", "Host: r\r\nConnection: keep-alive", "Host: r\r\nConnection: close"] {
+            var bytes = ""
+            for version in ["1.1", "1.1", "1.0", "1.0", "1.1"] { bytes += "GET /v2/ HTTP/\(version)\r\n\(fields)\r\n\r\n" }
+            let channel = EmbeddedChannel(handler: HTTP1ServerCodec(maxHeadBytes: 16384))
+            try channel.writeInbound(ByteBuffer(string: bytes))
+            var ours: [Bool] = []
+            while let part = try channel.readInbound(as: ProxyRequestPart.self) {
+                if case .head(let h) = part { ours.append(h.keepAlive) }
+            }
+            let theirs = try ["1.1", "1.1", "1.0", "1.0", "1.1"].map { version -> Bool in
+                let decoder = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder()))
+                try decoder.writeInbound(ByteBuffer(string: "GET /v2/ HTTP/\(version)\r\n\(fields)\r\n\r\n"))
+                guard case .head(let h)? = try decoder.readInbound(as: HTTPServerRequestPart.self) else { return false }
+                return h.isKeepAlive
+            }
+            #expect(ours == theirs, "\(fields.debugDescription): \(ours) against \(theirs)")
+        }
+    }
+
     @Test("a head that repeats the previous head's field lines is held to the same rules: the size limit (431), empty lines before it, its request line")
     func repeatedHeadRules() {
         let get = "GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n"
