@@ -79,6 +79,8 @@ import NIOHTTP1
     @exclusivity(unchecked) private var reading = Reading.head
     @exclusivity(unchecked) private var reader: HTTP1ResponseHeadReader
     @exclusivity(unchecked) private var partialHead: ByteBuffer?
+    /// The last response's reason phrase (``forwardedHead(_:_:allocator:reason:)``).
+    @exclusivity(unchecked) private var lastReason = ""
     private let limit: Int
     /// For each request written whose response has not been read: whether it was a `HEAD`.
     @exclusivity(unchecked) private var awaiting = CircularBuffer<Bool>(initialCapacity: 4)
@@ -160,7 +162,9 @@ import NIOHTTP1
                 let found = bytes.withUnsafeReadableBytes { raw -> Result<(ForwardedResponseHead, Int, Framing)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
-                        return .success((Self.forwardedHead(head, raw, allocator: allocator), head.length, try Self.framing(head, raw)))
+                        let forwarded = Self.forwardedHead(head, raw, allocator: allocator, reason: self.lastReason)
+                        self.lastReason = forwarded.reason
+                        return .success((forwarded, head.length, try Self.framing(head, raw)))
                     } catch {
                         return .failure(error)
                     }
@@ -291,7 +295,10 @@ import NIOHTTP1
     /// The head as it is forwarded: status, reason, whether the registry keeps the connection
     /// (as NIOHTTP1's `isKeepAlive` decides), and the field lines to forward copied from the
     /// bytes (see ``ForwardedResponseHead/fields``).
-    static func forwardedHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> ForwardedResponseHead {
+    /// - Parameter reason: the previous response's reason phrase, used again when this one's
+    ///   bytes are the same (a registry answers "OK" again and again: no string made each time).
+    static func forwardedHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer, allocator: ByteBufferAllocator,
+                              reason previousReason: String = "") -> ForwardedResponseHead {
         func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
         // The Connection fields: their one value (the usual case) looked at directly; several
         // (rare) gathered. Their tokens are read on the bytes, as NIOHTTP1 reads them.
@@ -350,7 +357,8 @@ import NIOHTTP1
             fields.writeStaticString("\r\n")
         }
         if !run.isEmpty { fields.writeBytes(bytes(run)) }
-        return ForwardedResponseHead(status: head.status, reason: HTTP1Wire.string(head.reason, raw), minorVersion: head.minorVersion,
+        let reason = HTTP1Wire.equals(previousReason, head.reason, raw) ? previousReason : HTTP1Wire.string(head.reason, raw)
+        return ForwardedResponseHead(status: head.status, reason: reason, minorVersion: head.minorVersion,
                                      keepAlive: keepAlive, hasContentLength: hasContentLength, fields: fields)
     }
 
