@@ -40,6 +40,7 @@ let package = Package(
                 .product(name: "RegTokenProxyCore", package: regtoken),
                 .product(name: "RegTokenAccess", package: regtoken),
                 .product(name: "RegToken", package: regtoken),
+                "CBenchLibcrypto",
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -52,14 +52,14 @@ struct HTTP1RequestHeadTests {
                      fields: h.headers.map { "\($0.name): \(trimmed($0.value))" }, length: -1)
     }
 
-    /// The word-at-a-time comparison against `==` on arrays: equal bytes at every length around
-    /// the word size, and one differing bit at every place of a word and of the tail, at every
-    /// offset into the buffers (unaligned loads), and different lengths.
+    /// The constant-time comparison against `==` on arrays: equal bytes at every length up to
+    /// and past a vector's width, one differing bit at every place, at every offset into the
+    /// buffers, and different lengths.
     @Test("byte comparison in constant time: the same answer as ==, wherever the difference is")
     func sameBytes() {
         var rng = SplitMix(seed: 0x5A4E)
         for offset in 0..<8 {
-            for length in 0...41 {
+            for length in Array(0...41) + [63, 64, 65, 127, 128, 129, 255, 256, 400] {
                 let a = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
                 let padding = (0..<offset).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
                 func same(_ x: [UInt8], _ y: [UInt8]) -> Bool {

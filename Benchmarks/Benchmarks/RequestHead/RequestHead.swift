@@ -2,12 +2,13 @@
 // channel pipeline, as a proxy on NIOHTTP1 runs it) and with the byte-level reader of the layer
 // below NIOHTTP1 (`HTTP1RequestHeadReader`), on the same bytes, in one run. See BENCHMARKS.md.
 import Benchmark
+import CBenchLibcrypto
 import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import RegToken
-import RegTokenAccess
+@_spi(HTTPBytes) import RegTokenAccess
 @_spi(Benchmarks) import RegTokenProxyCore
 
 // REGTOKEN_BENCH_QUICK=1: a smoke run (CI), a fraction of a second per benchmark.
@@ -95,6 +96,20 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { try exchange.run() }
         benchmark.stopMeasurement()
+    }
+
+    // The constant-time comparison of a head's values with the previous head's (the 400-byte
+    // Authorization value among them), and OpenSSL's on the same bytes.
+    let value = Array(authorization.utf8), same = Array(authorization.utf8)
+    Benchmark("constant-time comparison of a token-long value: HTTPBytes.sameBytes (regtoken)", configuration: config()) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(value.withUnsafeBytes { a in same.withUnsafeBytes { b in HTTPBytes.sameBytes(a, b) } })
+        }
+    }
+    Benchmark("constant-time comparison of a token-long value: OpenSSL's CRYPTO_memcmp", configuration: config()) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(value.withUnsafeBytes { a in same.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0 } })
+        }
     }
 
     Benchmark("request head: byte-level reader, field ranges (regtoken)", configuration: config()) { benchmark in
