@@ -357,8 +357,8 @@ import NIOHTTP1
             fields.writeStaticString("\r\n")
         }
         if !run.isEmpty { fields.writeBytes(bytes(run)) }
-        let reason = HTTP1Wire.equals(previousReason, head.reason, raw) ? previousReason : HTTP1Wire.string(head.reason, raw)
-        return ForwardedResponseHead(status: head.status, reason: reason, minorVersion: head.minorVersion,
+        return ForwardedResponseHead(status: head.status, reason: HTTP1Wire.string(head.reason, raw, reusing: previousReason),
+                                     minorVersion: head.minorVersion,
                                      keepAlive: keepAlive, hasContentLength: hasContentLength, fields: fields)
     }
 

@@ -262,10 +262,7 @@ import NIOHTTP1
     /// in constant time; which field first differs is not hidden, only where in its value.)
     /// - Returns: the head, and whether its fields are all the previous head's.
     static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, previous: RequestHead?) -> (RequestHead, fieldsRepeated: Bool) {
-        func text(_ range: Range<Int>, _ old: String?) -> String {
-            if let old, HTTP1Wire.equals(old, range, raw) { return old }
-            return HTTP1Wire.string(range, raw)
-        }
+        func text(_ range: Range<Int>, _ old: String?) -> String { HTTP1Wire.string(range, raw, reusing: old) }
         let oldFields = previous?.headers ?? []
         var same = 0
         while same < head.fields.count && same < oldFields.count && HTTP1Wire.equals(oldFields[same].name, head.fields[same].name, raw)
@@ -291,11 +288,9 @@ import NIOHTTP1
     /// target (the previous head's strings when they are the same bytes), and the previous
     /// head's fields, whose field lines it repeats.
     static func requestHead(_ head: HTTP1RequestHead, _ raw: UnsafeRawBufferPointer, fieldsOf previous: RequestHead) -> RequestHead {
-        func text(_ range: Range<Int>, _ old: String) -> String {
-            HTTP1Wire.equals(old, range, raw) ? old : HTTP1Wire.string(range, raw)
-        }
-        return RequestHead(method: text(head.method, previous.method), target: text(head.target, previous.target),
-                           version: (1, head.minorVersion), headers: previous.headers)
+        RequestHead(method: HTTP1Wire.string(head.method, raw, reusing: previous.method),
+                    target: HTTP1Wire.string(head.target, raw, reusing: previous.target),
+                    version: (1, head.minorVersion), headers: previous.headers)
     }
 
     // MARK: Writing

@@ -42,6 +42,13 @@ enum HTTP1Wire {
         String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self)
     }
 
+    /// ``string(_:_:)``, or `old` when its bytes are those of `range` (no string made and
+    /// checked again for what a connection repeats).
+    static func string(_ range: Range<Int>, _ raw: UnsafeRawBufferPointer, reusing old: String?) -> String {
+        if let old, equals(old, range, raw) { return old }
+        return string(range, raw)
+    }
+
     /// Whether `string`'s UTF-8 is exactly the bytes of `range` (then ``string(_:_:)`` of the
     /// range would be equal to it). In a time that depends on the length only
     /// (`HTTPBytes.sameBytes`): a value compared with the connection's previous head may be a

@@ -18,14 +18,9 @@ package enum Digest {
     /// Whether two byte strings are equal, in time that depends only on their lengths (for MACs
     /// and key hashes; `CRYPTO_memcmp`).
     package static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in constantTimeEquals(pa, pb) } }
-    }
-
-    /// ``constantTimeEquals(_:_:)`` on bytes held elsewhere (no arrays made).
-    package static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
-        return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0
+        return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, pa.count) == 0 } }
     }
 
     /// `count` random bytes from OpenSSL's CSPRNG.
