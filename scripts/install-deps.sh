@@ -35,6 +35,14 @@ if [ "${1:-}" = "--test" ]; then
       || apt_install python3-jwt python3-cryptography
     python3 -c 'import jwt, cryptography'
   fi
+  # Prometheus's official Python client: its parser reads the proxy's metrics in the tests.
+  if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+    echo "install-deps.sh: installing prometheus-client" >&2
+    python3 -m pip install -q prometheus-client 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages prometheus-client 2>/dev/null \
+      || apt_install python3-prometheus-client
+    python3 -c 'import prometheus_client'
+  fi
   # schemathesis, run against regtoken serve by the end-to-end tests.
   if ! command -v schemathesis >/dev/null 2>&1; then
     echo "install-deps.sh: installing schemathesis" >&2

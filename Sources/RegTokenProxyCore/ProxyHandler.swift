@@ -35,7 +35,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private let state: ProxyState
     private let config: ProxyConfiguration
-    private let metrics: ProxyMetrics
+    /// The request path's metrics: this event loop's counters.
+    private let counters: LoopCounters
     private let logger: Logger
     private let connector: UpstreamConnector
     @exclusivity(unchecked) private var context: ChannelHandlerContext?
@@ -102,14 +103,15 @@ package final class ProxyHandler: ChannelDuplexHandler {
     package static func configureClientPipeline(_ pipeline: ChannelPipeline.SynchronousOperations, state: ProxyState,
                                                 config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
                                                 connector: UpstreamConnector? = nil) throws {
-        try pipeline.addHandler(ProxyHandler(state: state, config: config, metrics: metrics, logger: logger, connector: connector))
+        try pipeline.addHandler(ProxyHandler(state: state, config: config, counters: metrics.counters(on: pipeline.eventLoop), logger: logger,
+                                             connector: connector))
     }
 
-    package init(state: ProxyState, config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
+    package init(state: ProxyState, config: ProxyConfiguration, counters: LoopCounters, logger: Logger,
                  connector: UpstreamConnector? = nil) {
         self.state = state
         self.config = config
-        self.metrics = metrics
+        self.counters = counters
         self.logger = logger
         self.codec = HTTP1ServerCodec(maxHeadBytes: config.maxHeaderBytes)
         self.connector = connector ?? .tcp(host: config.upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout)
@@ -216,7 +218,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .head(let head):
             requestHead(head, context: context)
         case .body(let buffer):
-            metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
+            counters.counts.receivedBytes += buffer.readableBytes
             perform(machine.requestBody(), request: .body(buffer))
         case .end:
             // Trailers are not forwarded: a registry has no use for them, and they are one
@@ -303,8 +305,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
         // here only for the reason, which the answer names.
         let framing = head.framing.map { .success($0) } ?? request.framing()
         let decision = state.decide(request, framing: framing, client: client, now: WallClock.now(), credentials: &credentials)
-        metrics.verification.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
-        metrics.record(decision)
+        counters.counts.verification.record(nanoseconds: (NIODeadline.now() - started).nanoseconds)
+        counters.counts.record(decision)
 
         switch decision {
         case .deny(let denied):
@@ -387,7 +389,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         switch part {
         case .head(var head):
             status = head.status
-            metrics.upstreamResponses[min(max(status / 100, 0), 5)].increment()
+            counters.counts.recordUpstream(status: status)
             // A 204 or 304 ends without a length (it has no body): an HTTP/1.0 client keeps its connection.
             let lengthKnown = head.hasContentLength || status == 204 || status == 304
             let actions = machine.responseHead(status: status, upstreamKeepAlive: head.keepAlive, hasContentLength: lengthKnown)
@@ -395,7 +397,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             head.minorVersion = requestVersion.minor == 0 ? 0 : 1
             perform(actions, response: .forwardedHead(head))
         case .body(let buffer):
-            metrics.bytesSent.increment(by: Int64(buffer.readableBytes))
+            counters.counts.sentBytes += buffer.readableBytes
             perform(machine.responseBody(), response: .body(buffer))
         case .end:
             perform(machine.responseEnd(), response: .end)
@@ -520,7 +522,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
         case .logAllowed:
             logAccess(decision: "allow", reason: "ok")
         case .logUpstreamFailure(let status):
-            (status == 504 ? metrics.gatewayTimeout : metrics.badGateway).increment()
+            if status == 504 { counters.counts.gatewayTimeout += 1 } else { counters.counts.badGateway += 1 }
             self.status = status
             logAccess(decision: "error", reason: status == 504 ? "gateway_timeout" : "bad_gateway")
         }
@@ -651,7 +653,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
 
     private func logAccess(decision: String, reason: String, message: String? = nil) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
-        metrics.requestDuration.recordNanoseconds(elapsed)
+        counters.counts.requestDuration.record(nanoseconds: elapsed)
         let entry = AccessLog.Entry(time: WallClock.now(), method: method, path: path, status: status, decision: decision, reason: reason,
                                     latencyMicroseconds: (elapsed + 500) / 1000, client: clientAddress, tokenID: tokenID,
                                     account: account, message: message)

@@ -162,18 +162,8 @@ struct ProxyCommand: AsyncParsableCommand {
             return handler
         }
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Verification takes microseconds: buckets from 1 µs to 50 ms.
-        factory.durationHistogramBuckets["regtoken_proxy_verification_seconds"] = [
-            .nanoseconds(1_000), .nanoseconds(2_500), .nanoseconds(5_000), .nanoseconds(10_000), .nanoseconds(25_000),
-            .nanoseconds(50_000), .nanoseconds(100_000), .nanoseconds(250_000), .nanoseconds(500_000), .milliseconds(1),
-            .milliseconds(5), .milliseconds(50),
-        ]
-        // A whole request, as the client sees it: 1 ms to a minute.
-        factory.durationHistogramBuckets["regtoken_proxy_request_duration_seconds"] = [
-            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(60),
-        ]
+        // (The request path's counters and histograms are the proxy's own: ProxyMetrics.)
+        let factory = PrometheusMetricsFactory(registry: registry)
         MetricsSystem.bootstrap(factory)
         let logger = Logger(label: "regtoken.proxy")
 
@@ -298,7 +288,7 @@ struct ProxyCommand: AsyncParsableCommand {
                 // The revocation gauges are read at the scrape, not only after a poll: the list in
                 // force and the gauges never disagree, and the ages are exact to the second.
                 server.updateRevocationGauges(now: Durations.now())
-                return ProxyMetrics.withHelp(registry.emitToString())
+                return ProxyMetrics.withHelp(registry.emitToString() + (await server.metrics.requestMetrics()))
             }
             do {
                 try await m.start(host: host, port: port)

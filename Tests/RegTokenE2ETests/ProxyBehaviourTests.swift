@@ -202,6 +202,25 @@ struct ProxyBehaviourTests {
         #expect(m.body.contains("regtoken_revocation_list_version 1"))
         #expect(m.body.contains("regtoken_revocation_list_age_seconds"))
         #expect(!m.body.contains(ro.token))
+        // The whole scrape (the proxy's per-loop counts and the Prometheus registry's gauges, with
+        // HELP lines) as Prometheus's official Python client reads it: every family once, each
+        // with its HELP, histograms consistent; the counts as above.
+        let parse = Process()
+        parse.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        parse.arguments = ["python3", Harness.scripts + "/prometheus_parse.py", "--require-help"]
+        let input = Pipe(), output = Pipe()
+        parse.standardInput = input
+        parse.standardOutput = output
+        try parse.run()
+        input.fileHandleForWriting.write(Data(m.body.utf8))
+        try input.fileHandleForWriting.close()
+        let parsed = output.fileHandleForReading.readDataToEndOfFile()
+        parse.waitUntilExit()
+        #expect(parse.terminationStatus == 0, "\(String(decoding: parsed, as: UTF8.self))")
+        let samples = (try? JSONDecoder().decode([String: Double].self, from: parsed)) ?? [:]
+        #expect(samples[#"regtoken_proxy_requests_total{decision="deny",reason="pull_only"}"#] == 1)
+        #expect(samples["regtoken_revocation_list_version"] == 1)
+        #expect((samples["regtoken_proxy_verification_seconds_count"] ?? 0) >= 6, "\(samples)")
     }
 
     @Test("many proxies, one issuer: the list from an http URL, polled with If-None-Match; past the age limit non-expiring tokens fail closed")

@@ -10,7 +10,7 @@ import Synchronization
 /// reason: for a load balancer or an orchestrator's readiness probe), and 404 otherwise. The
 /// library does not depend on a metrics backend: the executable passes its registry's rendering in.
 public final class MetricsServer: Service, Sendable {
-    let render: @Sendable () -> String
+    let render: @Sendable () async -> String
     let unready: @Sendable () -> String?
     let group: any EventLoopGroup
 
@@ -36,7 +36,7 @@ public final class MetricsServer: Service, Sendable {
     ///   - unready: why the server is not ready for traffic (draining, no key), or nil when it is.
     ///   - render: the metrics in the Prometheus text format.
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: TimeAmount = .seconds(10),
-                maxConnections: Int = 64, unready: @escaping @Sendable () -> String? = { nil }, render: @escaping @Sendable () -> String) {
+                maxConnections: Int = 64, unready: @escaping @Sendable () -> String? = { nil }, render: @escaping @Sendable () async -> String) {
         self.render = render
         self.unready = unready
         self.group = group
@@ -71,11 +71,11 @@ public final class MetricsServer: Service, Sendable {
     final class Handler: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
-        let render: @Sendable () -> String
+        let render: @Sendable () async -> String
         let unready: @Sendable () -> String?
         var head: HTTPRequestHead?
 
-        init(render: @escaping @Sendable () -> String, unready: @escaping @Sendable () -> String?) {
+        init(render: @escaping @Sendable () async -> String, unready: @escaping @Sendable () -> String?) {
             self.render = render
             self.unready = unready
         }
@@ -94,27 +94,35 @@ public final class MetricsServer: Service, Sendable {
             case .body: break
             case .end:
                 guard let head else { return }
+                self.head = nil
                 let path = head.uri.prefix { $0 != "?" }
-                let status: HTTPResponseStatus, text: String, type: String
                 switch (head.method, path) {
-                case (.GET, "/metrics"): (status, text, type) = (.ok, render(), "text/plain; version=0.0.4; charset=utf-8")
-                case (.GET, "/healthz"): (status, text, type) = (.ok, "ok\n", "text/plain")
+                case (.GET, "/metrics"):
+                    // (Rendered off the event loop: the proxy's counters are read on each of theirs.)
+                    let render = self.render
+                    context.eventLoop.makeFutureWithTask { await render() }.assumeIsolated().whenSuccess { text in
+                        Self.respond(context: context, head: head, status: .ok, text: text, type: "text/plain; version=0.0.4; charset=utf-8")
+                    }
+                case (.GET, "/healthz"): Self.respond(context: context, head: head, status: .ok, text: "ok\n", type: "text/plain")
                 case (.GET, "/readyz"):
                     let why = unready()
-                    (status, text, type) = (why == nil ? .ok : .serviceUnavailable, why.map { "not ready: \($0)\n" } ?? "ready\n", "text/plain")
-                default: (status, text, type) = (.notFound, "not found\n", "text/plain")
+                    Self.respond(context: context, head: head, status: why == nil ? .ok : .serviceUnavailable,
+                                 text: why.map { "not ready: \($0)\n" } ?? "ready\n", type: "text/plain")
+                default: Self.respond(context: context, head: head, status: .notFound, text: "not found\n", type: "text/plain")
                 }
-                var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: type)
-                headers.add(name: "Content-Length", value: String(text.utf8.count))
-                if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
-                let keep = head.isKeepAlive
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                    if !keep { context.close(promise: nil) }
-                }
-                self.head = nil
+            }
+        }
+
+        static func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, text: String, type: String) {
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: String(text.utf8.count))
+            if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+            let keep = head.isKeepAlive
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
+                if !keep { context.close(promise: nil) }
             }
         }
     }

@@ -20,7 +20,7 @@ import Synchronization
 public final class ProxyServer: Service, Sendable {
     public let configuration: ProxyConfiguration
     public let state: ProxyState
-    let metrics: ProxyMetrics
+    public let metrics: ProxyMetrics
     let logger: Logger
     let group: any EventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
