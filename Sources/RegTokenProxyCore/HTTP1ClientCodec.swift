@@ -325,7 +325,11 @@ import NIOHTTP1
             }
         }
         let bodiless = head.status == 204 || head.status == 304
-        var fields = allocator.buffer(capacity: head.length)
+        // The head as written to an HTTP/1.1 client (``ForwardedResponseHead/bytes``), with room
+        // for the lines the client side may add.
+        let reason = HTTP1Wire.string(head.reason, raw, reusing: previousReason)
+        var fields = allocator.buffer(capacity: head.length + 64)
+        let fieldsStart = ForwardedResponseHead.writeStatusLine(status: head.status, reason: reason, to: &fields)
         var hasContentLength = false
         // Consecutive kept lines already written as they are forwarded (`name: value` and CRLF)
         // are copied as one range of the head's bytes.
@@ -357,9 +361,10 @@ import NIOHTTP1
             fields.writeStaticString("\r\n")
         }
         if !run.isEmpty { fields.writeBytes(bytes(run)) }
-        return ForwardedResponseHead(status: head.status, reason: HTTP1Wire.string(head.reason, raw, reusing: previousReason),
-                                     minorVersion: head.minorVersion,
-                                     keepAlive: keepAlive, hasContentLength: hasContentLength, fields: fields)
+        let fieldsCount = fields.readableBytes - fieldsStart
+        fields.writeStaticString("\r\n")
+        return ForwardedResponseHead(status: head.status, reason: reason, minorVersion: head.minorVersion, keepAlive: keepAlive,
+                                     hasContentLength: hasContentLength, bytes: fields, fieldsStart: fieldsStart, fieldsCount: fieldsCount)
     }
 
     /// The lengths of the tokens a `Connection` value lists (``tokens(_:_:)``): bit n for a

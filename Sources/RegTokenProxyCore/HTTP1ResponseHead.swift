@@ -80,31 +80,67 @@ import NIOCore
 /// `HTTPHeaders`).
 @_spi(Benchmarks) public struct ForwardedResponseHead: Sendable, Equatable {
     /// 200 to 599 (interim responses are read past, never forwarded).
-    public var status: Int
+    public let status: Int
     /// The reason phrase (field text, as the reader checked it).
-    public var reason: String
+    public let reason: String
     /// The minor HTTP version: the registry's as read; the proxy sets the client's before writing.
     public var minorVersion: Int
     /// The registry keeps the connection open after this response (its `Connection` and
     /// version say so, and its body does not end with the close).
     public var keepAlive: Bool
     /// A `Content-Length` is among ``fields``.
-    public var hasContentLength: Bool
+    public let hasContentLength: Bool
+    /// The head as the proxy writes it to an HTTP/1.1 client whose connection it keeps, when the
+    /// body keeps the registry's framing: `HTTP/1.1`, the registry's status and reason, CRLF,
+    /// ``fields``, the empty line. The client side writes these bytes as they are in that case
+    /// (the usual one: no second buffer and no copy of the fields), and writes the head anew with
+    /// the client's version, `Connection: close` or its own framing otherwise.
+    public let bytes: ByteBuffer
+    /// Where ``fields`` are in ``bytes`` (from its reader index).
+    private let fieldsStart: Int
+    private let fieldsCount: Int
+    /// `Connection: close` is written after the fields (the proxy closes after this response).
+    public var close = false
+
     /// The field lines to forward, each `name: value` and CRLF, in the registry's order, less
     /// hop-by-hop fields (RFC 9110 §7.6.1), those its `Connection` names, `Transfer-Encoding`
     /// (the client side frames the body again), and `Content-Length` on a 204 or 304. Every
     /// name is a token and every value field text: the reader checked them.
-    public var fields: ByteBuffer
-    /// `Connection: close` is written after the fields (the proxy closes after this response).
-    public var close = false
+    public var fields: ByteBuffer { bytes.getSlice(at: bytes.readerIndex + fieldsStart, length: fieldsCount)! }
 
+    /// A head whose ``bytes`` are written here from `fields`.
     public init(status: Int, reason: String, minorVersion: Int, keepAlive: Bool, hasContentLength: Bool, fields: ByteBuffer) {
+        var bytes = ByteBuffer()
+        let start = Self.writeStatusLine(status: status, reason: reason, to: &bytes)
+        bytes.writeImmutableBuffer(fields)
+        bytes.writeStaticString("\r\n")
+        self.init(status: status, reason: reason, minorVersion: minorVersion, keepAlive: keepAlive, hasContentLength: hasContentLength,
+                  bytes: bytes, fieldsStart: start, fieldsCount: fields.readableBytes)
+    }
+
+    /// A head whose ``bytes`` hold its status line (``writeStatusLine(status:reason:to:)``), then
+    /// its fields at `fieldsStart` (from the reader index), `fieldsCount` bytes, then the empty line.
+    init(status: Int, reason: String, minorVersion: Int, keepAlive: Bool, hasContentLength: Bool, bytes: ByteBuffer,
+         fieldsStart: Int, fieldsCount: Int) {
         self.status = status
         self.reason = reason
         self.minorVersion = minorVersion
         self.keepAlive = keepAlive
         self.hasContentLength = hasContentLength
-        self.fields = fields
+        self.bytes = bytes
+        self.fieldsStart = fieldsStart
+        self.fieldsCount = fieldsCount
+    }
+
+    /// Writes `HTTP/1.1`, the status and the reason, and CRLF; returns where the fields start
+    /// (from the reader index).
+    static func writeStatusLine(status: Int, reason: String, to out: inout ByteBuffer) -> Int {
+        out.writeStaticString("HTTP/1.1 ")
+        HTTP1Wire.writeStatus(status, to: &out)
+        out.writeStaticString(" ")
+        out.writeString(reason)
+        out.writeStaticString("\r\n")
+        return out.readableBytes
     }
 }
 

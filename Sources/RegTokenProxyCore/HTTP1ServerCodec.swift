@@ -338,7 +338,12 @@ import NIOHTTP1
             let chunked = head.status != 204 && head.status != 304 && !head.hasContentLength && head.minorVersion >= 1
             responseChunked = chunked && !responseBodySuppressed
             responseRefused = false
-            var out = context.channel.allocator.buffer(capacity: 64 + head.reason.utf8.count + head.fields.readableBytes)
+            if head.minorVersion == 1 && !head.close && !chunked {
+                // What the registry side wrote is this head (the usual case): written as it is.
+                context.write(NIOAny(head.bytes), promise: promise)
+                return
+            }
+            var out = context.channel.allocator.buffer(capacity: 64 + head.reason.utf8.count + head.bytes.readableBytes)
             out.writeStaticString(head.minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             HTTP1Wire.writeStatus(head.status, to: &out)
             out.writeStaticString(" ")

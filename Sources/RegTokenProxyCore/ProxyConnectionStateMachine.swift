@@ -87,6 +87,13 @@ struct ProxyConnectionStateMachine {
 
         init() {}
 
+        /// Two actions. (A literal whose elements carry values known only at run time makes an
+        /// array for the literal's variadic parameter, one `malloc` an event: this does not.)
+        init(_ first: Action, _ second: Action) {
+            append(first)
+            append(second)
+        }
+
         // (Inlined, so that the optimizer can put the literal's elements in place rather than
         // make an array of them for the variadic parameter.)
         @inline(__always)
@@ -165,7 +172,7 @@ struct ProxyConnectionStateMachine {
                 return enterClosing() + [.respondError(status: status, close: true)]
             }
             state = .refusing
-            return [.cancelHeaderTimer, .respondError(status: status, close: false)]
+            return Actions(.cancelHeaderTimer, .respondError(status: status, close: false))
         case .forward:
             state = .forwarding(Exchange(connecting: !hasUpstream, keepAlive: keepAlive && !quiescing, http10: http10))
             return hasUpstream ? [.cancelHeaderTimer, .forwardHead] : [.cancelHeaderTimer, .forwardHead, .connectUpstream]
@@ -246,7 +253,7 @@ struct ProxyConnectionStateMachine {
         // An HTTP/1.0 client cannot take a chunked body: without a length, closing ends the body.
         if exchange.http10 && !hasContentLength { exchange.closeAfterResponse = true }
         state = .forwarding(exchange)
-        return [.cancelResponseTimer, .writeResponseHead(close: !exchange.keepAlive || exchange.closeAfterResponse)]
+        return Actions(.cancelResponseTimer, .writeResponseHead(close: !exchange.keepAlive || exchange.closeAfterResponse))
     }
 
     mutating func responseBody() -> Actions {

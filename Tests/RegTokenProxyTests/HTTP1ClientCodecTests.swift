@@ -40,9 +40,13 @@ struct HTTP1ClientCodecTests {
     static func normalized(_ parts: [RegistryResponsePart]) -> [Part] {
         let nio: [HTTPPart<ForwardedResponseHead, ByteBuffer>] = parts.map {
             switch $0 {
-            case .head(let h): .head(h)
-            case .body(let b): .body(b)
-            case .end: .end(nil)
+            case .head(let h):
+                // Its bytes, which the client side writes as they are to an HTTP/1.1 client it
+                // keeps: the status line, these fields, the empty line.
+                #expect(String(buffer: h.bytes) == "HTTP/1.1 \(h.status) \(h.reason)\r\n" + String(buffer: h.fields) + "\r\n")
+                return .head(h)
+            case .body(let b): return .body(b)
+            case .end: return .end(nil)
             }
         }
         return Part.joined(nio) { h in .head(h.status, h.minorVersion, lines(h.fields)) }

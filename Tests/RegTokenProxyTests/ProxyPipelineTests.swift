@@ -120,6 +120,31 @@ struct ProxyPipelineTests {
         }
     }
 
+    @Test("the registry's answer reaches the client whole: as the registry side wrote it for an HTTP/1.1 client kept, else with the client's version, Connection: close or chunked framing")
+    func answersWritten() throws {
+        let ro = Self.token(.pull)
+        let fields = "Content-Type: application/json\r\nDocker-Content-Digest: sha256:a\r\n"
+        // (request version and Connection, the registry's answer, what the client gets)
+        let cases: [(String, String, String)] = [
+            ("1.1", "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
+             "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 2\r\n\r\n{}"),
+            ("1.1", "HTTP/1.0 404 Not Found\r\n\(fields)Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
+             "HTTP/1.1 404 Not Found\r\n\(fields)Content-Length: 2\r\n\r\n{}"),
+            ("1.1\r\nConnection: close", "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 2\r\n\r\n{}",
+             "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 2\r\nConnection: close\r\n\r\n{}"),
+            ("1.1", "HTTP/1.1 200 OK\r\n\(fields)Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+             "HTTP/1.1 200 OK\r\n\(fields)transfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"),
+            ("1.0\r\nConnection: keep-alive", "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 2\r\n\r\n{}",
+             "HTTP/1.0 200 OK\r\n\(fields)Content-Length: 2\r\n\r\n{}"),
+        ]
+        for (version, answer, expected) in cases {
+            let p = try ProxyPipeline(state: Self.state)
+            p.send("GET /v2/acme/app/manifests/v1 HTTP/\(version)\r\nHost: r\r\nAuthorization: \(ro)\r\n\r\n")
+            p.respond(answer)
+            #expect(p.clientBytes() == expected, "\(version.debugDescription) \(answer.debugDescription)")
+        }
+    }
+
     @Test("an HTTP/1.0 client with keep-alive: kept after a response with a length and after a 204 or 304; closed after one whose body ends with the close")
     func http10KeepAlive() throws {
         let ro = Self.token(.pull)
