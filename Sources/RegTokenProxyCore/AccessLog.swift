@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import RegToken
 import Synchronization
@@ -10,12 +11,17 @@ import Musl
 #endif
 
 /// The proxy's access log: one line per exchange, buffered and written off the event loops, as
-/// nginx's `access_log … buffer= flush=`. An event loop only appends the exchange's fields to a
-/// queue (no formatting, no system call); a thread of its own formats the queued entries and writes
+/// nginx's `access_log … buffer= flush=`. An event loop only appends the exchange's fields to its
+/// own queue (``Queue``: no formatting, no system call, and no lock another loop takes: sharing
+/// one, the loops would pass its cache lines back and forth on every request); a thread of its
+/// own formats the queued entries and writes
 /// them with one `write` every ``flushInterval`` (100 ms by default), and sooner when
 /// ``highWater`` entries wait (then the recording thread writes them, which slows a flood rather
 /// than growing memory without bound). ``close()`` writes what is left: a proxy told to stop loses
-/// no line; a proxy killed loses at most the last interval's.
+/// no line; a proxy killed loses at most the last interval's. Each queue's lines are written in
+/// the order they were recorded (a connection's, in its order); within one flush, the lines of one
+/// event loop's queue come before the next one's, as an nginx with several workers writes each
+/// worker's buffer in turn (each line has its time).
 ///
 /// Lines have the shape of swift-log's `StreamLogHandler` (timestamp, level, label, the fields as
 /// sorted `key=value` pairs, `[RegTokenProxyCore] access`), so that readers of the unbuffered log
@@ -141,7 +147,17 @@ package final class AccessLog: Sendable {
     private let label: String
     package let flushInterval: Duration
     package let highWater: Int
-    private let pending = Mutex<[Entry]>([])
+    /// Where lines wait for the writer: each event loop's connections record into that loop's.
+    package final class Queue: Sendable {
+        fileprivate let entries = Mutex<[Entry]>([])
+        fileprivate init() {}
+    }
+    /// Every queue, in the order they were made; the first is ``shared``.
+    private let queues: Mutex<[Queue]>
+    /// The queue of each event loop that has recorded.
+    private let loopQueues = Mutex<[ObjectIdentifier: Queue]>([:])
+    /// For lines recorded with no event loop's queue.
+    private let shared = Queue()
     /// Held while a batch is taken, formatted and written: batches reach the file in order.
     private let writing = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
@@ -158,6 +174,18 @@ package final class AccessLog: Sendable {
         self.label = label
         self.flushInterval = flushInterval
         self.highWater = highWater
+        self.queues = Mutex([shared])
+    }
+
+    /// The queue of `loop`'s connections (asked for once per connection).
+    package func queue(on loop: any EventLoop) -> Queue {
+        loopQueues.withLock { byLoop in
+            if let queue = byLoop[ObjectIdentifier(loop)] { return queue }
+            let queue = Queue()
+            byLoop[ObjectIdentifier(loop)] = queue
+            queues.withLock { $0.append(queue) }
+            return queue
+        }
     }
 
     /// Starts the background writer; it runs until ``close()``.
@@ -174,12 +202,13 @@ package final class AccessLog: Sendable {
         }
     }
 
-    /// Queues one exchange's line (the entry is moved into the queue, not copied).
-    package func record(_ entry: consuming Entry) {
+    /// Queues one exchange's line in `queue` (``queue(on:)``; the shared one when nil). The entry
+    /// is moved into the queue, not copied.
+    package func record(_ entry: consuming Entry, in queue: Queue? = nil) {
         var entry = Optional(entry)
-        let full = pending.withLock { queue -> Bool in
-            queue.append(entry.take()!)
-            return queue.count >= highWater
+        let full = (queue ?? shared).entries.withLock { entries -> Bool in
+            entries.append(entry.take()!)
+            return entries.count >= highWater
         }
         if full { flush() }
     }
@@ -187,17 +216,18 @@ package final class AccessLog: Sendable {
     /// Writes every queued line now.
     package func flush() {
         writing.withLock { _ in
-            var batch: [Entry] = []
-            pending.withLock { queue in swap(&queue, &batch) }
-            guard !batch.isEmpty else { return }
             var text: [UInt8] = []
-            text.reserveCapacity(batch.count * 240)
             var stamp = (second: Int64.min, text: "")
-            for i in batch.indices {
-                if batch[i].time != stamp.second { stamp = (batch[i].time, Self.timestamp(batch[i].time)) }
-                Self.format(batch[i], timestamp: stamp.text, label: label, into: &text)
+            for queue in queues.withLock({ $0 }) {
+                var batch: [Entry] = []
+                queue.entries.withLock { swap(&$0, &batch) }
+                text.reserveCapacity(text.count + batch.count * 240)
+                for i in batch.indices {
+                    if batch[i].time != stamp.second { stamp = (batch[i].time, Self.timestamp(batch[i].time)) }
+                    Self.format(batch[i], timestamp: stamp.text, label: label, into: &text)
+                }
             }
-            Self.writeAll(descriptor, text)
+            if !text.isEmpty { Self.writeAll(descriptor, text) }
         }
     }
 

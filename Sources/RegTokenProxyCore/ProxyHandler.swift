@@ -37,6 +37,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private let config: ProxyConfiguration
     /// The request path's metrics: this event loop's counters.
     private let counters: LoopCounters
+    /// This event loop's queue of the buffered access log, when there is one.
+    private let logQueue: AccessLog.Queue?
     private let logger: Logger
     private let connector: UpstreamConnector
     @exclusivity(unchecked) private var context: ChannelHandlerContext?
@@ -103,15 +105,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
     package static func configureClientPipeline(_ pipeline: ChannelPipeline.SynchronousOperations, state: ProxyState,
                                                 config: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger,
                                                 connector: UpstreamConnector? = nil) throws {
-        try pipeline.addHandler(ProxyHandler(state: state, config: config, counters: metrics.counters(on: pipeline.eventLoop), logger: logger,
-                                             connector: connector))
+        try pipeline.addHandler(ProxyHandler(state: state, config: config, counters: metrics.counters(on: pipeline.eventLoop),
+                                             logQueue: config.accessLog?.queue(on: pipeline.eventLoop), logger: logger, connector: connector))
     }
 
-    package init(state: ProxyState, config: ProxyConfiguration, counters: LoopCounters, logger: Logger,
+    package init(state: ProxyState, config: ProxyConfiguration, counters: LoopCounters, logQueue: AccessLog.Queue?, logger: Logger,
                  connector: UpstreamConnector? = nil) {
         self.state = state
         self.config = config
         self.counters = counters
+        self.logQueue = logQueue
         self.logger = logger
         self.codec = HTTP1ServerCodec(maxHeadBytes: config.maxHeaderBytes)
         self.connector = connector ?? .tcp(host: config.upstreamHost, port: config.upstreamPort, timeout: config.upstreamConnectTimeout)
@@ -659,7 +662,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
                                     account: account, message: message)
         if let accessLog = config.accessLog {
             // Queued as fields: formatting and writing happen off the event loop.
-            accessLog.record(consume entry)
+            accessLog.record(consume entry, in: logQueue)
         } else {
             logger.info("access", metadata: entry.metadata)
         }

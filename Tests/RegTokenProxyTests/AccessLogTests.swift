@@ -1,4 +1,7 @@
 import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOPosix
 import RegToken
 import RegTokenLoadTest
 @testable import RegTokenProxyCore
@@ -80,6 +83,44 @@ struct AccessLogTests {
         #expect(quiet.text.isEmpty)
         full.record(entry(99))  // the 100th: written by this call
         #expect(quiet.text.split(separator: "\n").count == 100)
+        full.close()
+    }
+
+    @Test("each event loop records into a queue of its own: every line written, each loop's in the order recorded, a full queue written at once")
+    func loopQueues() async throws {
+        let capture = Capture()
+        let log = AccessLog(descriptor: capture.fd, label: "regtoken.proxy", flushInterval: .milliseconds(5), highWater: 50)
+        log.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = [group.next(), group.next()]
+        let queues = loops.map { log.queue(on: $0) }
+        #expect(queues[0] !== queues[1] && log.queue(on: loops[0]) === queues[0])
+        // Both loops at once, 3,000 lines each; the shared queue too.
+        let done = loops.indices.map { l in
+            loops[l].submit { for i in 0..<3000 { log.record(entry(l * 10_000 + i), in: queues[l]) } }
+        }
+        for i in 0..<100 { log.record(entry(20_000 + i)) }
+        for future in done { try await future.get() }
+        try await group.shutdownGracefully()
+        log.close()
+        let numbers = capture.text.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("message=n") }.flatMap { Int($0.dropFirst(9)) }
+        }
+        #expect(numbers.count == 6100 && Set(numbers).count == 6100)
+        for base in [0, 10_000, 20_000] {
+            let mine = numbers.filter { $0 >= base && $0 < base + 10_000 }
+            #expect(mine == mine.sorted(), "queue \(base): out of order")
+        }
+
+        // A loop's queue that reaches the high-water mark is written by the call that filled it.
+        let quiet = Capture()
+        let full = AccessLog(descriptor: quiet.fd, label: "regtoken.proxy", flushInterval: .seconds(3600), highWater: 10)
+        let loop = EmbeddedEventLoop()
+        let queue = full.queue(on: loop)
+        for i in 0..<9 { full.record(entry(i), in: queue) }
+        #expect(quiet.text.isEmpty)
+        full.record(entry(9), in: queue)
+        #expect(quiet.text.split(separator: "\n").count == 10)
         full.close()
     }
 
