@@ -24,7 +24,7 @@ package final class PlainHTTPOnTLSGuard: ChannelInboundHandler, RemovableChannel
         guard buffer.readableBytes > 0, let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return }
         if (first >= 0x41 && first <= 0x5A) || (first >= 0x61 && first <= 0x7A) {
             let out = context.channel.allocator.buffer(string: answer)
-            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
         context.fireChannelRead(data)
