@@ -11,14 +11,13 @@ import Musl
 #endif
 
 /// The proxy's access log: one line per exchange, buffered and written off the event loops, as
-/// nginx's `access_log … buffer= flush=`. An event loop writes the exchange's line into its own
-/// queue's buffer (``Queue``: no system call, and no lock another loop takes: sharing one, the
-/// loops would pass its cache lines back and forth on every request), as an nginx worker does into
-/// its buffer; a thread of its own writes the buffers with one `write` each every
-/// ``flushInterval`` (100 ms by default), and sooner when a queue holds ``highWater`` lines (then
-/// the recording thread writes them, which slows a flood rather than growing memory without
-/// bound). (Formatting the line at once, rather than queueing its fields for the writer to
-/// format, costs the same work and saves keeping the fields: BENCHMARKS.md, "Eleventh round".) ``close()`` writes what is left: a proxy told to stop loses
+/// nginx's `access_log … buffer= flush=`. An event loop only appends the exchange's fields to its
+/// own queue (``Queue``: no formatting, no system call, and no lock another loop takes: sharing
+/// one, the loops would pass its cache lines back and forth on every request); a thread of its
+/// own formats the queued entries and writes
+/// them with one `write` every ``flushInterval`` (100 ms by default), and sooner when
+/// ``highWater`` entries wait (then the recording thread writes them, which slows a flood rather
+/// than growing memory without bound). ``close()`` writes what is left: a proxy told to stop loses
 /// no line; a proxy killed loses at most the last interval's. Each queue's lines are written in
 /// the order they were recorded (a connection's, in its order); within one flush, the lines of one
 /// event loop's queue come before the next one's, as an nginx with several workers writes each
@@ -150,13 +149,7 @@ package final class AccessLog: Sendable {
     package let highWater: Int
     /// Where lines wait for the writer: each event loop's connections record into that loop's.
     package final class Queue: Sendable {
-        fileprivate struct Lines {
-            var bytes: [UInt8] = []
-            var count = 0
-            /// The last timestamp written, and its second (made once a second).
-            var stamp = (second: Int64.min, text: "")
-        }
-        fileprivate let lines = Mutex(Lines())
+        fileprivate let entries = Mutex<[Entry]>([])
         fileprivate init() {}
     }
     /// Every queue, in the order they were made; the first is ``shared``.
@@ -209,13 +202,13 @@ package final class AccessLog: Sendable {
         }
     }
 
-    /// Writes one exchange's line into `queue`'s buffer (``queue(on:)``; the shared one when nil).
-    package func record(_ entry: borrowing Entry, in queue: Queue? = nil) {
-        let full = (queue ?? shared).lines.withLock { lines -> Bool in
-            if entry.time != lines.stamp.second { lines.stamp = (entry.time, Self.timestamp(entry.time)) }
-            Self.format(entry, timestamp: lines.stamp.text, label: label, into: &lines.bytes)
-            lines.count += 1
-            return lines.count >= highWater
+    /// Queues one exchange's line in `queue` (``queue(on:)``; the shared one when nil). The entry
+    /// is moved into the queue, not copied.
+    package func record(_ entry: consuming Entry, in queue: Queue? = nil) {
+        var entry = Optional(entry)
+        let full = (queue ?? shared).entries.withLock { entries -> Bool in
+            entries.append(entry.take()!)
+            return entries.count >= highWater
         }
         if full { flush() }
     }
@@ -223,19 +216,18 @@ package final class AccessLog: Sendable {
     /// Writes every queued line now.
     package func flush() {
         writing.withLock { _ in
+            var text: [UInt8] = []
+            var stamp = (second: Int64.min, text: "")
             for queue in queues.withLock({ $0 }) {
-                var bytes: [UInt8] = []
-                queue.lines.withLock { lines in
-                    guard lines.count > 0 else { return }
-                    // (The queue goes on with room for as many bytes as the last interval's.)
-                    var next: [UInt8] = []
-                    next.reserveCapacity(lines.bytes.count)
-                    swap(&lines.bytes, &next)
-                    bytes = next
-                    lines.count = 0
+                var batch: [Entry] = []
+                queue.entries.withLock { swap(&$0, &batch) }
+                text.reserveCapacity(text.count + batch.count * 240)
+                for i in batch.indices {
+                    if batch[i].time != stamp.second { stamp = (batch[i].time, Self.timestamp(batch[i].time)) }
+                    Self.format(batch[i], timestamp: stamp.text, label: label, into: &text)
                 }
-                if !bytes.isEmpty { Self.writeAll(descriptor, bytes) }
             }
+            if !text.isEmpty { Self.writeAll(descriptor, text) }
         }
     }
 

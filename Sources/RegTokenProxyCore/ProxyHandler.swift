@@ -661,8 +661,8 @@ package final class ProxyHandler: ChannelDuplexHandler {
                                     latencyMicroseconds: (elapsed + 500) / 1000, client: clientAddress, tokenID: tokenID,
                                     account: account, message: message)
         if let accessLog = config.accessLog {
-            // Into this loop's buffer: the writing happens off the event loop.
-            accessLog.record(entry, in: logQueue)
+            // Queued as fields: formatting and writing happen off the event loop.
+            accessLog.record(consume entry, in: logQueue)
         } else {
             logger.info("access", metadata: entry.metadata)
         }
