@@ -11,8 +11,8 @@ import Synchronization
 /// only that loop touches (``LoopCounters``: one per event loop, shared by its connections), and
 /// summed when they are scraped (``requestMetrics()``, which asks each loop for its counts on
 /// that loop). Shared counters and locked histograms, updated from every event loop on every
-/// request, cost the proxy 3.5 % of its rate (BENCHMARKS.md, "Eleventh round"): each update moved
-/// a cache line from the other core. The others (the revocation gauges, reloads) change rarely and
+/// request, moved a cache line from the other core with each update: a build without them used
+/// 6 % less CPU a request (BENCHMARKS.md, "Eleventh round"). The others (the revocation gauges, reloads) change rarely and
 /// go through the swift-metrics API (the executable bootstraps Prometheus).
 public final class ProxyMetrics: Sendable {
     package let revocationVersion: Gauge

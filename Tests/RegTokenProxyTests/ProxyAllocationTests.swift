@@ -44,7 +44,9 @@ struct ProxyAllocationTests {
         // parts no longer boxed (release: 12); 147 with a kept-alive connection's repeated fields
         // read and forwarded without being made again (release: 9); 102 with a connection's
         // Authorization value decoded once and the access line's fields written on bytes (release: 7);
-        // 88 with a repeated head read by its request line and the path's segments held in place.
-        #expect(perRequest < 96, "\(perRequest) allocations per proxied request")
+        // 88 with a repeated head read by its request line and the path's segments held in place;
+        // 80 with the registry's response head written once and the metrics counted per event loop
+        // (release: 4 an exchange in process).
+        #expect(perRequest < 88, "\(perRequest) allocations per proxied request")
     }
 }
