@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building regtoken needs when it is missing: OpenSSL's libcrypto headers
 # (libssl-dev), SQLite's (libsqlite3-dev) and pkg-config. With --test, also what the tests need:
-# the openssl tool, PyJWT, schemathesis, and Debian's docker-registry and skopeo. Installs only
-# what is absent.
+# the openssl tool, PyJWT, prometheus-client, schemathesis, and Debian's docker-registry and
+# skopeo. Installs only what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

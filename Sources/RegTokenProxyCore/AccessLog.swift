@@ -16,7 +16,7 @@ import Musl
 /// one, the loops would pass its cache lines back and forth on every request); a thread of its
 /// own formats the queued entries and writes
 /// them with one `write` every ``flushInterval`` (100 ms by default), and sooner when
-/// ``highWater`` entries wait (then the recording thread writes them, which slows a flood rather
+/// ``highWater`` entries wait in one event loop's queue (then the recording thread writes them, which slows a flood rather
 /// than growing memory without bound). ``close()`` writes what is left: a proxy told to stop loses
 /// no line; a proxy killed loses at most the last interval's. Each queue's lines are written in
 /// the order they were recorded (a connection's, in its order); within one flush, the lines of one

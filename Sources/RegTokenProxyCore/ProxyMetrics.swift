@@ -52,8 +52,10 @@ public final class ProxyMetrics: Sendable {
         }
     }
 
-    /// Every event loop's request counts, summed; each loop's are read on that loop. A loop that
-    /// no longer runs (its group shut down) is left out.
+    /// Every event loop's request counts, summed; each loop's are read on that loop, so every
+    /// loop that has served a connection must still run (a scrape waits for each; one after its
+    /// group has shut down would wait for ever: `regtoken proxy`'s group runs until the process
+    /// ends, and an embedder scrapes only while its proxy's group runs).
     package func requestCounts() async -> RequestCounts {
         let bound = loops.withLock { Array($0.values) }
         var total = RequestCounts()
@@ -195,7 +197,9 @@ package struct DurationCounts: Sendable, Equatable {
     /// `counts[i]`: durations above `bounds[i - 1]` and at most `bounds[i]`; the last, those above
     /// every bound.
     package var counts: [Int]
-    package var sumNanoseconds: Int64 = 0
+    /// (128 bits: a sum of 64-bit nanoseconds would wrap after 292 years of requests, which a
+    /// proxy with a thousand downloads always in flight adds up in about 107 days.)
+    package var sumNanoseconds: Int128 = 0
 
     package init(buckets: [Int64]) {
         bounds = buckets
@@ -206,12 +210,12 @@ package struct DurationCounts: Sendable, Equatable {
         var i = 0
         while i < bounds.count && bounds[i] < nanoseconds { i += 1 }
         counts[i] += 1
-        sumNanoseconds &+= nanoseconds
+        sumNanoseconds += Int128(nanoseconds)
     }
 
     mutating func add(_ other: DurationCounts) {
         for i in counts.indices { counts[i] += other.counts[i] }
-        sumNanoseconds &+= other.sumNanoseconds
+        sumNanoseconds += other.sumNanoseconds
     }
 
     /// `# TYPE`, the cumulative `_bucket` lines (`le` in seconds), `_sum` and `_count`.
@@ -230,7 +234,7 @@ package struct DurationCounts: Sendable, Equatable {
 
     /// Nanoseconds as seconds in decimal, as swift-prometheus writes a `Duration`: `0.0025`,
     /// `5.0` (the fraction without its trailing zeros, at least one digit).
-    static func seconds(_ nanoseconds: Int64) -> String {
+    static func seconds(_ nanoseconds: some BinaryInteger) -> String {
         let magnitude = nanoseconds.magnitude
         var fraction = String(magnitude % 1_000_000_000)
         fraction = String(repeating: "0", count: 9 - fraction.count) + fraction

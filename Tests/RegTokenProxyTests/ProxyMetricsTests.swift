@@ -121,5 +121,10 @@ struct ProxyMetricsTests {
         #expect(DurationCounts.seconds(2_500) == "0.0000025")
         #expect(DurationCounts.seconds(1_000_000_000) == "1.0")
         #expect(DurationCounts.seconds(61_001_000_000) == "61.001")
+        // A sum past 64 bits of nanoseconds (a busy proxy's downloads add up) stays exact.
+        var long = DurationCounts(buckets: ProxyMetrics.requestDurationBuckets)
+        for _ in 0..<3 { long.record(nanoseconds: Int64.max) }
+        #expect(DurationCounts.seconds(long.sumNanoseconds) == "27670116110.564327421")
+        #expect(long.counts.last == 3)
     }
 }

@@ -8,7 +8,11 @@ count, or a family with no HELP line (with --require-help)."""
 import json
 import sys
 
-from prometheus_client.parser import text_string_to_metric_families
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError as error:  # said on stdout, which the tests show
+    print(f"prometheus_client is not installed (scripts/install-deps.sh --test installs it): {error}")
+    sys.exit(1)
 
 
 def main():
