@@ -132,10 +132,11 @@ import NIOCore
         self.fieldsCount = fieldsCount
     }
 
-    /// Writes `HTTP/1.1`, the status and the reason, and CRLF; returns where the fields start
-    /// (from the reader index).
-    static func writeStatusLine(status: Int, reason: String, to out: inout ByteBuffer) -> Int {
-        out.writeStaticString("HTTP/1.1 ")
+    /// Writes the status line: `HTTP/1.1` (`HTTP/1.0` for minor version 0), the status and the
+    /// reason, and CRLF; returns where the fields start (from the reader index).
+    @discardableResult
+    static func writeStatusLine(status: Int, reason: String, minorVersion: Int = 1, to out: inout ByteBuffer) -> Int {
+        out.writeStaticString(minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         HTTP1Wire.writeStatus(status, to: &out)
         out.writeStaticString(" ")
         out.writeString(reason)

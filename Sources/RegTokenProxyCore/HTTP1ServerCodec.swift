@@ -344,11 +344,7 @@ import NIOHTTP1
                 return
             }
             var out = context.channel.allocator.buffer(capacity: 64 + head.reason.utf8.count + head.bytes.readableBytes)
-            out.writeStaticString(head.minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-            HTTP1Wire.writeStatus(head.status, to: &out)
-            out.writeStaticString(" ")
-            out.writeString(head.reason)
-            out.writeStaticString("\r\n")
+            ForwardedResponseHead.writeStatusLine(status: head.status, reason: head.reason, minorVersion: head.minorVersion, to: &out)
             out.writeImmutableBuffer(head.fields)
             if head.close { out.writeStaticString("Connection: close\r\n") }
             if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
