@@ -81,6 +81,8 @@ import NIOHTTP1
     @exclusivity(unchecked) private var partialHead: ByteBuffer?
     /// The last response's reason phrase (``forwardedHead(_:_:allocator:reason:)``).
     @exclusivity(unchecked) private var lastReason = ""
+    /// The largest body given room behind its head (a registry's small JSON answers, manifests).
+    static let bodyRoomLimit = 4096
     private let limit: Int
     /// For each request written whose response has not been read: whether it was a `HEAD`.
     @exclusivity(unchecked) private var awaiting = CircularBuffer<Bool>(initialCapacity: 4)
@@ -162,9 +164,18 @@ import NIOHTTP1
                 let found = bytes.withUnsafeReadableBytes { raw -> Result<(ForwardedResponseHead, Int, Framing)?, HTTP1HeadError> in
                     do throws(HTTP1HeadError) {
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
-                        let forwarded = Self.forwardedHead(head, raw, allocator: allocator, reason: self.lastReason)
+                        let framing = try Self.framing(head, raw)
+                        // A small body of known length gets room behind the head: the client side
+                        // writes the two as one buffer (``HTTP1ServerCodec``). (None for the
+                        // responses that have no body: to a HEAD request, 1xx, 204, 304.)
+                        var bodyRoom = 0
+                        if case .length(let n) = framing, n <= Self.bodyRoomLimit, self.awaiting.first != true,
+                           head.status >= 200, head.status != 204, head.status != 304 {
+                            bodyRoom = n
+                        }
+                        let forwarded = Self.forwardedHead(head, raw, allocator: allocator, reason: self.lastReason, bodyRoom: bodyRoom)
                         self.lastReason = forwarded.reason
-                        return .success((forwarded, head.length, try Self.framing(head, raw)))
+                        return .success((forwarded, head.length, framing))
                     } catch {
                         return .failure(error)
                     }
@@ -297,8 +308,9 @@ import NIOHTTP1
     /// bytes (see ``ForwardedResponseHead/fields``).
     /// - Parameter reason: the previous response's reason phrase, used again when this one's
     ///   bytes are the same (a registry answers "OK" again and again: no string made each time).
+    /// - Parameter bodyRoom: bytes of room left behind the head, for the body.
     static func forwardedHead(_ head: HTTP1ResponseHead, _ raw: UnsafeRawBufferPointer, allocator: ByteBufferAllocator,
-                              reason previousReason: String = "") -> ForwardedResponseHead {
+                              reason previousReason: String = "", bodyRoom: Int = 0) -> ForwardedResponseHead {
         func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
         // The Connection fields: their one value (the usual case) looked at directly; several
         // (rare) gathered. Their tokens are read on the bytes, as NIOHTTP1 reads them.
@@ -328,7 +340,7 @@ import NIOHTTP1
         // The head as written to an HTTP/1.1 client (``ForwardedResponseHead/bytes``); the room
         // beyond the registry's head is for fields written anew (`name:value` as `name: value`).
         let reason = HTTP1Wire.string(head.reason, raw, reusing: previousReason)
-        var fields = allocator.buffer(capacity: head.length + 64)
+        var fields = allocator.buffer(capacity: head.length + 64 + bodyRoom)
         let fieldsStart = ForwardedResponseHead.writeStatusLine(status: head.status, reason: reason, to: &fields)
         var hasContentLength = false
         // Consecutive kept lines already written as they are forwarded (`name: value` and CRLF)

@@ -114,6 +114,12 @@ import NIOHTTP1
     @exclusivity(unchecked) private var responseChunked = false
     @exclusivity(unchecked) private var responseBodySuppressed = false
     @exclusivity(unchecked) private var responseRefused = false
+    /// A response head written as bytes and not yet handed to the channel: the body part that
+    /// follows it (a registry's small answer, read with its head) is copied behind it when it
+    /// fits in the room the buffer has, and the two go out as one buffer (one write through the
+    /// pipeline and one `write` system call, not two and a `writev`). Handed on, alone if need
+    /// be, before the next part written and by ``flush(context:)``: never held past a flush.
+    @exclusivity(unchecked) private var heldHead: ByteBuffer?
     /// Reads that arrived while one was being handled (a handler reading again from within):
     /// handled after it, in order.
     @exclusivity(unchecked) private var waiting = CircularBuffer<ByteBuffer>(initialCapacity: 2)
@@ -304,6 +310,7 @@ import NIOHTTP1
     func encode(_ part: ProxyResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         switch part {
         case .head(var head):
+            writeHeld(context: context)
             let code = head.status.code
             // A 1xx (but 101) is followed by the final response to the same request.
             if !(code >= 100 && code < 200 && code != 101) {
@@ -330,8 +337,9 @@ import NIOHTTP1
                 return
             }
             responseRefused = false
-            context.write(NIOAny(bytes), promise: promise)
+            write(head: bytes, context: context, promise: promise)
         case .forwardedHead(let head):
+            writeHeld(context: context)
             // A registry's final response (never 1xx: the registry side reads those past), its
             // fields checked when they were read; on a 204 or 304, without Content-Length.
             responseBodySuppressed = awaitingHead.popFirst() ?? false
@@ -340,7 +348,7 @@ import NIOHTTP1
             responseRefused = false
             if head.minorVersion == 1 && !head.close && !chunked {
                 // What the registry side wrote is this head (the usual case): written as it is.
-                context.write(NIOAny(head.bytes), promise: promise)
+                write(head: head.bytes, context: context, promise: promise)
                 return
             }
             var out = context.channel.allocator.buffer(capacity: 64 + head.reason.utf8.count + head.bytes.readableBytes)
@@ -349,19 +357,57 @@ import NIOHTTP1
             if head.close { out.writeStaticString("Connection: close\r\n") }
             if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
             out.writeStaticString("\r\n")
-            context.write(NIOAny(out), promise: promise)
+            write(head: out, context: context, promise: promise)
         case .body(let body):
             guard !responseRefused, !responseBodySuppressed else {
+                writeHeld(context: context)
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
                 return
             }
+            if var head = heldHead {
+                // (Held only when the body is not chunked: its bytes follow the head as they are.)
+                heldHead = nil
+                if body.readableBytes <= head.writableBytes {
+                    head.writeImmutableBuffer(body)
+                    context.write(NIOAny(head), promise: promise)
+                    return
+                }
+                context.write(NIOAny(head), promise: nil)
+            }
             HTTP1Wire.writeBody(body, chunked: responseChunked, context: context, promise: promise)
         case .end:
+            writeHeld(context: context)
             // The registry's trailers are not passed on (as for requests: nobody reads them).
             HTTP1Wire.writeEnd(chunked: responseChunked && !responseRefused, context: context, promise: promise)
             responseChunked = false
             responseBodySuppressed = false
         }
+    }
+
+    /// Writes a response head, or holds it for the body part that may follow (``heldHead``):
+    /// when that body is not chunked, is not suppressed (the answer to a `HEAD` request), and
+    /// nothing waits for this write's promise. (A 204's or 304's head, which no body follows, is
+    /// held until its end, which comes with it.)
+    private func write(head: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        if promise == nil && !responseChunked && !responseBodySuppressed {
+            heldHead = head
+        } else {
+            context.write(NIOAny(head), promise: promise)
+        }
+    }
+
+    /// Hands a held head on to the channel.
+    func writeHeld(context: ChannelHandlerContext) {
+        guard let head = heldHead else { return }
+        heldHead = nil
+        context.write(NIOAny(head), promise: nil)
+    }
+
+    /// Flushes what was written, a held head included: ``ProxyHandler``, which runs this codec
+    /// itself, flushes the client's side through here.
+    public func flush(context: ChannelHandlerContext) {
+        writeHeld(context: context)
+        context.flush()
     }
 
     /// The status line and fields, or nil when a name is not a token or a value is not field text.

@@ -82,8 +82,13 @@ package final class ProxyHandler: ChannelDuplexHandler {
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
     /// The field lines of the last head forwarded (all after its request line), with its number
     /// and method: the next head, if its fields repeat that one's and its method is the same, is
-    /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:allocator:)``).
+    /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:into:)``).
     @exclusivity(unchecked) private var lastForwarded: (number: Int, method: String, fieldLines: ByteBuffer)?
+    /// The buffer forwarded heads are written into, written again for each: by the next head,
+    /// the registry connection has usually sent the one before, and the buffer is this
+    /// handler's alone (no allocation); while a write still holds it, a new one is made (copy on
+    /// write: a head waiting to go out is never changed). Kept only when small.
+    @exclusivity(unchecked) private var forwardBuffer: ByteBuffer?
     @exclusivity(unchecked) private var refusal: (code: String, message: String, reason: String)?
     @exclusivity(unchecked) private var requestVersion = HTTPVersion.http1_1
     @exclusivity(unchecked) private var started = NIODeadline.now()
@@ -275,6 +280,17 @@ package final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A flush or write from the channel's side (not the proxy's own) passes the codec too: a
+    /// response head it holds for its body goes out first.
+    package func flush(context: ChannelHandlerContext) {
+        codec.flush(context: context)
+    }
+
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        codec.writeHeld(context: context)
+        context.write(data, promise: promise)
+    }
+
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { perform(machine.clientBecameWritable()) }
         context.fireChannelWritabilityChanged()
@@ -328,11 +344,16 @@ package final class ProxyHandler: ChannelDuplexHandler {
             }
             let forwarded = Self.forwardedHead(request, framing: allowed.framing, scheme: config.clientScheme == "https" ? "https" : "http",
                                                clientAddress: config.trustedProxies.isEmpty ? clientAddress : client?.description,
-                                               fieldLines: repeated, allocator: context.channel.allocator)
-            // (The lines are a slice of the head they were written into, which they keep: only
-            // small heads are kept, so an idle connection holds at most one such buffer.)
-            lastForwarded = forwarded.head.bytes.readableBytes <= HTTP1ServerCodec.keptHeadBytes
-                ? (head.number, request.method, forwarded.fieldLines) : nil
+                                               fieldLines: repeated, reusing: &forwardBuffer, allocator: context.channel.allocator)
+            // Only small heads and buffers are kept (a buffer grows to the largest head written
+            // into it, dropped fields such as a long Authorization counted): an idle connection
+            // holds at most two buffers of a few KiB.
+            if forwarded.head.bytes.readableBytes <= HTTP1ServerCodec.keptHeadBytes {
+                lastForwarded = (head.number, request.method, forwarded.fieldLines)
+            } else {
+                lastForwarded = nil
+            }
+            if forwarded.head.bytes.capacity <= 2 * HTTP1ServerCodec.keptHeadBytes { forwardBuffer = forwarded.head.bytes }
             perform(machine.requestHead(.forward, keepAlive: keepAlive, http10: http10), request: .forwardedHead(forwarded.head))
         }
     }
@@ -343,7 +364,9 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// the client's method, target and fields were checked when they were read.
     static func forwardedHead(_ request: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?,
                               allocator: ByteBufferAllocator) -> ForwardedRequestHead {
-        forwardedHead(request, framing: framing, scheme: scheme, clientAddress: clientAddress, fieldLines: nil, allocator: allocator).head
+        var none: ByteBuffer?
+        return forwardedHead(request, framing: framing, scheme: scheme, clientAddress: clientAddress, fieldLines: nil, reusing: &none,
+                             allocator: allocator).head
     }
 
     /// ``forwardedHead(_:framing:scheme:clientAddress:allocator:)``, with the field lines (all
@@ -351,9 +374,13 @@ package final class ProxyHandler: ChannelDuplexHandler {
     /// the same fields and method on the same connection, which are the same bytes (framing
     /// comes from the fields, the forwarding headers from the connection, or from the fields
     /// behind trusted proxies).
-    /// - Returns: the head, and its field lines (a slice of it, for the next head).
+    /// - Parameter buffer: a buffer to write the head into (taken, leaving nil): its storage is
+    ///   used again when nothing else holds it (a write of an earlier head that has gone out);
+    ///   when nil, or still held, a new one is made.
+    /// - Returns: the head, and its field lines: `fieldLines` when given, else a copy of their
+    ///   own (the head's buffer is written again for the next head).
     static func forwardedHead(_ request: RequestHead, framing: BodyFraming, scheme: String, clientAddress: String?, fieldLines: ByteBuffer?,
-                              allocator: ByteBufferAllocator) -> (head: ForwardedRequestHead, fieldLines: ByteBuffer) {
+                              reusing buffer: inout ByteBuffer?, allocator: ByteBufferAllocator) -> (head: ForwardedRequestHead, fieldLines: ByteBuffer) {
         // The request line: method, target, two spaces and "HTTP/1.1\r\n".
         var size = request.method.utf8.count + request.target.utf8.count + 12
         if let fieldLines {
@@ -363,7 +390,13 @@ package final class ProxyHandler: ChannelDuplexHandler {
             size += 84 + scheme.utf8.count + (clientAddress?.utf8.count ?? 0)
             for (name, value) in request.headers { size += name.utf8.count + value.utf8.count + 4 }
         }
-        var out = allocator.buffer(capacity: size)
+        var out: ByteBuffer
+        if var reused = buffer.take() {
+            reused.clear(minimumCapacity: size)
+            out = reused
+        } else {
+            out = allocator.buffer(capacity: size)
+        }
         out.writeString(request.method)
         out.writeStaticString(" ")
         out.writeString(request.target)
@@ -380,8 +413,11 @@ package final class ProxyHandler: ChannelDuplexHandler {
             }
             out.writeStaticString("\r\n")
         }
-        let lines = fieldLines ?? out.getSlice(at: linesStart, length: out.writerIndex - linesStart)!
-        return (ForwardedRequestHead(bytes: out, isHEAD: request.method == "HEAD", chunked: framing == .chunked), lines)
+        let head = ForwardedRequestHead(bytes: out, isHEAD: request.method == "HEAD", chunked: framing == .chunked)
+        if let fieldLines { return (head, fieldLines) }
+        var lines = allocator.buffer(capacity: out.writerIndex - linesStart)
+        lines.writeBytes(out.readableBytesView[linesStart...])
+        return (head, lines)
     }
 
     // MARK: Registry → client (called by UpstreamHandler)
@@ -427,7 +463,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             wroteInBatch = false
             lastActivity = context.eventLoop.now
         }
-        context.flush()
+        codec.flush(context: context)
     }
 
     func upstreamBecameWritable() {
@@ -507,7 +543,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
                 codec.encode(response, context: context, promise: nil)
                 // Within a read from the registry, the read's end flushes
                 // (``upstreamReadComplete()``): one flush per batch.
-                if !(readingUpstream && upstream != nil) { context.flush() }
+                if !(readingUpstream && upstream != nil) { codec.flush(context: context) }
             }
         case .closeClient:
             context?.close(promise: nil)
@@ -642,7 +678,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
             writeLast(.end, context: context)
         } else {
             codec.encode(.end, context: context, promise: nil)
-            context.flush()
+            codec.flush(context: context)
         }
     }
 
@@ -650,7 +686,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     private func writeLast(_ part: ProxyResponsePart, context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         codec.encode(part, context: context, promise: written)
-        context.flush()
+        codec.flush(context: context)
         written.futureResult.assumeIsolated().whenComplete { _ in self.context?.close(promise: nil) }
     }
 

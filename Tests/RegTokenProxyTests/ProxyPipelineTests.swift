@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOHTTP1
 import RegToken
 import RegTokenAccess
-@testable import RegTokenProxyCore
+@_spi(Benchmarks) @testable import RegTokenProxyCore
 import Testing
 
 /// A client connection's whole pipeline (the proxy's handler, which runs its HTTP/1.1 codec, exactly as
@@ -69,6 +69,15 @@ final class ProxyPipeline {
         var out = ""
         while let data = try? client.readOutbound(as: IOData.self) {
             if case .byteBuffer(let b) = data { out += String(buffer: b) }
+        }
+        return out
+    }
+
+    /// What the proxy wrote to the client so far, write by write (each buffer handed to the channel).
+    func clientWrites() -> [String] {
+        var out: [String] = []
+        while let data = try? client.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let b) = data { out.append(String(buffer: b)) }
         }
         return out
     }
@@ -145,6 +154,71 @@ struct ProxyPipelineTests {
         }
     }
 
+    @Test("a small answer's head and body go to the client as one write; a head goes out alone at the end of the registry's read, before a body not read yet, chunked or too large to copy, and on a response with no body")
+    func headAndBodyWrittenTogether() throws {
+        let ro = Self.token(.pull)
+        let get = "GET /v2/acme/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nAuthorization: \(ro)\r\n\r\n"
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+        // Read with its head: one buffer, for a kept HTTP/1.1 client and one made anew (HTTP/1.0).
+        // (HTTP/1.0 without keep-alive: the head says Connection: close; the last part's write,
+        // which the close waits for, is empty.)
+        let closing = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        for (request, expected) in [(get, head + "{}"), (get.replacingOccurrences(of: "HTTP/1.1", with: "HTTP/1.0"), closing)] {
+            let p = try ProxyPipeline(state: Self.state)
+            p.send(request)
+            p.respond(head + "{}")
+            #expect(p.clientWrites().filter { !$0.isEmpty } == [expected])
+        }
+        // The body in a later read: the head is flushed at the end of the first, then the body.
+        var p = try ProxyPipeline(state: Self.state)
+        p.send(get)
+        p.respond(head)
+        #expect(p.clientWrites() == [head])
+        p.respond("{}")
+        #expect(p.clientWrites() == ["{}"])
+        // Two answers on one connection, each one write.
+        p.send(get)
+        p.respond(head + "[]")
+        #expect(p.clientWrites() == [head + "[]"])
+        // A body larger than the room kept for one (4 KiB): head, then body, as they came.
+        let large = String(repeating: "x", count: HTTP1ClientCodec.bodyRoomLimit + 1)
+        p = try ProxyPipeline(state: Self.state)
+        p.send(get)
+        let largeHead = "HTTP/1.1 200 OK\r\nContent-Length: \(large.utf8.count)\r\n\r\n"
+        p.respond(largeHead + large)
+        #expect(p.clientWrites() == [largeHead, large])
+        // The largest body given room: one write.
+        let fits = String(large.dropLast())
+        p.send(get)
+        p.respond("HTTP/1.1 200 OK\r\nContent-Length: \(fits.utf8.count)\r\n\r\n" + fits)
+        #expect(p.clientWrites() == ["HTTP/1.1 200 OK\r\nContent-Length: \(fits.utf8.count)\r\n\r\n" + fits])
+        // Chunked: the head, then the chunks as written.
+        p = try ProxyPipeline(state: Self.state)
+        p.send(get)
+        p.respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+        let chunked = p.clientWrites()
+        #expect(chunked.first == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" && chunked.joined().hasSuffix("2\r\n{}\r\n0\r\n\r\n"),
+                "\(chunked)")
+        // A HEAD request's answer has no body: its head goes out at once, and the next answer is its own.
+        p = try ProxyPipeline(state: Self.state)
+        p.send(get.replacingOccurrences(of: "GET", with: "HEAD"))
+        p.respond(head)
+        #expect(p.clientWrites() == [head])
+        p.send(get)
+        p.respond(head + "{}")
+        #expect(p.clientWrites() == [head + "{}"])
+        // A 204: no body, the head alone.
+        p.send(get)
+        p.respond("HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(p.clientWrites() == ["HTTP/1.1 204 No Content\r\n\r\n"])
+        // The proxy's own answer (a refusal): whole, ending with its body.
+        p.send("GET /v2/globex/app/manifests/v1 HTTP/1.1\r\nHost: r\r\nAuthorization: \(ro)\r\n\r\n")
+        let refusal = p.clientWrites().joined()
+        let parts = refusal.components(separatedBy: "\r\n\r\n")
+        let length = parts[0].split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length: ") }.flatMap { Int($0.dropFirst(16)) }
+        #expect(refusal.hasPrefix("HTTP/1.1 403 Forbidden\r\n") && parts.count == 2 && length == parts[1].utf8.count && length ?? 0 > 0, "\(refusal)")
+    }
+
     @Test("an HTTP/1.0 client with keep-alive: kept after a response with a length and after a 204 or 304; closed after one whose body ends with the close")
     func http10KeepAlive() throws {
         let ro = Self.token(.pull)
@@ -192,6 +266,29 @@ struct ProxyPipelineTests {
             if step.upstream != nil { p.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") }
             let answer = p.clientBytes()
             #expect(answer.hasPrefix(step.upstream == nil ? "HTTP/1.1 403 " : "HTTP/1.1 200 OK\r\n"), "step \(i): \(answer)")
+        }
+    }
+
+    @Test("a forwarded head's buffer is written again for the next head only when no write holds it: heads the registry connection has not yet taken stay whole")
+    func forwardBufferReused() throws {
+        let p = try ProxyPipeline(state: Self.state)
+        let fields = "Host: r\r\nAuthorization: \(Self.token(.pull))\r\n"
+        let forwarded = "Host: r\r\nX-Forwarded-Proto: http\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n"
+        // The registry side's writes are left unread: each head is still held by its write when the next is made.
+        var expected = ""
+        for (i, target) in ["/v2/acme/app/manifests/v1", "/v2/acme/app/manifests/a-longer-reference-than-before", "/v2/"].enumerated() {
+            p.send("GET \(target) HTTP/1.1\r\n\(fields)\r\n")
+            p.respond("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n\(i)")
+            #expect(p.clientBytes().hasSuffix("\r\n\r\n\(i)"))
+            expected += "GET \(target) HTTP/1.1\r\n\(forwarded)"
+        }
+        #expect(p.upstreamBytes() == expected)
+        // Read as they go: the buffer is used again; what reaches the registry is the same.
+        for target in ["/v2/acme/app/manifests/v1", "/v2/acme/app/manifests/a-longer-reference-than-before", "/v2/"] {
+            p.send("GET \(target) HTTP/1.1\r\n\(fields)\r\n")
+            #expect(p.upstreamBytes() == "GET \(target) HTTP/1.1\r\n\(forwarded)")
+            p.respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            #expect(p.clientBytes() == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         }
     }
 
