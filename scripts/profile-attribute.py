@@ -7,8 +7,10 @@ Each sample goes to the innermost user-space frame of its stack that names a par
 request path (the first pattern below that matches, from the leaf up; kernel frames are not
 matched), and is counted as kernel time when its leaf is in the kernel. System calls are their
 own parts, by their libc wrappers: a write to a loopback socket includes the receiving side's
-TCP work and the wake-up of its reader. (Which write is which holds for the benchmark's GET: the
-request to the registry is one buffer, the response to the client a head and a body.)
+TCP work and the wake-up of its reader. A write (`write` or `writev`) is the request to the
+registry when the registry side's flush is on its stack, the response to the client when the end
+of a read from the registry is (a small answer goes out as one buffer, so the wrapper alone does
+not tell them apart).
 With REQUESTS, the number of requests served while recording, it also prints the samples a
 request, in user space and in the kernel: comparable between two servers recorded the same way
 (scripts/bench-proxy.sh --profile --floor records the proxy and the byte-level cost model).
@@ -20,8 +22,7 @@ import subprocess
 import sys
 
 PARTS = [
-    ("syscall write (request to the registry)", r"^__GI___libc_write$|^__libc_write$|^write$"),
-    ("syscall writev (response to the client)", r"^__GI___writev$|^writev$"),
+    ("syscall write", r"^__GI___libc_write$|^__libc_write$|^write$|^__GI___writev$|^writev$"),
     ("syscall read (both sides)", r"^read$|^__GI___libc_read$|^__libc_read$"),
     ("epoll, clock and other syscalls", r"epoll_wait|^__GI_epoll|^syscall$|clock_gettime"),
     ("access log", r"AccessLog"),
@@ -44,6 +45,13 @@ PARTS = [
     ("SwiftNIO: event loop and pipeline", r"NIOPosix|NIOCore"),
 ]
 COMPILED = [(name, re.compile(pattern)) for name, pattern in PARTS]
+# Which write a "syscall write" is, by the nearest of these on its stack above it: the end of a
+# read from the registry flushes the client's side, the end of a read from the client (the
+# proxy's handler's, `0C7Handler`) the registry's.
+WRITES = [
+    ("syscall write (response to the client)", re.compile(r"UpstreamHandlerC19channelReadComplete|upstreamReadComplete|endUpstreamBatch")),
+    ("syscall write (request to the registry)", re.compile(r"Core0C7HandlerC19channelReadComplete|UpstreamHandlerC5flush|flushPending")),
+]
 
 
 def main() -> int:
@@ -64,10 +72,13 @@ def main() -> int:
         total += 1
         in_kernel = stack[0][1]
         part = "other"
-        for symbol, kernel_frame in stack:
+        for i, (symbol, kernel_frame) in enumerate(stack):
             if kernel_frame:
                 continue
             hit = next((name for name, pattern in COMPILED if pattern.search(symbol)), None)
+            if hit == "syscall write":
+                hit = next((name for caller, _ in stack[i + 1:] for name, pattern in WRITES if pattern.search(caller)),
+                           "syscall write (other)")
             if hit:
                 part = hit
                 break

@@ -338,7 +338,8 @@ import NIOHTTP1
         }
         let bodiless = head.status == 204 || head.status == 304
         // The head as written to an HTTP/1.1 client (``ForwardedResponseHead/bytes``); the room
-        // beyond the registry's head is for fields written anew (`name:value` as `name: value`).
+        // beyond the registry's head is for fields written anew (`name:value` as `name: value`),
+        // and `bodyRoom` for the body.
         let reason = HTTP1Wire.string(head.reason, raw, reusing: previousReason)
         var fields = allocator.buffer(capacity: head.length + 64 + bodyRoom)
         let fieldsStart = ForwardedResponseHead.writeStatusLine(status: head.status, reason: reason, to: &fields)

@@ -82,7 +82,7 @@ package final class ProxyHandler: ChannelDuplexHandler {
     // The exchange in progress: what is forwarded, what a refusal says, and the access log.
     /// The field lines of the last head forwarded (all after its request line), with its number
     /// and method: the next head, if its fields repeat that one's and its method is the same, is
-    /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:into:)``).
+    /// forwarded with them (``forwardedHead(_:framing:scheme:clientAddress:fieldLines:reusing:allocator:)``).
     @exclusivity(unchecked) private var lastForwarded: (number: Int, method: String, fieldLines: ByteBuffer)?
     /// The buffer forwarded heads are written into, written again for each: by the next head,
     /// the registry connection has usually sent the one before, and the buffer is this
