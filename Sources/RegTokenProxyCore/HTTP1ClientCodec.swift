@@ -166,11 +166,10 @@ import NIOHTTP1
                         guard let head = try self.reader.read(raw) else { return .success(nil) }
                         let framing = try Self.framing(head, raw)
                         // A small body of known length gets room behind the head: the client side
-                        // writes the two as one buffer (``HTTP1ServerCodec``). (None for the
-                        // responses that have no body: to a HEAD request, 1xx, 204, 304.)
+                        // writes the two as one buffer (``HTTP1ServerCodec``).
                         var bodyRoom = 0
-                        if case .length(let n) = framing, n <= Self.bodyRoomLimit, self.awaiting.first != true,
-                           head.status >= 200, head.status != 204, head.status != 304 {
+                        if case .length(let n) = framing, n <= Self.bodyRoomLimit,
+                           Self.hasBody(status: head.status, toHEAD: self.awaiting.first == true) {
                             bodyRoom = n
                         }
                         let forwarded = Self.forwardedHead(head, raw, allocator: allocator, reason: self.lastReason, bodyRoom: bodyRoom)
@@ -228,7 +227,7 @@ import NIOHTTP1
             throw HTTP1HeadError(status: 502, message: "registry response: a response to no request")
         }
         lastResponse = !head.keepAlive
-        if wasHEAD || code == 204 || code == 304 {
+        if !Self.hasBody(status: code, toHEAD: wasHEAD) {
             reading = afterResponse
         } else {
             switch framing {
@@ -250,6 +249,12 @@ import NIOHTTP1
         }
         emit(.head(head))
         if bodiless { emit(.end) }
+    }
+
+    /// Whether a response may have a body whatever its fields say: not an interim one, not a
+    /// 204 or 304, not the answer to a `HEAD` request.
+    private static func hasBody(status: Int, toHEAD: Bool) -> Bool {
+        status >= 200 && status != 204 && status != 304 && !toHEAD
     }
 
     /// Where reading goes once a response has ended.
